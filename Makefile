@@ -1,0 +1,7 @@
+.PHONY: run test bench
+run:
+	./run.sh
+test:
+	./test.sh
+bench:
+	./bench/run.sh

@@ -1,0 +1,29 @@
+#!/usr/bin/env bash
+# Install the Debian packages the project needs, only those missing.
+# Usage: scripts/install-system-deps.sh [run|test|bench]
+set -euo pipefail
+what=${1:-test}
+pkgs=()
+have() { command -v "$1" >/dev/null 2>&1; }
+# python3 -m venv needs Debian's python3-venv unless the Python is not Debian's.
+if ! python3 -c 'import ensurepip' >/dev/null 2>&1; then pkgs+=(python3-venv); fi
+if [ "$what" = test ] || [ "$what" = bench ]; then
+  have chromium || pkgs+=(chromium)
+  [ -x /usr/sbin/nginx ] || have nginx || pkgs+=(nginx-light)
+  have tmux || pkgs+=(tmux)
+fi
+if [ "$what" = bench ]; then
+  [ -x /usr/sbin/ngircd ] || have ngircd || pkgs+=(ngircd)
+  have gcc || pkgs+=(gcc)
+fi
+[ ${#pkgs[@]} -eq 0 ] && exit 0
+echo "installing Debian packages: ${pkgs[*]}" >&2
+sudo=""
+if [ "$(id -u)" != 0 ]; then sudo="sudo"; fi
+export DEBIAN_FRONTEND=noninteractive
+$sudo apt-get update -qq
+$sudo apt-get install -y -qq --no-install-recommends "${pkgs[@]}" >/dev/null
+# ngircd starts a system instance on install; the benchmark runs its own.
+if [[ " ${pkgs[*]} " == *" ngircd "* ]]; then $sudo systemctl disable --now ngircd >/dev/null 2>&1 || $sudo service ngircd stop >/dev/null 2>&1 || true; fi
+# Same for nginx: tests start their own on ephemeral ports.
+if [[ " ${pkgs[*]} " == *" nginx-light "* ]]; then $sudo service nginx stop >/dev/null 2>&1 || true; fi

@@ -1,0 +1,29 @@
+"""The pure protocol core: frames, codes, IDs, limits and the room's rules.
+
+No sockets, no asyncio, no aiohttp here (a test checks it): the server, the
+gateway and the terminal client all build on this package.
+"""
+
+from .codes import ClientCode, ErrorReason, ServerCode
+from .decoder import (
+    CLIENT_SIDE_MAX_LINE, DEFAULT_MAX_LINE, FrameReader, LineDecoder,
+    client_frame_reader, server_frame_reader,
+)
+from .frames import (
+    Broadcast, ClientFrame, Error, Frame, FrameError, GatewayHello, IdTaken, Join,
+    Joined, Leave, Left, ListUsers, Message, NoSuchUser, Ping, Pong, ServerFrame,
+    UserJoined, UserLeft, UserList, Whisper, WhisperMessage, has_control_chars,
+    parse_client, parse_server, serialize,
+)
+from .ids import MAX_ID_LENGTH, InvalidId, id_key, is_valid_id, normalize_id
+
+__all__ = [
+    "CLIENT_SIDE_MAX_LINE", "DEFAULT_MAX_LINE", "MAX_ID_LENGTH",
+    "Broadcast", "ClientCode", "ClientFrame", "Error", "ErrorReason", "Frame",
+    "FrameError", "FrameReader", "GatewayHello", "IdTaken", "InvalidId", "Join",
+    "Joined", "Leave", "Left", "LineDecoder", "ListUsers", "Message", "NoSuchUser",
+    "Ping", "Pong", "ServerCode", "ServerFrame", "UserJoined", "UserLeft", "UserList",
+    "Whisper", "WhisperMessage", "client_frame_reader", "has_control_chars", "id_key",
+    "is_valid_id", "normalize_id", "parse_client", "parse_server", "serialize",
+    "server_frame_reader",
+]

@@ -1,0 +1,53 @@
+"""Frame codes and error reasons of wire protocol v1 (see PROTOCOL.md).
+
+Codes are string enums because they travel as text: ``ClientCode.JOIN == "001"``.
+"""
+
+from __future__ import annotations
+
+from enum import StrEnum
+
+
+class ClientCode(StrEnum):
+    """Codes a client sends to the server."""
+
+    GATEWAY = "000"
+    JOIN = "001"
+    BROADCAST = "002"
+    WHISPER = "003"
+    LEAVE = "004"
+    LIST = "005"
+    PING = "006"
+
+
+class ServerCode(StrEnum):
+    """Codes the server sends to a client."""
+
+    JOINED = "100"
+    ID_TAKEN = "101"
+    LEFT = "102"
+    USER_JOINED = "103"
+    USER_LEFT = "104"
+    MESSAGE = "105"
+    WHISPER = "106"
+    USER_LIST = "107"
+    NO_SUCH_USER = "108"
+    ERROR = "109"
+    PONG = "110"
+
+
+class ErrorReason(StrEnum):
+    """The REASON field of a ``109`` frame."""
+
+    BAD_ID = "bad-id"
+    NOT_JOINED = "not-joined"
+    ALREADY_JOINED = "already-joined"
+    ID_MISMATCH = "id-mismatch"
+    UNKNOWN_CODE = "unknown-code"
+    MALFORMED = "malformed"
+    TOO_LONG = "too-long"
+    FLOOD = "flood"
+    FORBIDDEN = "forbidden"
+    BUSY = "busy"
+    SHUTDOWN = "shutdown"
+    INTERNAL = "internal"

@@ -1,0 +1,117 @@
+"""Human texts: the seed's Korean sentences and their English equivalents.
+
+The terminal client renders every server frame with :func:`render`; the legacy
+port sends the Korean rendering verbatim, because the seed's client prints
+what it receives. The server's console log uses :func:`log_text`.
+"""
+
+from __future__ import annotations
+
+import locale
+import os
+from typing import Literal
+
+from .codes import ErrorReason
+from .frames import (
+    Error, IdTaken, Joined, Left, Message, NoSuchUser, Pong, ServerFrame,
+    UserJoined, UserLeft, UserList, WhisperMessage,
+)
+
+Lang = Literal["ko", "en"]
+LANGS: tuple[Lang, ...] = ("ko", "en")
+
+USER_LIST_HEADER = {"ko": "=== 접속자 리스트 ===", "en": "=== Users online ==="}
+USER_LIST_FOOTER = "====================="
+
+_TEXTS: dict[str, dict[Lang, str]] = {
+    "joined": {"ko": "채팅방에 입장하였습니다.", "en": "You joined the chat room."},
+    "id_taken": {"ko": "중복된 ID입니다. ID를 다시 입력해주세요.", "en": "That ID is taken. Please enter another ID."},
+    "left": {"ko": "채팅방 접속이 해제되었습니다.", "en": "You have left the chat room."},
+    "user_joined": {"ko": "[공지]{id} 사용자가 접속하였습니다.", "en": "[Notice] {id} joined."},
+    "user_left": {"ko": "[공지]{id} 사용자가 퇴장하였습니다.", "en": "[Notice] {id} left."},
+    "message": {"ko": "{sender} : {message}", "en": "{sender} : {message}"},
+    "whisper": {"ko": "{sender}님의 귓속말 : {message}", "en": "{sender} whispers : {message}"},
+    "no_such_user": {"ko": "해당 사용자가 존재하지 않습니다.", "en": "No such user is online."},
+    "pong": {"ko": "응답 {token}", "en": "pong {token}"},
+    "error": {"ko": "[오류] {text}", "en": "[Error] {text}"},
+    # log lines, as the seed's server console printed them
+    "log_connected": {"ko": "{id} 사용자가 연결되었습니다.", "en": "{id} connected."},
+    "log_disconnected": {"ko": "{id} 사용자가 접속을 해제하였습니다.", "en": "{id} disconnected."},
+    # client-side prompts and messages
+    "ask_host": {"ko": "Enter server IP : ", "en": "Enter server IP : "},
+    "ask_port": {"ko": "Enter server Port : ", "en": "Enter server Port : "},
+    "ask_id": {"ko": "사용자 ID : ", "en": "User ID : "},
+    "network_error": {"ko": "네트워크 오류가 발생하였습니다.", "en": "A network error occurred."},
+    "connection_error": {"ko": "접속 오류가 발생하였습니다.", "en": "The connection failed."},
+    "bad_input": {"ko": "메시지를 정상적으로 입력해주세요.", "en": "Please enter a valid message."},
+}
+
+_REASONS: dict[ErrorReason, dict[Lang, str]] = {
+    ErrorReason.BAD_ID: {"ko": "사용할 수 없는 ID입니다.", "en": "That ID is not allowed."},
+    ErrorReason.NOT_JOINED: {"ko": "먼저 채팅방에 입장해야 합니다.", "en": "Join the room first."},
+    ErrorReason.ALREADY_JOINED: {"ko": "이미 입장하였습니다.", "en": "You have already joined."},
+    ErrorReason.ID_MISMATCH: {"ko": "자신의 ID로만 보낼 수 있습니다.", "en": "You can only send as yourself."},
+    ErrorReason.UNKNOWN_CODE: {"ko": "알 수 없는 명령입니다.", "en": "Unknown command code."},
+    ErrorReason.MALFORMED: {"ko": "잘못된 형식의 메시지입니다.", "en": "Malformed message."},
+    ErrorReason.TOO_LONG: {"ko": "메시지가 너무 깁니다.", "en": "Message too long."},
+    ErrorReason.FLOOD: {"ko": "메시지를 너무 빨리 보내고 있습니다.", "en": "You are sending too fast."},
+    ErrorReason.FORBIDDEN: {"ko": "허용되지 않은 요청입니다.", "en": "Forbidden."},
+    ErrorReason.BUSY: {"ko": "서버가 혼잡합니다. 잠시 후 다시 시도해주세요.", "en": "The server is busy; try again later."},
+    ErrorReason.SHUTDOWN: {"ko": "서버가 종료됩니다.", "en": "The server is shutting down."},
+    ErrorReason.INTERNAL: {"ko": "서버 내부 오류입니다.", "en": "Internal server error."},
+}
+
+
+def text(key: str, lang: Lang = "ko", **fields: str) -> str:
+    """The sentence ``key`` in ``lang`` with ``fields`` filled in."""
+    return _TEXTS[key][lang].format(**fields)
+
+
+def reason_text(reason: ErrorReason, lang: Lang = "ko") -> str:
+    """A short explanation of a 109 REASON."""
+    return _REASONS[reason][lang]
+
+
+def render(frame: ServerFrame, lang: Lang = "ko") -> str:
+    """The seed's text for a server frame (PROTOCOL.md's table); may span lines (107)."""
+    if isinstance(frame, Message):
+        return text("message", lang, sender=frame.sender, message=frame.message)
+    if isinstance(frame, WhisperMessage):
+        return text("whisper", lang, sender=frame.sender, message=frame.message)
+    if isinstance(frame, UserJoined):
+        return text("user_joined", lang, id=frame.id)
+    if isinstance(frame, UserLeft):
+        return text("user_left", lang, id=frame.id)
+    if isinstance(frame, UserList):
+        return "\n".join((USER_LIST_HEADER[lang], *frame.ids, USER_LIST_FOOTER))
+    if isinstance(frame, Joined):
+        return text("joined", lang)
+    if isinstance(frame, IdTaken):
+        return text("id_taken", lang)
+    if isinstance(frame, Left):
+        return text("left", lang)
+    if isinstance(frame, NoSuchUser):
+        return text("no_such_user", lang)
+    if isinstance(frame, Error):
+        explanation = reason_text(frame.reason, lang)
+        detail = f" ({frame.text})" if frame.text else ""
+        return text("error", lang, text=explanation + detail)
+    if isinstance(frame, Pong):
+        return text("pong", lang, token=frame.token)
+    raise TypeError(f"not a server frame: {frame!r}")
+
+
+def default_lang(environ: dict[str, str] | None = None) -> Lang:
+    """``ko`` when the locale is Korean, else ``en``; CHAT_LANG wins when set."""
+    env = os.environ if environ is None else environ
+    explicit = env.get("CHAT_LANG", "")
+    if explicit in LANGS:
+        return explicit  # type: ignore[return-value]
+    for var in ("LC_ALL", "LC_MESSAGES", "LANG"):
+        value = env.get(var)
+        if value:
+            return "ko" if value.lower().startswith("ko") else "en"
+    if environ is None:
+        loc = locale.getlocale()[0] or ""
+        return "ko" if loc.lower().startswith("ko") else "en"
+    return "en"

@@ -1,0 +1,107 @@
+"""The asyncio TCP server: listeners, the room, flushing, shutdown."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from typing import Optional
+
+from .config import ServerConfig
+from .connection import ChatConnection, LegacyConnection
+from .protocol.codes import ErrorReason
+from .protocol.frames import encode_error
+from .protocol.limits import AddressLimits
+from .protocol.room import InMemoryRoom, Room
+from .protocol.texts import text
+
+log = logging.getLogger("tcp_server")
+
+
+class ChatServer:
+    """One chat room served on the line port and, optionally, the legacy port."""
+
+    def __init__(self, config: ServerConfig | None = None, room: Room | None = None) -> None:
+        self.config = config or ServerConfig()
+        self.room: Room = room if room is not None else InMemoryRoom()
+        self.connections: set[ChatConnection] = set()
+        self.address_limits = AddressLimits(self.config.max_per_address, self.config.max_new_per_minute)
+        self.closing = False
+        self._dirty: list[ChatConnection] = []
+        self._flush_handle: Optional[asyncio.Handle] = None
+        self._servers: list[asyncio.base_events.Server] = []
+        self._loop: Optional[asyncio.AbstractEventLoop] = None
+        self.port: int = 0
+        self.legacy_port: Optional[int] = None
+
+    @property
+    def loop(self) -> asyncio.AbstractEventLoop:
+        assert self._loop is not None, "server not started"
+        return self._loop
+
+    # ------------------------------------------------------------ start/stop
+
+    async def start(self) -> None:
+        self._loop = asyncio.get_running_loop()
+        cfg = self.config
+        main = await self._loop.create_server(lambda: ChatConnection(self), cfg.host, cfg.port, backlog=1024)
+        self._servers.append(main)
+        self.port = main.sockets[0].getsockname()[1]
+        if cfg.legacy_port is not None:
+            legacy = await self._loop.create_server(lambda: LegacyConnection(self), cfg.host, cfg.legacy_port)
+            self._servers.append(legacy)
+            self.legacy_port = legacy.sockets[0].getsockname()[1]
+        log.info("chat server listening on %s:%d%s", cfg.host, self.port,
+                 f" (legacy port {self.legacy_port})" if self.legacy_port is not None else "")
+
+    async def close(self, timeout: float = 5.0) -> None:
+        """Tell every client ``109#shutdown``, close them, stop listening."""
+        if self.closing:
+            return
+        self.closing = True
+        for srv in self._servers:
+            srv.close()
+        notice = encode_error(ErrorReason.SHUTDOWN, "server shutting down")
+        for conn in list(self.connections):
+            conn.send(notice)
+            conn.close_after_flush()
+        self._flush()
+        loop = self.loop
+        deadline = loop.time() + timeout
+        while self.connections and loop.time() < deadline:
+            await asyncio.sleep(0.02)  # polling the set; each close runs on its own
+        for conn in list(self.connections):
+            if conn.transport is not None:
+                conn.transport.abort()
+        for srv in self._servers:
+            await srv.wait_closed()
+        log.info("chat server stopped")
+
+    async def __aenter__(self) -> ChatServer:
+        await self.start()
+        return self
+
+    async def __aexit__(self, *exc: object) -> None:
+        await self.close()
+
+    # ------------------------------------------------------------ flushing
+
+    def mark_dirty(self, conn: ChatConnection) -> None:
+        """``conn`` has output: flush it (with all others) at the end of this turn."""
+        self._dirty.append(conn)
+        if self._flush_handle is None:
+            self._flush_handle = self.loop.call_soon(self._flush)
+
+    def _flush(self) -> None:
+        self._flush_handle = None
+        dirty = self._dirty
+        self._dirty = []
+        for conn in dirty:
+            conn.flush()
+
+    # ------------------------------------------------------------ logging
+
+    def log_connected(self, name: str, address: str) -> None:
+        log.info("%s [%s]", text("log_connected", self.config.lang, id=name), address)
+
+    def log_disconnected(self, name: str, address: str) -> None:
+        log.info("%s [%s]", text("log_disconnected", self.config.lang, id=name), address)

@@ -1,0 +1,57 @@
+"""Shared fixtures: a real chat server on an ephemeral loopback port."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator, Awaitable, Callable
+
+import pytest
+
+from tcp_server import ChatServer, ServerConfig
+from tests.helpers import LineClient
+
+
+
+def test_config(**overrides: object) -> ServerConfig:
+    """Test defaults: port 0, loopback, limits loose enough not to trip by accident."""
+    base: dict[str, object] = dict(
+        host="127.0.0.1", port=0, legacy_port=0, lang="en", flood_rate=0.0,
+        max_per_address=0, max_new_per_minute=0, uvloop=False,
+    )
+    base.update(overrides)
+    return ServerConfig(**base)  # type: ignore[arg-type]
+
+
+@pytest.fixture
+async def make_server() -> AsyncIterator[Callable[..., Awaitable[ChatServer]]]:
+    """Start servers with config overrides; every one is closed after the test."""
+    servers: list[ChatServer] = []
+
+    async def start(**overrides: object) -> ChatServer:
+        server = ChatServer(test_config(**overrides))
+        await server.start()
+        servers.append(server)
+        return server
+
+    yield start
+    for server in servers:
+        await server.close(timeout=2.0)
+
+
+@pytest.fixture
+async def server(make_server: Callable[..., Awaitable[ChatServer]]) -> ChatServer:
+    return await make_server()
+
+
+@pytest.fixture
+async def connect(server: ChatServer) -> AsyncIterator[Callable[..., Awaitable[LineClient]]]:
+    """Open line clients to ``server``; all closed after the test."""
+    clients: list[LineClient] = []
+
+    async def open_client(port: int | None = None) -> LineClient:
+        client = await LineClient.connect("127.0.0.1", port or server.port)
+        clients.append(client)
+        return client
+
+    yield open_client
+    for client in clients:
+        await client.close()

@@ -1,0 +1,90 @@
+"""Test helpers: a line-protocol client on real sockets, with timeouts everywhere."""
+
+from __future__ import annotations
+
+import asyncio
+from typing import Optional
+
+from tcp_server.protocol import FrameError, ServerFrame, server_frame_reader
+
+TIMEOUT = 5.0
+
+
+class LineClient:
+    """A raw wire-protocol client for tests: send lines, await parsed frames."""
+
+    def __init__(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        self.reader = reader
+        self.writer = writer
+        self._decoder = server_frame_reader()
+        self._pending: list[ServerFrame] = []
+        self.raw = bytearray()
+
+    @classmethod
+    async def connect(cls, host: str, port: int) -> LineClient:
+        reader, writer = await asyncio.wait_for(asyncio.open_connection(host, port), TIMEOUT)
+        return cls(reader, writer)
+
+    async def send(self, line: str | bytes) -> None:
+        data = line.encode() if isinstance(line, str) else line
+        if isinstance(line, str) and not line.endswith("\n"):
+            data += b"\n"
+        self.writer.write(data)
+        await asyncio.wait_for(self.writer.drain(), TIMEOUT)
+
+    async def recv(self, timeout: float = TIMEOUT) -> ServerFrame:
+        """The next frame; fails the test after ``timeout`` seconds."""
+        while not self._pending:
+            data = await asyncio.wait_for(self.reader.read(65536), timeout)
+            if not data:
+                raise ConnectionError("server closed the connection")
+            self.raw += data
+            for item in self._decoder.feed(data):
+                if isinstance(item, FrameError):
+                    raise AssertionError(f"server sent a bad frame: {item}")
+                self._pending.append(item)
+        return self._pending.pop(0)
+
+    async def recv_until(self, predicate: type | object, timeout: float = TIMEOUT) -> list[ServerFrame]:
+        """Frames up to and including the first matching one (a type or an equal frame)."""
+        seen: list[ServerFrame] = []
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + timeout
+        while True:
+            frame = await self.recv(max(0.01, deadline - loop.time()))
+            seen.append(frame)
+            if (isinstance(predicate, type) and isinstance(frame, predicate)) or frame == predicate:
+                return seen
+
+    async def sync(self, token: str = "sync") -> list[ServerFrame]:
+        """Ping and collect everything before the pong: all earlier frames are handled."""
+        from tcp_server.protocol import Pong
+
+        await self.send(f"006#{token}")
+        frames = await self.recv_until(Pong(token))
+        return frames[:-1]
+
+    async def join(self, name: str) -> list[ServerFrame]:
+        from tcp_server.protocol import UserList
+
+        await self.send(f"001#{name}")
+        return await self.recv_until(UserList)
+
+    async def closed(self, timeout: float = TIMEOUT) -> bytes:
+        """Read to EOF; what arrived before it."""
+        rest = bytearray()
+        while True:
+            data = await asyncio.wait_for(self.reader.read(65536), timeout)
+            if not data:
+                return bytes(rest)
+            rest += data
+
+    async def close(self) -> None:
+        self.writer.close()
+        try:
+            await asyncio.wait_for(self.writer.wait_closed(), TIMEOUT)
+        except (ConnectionError, asyncio.TimeoutError):
+            pass
+
+    def pending(self) -> Optional[ServerFrame]:
+        return self._pending[0] if self._pending else None
