@@ -5,7 +5,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import signal
-from typing import Sequence
+from collections.abc import Sequence
 
 from .config import ServerConfig, parse_config
 from .server import ChatServer

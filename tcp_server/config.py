@@ -2,8 +2,8 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import Sequence
 
 from .protocol.decoder import DEFAULT_MAX_LINE
 from .protocol.texts import LANGS, Lang, default_lang
@@ -40,7 +40,8 @@ def add_server_arguments(parser: EnvArgumentParser, *, legacy_default: int | Non
     """The server's flags; the all-in-one launcher reuses them."""
     d = ServerConfig()
     parser.add_env_argument("--host", env="CHAT_HOST", default=d.host, help="address to listen on")
-    parser.add_env_argument("--port", env="CHAT_PORT", type=int, default=d.port, help="line-protocol port (0: any free port)")
+    parser.add_env_argument("--port", env="CHAT_PORT", type=int, default=d.port,
+                            help="line-protocol port (0: any free port)")
     parser.add_env_argument(
         "--legacy-port", env="CHAT_LEGACY_PORT", type=int, default=legacy_default,
         help="port for the seed's original client (unframed, Korean text); off unless given",

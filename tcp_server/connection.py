@@ -11,7 +11,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import socket
-from typing import TYPE_CHECKING, Optional, Union
+from typing import TYPE_CHECKING, Union
 
 from .protocol.codes import ErrorReason
 from .protocol.decoder import FrameReader, client_frame_reader
@@ -53,14 +53,14 @@ class ChatConnection(asyncio.Protocol):
 
     def __init__(self, server: ChatServer) -> None:
         self.server = server
-        self.transport: Optional[asyncio.Transport] = None
+        self.transport: asyncio.Transport | None = None
         self.reader: FrameReader[ClientFrame] = self._make_reader()
         self.out: list[bytes] = []
-        self.counted_address: Optional[str] = None
-        self.timer: Optional[asyncio.TimerHandle] = None
+        self.counted_address: str | None = None
+        self.timer: asyncio.TimerHandle | None = None
         self.closing = False
         cfg = server.config
-        self.bucket: Optional[TokenBucket] = (
+        self.bucket: TokenBucket | None = (
             TokenBucket(cfg.flood_rate, cfg.flood_burst, server.loop.time()) if cfg.flood_rate > 0 else None
         )
         self.strikes = 0
@@ -92,9 +92,9 @@ class ChatConnection(asyncio.Protocol):
             self.over_limit = True
             self.timer = server.loop.call_later(GATEWAY_GRACE, self._refuse_busy)
 
-    def connection_lost(self, exc: Optional[Exception]) -> None:
+    def connection_lost(self, exc: Exception | None) -> None:
         server = self.server
-        server.connections.discard(self)
+        server.forget(self)
         if self.timer is not None:
             self.timer.cancel()
             self.timer = None

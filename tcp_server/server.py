@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from typing import Optional
 
 from .config import ServerConfig
 from .connection import ChatConnection, LegacyConnection
@@ -27,11 +26,13 @@ class ChatServer:
         self.address_limits = AddressLimits(self.config.max_per_address, self.config.max_new_per_minute)
         self.closing = False
         self._dirty: list[ChatConnection] = []
-        self._flush_handle: Optional[asyncio.Handle] = None
+        self._flush_handle: asyncio.Handle | None = None
         self._servers: list[asyncio.base_events.Server] = []
-        self._loop: Optional[asyncio.AbstractEventLoop] = None
+        self._loop: asyncio.AbstractEventLoop | None = None
         self.port: int = 0
-        self.legacy_port: Optional[int] = None
+        self.legacy_port: int | None = None
+        self._drained = asyncio.Event()  # set when closing and the last connection is gone
+        self._sweeper: asyncio.TimerHandle | None = None
 
     @property
     def loop(self) -> asyncio.AbstractEventLoop:
@@ -50,6 +51,7 @@ class ChatServer:
             legacy = await self._loop.create_server(lambda: LegacyConnection(self), cfg.host, cfg.legacy_port)
             self._servers.append(legacy)
             self.legacy_port = legacy.sockets[0].getsockname()[1]
+        self._sweeper = self._loop.call_later(AddressLimits.WINDOW, self._sweep)
         log.info("chat server listening on %s:%d%s", cfg.host, self.port,
                  f" (legacy port {self.legacy_port})" if self.legacy_port is not None else "")
 
@@ -58,6 +60,8 @@ class ChatServer:
         if self.closing:
             return
         self.closing = True
+        if self._sweeper is not None:
+            self._sweeper.cancel()
         for srv in self._servers:
             srv.close()
         notice = encode_error(ErrorReason.SHUTDOWN, "server shutting down")
@@ -65,10 +69,11 @@ class ChatServer:
             conn.send(notice)
             conn.close_after_flush()
         self._flush()
-        loop = self.loop
-        deadline = loop.time() + timeout
-        while self.connections and loop.time() < deadline:
-            await asyncio.sleep(0.02)  # polling the set; each close runs on its own
+        if self.connections:
+            try:
+                await asyncio.wait_for(self._drained.wait(), timeout)
+            except TimeoutError:
+                log.warning("%d connections did not close in time; aborting them", len(self.connections))
         for conn in list(self.connections):
             if conn.transport is not None:
                 conn.transport.abort()
@@ -97,6 +102,17 @@ class ChatServer:
         self._dirty = []
         for conn in dirty:
             conn.flush()
+
+    def _sweep(self) -> None:
+        """Forget per-address history older than the rate window, once a window."""
+        self.address_limits.sweep(self.loop.time())
+        self._sweeper = self.loop.call_later(AddressLimits.WINDOW, self._sweep)
+
+    def forget(self, conn: ChatConnection) -> None:
+        """``conn`` is closed."""
+        self.connections.discard(conn)
+        if self.closing and not self.connections:
+            self._drained.set()
 
     # ------------------------------------------------------------ logging
 

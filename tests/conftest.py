@@ -10,8 +10,7 @@ from tcp_server import ChatServer, ServerConfig
 from tests.helpers import LineClient
 
 
-
-def test_config(**overrides: object) -> ServerConfig:
+def server_config(**overrides: object) -> ServerConfig:
     """Test defaults: port 0, loopback, limits loose enough not to trip by accident."""
     base: dict[str, object] = dict(
         host="127.0.0.1", port=0, legacy_port=0, lang="en", flood_rate=0.0,
@@ -27,7 +26,7 @@ async def make_server() -> AsyncIterator[Callable[..., Awaitable[ChatServer]]]:
     servers: list[ChatServer] = []
 
     async def start(**overrides: object) -> ChatServer:
-        server = ChatServer(test_config(**overrides))
+        server = ChatServer(server_config(**overrides))
         await server.start()
         servers.append(server)
         return server

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import asyncio
-from typing import Optional
 
 from tcp_server.protocol import FrameError, ServerFrame, server_frame_reader
 
@@ -83,8 +82,8 @@ class LineClient:
         self.writer.close()
         try:
             await asyncio.wait_for(self.writer.wait_closed(), TIMEOUT)
-        except (ConnectionError, asyncio.TimeoutError):
+        except (TimeoutError, ConnectionError):
             pass
 
-    def pending(self) -> Optional[ServerFrame]:
+    def pending(self) -> ServerFrame | None:
         return self._pending[0] if self._pending else None

@@ -6,14 +6,40 @@ gateway and the terminal client all build on this package.
 
 from .codes import ClientCode, ErrorReason, ServerCode
 from .decoder import (
-    CLIENT_SIDE_MAX_LINE, DEFAULT_MAX_LINE, FrameReader, LineDecoder,
-    client_frame_reader, server_frame_reader,
+    CLIENT_SIDE_MAX_LINE,
+    DEFAULT_MAX_LINE,
+    FrameReader,
+    LineDecoder,
+    client_frame_reader,
+    server_frame_reader,
 )
 from .frames import (
-    Broadcast, ClientFrame, Error, Frame, FrameError, GatewayHello, IdTaken, Join,
-    Joined, Leave, Left, ListUsers, Message, NoSuchUser, Ping, Pong, ServerFrame,
-    UserJoined, UserLeft, UserList, Whisper, WhisperMessage, has_control_chars,
-    parse_client, parse_server, serialize,
+    Broadcast,
+    ClientFrame,
+    Error,
+    Frame,
+    FrameError,
+    GatewayHello,
+    IdTaken,
+    Join,
+    Joined,
+    Leave,
+    Left,
+    ListUsers,
+    Message,
+    NoSuchUser,
+    Ping,
+    Pong,
+    ServerFrame,
+    UserJoined,
+    UserLeft,
+    UserList,
+    Whisper,
+    WhisperMessage,
+    has_control_chars,
+    parse_client,
+    parse_server,
+    serialize,
 )
 from .ids import MAX_ID_LENGTH, InvalidId, id_key, is_valid_id, normalize_id
 

@@ -7,7 +7,8 @@ An over-long line is reported once and then skipped up to its LF.
 
 from __future__ import annotations
 
-from typing import Callable, Generic, TypeVar, Union
+from collections.abc import Callable
+from typing import Generic, TypeVar, Union
 
 from .codes import ErrorReason
 from .frames import ClientFrame, FrameError, ServerFrame, parse_client, parse_server

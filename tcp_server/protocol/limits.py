@@ -97,6 +97,14 @@ class AddressLimits:
             recent.popleft()
         self._forget_if_idle(address, state)
 
+    def sweep(self, now: float) -> None:
+        """Drop the history of addresses with nothing open and nothing recent."""
+        for address, state in list(self._by_address.items()):
+            recent = state.recent
+            while recent and now - recent[0] >= self.WINDOW:
+                recent.popleft()
+            self._forget_if_idle(address, state)
+
     def _forget_if_idle(self, address: str, state: _AddressState) -> None:
         if state.open == 0 and not state.recent:
             del self._by_address[address]

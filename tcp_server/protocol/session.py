@@ -13,8 +13,20 @@ from typing import Union
 
 from .codes import ErrorReason
 from .frames import (
-    Broadcast, ClientFrame, FrameError, GatewayHello, IdTaken, Join, Leave,
-    ListUsers, NoSuchUser, Ping, Pong, Whisper, encode_error, serialize,
+    Broadcast,
+    ClientFrame,
+    FrameError,
+    GatewayHello,
+    IdTaken,
+    Join,
+    Leave,
+    ListUsers,
+    NoSuchUser,
+    Ping,
+    Pong,
+    Whisper,
+    encode_error,
+    serialize,
 )
 from .ids import InvalidId, id_key, normalize_id
 from .room import Member, Room

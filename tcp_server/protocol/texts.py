@@ -13,8 +13,18 @@ from typing import Literal
 
 from .codes import ErrorReason
 from .frames import (
-    Error, IdTaken, Joined, Left, Message, NoSuchUser, Pong, ServerFrame,
-    UserJoined, UserLeft, UserList, WhisperMessage,
+    Error,
+    IdTaken,
+    Joined,
+    Left,
+    Message,
+    NoSuchUser,
+    Pong,
+    ServerFrame,
+    UserJoined,
+    UserLeft,
+    UserList,
+    WhisperMessage,
 )
 
 Lang = Literal["ko", "en"]
@@ -25,7 +35,10 @@ USER_LIST_FOOTER = "====================="
 
 _TEXTS: dict[str, dict[Lang, str]] = {
     "joined": {"ko": "채팅방에 입장하였습니다.", "en": "You joined the chat room."},
-    "id_taken": {"ko": "중복된 ID입니다. ID를 다시 입력해주세요.", "en": "That ID is taken. Please enter another ID."},
+    "id_taken": {
+        "ko": "중복된 ID입니다. ID를 다시 입력해주세요.",
+        "en": "That ID is taken. Please enter another ID.",
+    },
     "left": {"ko": "채팅방 접속이 해제되었습니다.", "en": "You have left the chat room."},
     "user_joined": {"ko": "[공지]{id} 사용자가 접속하였습니다.", "en": "[Notice] {id} joined."},
     "user_left": {"ko": "[공지]{id} 사용자가 퇴장하였습니다.", "en": "[Notice] {id} left."},
@@ -56,7 +69,10 @@ _REASONS: dict[ErrorReason, dict[Lang, str]] = {
     ErrorReason.TOO_LONG: {"ko": "메시지가 너무 깁니다.", "en": "Message too long."},
     ErrorReason.FLOOD: {"ko": "메시지를 너무 빨리 보내고 있습니다.", "en": "You are sending too fast."},
     ErrorReason.FORBIDDEN: {"ko": "허용되지 않은 요청입니다.", "en": "Forbidden."},
-    ErrorReason.BUSY: {"ko": "서버가 혼잡합니다. 잠시 후 다시 시도해주세요.", "en": "The server is busy; try again later."},
+    ErrorReason.BUSY: {
+        "ko": "서버가 혼잡합니다. 잠시 후 다시 시도해주세요.",
+        "en": "The server is busy; try again later.",
+    },
     ErrorReason.SHUTDOWN: {"ko": "서버가 종료됩니다.", "en": "The server is shutting down."},
     ErrorReason.INTERNAL: {"ko": "서버 내부 오류입니다.", "en": "Internal server error."},
 }
@@ -106,7 +122,7 @@ def default_lang(environ: dict[str, str] | None = None) -> Lang:
     env = os.environ if environ is None else environ
     explicit = env.get("CHAT_LANG", "")
     if explicit in LANGS:
-        return explicit  # type: ignore[return-value]
+        return explicit
     for var in ("LC_ALL", "LC_MESSAGES", "LANG"):
         value = env.get(var)
         if value:

@@ -1,0 +1,151 @@
+"""Every frame, both ways, from one table; and the malformed lines with their errors."""
+
+from __future__ import annotations
+
+import pytest
+
+from tcp_server.protocol import (
+    Broadcast,
+    Error,
+    ErrorReason,
+    FrameError,
+    GatewayHello,
+    IdTaken,
+    Join,
+    Joined,
+    Leave,
+    Left,
+    ListUsers,
+    Message,
+    NoSuchUser,
+    Ping,
+    Pong,
+    UserJoined,
+    UserLeft,
+    UserList,
+    Whisper,
+    WhisperMessage,
+    parse_client,
+    parse_server,
+    serialize,
+)
+from tcp_server.protocol.frames import encode_error, encode_message, encode_whisper
+
+# (wire line without LF, frame) — parse(line) == frame and serialize(frame) == line + LF
+CLIENT_CASES = [
+    ("000#s3cret#203.0.113.7", GatewayHello("s3cret", "203.0.113.7")),
+    ("000#s3cret#2001:db8::1", GatewayHello("s3cret", "2001:db8::1")),
+    ("001#alice", Join("alice")),
+    ("001#김철수", Join("김철수")),
+    ("001#a#b", Join("a#b")),  # the ID is the rest of the line: reported as bad-id later
+    ("002#alice#hello", Broadcast("alice", "hello")),
+    ("002#alice#a # b ## c#", Broadcast("alice", "a # b ## c#")),
+    ("002#alice#안녕하세요 ", Broadcast("alice", "안녕하세요 ")),
+    ("002#alice#tab\there", Broadcast("alice", "tab\there")),
+    ("003#alice#bob#psst", Whisper("alice", "bob", "psst")),
+    ("003#alice#bob#x#y#z", Whisper("alice", "bob", "x#y#z")),
+    ("004#alice", Leave("alice")),
+    ("005#alice", ListUsers("alice")),
+    ("006#t1", Ping("t1")),
+    ("006#", Ping("")),
+    ("006#a#b", Ping("a#b")),
+]
+
+SERVER_CASES = [
+    ("100#alice", Joined("alice")),
+    ("101", IdTaken()),
+    ("102", Left()),
+    ("103#bob", UserJoined("bob")),
+    ("104#bob", UserLeft("bob")),
+    ("105#alice#hi # there", Message("alice", "hi # there")),
+    ("106#alice#secret#sauce", WhisperMessage("alice", "secret#sauce")),
+    ("107#alice#bob#김철수", UserList(("alice", "bob", "김철수"))),
+    ("107#alice", UserList(("alice",))),
+    ("107", UserList(())),
+    ("108#nobody", NoSuchUser("nobody")),
+    ("109#flood#slow down", Error(ErrorReason.FLOOD, "slow down")),
+    ("109#malformed#002 takes 2 field(s)#really", Error(ErrorReason.MALFORMED, "002 takes 2 field(s)#really")),
+    ("109#busy#", Error(ErrorReason.BUSY, "")),
+    ("110#t1", Pong("t1")),
+]
+
+
+@pytest.mark.parametrize(("line", "frame"), CLIENT_CASES, ids=[c[0] for c in CLIENT_CASES])
+def test_client_frame_both_ways(line: str, frame: object) -> None:
+    assert parse_client(line) == frame
+    assert serialize(frame) == (line + "\n").encode()  # type: ignore[arg-type]
+
+
+@pytest.mark.parametrize(("line", "frame"), SERVER_CASES, ids=[c[0] for c in SERVER_CASES])
+def test_server_frame_both_ways(line: str, frame: object) -> None:
+    assert parse_server(line) == frame
+    assert serialize(frame) == (line + "\n").encode()  # type: ignore[arg-type]
+
+
+def test_every_code_has_a_case() -> None:
+    from tcp_server.protocol import ClientCode, ServerCode
+
+    assert {c[0][:3] for c in CLIENT_CASES} == {c.value for c in ClientCode}
+    assert {c[0][:3] for c in SERVER_CASES} == {c.value for c in ServerCode}
+
+
+MALFORMED_CLIENT = [
+    ("999#x", ErrorReason.UNKNOWN_CODE),
+    ("hello", ErrorReason.UNKNOWN_CODE),
+    ("01", ErrorReason.UNKNOWN_CODE),
+    ("100#alice", ErrorReason.UNKNOWN_CODE),  # a server code from a client
+    ("001", ErrorReason.MALFORMED),
+    ("001x", ErrorReason.MALFORMED),
+    ("002#alice", ErrorReason.MALFORMED),
+    ("002#alice#", ErrorReason.MALFORMED),  # empty message
+    ("002##hi", ErrorReason.MALFORMED),  # empty ID
+    ("002alice#hi", ErrorReason.MALFORMED),
+    ("002#alice#bell\x07", ErrorReason.MALFORMED),
+    ("002#alice#esc\x1b[2J", ErrorReason.MALFORMED),
+    ("002#alice#cr\rin", ErrorReason.MALFORMED),
+    ("002#alice#c1\x85", ErrorReason.MALFORMED),
+    ("003#alice#bob", ErrorReason.MALFORMED),
+    ("003#alice#bob#", ErrorReason.MALFORMED),
+    ("003#alice##hi", ErrorReason.MALFORMED),
+    ("004", ErrorReason.MALFORMED),
+    ("004#", ErrorReason.MALFORMED),
+    ("004#alice#extra", ErrorReason.MALFORMED),
+    ("005#alice#extra", ErrorReason.MALFORMED),
+    ("006", ErrorReason.MALFORMED),
+    ("006#\x00", ErrorReason.MALFORMED),
+    ("000#secret", ErrorReason.MALFORMED),
+    ("000#secret#", ErrorReason.MALFORMED),
+]
+
+
+@pytest.mark.parametrize(("line", "reason"), MALFORMED_CLIENT, ids=[repr(c[0]) for c in MALFORMED_CLIENT])
+def test_malformed_client_lines(line: str, reason: ErrorReason) -> None:
+    with pytest.raises(FrameError) as info:
+        parse_client(line)
+    assert info.value.reason is reason
+
+
+MALFORMED_SERVER = [
+    "101#x", "102#", "103", "103#a#b", "105#alice", "108", "109", "109#", "109#nonsense#x", "110", "999",
+]
+
+
+@pytest.mark.parametrize("line", MALFORMED_SERVER)
+def test_malformed_server_lines(line: str) -> None:
+    with pytest.raises(FrameError):
+        parse_server(line)
+
+
+@pytest.mark.parametrize(
+    "frame",
+    [Join("a\nb"), Broadcast("a#b", "x"), Whisper("a", "b#c", "x"), Message("a", "x\r"), UserList(("a", "b#c"))],
+)
+def test_serialize_refuses_fields_that_break_framing(frame: object) -> None:
+    with pytest.raises(ValueError):
+        serialize(frame)  # type: ignore[arg-type]
+
+
+def test_hot_path_encoders_match_serialize() -> None:
+    assert encode_message("alice", "a#b") == serialize(Message("alice", "a#b"))
+    assert encode_whisper("alice", "x") == serialize(WhisperMessage("alice", "x"))
+    assert encode_error(ErrorReason.BUSY, "a\nb") == serialize(Error(ErrorReason.BUSY, "a b"))

@@ -1,0 +1,76 @@
+"""chat-server as operators run it: flags, CHAT_* variables, help, signals."""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import signal
+import socket
+import subprocess
+import sys
+
+import pytest
+
+from tcp_server.config import parse_config
+from tcp_server.protocol import Error, ErrorReason
+from tests.helpers import TIMEOUT, LineClient
+
+
+def test_flags_env_and_defaults() -> None:
+    cfg = parse_config([], environ={})
+    assert (cfg.host, cfg.port, cfg.legacy_port, cfg.max_frame) == ("127.0.0.1", 9000, None, 4096)
+    env = {"CHAT_PORT": "9100", "CHAT_LEGACY_PORT": "9101", "CHAT_GATEWAY_SECRET": "s", "CHAT_LANG": "ko",
+           "CHAT_MAX_QUEUE": "2048", "CHAT_FLOOD_RATE": "0", "CHAT_KEEPALIVE": "off"}
+    cfg = parse_config([], environ=env)
+    assert (cfg.port, cfg.legacy_port, cfg.gateway_secret, cfg.lang, cfg.max_queue, cfg.flood_rate, cfg.keepalive) == (
+        9100, 9101, "s", "ko", 2048, 0.0, False)
+    cfg = parse_config(["--port", "9200", "--lang", "en"], environ=env)  # the flag wins
+    assert (cfg.port, cfg.lang) == (9200, "en")
+
+
+def test_bad_environment_value_is_a_clear_error(capsys: pytest.CaptureFixture[str]) -> None:
+    with pytest.raises(SystemExit):
+        parse_config([], environ={"CHAT_PORT": "ninety"})
+    assert "CHAT_PORT" in capsys.readouterr().err
+
+
+def test_help_explains_every_flag() -> None:
+    out = subprocess.run([sys.executable, "-m", "tcp_server", "--help"], capture_output=True, text=True,
+                         timeout=60, check=True).stdout
+    for flag in ("--host", "--port", "--legacy-port", "--max-frame", "--max-queue", "--max-clients",
+                 "--gateway-secret", "--lang", "--log-level", "CHAT_PORT"):
+        assert flag in out
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+@pytest.mark.parametrize("sig", [signal.SIGTERM, signal.SIGINT])
+async def test_signal_shuts_down_cleanly_telling_every_client(sig: signal.Signals) -> None:
+    port = free_port()
+    proc = await asyncio.create_subprocess_exec(
+        sys.executable, "-m", "tcp_server", "--port", str(port), "--lang", "ko",
+        stderr=asyncio.subprocess.PIPE, env={**os.environ, "CHAT_LOG_LEVEL": "INFO"},
+    )
+    assert proc.stderr is not None
+    try:
+        log = b""
+        while b"Chat server ready" not in log:
+            log += await asyncio.wait_for(proc.stderr.readline(), TIMEOUT * 4)
+        client = await LineClient.connect("127.0.0.1", port)
+        await client.join("alice")
+        proc.send_signal(sig)
+        assert await client.recv() == Error(ErrorReason.SHUTDOWN, "server shutting down")
+        await client.closed()
+        await client.close()
+        assert await asyncio.wait_for(proc.wait(), TIMEOUT * 2) == 0
+        rest = await asyncio.wait_for(proc.stderr.read(), TIMEOUT)
+        assert "alice 사용자가 연결되었습니다.".encode() in log + rest
+        assert "alice 사용자가 접속을 해제하였습니다.".encode() in rest
+    finally:
+        if proc.returncode is None:
+            proc.kill()
+            await proc.wait()
