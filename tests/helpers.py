@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+from collections.abc import Callable
 
 from tcp_server.protocol import FrameError, ServerFrame, server_frame_reader
 
@@ -87,3 +88,13 @@ class LineClient:
 
     def pending(self) -> ServerFrame | None:
         return self._pending[0] if self._pending else None
+
+
+async def wait_until(predicate: Callable[[], bool], timeout: float = TIMEOUT, what: str = "condition") -> None:
+    """Poll ``predicate`` (server-side state that has no event of its own) until true, or fail."""
+    loop = asyncio.get_running_loop()
+    deadline = loop.time() + timeout
+    while not predicate():
+        if loop.time() > deadline:
+            raise AssertionError(f"timed out after {timeout}s waiting for {what}")
+        await asyncio.sleep(0.01)

@@ -8,7 +8,7 @@ import random
 
 from tcp_server import ChatServer
 from tcp_server.protocol import Error, ErrorReason, Joined, Message, UserLeft
-from tests.helpers import LineClient
+from tests.helpers import LineClient, wait_until
 
 
 def open_fds() -> int:
@@ -77,11 +77,7 @@ async def test_reads_from_a_flooder_are_paced(make_server) -> None:
         await flooder.join("flooder")
         flooder.writer.write(b"".join(b"005#flooder\n" for _ in range(100)))
         (conn,) = [c for c in server.connections if c.session.name == "flooder"]
-        loop = asyncio.get_running_loop()
-        deadline = loop.time() + 5
-        while not conn.paused and loop.time() < deadline:
-            await asyncio.sleep(0.01)  # waiting for the server to read the burst
-        assert conn.paused, "the server kept reading from a flooding connection"
+        await wait_until(lambda: conn.paused, what="the server to pause reading from the flooder")
     finally:
         await flooder.close()
 
@@ -205,10 +201,8 @@ async def test_churn_leaves_nothing_behind(make_server) -> None:
         await asyncio.gather(*(cycle(i) for i in range(start, start + count)))
 
     async def settle() -> None:
-        loop = asyncio.get_running_loop()
-        deadline = loop.time() + 10
-        while (len(server.connections) > 1 or len(server.room.users()) > 1) and loop.time() < deadline:
-            await asyncio.sleep(0.02)  # waiting for the server to notice the last closes
+        await wait_until(lambda: len(server.connections) == 1 and len(server.room.users()) == 1, timeout=10,
+                         what="the server to notice the last closes")
         await watcher.sync()
 
     await run(0, 300)  # warm-up: caches, allocator pools

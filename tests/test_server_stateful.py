@@ -287,7 +287,8 @@ class ChatMachine(RuleBasedStateMachine):
         if client is None:
             return
         client.send(junk)
-        reason = {b"999#x\n": ErrorReason.UNKNOWN_CODE, b"0\n": ErrorReason.UNKNOWN_CODE}.get(junk, ErrorReason.MALFORMED)
+        unknown = {b"999#x\n", b"0\n"}
+        reason = ErrorReason.UNKNOWN_CODE if junk in unknown else ErrorReason.MALFORMED
         self.expected[slot].append(Error(reason, ""))
         self.check_with_loose_errors(slot)
 
