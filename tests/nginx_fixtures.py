@@ -1,0 +1,118 @@
+"""Real nginx for tests: the shipped deploy/nginx/chat.conf, only names, ports and
+(when asked) the read timeout changed, on an ephemeral loopback port."""
+
+from __future__ import annotations
+
+import os
+import pathlib
+import re
+import shutil
+import signal
+import socket
+import subprocess
+import time
+from collections.abc import Iterator
+from dataclasses import dataclass
+
+REPO = pathlib.Path(__file__).resolve().parent.parent
+SHIPPED = REPO / "deploy" / "nginx" / "chat.conf"
+NGINX = shutil.which("nginx") or "/usr/sbin/nginx"
+
+
+def free_port(host: str = "127.0.0.1") -> int:
+    with socket.socket() as s:
+        s.bind((host, 0))
+        return int(s.getsockname()[1])
+
+
+def render_config(gateway_port: int, listen_port: int, read_timeout: str | None = None) -> str:
+    """The shipped server block with the test's ports (and timeout); nothing else changes."""
+    conf = SHIPPED.read_text()
+    conf, n1 = re.subn(r"server 127\.0\.0\.1:8080;", f"server 127.0.0.1:{gateway_port};", conf)
+    conf, n2 = re.subn(r"listen 80;", f"listen 127.0.0.1:{listen_port};", conf)
+    conf, n3 = re.subn(r"server_name chat\.example\.org;", "server_name 127.0.0.1;", conf)
+    assert (n1, n2, n3) == (1, 1, 1), "the shipped config changed shape; update this test"
+    if read_timeout is not None:
+        conf, n4 = re.subn(r"proxy_read_timeout \S+;", f"proxy_read_timeout {read_timeout};", conf)
+        assert n4 == 1
+    return conf
+
+
+@dataclass
+class Nginx:
+    port: int
+    workdir: pathlib.Path
+    proc: subprocess.Popen[bytes]
+
+    @property
+    def base_url(self) -> str:
+        return f"http://127.0.0.1:{self.port}"
+
+    def error_log(self) -> str:
+        path = self.workdir / "error.log"
+        return path.read_text() if path.exists() else ""
+
+
+def start_nginx(workdir: pathlib.Path, gateway_port: int, read_timeout: str | None = None) -> Nginx:
+    """Start nginx in the foreground on a free port; wait until it accepts connections."""
+    port = free_port()
+    workdir.mkdir(parents=True, exist_ok=True)
+    for sub in ("client_body", "proxy", "fastcgi", "uwsgi", "scgi"):
+        (workdir / sub).mkdir(exist_ok=True)
+    (workdir / "chat.conf").write_text(render_config(gateway_port, port, read_timeout))
+    user = "user root;\n" if os.geteuid() == 0 else ""
+    (workdir / "nginx.conf").write_text(
+        f"""{user}worker_processes 1;
+daemon off;
+pid {workdir}/nginx.pid;
+error_log {workdir}/error.log info;
+events {{ worker_connections 1024; }}
+http {{
+    access_log {workdir}/access.log;
+    client_body_temp_path {workdir}/client_body;
+    proxy_temp_path {workdir}/proxy;
+    fastcgi_temp_path {workdir}/fastcgi;
+    uwsgi_temp_path {workdir}/uwsgi;
+    scgi_temp_path {workdir}/scgi;
+    include {workdir}/chat.conf;
+}}
+"""
+    )
+    check = subprocess.run([NGINX, "-t", "-p", str(workdir), "-c", str(workdir / "nginx.conf")],
+                           capture_output=True, text=True, timeout=30)
+    assert check.returncode == 0, check.stderr
+    proc = subprocess.Popen([NGINX, "-p", str(workdir), "-c", str(workdir / "nginx.conf")],
+                            stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+    deadline = time.monotonic() + 10
+    while True:
+        try:
+            socket.create_connection(("127.0.0.1", port), timeout=0.5).close()
+            break
+        except OSError:
+            if proc.poll() is not None or time.monotonic() > deadline:
+                err = proc.stderr.read().decode() if proc.stderr else ""
+                proc.kill()
+                raise RuntimeError(f"nginx did not start: {err}") from None
+            time.sleep(0.05)  # waiting for nginx to bind; no event to wait on
+    return Nginx(port, workdir, proc)
+
+
+def stop_nginx(nginx: Nginx) -> None:
+    if nginx.proc.poll() is None:
+        nginx.proc.send_signal(signal.SIGQUIT)  # graceful
+        try:
+            nginx.proc.wait(10)
+        except subprocess.TimeoutExpired:
+            nginx.proc.kill()
+            nginx.proc.wait(10)
+    if nginx.proc.stderr:
+        nginx.proc.stderr.close()
+
+
+def nginx_in_front_of(workdir: pathlib.Path, gateway_port: int, read_timeout: str | None = None) -> Iterator[Nginx]:
+    """Generator for fixtures: nginx up for the test, stopped after."""
+    nginx = start_nginx(workdir, gateway_port, read_timeout)
+    try:
+        yield nginx
+    finally:
+        stop_nginx(nginx)
