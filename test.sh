@@ -5,6 +5,9 @@ set -euo pipefail
 cd "$(dirname "$0")"
 scripts/install-system-deps.sh test
 scripts/venv.sh fast,test
-.venv/bin/ruff check tcp_server chat_client web_gateway bench tests
-.venv/bin/mypy tcp_server chat_client web_gateway bench
+# The project's packages (each one present in this checkout).
+pkgs=()
+for p in tcp_server chat_client web_gateway bench; do [ -d "$p" ] && pkgs+=("$p"); done
+.venv/bin/ruff check "${pkgs[@]}" tests
+.venv/bin/mypy "${pkgs[@]}"
 exec .venv/bin/python -m pytest -p no:cacheprovider "$@"

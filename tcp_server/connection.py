@@ -28,6 +28,9 @@ log = logging.getLogger("tcp_server")
 # about to name the real user with 000; it gets this long to do so.
 GATEWAY_GRACE = 2.0
 
+NOT_IN_ROOM = 1 << 62
+"""``log_pos`` of a connection outside the room: past any log, so it never takes from it."""
+
 
 def _set_keepalive(transport: asyncio.BaseTransport) -> None:
     sock = transport.get_extra_info("socket")
@@ -48,7 +51,7 @@ class ChatConnection(asyncio.Protocol):
 
     __slots__ = (
         "server", "transport", "session", "reader", "out", "counted_address",
-        "timer", "closing", "bucket", "strikes", "paused", "over_limit",
+        "timer", "closing", "bucket", "strikes", "paused", "over_limit", "log_pos",
     )
 
     def __init__(self, server: ChatServer) -> None:
@@ -66,6 +69,8 @@ class ChatConnection(asyncio.Protocol):
         self.strikes = 0
         self.paused = False
         self.over_limit = False
+        # How much of the server's fan-out log is already in ``out`` (or not for us).
+        self.log_pos = NOT_IN_ROOM
 
     def _make_reader(self) -> FrameReader[ClientFrame]:
         return client_frame_reader(self.server.config.max_frame)
@@ -101,6 +106,7 @@ class ChatConnection(asyncio.Protocol):
         self.out.clear()
         self.closing = True
         name = self.session.drop()
+        server.exit(self)
         if name is not None:
             server.log_disconnected(name, self.session.address)
         if self.counted_address is not None:
@@ -112,6 +118,8 @@ class ChatConnection(asyncio.Protocol):
 
     def send(self, data: bytes) -> None:
         """Queue one frame; written at the end of this loop turn."""
+        if self.log_pos < len(self.server.fanout_log):
+            self.catch_up()  # room frames logged before this one come first
         out = self.out
         if not out:
             if self.closing:
@@ -119,7 +127,38 @@ class ChatConnection(asyncio.Protocol):
             self.server.mark_dirty(self)
         out.append(data)
 
+    def catch_up(self) -> None:
+        """Move the room's frames logged since our last write into ``out``, ahead of what comes next."""
+        log = self.server.fanout_log
+        pos = self.log_pos
+        if pos < len(log):
+            self.log_pos = len(log)
+            if self.closing:
+                return
+            out = self.out
+            if not out:
+                self.server.mark_dirty(self)
+            out += log[pos:]
+
+    def take_log(self, log: list[bytes], pos: int, shared: bytes) -> None:
+        """A flush's room frames from ``pos`` on, for a member with nothing else queued.
+
+        ``shared`` is the whole log joined once for every member: the common case
+        costs this call and one ``transport.write``.
+        """
+        transport = self.transport
+        if transport is None or self.closing:
+            return
+        transport.write(b"".join(log[pos:]) if pos else shared)
+        if transport.get_write_buffer_size() > self.server.config.max_queue:
+            self.overflow()
+
     def flush(self) -> None:
+        log = self.server.fanout_log
+        if self.log_pos < len(log):
+            if not self.closing:
+                self.out += log[self.log_pos:]
+            self.log_pos = len(log)
         out = self.out
         transport = self.transport
         if not out or transport is None:
@@ -193,6 +232,7 @@ class ChatConnection(asyncio.Protocol):
             if outcome is Outcome.JOINED:
                 self._joined()
             elif outcome is Outcome.CLOSE:
+                self.server.exit(self)
                 if name_before is not None:  # left with 004
                     self.server.log_disconnected(name_before, session.address)
                 self.close_after_flush()
@@ -223,6 +263,7 @@ class ChatConnection(asyncio.Protocol):
             self.timer.cancel()
             self.timer = None
         assert self.session.name is not None
+        self.server.enter(self)
         self.server.log_connected(self.session.name, self.session.address)
 
     def _rehome(self, real_address: str) -> None:
@@ -264,6 +305,11 @@ class LegacyConnection(ChatConnection):
     def flush(self) -> None:
         from .legacy import render_legacy_batch  # local: keeps the hot module lean
 
+        log = self.server.fanout_log
+        if self.log_pos < len(log):
+            if not self.closing:
+                self.out += log[self.log_pos:]
+            self.log_pos = len(log)
         out = self.out
         transport = self.transport
         if not out or transport is None:
@@ -276,3 +322,9 @@ class LegacyConnection(ChatConnection):
         if transport.get_write_buffer_size() > self.server.config.max_queue and not self.closing:
             self.overflow()
 
+    def take_log(self, log: list[bytes], pos: int, shared: bytes) -> None:
+        """The seed's client gets each frame rendered as its own text: no shared bytes."""
+        if self.closing:
+            return
+        self.out += log[pos:]
+        self.flush()

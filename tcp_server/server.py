@@ -6,14 +6,26 @@ import asyncio
 import logging
 
 from .config import ServerConfig
-from .connection import ChatConnection, LegacyConnection
+from .connection import NOT_IN_ROOM, ChatConnection, LegacyConnection
 from .protocol.codes import ErrorReason
 from .protocol.frames import encode_error
 from .protocol.limits import AddressLimits
-from .protocol.room import InMemoryRoom, Room
+from .protocol.room import InMemoryRoom, Member, Room
 from .protocol.texts import text
 
 log = logging.getLogger("tcp_server")
+
+# Flush pacing. A flush costs one write per member with output, so a join into
+# a room of thousands (a 103 to every member) or a message to it costs that many
+# syscalls. When a flush took FLUSH_PAUSE_FROM or more, the next one waits half
+# as long as it took (at most FLUSH_PAUSE_MAX): the input arriving meanwhile
+# (more joins, more messages) then shares one write per member instead of each
+# event paying for a round of writes of its own. A 5,000-user join storm went
+# from 92 s to 2 s with this and the shared fan-out log (BENCHMARKS.md). Cheap
+# flushes, i.e. rooms of a few hundred, still run at the end of the same turn.
+FLUSH_PAUSE_FROM = 0.002
+FLUSH_PAUSE_SCALE = 0.5
+FLUSH_PAUSE_MAX = 0.050
 
 
 class ChatServer:
@@ -21,12 +33,18 @@ class ChatServer:
 
     def __init__(self, config: ServerConfig | None = None, room: Room | None = None) -> None:
         self.config = config or ServerConfig()
-        self.room: Room = room if room is not None else InMemoryRoom()
+        self.room: Room = room if room is not None else InMemoryRoom(fanout=self.publish)
+        # Frames for every member of the room since the last flush, in order; each
+        # member's next flush writes them, joined once for all, in one write.
+        self.fanout_log: list[bytes] = []
+        self._members: dict[ChatConnection, None] = {}  # connections that take the log
         self.connections: set[ChatConnection] = set()
         self.address_limits = AddressLimits(self.config.max_per_address, self.config.max_new_per_minute)
         self.closing = False
         self._dirty: list[ChatConnection] = []
         self._flush_handle: asyncio.Handle | None = None
+        self._flushed_at = 0.0  # loop time when the last flush ended
+        self._flush_pause = 0.0  # how long the next flush waits after that
         self._servers: list[asyncio.base_events.Server] = []
         self._loop: asyncio.AbstractEventLoop | None = None
         self.port: int = 0
@@ -91,17 +109,71 @@ class ChatServer:
     # ------------------------------------------------------------ flushing
 
     def mark_dirty(self, conn: ChatConnection) -> None:
-        """``conn`` has output: flush it (with all others) at the end of this turn."""
+        """``conn`` has output: flush it (with all others) at the end of this turn, or paced (see above)."""
         self._dirty.append(conn)
         if self._flush_handle is None:
+            self._schedule_flush()
+
+    def _schedule_flush(self) -> None:
+        if self._flush_pause:
+            self._flush_handle = self.loop.call_at(self._flushed_at + self._flush_pause, self._flush)
+        else:
             self._flush_handle = self.loop.call_soon(self._flush)
 
     def _flush(self) -> None:
         self._flush_handle = None
         dirty = self._dirty
         self._dirty = []
+        loop = self.loop
+        start = loop.time()
         for conn in dirty:
-            conn.flush()
+            conn.flush()  # takes its part of the log first, so its own frames keep their place
+        log = self.fanout_log
+        if log:
+            self.fanout_log = []
+            shared = b"".join(log)
+            n = len(log)
+            for conn in list(self._members):
+                pos = conn.log_pos
+                if pos:
+                    conn.log_pos = 0
+                    if pos < n:
+                        conn.take_log(log, pos, shared)
+                else:
+                    conn.take_log(log, 0, shared)
+        end = self._flushed_at = loop.time()
+        cost = end - start
+        self._flush_pause = min(cost * FLUSH_PAUSE_SCALE, FLUSH_PAUSE_MAX) if cost >= FLUSH_PAUSE_FROM else 0.0
+
+    # ------------------------------------------------------------ fan-out
+
+    def publish(self, data: bytes, exclude: Member | None) -> None:
+        """The room's fan-out: ``data`` for every joined connection but ``exclude``.
+
+        One append, whatever the size of the room: the next flush writes the log
+        to each member. ``exclude`` (the sender, or a leaver) first takes what the
+        log already holds for it, then skips this entry.
+        """
+        log = self.fanout_log
+        if exclude is not None and exclude in self._members:
+            conn = exclude  # narrowed to ChatConnection by the membership test
+            conn.catch_up()
+            log.append(data)
+            conn.log_pos = len(log)
+        else:
+            log.append(data)
+        if self._flush_handle is None:
+            self._schedule_flush()
+
+    def enter(self, conn: ChatConnection) -> None:
+        """``conn`` joined the room: it takes the log from here on."""
+        conn.log_pos = len(self.fanout_log)
+        self._members[conn] = None
+
+    def exit(self, conn: ChatConnection) -> None:
+        """``conn`` left the room or is gone: no more of the log for it."""
+        self._members.pop(conn, None)
+        conn.log_pos = NOT_IN_ROOM
 
     def _sweep(self) -> None:
         """Forget per-address history older than the rate window, once a window."""

@@ -11,6 +11,7 @@ can replace it for several nodes without touching connection code.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Protocol
 
 from .frames import encode_message, encode_whisper
@@ -46,12 +47,23 @@ class Room(Protocol):
         """Names in join order."""
 
 
+Fanout = Callable[[bytes, "Member | None"], None]
+"""``fanout(frame, exclude)``: hand ``frame`` to every member but ``exclude``, in order with what each gets."""
+
+
 class InMemoryRoom:
-    """The single-process room."""
+    """The single-process room.
 
-    __slots__ = ("_members", "_by_key", "_list_frame")
+    With a ``fanout`` (the server passes its own), a frame for many members is
+    handed over once and the I/O layer gives it to all of them in one write
+    each: no Python work per recipient. Without one, the room sends to each
+    member itself, which is what unit tests and simple embedders want.
+    """
 
-    def __init__(self) -> None:
+    __slots__ = ("_members", "_by_key", "_list_frame", "_fanout")
+
+    def __init__(self, fanout: Fanout | None = None) -> None:
+        self._fanout = fanout
         self._members: dict[Member, str] = {}  # insertion order = join order
         self._by_key: dict[str, Member] = {}
         # 107 kept encoded and extended on each join, so joins stay O(1) in Python
@@ -82,8 +94,11 @@ class InMemoryRoom:
         if key in self._by_key or member in self._members:
             return False
         notice = f"103#{name}\n".encode()
-        for other in self._members:
-            other.send(notice)
+        if self._fanout is not None:
+            self._fanout(notice, None)
+        else:
+            for other in self._members:
+                other.send(notice)
         self._members[member] = name
         self._by_key[key] = member
         if self._list_frame is not None:
@@ -99,13 +114,19 @@ class InMemoryRoom:
         del self._by_key[id_key(name)]
         self._list_frame = None
         notice = f"104#{name}\n".encode()
-        for other in self._members:
-            other.send(notice)
+        if self._fanout is not None:
+            self._fanout(notice, member)  # out of the room already; it must not get its own 104
+        else:
+            for other in self._members:
+                other.send(notice)
         return name
 
     def broadcast(self, member: Member, message: str) -> None:
         name = self._members[member]
         data = encode_message(name, message)
+        if self._fanout is not None:
+            self._fanout(data, member)
+            return
         for other in self._members:
             if other is not member:
                 other.send(data)

@@ -1,0 +1,57 @@
+#!/usr/bin/env bash
+# Reproduce BENCHMARKS.md: install what the benchmark needs (gcc, ngircd, the
+# Python packages), then run every scenario against our server and ngircd.
+#
+# Usage: bench/run.sh            the whole suite (about 35 minutes on 2 cores)
+#        bench/run.sh --quick    one run of each, ngircd's 5,000-user join storm left out (about 10 minutes)
+#        bench/run.sh --soak     also the hour-long soak (an hour more)
+#
+# Every server is started by the bench on a private loopback port (37100 and up)
+# and stopped after its scenario; nothing leaves 127.0.0.1. Results go to
+# bench/results/*.json, plots to bench/plots/*.png, tables to stdout.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+quick=0
+soak=0
+for arg in "$@"; do
+  case "$arg" in
+    --quick) quick=1 ;;
+    --soak) soak=1 ;;
+    *) echo "usage: bench/run.sh [--quick] [--soak]" >&2; exit 64 ;;
+  esac
+done
+
+scripts/install-system-deps.sh bench
+scripts/venv.sh fast,test
+# The console script appears once the package is (re)installed with bench/ in the tree.
+if [ ! -x .venv/bin/chat-bench ]; then
+  .venv/bin/python -m pip install -q --disable-pip-version-check -e ".[fast,test]"
+fi
+# A system ngircd (Debian starts one on install) would compete for the CPU; the bench runs its own.
+if pgrep -x ngircd >/dev/null 2>&1 && command -v service >/dev/null 2>&1; then
+  service ngircd stop >/dev/null 2>&1 || true
+fi
+ulimit -n "$(ulimit -Hn)" 2>/dev/null || true   # 10,000 idle connections need the descriptors
+
+B=.venv/bin/chat-bench
+repeat=3
+[ "$quick" = 1 ] && repeat=1
+
+$B machine
+$B build >/dev/null
+$B fanout --users 1000 --repeat "$repeat" --name fanout-1000
+$B fanout --users 100 --start 100000 --repeat "$repeat" --name fanout-100
+$B whisper --users 1000 --senders 100 --start 20000 --factor 1.3 --name whisper-1000
+if [ "$quick" = 1 ]; then
+  $B joins --users 5000 --servers ours --name joins-5000
+  $B joins --users 1000 --name joins-1000
+else
+  $B joins --users 5000 --name joins-5000          # ngircd needs about 4.5 minutes here
+fi
+$B idle --users 10000 --servers ours --name idle-10000
+$B idle --users 2000 --name idle-2000               # both: ngircd joins past that take many minutes
+$B soak --secs 60 --tick 5 --servers ours --name soak-60s
+if [ "$soak" = 1 ]; then
+  $B soak --secs 3600 --tick 30 --servers ours --name soak-3600s
+fi

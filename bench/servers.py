@@ -1,0 +1,286 @@
+"""The servers under test, each started privately on a loopback port and stopped by the bench.
+
+Ours runs as ``python -m tcp_server`` with flood control and per-address limits
+off (a benchmark is one address sending as fast as asked). ngircd runs from a
+config generated into a temporary directory with its flood penalties off, so
+that neither server is throttled by a policy the other lacks.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import shutil
+import socket
+import subprocess
+import sys
+import tempfile
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from pathlib import Path
+
+log = logging.getLogger("bench")
+
+NGIRCD_PATHS = ("/usr/sbin/ngircd", "/usr/local/sbin/ngircd")
+CHANNEL = "#bench"
+_CLK_TCK = os.sysconf("SC_CLK_TCK")
+
+
+def check_loopback(host: str) -> None:
+    """Nothing of the benchmark leaves the machine."""
+    if not host.startswith("127."):
+        raise ValueError(f"the benchmark only runs on loopback addresses, not {host}")
+
+
+@dataclass
+class ServerHandle:
+    """A running server process and how to reach it."""
+
+    name: str  # "hanchat", "ngircd"
+    proto: str  # the agent's protocol: "chat" or "irc"
+    host: str
+    port: int
+    proc: subprocess.Popen[bytes]
+    tmpdir: Path | None = None
+    extra: dict[str, str] = field(default_factory=dict)
+    backlog: int = 128  # its listen() backlog: joins keep fewer unanswered connections than this
+
+    def accept_window(self, concurrency: int) -> int:
+        """Unanswered connections to keep in flight: a full accept queue drops SYNs (1 s retransmits)."""
+        return max(1, min(concurrency, self.backlog - 2))
+
+    @property
+    def pid(self) -> int:
+        return self.proc.pid
+
+    def status(self) -> dict[str, int]:
+        """VmRSS/VmHWM and friends from /proc/PID/status, in KiB."""
+        out: dict[str, int] = {}
+        for line in Path(f"/proc/{self.pid}/status").read_text().splitlines():
+            key, _, value = line.partition(":")
+            if key.startswith("Vm") or key.startswith("Rss"):
+                out[key] = int(value.split()[0])
+        return out
+
+    def rss_kib(self) -> int:
+        return self.status()["VmRSS"]
+
+    def open_fds(self) -> int:
+        return len(os.listdir(f"/proc/{self.pid}/fd"))
+
+    def cpu_seconds(self) -> float:
+        """User plus system CPU time so far (all threads)."""
+        fields = Path(f"/proc/{self.pid}/stat").read_text().rpartition(")")[2].split()
+        return (int(fields[11]) + int(fields[12])) / _CLK_TCK
+
+    def alive(self) -> bool:
+        return self.proc.poll() is None
+
+
+def _pin(cpus: set[int] | None) -> None:
+    if cpus:
+        try:
+            os.sched_setaffinity(0, cpus)
+        except OSError:
+            pass
+
+
+def wait_listening(host: str, port: int, proc: subprocess.Popen[bytes], timeout: float = 20.0) -> None:
+    """Until ``port`` accepts a connection, or fail if the process died first."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if proc.poll() is not None:
+            raise RuntimeError(f"server exited with status {proc.returncode} before listening on {port}")
+        try:
+            with socket.create_connection((host, port), timeout=0.5):
+                return
+        except OSError:
+            time.sleep(0.05)
+    raise RuntimeError(f"nothing listening on {host}:{port} after {timeout:.0f} s")
+
+
+def listening_ports(pid: int) -> list[int]:
+    """TCP ports that process ``pid`` listens on, from /proc (lets a server start on port 0)."""
+    inodes = set()
+    for fd in os.listdir(f"/proc/{pid}/fd"):
+        try:
+            target = os.readlink(f"/proc/{pid}/fd/{fd}")
+        except OSError:
+            continue
+        if target.startswith("socket:["):
+            inodes.add(target[8:-1])
+    ports = []
+    for table in ("/proc/net/tcp", "/proc/net/tcp6"):
+        try:
+            lines = Path(table).read_text().splitlines()[1:]
+        except OSError:
+            continue
+        for line in lines:
+            fields = line.split()
+            if fields[3] == "0A" and fields[9] in inodes:  # 0A: LISTEN
+                ports.append(int(fields[1].rsplit(":", 1)[1], 16))
+    return sorted(set(ports))
+
+
+def wait_port(proc: subprocess.Popen[bytes], timeout: float = 20.0) -> int:
+    """The port a server started on port 0 ended up listening on."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if proc.poll() is not None:
+            raise RuntimeError(f"server exited with status {proc.returncode} before listening")
+        ports = listening_ports(proc.pid)
+        if ports:
+            return ports[0]
+        time.sleep(0.05)
+    raise RuntimeError(f"server not listening after {timeout:.0f} s")
+
+
+def free_port(host: str) -> int:
+    """A port nobody listens on now (for servers that cannot be told port 0)."""
+    with socket.socket() as s:
+        s.bind((host, 0))
+        port: int = s.getsockname()[1]
+        return port
+
+
+def port_free(host: str, port: int) -> bool:
+    with socket.socket() as s:
+        # as both servers do: a port whose old connections sit in TIME_WAIT is free
+        s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        try:
+            s.bind((host, port))
+        except OSError:
+            return False
+    return True
+
+
+def _stop(proc: subprocess.Popen[bytes], timeout: float = 10.0) -> None:
+    if proc.poll() is None:
+        proc.terminate()
+        try:
+            proc.wait(timeout)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            proc.wait(5)
+
+
+@contextmanager
+def run_ours(
+    port: int, host: str = "127.0.0.1", cpus: set[int] | None = None, extra_args: tuple[str, ...] = (),
+    pythonpath: str | None = None,
+) -> Iterator[ServerHandle]:
+    """This project's TCP server, benchmark settings (no flood control, no per-address limits).
+
+    ``pythonpath`` runs another copy of ``tcp_server`` (an older commit, say) for before/after figures.
+    """
+    check_loopback(host)
+    if port and not port_free(host, port):
+        raise RuntimeError(f"port {port} is taken; pick another with --port")
+    cmd = [
+        sys.executable, "-m", "tcp_server", "--host", host, "--port", str(port),
+        "--flood-rate", "0", "--max-per-address", "0", "--max-new-per-minute", "0",
+        "--max-clients", "20000", "--log-level", "WARNING", *extra_args,
+    ]
+    env = dict(os.environ)
+    if pythonpath:
+        env["PYTHONPATH"] = pythonpath + (os.pathsep + env["PYTHONPATH"] if env.get("PYTHONPATH") else "")
+    log.info("starting our server: %s%s", " ".join(cmd), f" (PYTHONPATH={pythonpath})" if pythonpath else "")
+    # ``-m`` puts the working directory first on sys.path: run from the copy being measured
+    proc = subprocess.Popen(cmd, env=env, cwd=pythonpath or None, preexec_fn=(lambda: _pin(cpus)) if cpus else None)
+    try:
+        if port == 0:
+            port = wait_port(proc)
+        wait_listening(host, port, proc)
+        yield ServerHandle("hanchat", "chat", host, port, proc, backlog=1024)
+    finally:
+        _stop(proc)
+
+
+def ngircd_binary() -> str:
+    for path in NGIRCD_PATHS:
+        if os.access(path, os.X_OK):
+            return path
+    found = shutil.which("ngircd")
+    if found:
+        return found
+    raise RuntimeError("ngircd is not installed: run scripts/install-system-deps.sh bench")
+
+
+def ngircd_config(host: str, port: int) -> str:
+    """A private ngircd config: loopback only, flood penalties off, no per-IP or join limits.
+
+    PingTimeout is a day so that idle receivers (which only count lines and never
+    answer) are not pinged mid-run; DNS and ident lookups are off so registration
+    does not wait on them.
+    """
+    return f"""\
+[Global]
+\tName = bench.local
+\tInfo = chat-bench private instance
+\tAdminInfo1 = chat-bench
+\tAdminInfo2 = loopback only
+\tAdminEMail = bench@localhost
+\tListen = {host}
+\tPorts = {port}
+\tMotdPhrase = "bench"
+[Limits]
+\tMaxConnections = 0
+\tMaxConnectionsIP = 0
+\tMaxJoins = 0
+\tMaxNickLength = 31
+\tMaxPenaltyTime = 0
+\tMaxListSize = 100
+\tPingTimeout = 86400
+\tPongTimeout = 3600
+[Options]
+\tPAM = no
+\tDNS = no
+\tIdent = no
+\tMorePrivacy = no
+"""
+
+
+@contextmanager
+def run_ngircd(port: int, host: str = "127.0.0.1", cpus: set[int] | None = None) -> Iterator[ServerHandle]:
+    """ngircd on a generated config in a temporary directory, in the foreground (-n)."""
+    check_loopback(host)
+    if port == 0:
+        port = free_port(host)
+    if not port_free(host, port):
+        raise RuntimeError(f"port {port} is taken; pick another with --port")
+    binary = ngircd_binary()
+    tmp = Path(tempfile.mkdtemp(prefix="chat-bench-ngircd-"))
+    conf = tmp / "ngircd.conf"
+    conf.write_text(ngircd_config(host, port))
+    conf.chmod(0o644)
+    tmp.chmod(0o755)  # ngircd drops root to "nobody" and re-reads nothing, but be readable anyway
+    cmd = [binary, "-n", "-f", str(conf)]
+    log.info("starting ngircd: %s", " ".join(cmd))
+    log_file = (tmp / "ngircd.log").open("wb")
+    proc = subprocess.Popen(cmd, stdout=log_file, stderr=subprocess.STDOUT,
+                            preexec_fn=(lambda: _pin(cpus)) if cpus else None)
+    try:
+        wait_listening(host, port, proc)
+        version = subprocess.run([binary, "--version"], capture_output=True, text=True, timeout=10).stdout
+        # ngircd listens with a backlog of 10 (ss -ltn shows it)
+        yield ServerHandle("ngircd", "irc", host, port, proc, tmp, {"version": version.splitlines()[0]}, backlog=10)
+    finally:
+        _stop(proc)
+        log_file.close()
+        shutil.rmtree(tmp, ignore_errors=True)
+
+
+@contextmanager
+def run_server(kind: str, port: int, host: str = "127.0.0.1", cpus: set[int] | None = None,
+               pythonpath: str | None = None) -> Iterator[ServerHandle]:
+    """``kind`` is "ours" or "ngircd"."""
+    if kind == "ours":
+        with run_ours(port, host, cpus, pythonpath=pythonpath) as handle:
+            yield handle
+    elif kind == "ngircd":
+        with run_ngircd(port, host, cpus) as handle:
+            yield handle
+    else:
+        raise ValueError(f"unknown server {kind!r}")

@@ -1,0 +1,98 @@
+"""The benchmark works: a seconds-long run of the C generator against a real server.
+
+Not a measurement (other tests share the machine): it checks that the generator
+builds, joins, counts every delivery, samples latency, and that the soak mode
+runs its churn and reads the server's memory and descriptors.
+"""
+
+from __future__ import annotations
+
+import shutil
+import subprocess
+import sys
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from bench import scenarios
+from bench.agent import Agent, StepSpec
+from bench.build import build
+from bench.servers import ServerHandle, ngircd_binary, run_ngircd, run_ours
+
+pytestmark = pytest.mark.skipif(shutil.which("gcc") is None and shutil.which("cc") is None,
+                                reason="no C compiler for the load generator")
+
+
+@pytest.fixture(scope="module")
+def binary() -> Path:
+    return build()
+
+
+@pytest.fixture
+def server() -> Iterator[ServerHandle]:
+    scenarios.set_pinning(False)  # other tests run beside us: no pinning
+    with run_ours(0) as handle:
+        yield handle
+
+
+def test_generator_counts_every_delivery(binary: Path, server: ServerHandle) -> None:
+    with Agent(server.port, "chat", prefix="t", max_secs=60, binary=binary) as agent:
+        joined = agent.connect(20, 10, 20.0, wait_notices=True)
+        assert joined["joined"] == 20
+        assert joined["notices"] == joined["notices_expected"] == 20 * 19 // 2  # every 103 counted
+
+        step = agent.step(StepSpec(rate=200.0, secs=1.0, senders=4, probes=4, drain_secs=5.0, quiet_ms=300))
+        assert step["sent"] > 100
+        assert step["expected"] == step["sent"] * 19
+        assert step["delivered"] == step["expected"]
+        assert step["lost"] == step["dropped_users"] == step["skipped"] == 0
+        assert step["samples"] > 0 and 0 <= step["p50_ms"] <= step["p99_ms"]
+
+        whisper = agent.step(StepSpec(mode="whisper", rate=300.0, secs=0.5, senders=4, parse_all=True,
+                                      drain_secs=5.0, quiet_ms=300))
+        assert whisper["delivered"] == whisper["expected"] == whisper["sent"] > 0
+        assert whisper["samples"] == whisper["delivered"]  # every receiver parsed: every line sampled
+
+
+def test_short_soak(server: ServerHandle) -> None:
+    cfg = scenarios.SoakConfig(secs=3.0, tick=1.0, users=20, senders=2, rate=50.0, whisper_rate=100.0,
+                               whisper_every=2, churn_rate=15.0)
+    report = scenarios.soak(server, cfg)
+    totals = report["totals"]
+    assert len(report["samples"]) >= 2
+    assert totals["delivered"] == totals["expected"] > 0
+    assert totals["lost"] == totals["dropped_users"] == 0
+    assert totals["churn_done"] > 0 and totals["churn_failed"] == 0
+    assert all(s["rss_kib"] > 0 and s["fds"] > 0 for s in report["samples"])
+    assert report["fds_after_close"] <= report["fds_empty"]  # every churned connection was closed
+
+
+def test_cli_ramp_prints_the_table(tmp_path: Path) -> None:
+    out = tmp_path / "ramp.json"
+    result = subprocess.run(
+        [sys.executable, "-m", "bench", "fanout", "--servers", "ours", "--port", "0", "--no-pin", "--no-plot",
+         "--users", "10", "--senders", "2", "--rates", "2000,4000", "--step-secs", "0.5", "--json", str(out)],
+        capture_output=True, text=True, timeout=60, cwd=Path(__file__).parent.parent,
+    )
+    assert result.returncode == 0, result.stderr
+    assert "| hanchat |" in result.stdout
+    assert out.exists()
+
+
+def _have_ngircd() -> bool:
+    try:
+        ngircd_binary()
+    except RuntimeError:
+        return False
+    return True
+
+
+@pytest.mark.skipif(not _have_ngircd(), reason="ngircd not installed (scripts/install-system-deps.sh bench)")
+def test_generator_speaks_irc(binary: Path) -> None:
+    with run_ngircd(0) as irc, Agent(irc.port, "irc", prefix="t", max_secs=60, binary=binary) as agent:
+        joined = agent.connect(10, 5, 20.0, wait_notices=True, accept_window=irc.accept_window(5))
+        assert joined["joined"] == 10
+        step = agent.step(StepSpec(rate=100.0, secs=0.5, senders=2, probes=2, drain_secs=5.0, quiet_ms=300))
+        assert step["delivered"] == step["expected"] > 0
+        assert step["samples"] > 0
