@@ -12,7 +12,8 @@ if [ "$what" = test ] || [ "$what" = bench ]; then
   [ -x /usr/sbin/nginx ] || have nginx || pkgs+=(nginx-light)
   have tmux || pkgs+=(tmux)
 fi
-if [ "$what" = bench ]; then
+# The benchmark's smoke test builds the C load generator and speaks IRC to a private ngircd.
+if [ "$what" = test ] || [ "$what" = bench ]; then
   [ -x /usr/sbin/ngircd ] || have ngircd || pkgs+=(ngircd)
   have gcc || pkgs+=(gcc)
 fi
