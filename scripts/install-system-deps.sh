@@ -11,6 +11,8 @@ if [ "$what" = test ] || [ "$what" = bench ]; then
   have chromium || pkgs+=(chromium)
   [ -x /usr/sbin/nginx ] || have nginx || pkgs+=(nginx-light)
   have tmux || pkgs+=(tmux)
+  # Korean glyphs for Chromium's screenshots of the page (the UI speaks Korean).
+  [ -d /usr/share/fonts/truetype/nanum ] || pkgs+=(fonts-nanum)
 fi
 # The benchmark's smoke test builds the C load generator and speaks IRC to a private ngircd.
 if [ "$what" = test ] || [ "$what" = bench ]; then
