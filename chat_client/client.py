@@ -1,0 +1,308 @@
+"""The chat session, whatever the front end: ask, connect, join, relay, leave, reconnect.
+
+The interactive (prompt_toolkit) and scriptable (stdin) front ends differ only
+in how they read and show lines; both drive this class.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import random
+from collections.abc import Callable
+from enum import Enum
+from typing import Protocol
+
+from tcp_server.protocol.codes import ErrorReason
+from tcp_server.protocol.frames import Error, IdTaken, Join, Joined, Leave, Left
+from tcp_server.protocol.texts import text
+
+from .aio import cancel_and_wait, wait_event
+from .backoff import backoff_delays
+from .commands import Help, Invalid, Quit, Say, WhisperTo, parse_command, to_frame
+from .config import ClientConfig, parse_port
+from .connection import CLOSE_TIMEOUT, ConnectFailed, Connection
+from .messages import msg
+from .render import Kind, Line, echo_say, echo_whisper, invalid_lines, local, render_frame
+from .roster import Roster
+
+log = logging.getLogger("chat_client")
+
+
+class Frontend(Protocol):
+    """What the session needs from a user interface."""
+
+    one_line: bool
+    """Render a 107 on one line (scripts) rather than the seed's block."""
+    echo: bool
+    """Echo your own messages and whispers locally."""
+
+    def show(self, line: Line) -> None: ...
+
+    async def ask(self, prompt: str) -> str | None:
+        """One answer, or None when the user gave up (end of input, Ctrl-C, Ctrl-D)."""
+        ...
+
+
+class _Join(Enum):
+    JOINED = "joined"
+    RETRY = "retry"  # 101 or 109#bad-id: another ID may work
+    FATAL = "fatal"  # any other 109 (busy, shutdown, ...)
+    CLOSED = "closed"  # the connection ended before an answer
+
+
+class ChatClient:
+    """One user's session with the server, across reconnects."""
+
+    def __init__(
+        self,
+        config: ClientConfig,
+        ui: Frontend,
+        *,
+        reask_id: bool = True,
+        rand: Callable[[], float] = random.random,
+    ) -> None:
+        self.config = config
+        self.ui = ui
+        self.lang = config.lang
+        self.reask_id = reask_id
+        self._rand = rand
+        self.roster = Roster()
+        self.name: str | None = None
+        """Our ID as the server confirmed it (after NFC)."""
+        self.conn: Connection | None = None
+        self.online = False
+        """Joined and connected: commands can be sent."""
+        self.exit_code = 0
+        self._host = ""
+        self._port = 0
+        self._leaving = False
+        self._stop = asyncio.Event()  # set by leave(): no more reconnecting
+        self.finished = asyncio.Event()
+        """Set when :meth:`run` is over (left, or lost for good)."""
+
+    # ------------------------------------------------------------- helpers
+
+    def _say(self, kind: Kind, key: str, **fields: object) -> None:
+        self.ui.show(local(kind, msg(key, self.lang, **fields)))
+
+    async def _ask(self, key: str) -> str | None:
+        """Ask until a non-blank answer; None when the user gave up."""
+        while True:
+            answer = await self.ui.ask(text(key, self.lang))
+            if answer is None:
+                return None
+            if answer.strip():
+                return answer.strip()
+
+    async def _open(self) -> Connection | None:
+        try:
+            return await Connection.open(self._host, self._port, self.config.connect_timeout)
+        except ConnectFailed as exc:
+            self._say(Kind.ERROR, "network_error_detail", where=f"{self._host}:{self._port}", why=exc)
+            return None
+
+    # ------------------------------------------------------------- start
+
+    async def start(self) -> bool:
+        """Ask for what is missing, connect and join. False (with ``exit_code`` set) when that failed."""
+        self.exit_code = 1
+        host = self.config.host or await self._ask("ask_host")
+        if host is None:
+            return False
+        port = self.config.port
+        while port is None:
+            raw = await self._ask("ask_port")
+            if raw is None:
+                return False
+            try:
+                port = parse_port(raw)
+            except ValueError:
+                self._say(Kind.ERROR, "bad_port")
+        self._host, self._port = host, port
+        self.conn = await self._open()
+        if self.conn is None:
+            return False
+        if not await self._join():
+            if self.conn is not None:
+                await self.conn.close()
+                self.conn = None
+            return False
+        self.exit_code = 0
+        return True
+
+    async def _join(self) -> bool:
+        """Send 001 until the server takes an ID: ask again after 101 or 109#bad-id."""
+        name = self.config.id
+        while True:
+            if name is None:
+                name = await self._ask("ask_id")
+                if name is None:
+                    return False
+            result = await self._handshake(name, quiet=False)
+            if result is _Join.CLOSED:
+                # Typically the join deadline passed while the user was typing: connect again.
+                if self.conn is not None:
+                    await self.conn.close()
+                self.conn = await self._open()
+                if self.conn is None:
+                    return False
+                result = await self._handshake(name, quiet=False)
+                if result is _Join.CLOSED:
+                    self._say(Kind.ERROR, "lost")
+                    return False
+            if result is _Join.JOINED:
+                return True
+            if result is _Join.FATAL:
+                return False
+            if not self.reask_id:
+                self._say(Kind.ERROR, "id_refused", id=name)
+                return False
+            name = None
+
+    async def _handshake(self, name: str, *, quiet: bool) -> _Join:
+        """``001#name`` and its answer. ``quiet`` (a rejoin) hides a 101: we retry, not ask."""
+        conn = self.conn
+        assert conn is not None
+        if not await conn.send(Join(name)):
+            return _Join.CLOSED
+        while True:
+            try:
+                async with asyncio.timeout(self.config.connect_timeout):
+                    frame = await conn.recv()
+            except TimeoutError:
+                conn.abort()
+                return _Join.CLOSED
+            if frame is None:
+                return _Join.CLOSED
+            if isinstance(frame, Error) and frame.reason is ErrorReason.NOT_JOINED:
+                return _Join.CLOSED  # the join deadline passed; the server is closing
+            if not (quiet and isinstance(frame, IdTaken)):
+                self.ui.show(render_frame(frame, self.lang, self.ui.one_line))
+            if isinstance(frame, Joined):
+                self.name = frame.id
+                self.roster.apply(frame)
+                self.online = True
+                return _Join.JOINED
+            if isinstance(frame, IdTaken) or (isinstance(frame, Error) and frame.reason is ErrorReason.BAD_ID):
+                return _Join.RETRY
+            if isinstance(frame, Error):
+                return _Join.FATAL
+
+    # ------------------------------------------------------------- run
+
+    async def run(self) -> int:
+        """Show server frames until we left or the server is gone for good; the exit code."""
+        try:
+            while True:
+                if await self._pump() or self._leaving:
+                    break
+                if not self.config.reconnect:
+                    self.exit_code = 1
+                    break
+                if not await self._reconnect():
+                    break
+                if self._leaving and self.conn is not None and self.name is not None:
+                    await self.conn.send(Leave(self.name))  # /q came during the rejoin
+        finally:
+            self.online = False
+            self.finished.set()
+        return self.exit_code
+
+    async def _pump(self) -> bool:
+        """Relay one connection's frames; True when it ended with our 102."""
+        conn = self.conn
+        assert conn is not None
+        keepalive: asyncio.Task[None] | None = None
+        if self.config.ping_interval > 0:
+            keepalive = asyncio.create_task(conn.keepalive(self.config.ping_interval, self.config.ping_timeout))
+        try:
+            while True:
+                frame = await conn.recv()
+                if frame is None:
+                    break
+                self.roster.apply(frame)
+                self.ui.show(render_frame(frame, self.lang, self.ui.one_line))
+                if isinstance(frame, Left):
+                    return True
+        finally:
+            self.online = False
+            if keepalive is not None:
+                await cancel_and_wait(keepalive)
+            await conn.close()
+            self.conn = None
+        if not self._leaving:
+            if conn.dead:
+                self._say(Kind.ERROR, "dead", seconds=f"{self.config.ping_interval + self.config.ping_timeout:g}")
+            self._say(Kind.ERROR, "lost")
+        return False
+
+    async def _reconnect(self) -> bool:
+        """Retry with capped, jittered backoff until rejoined (True) or the user left (False)."""
+        assert self.name is not None
+        self.roster.clear()
+        delays = backoff_delays(self.config.reconnect_delay, self.config.reconnect_max_delay, self._rand)
+        for delay in delays:
+            self._say(Kind.INFO, "reconnecting", seconds=f"{delay:.1f}")
+            if await wait_event(self._stop, delay):
+                return False
+            try:
+                self.conn = await Connection.open(self._host, self._port, self.config.connect_timeout)
+            except ConnectFailed as exc:
+                log.info("reconnect to %s:%d failed: %s", self._host, self._port, exc)
+                continue
+            result = await self._handshake(self.name, quiet=True)
+            if result is _Join.JOINED:
+                self._say(Kind.INFO, "reconnected")
+                return True
+            await self.conn.close()
+            self.conn = None
+        return False  # pragma: no cover - the delays never end
+
+    # ------------------------------------------------------------- input
+
+    async def submit(self, line: str) -> bool:
+        """Act on one typed line; False when it asks to leave (then call :meth:`leave`)."""
+        parsed = parse_command(line)
+        if parsed is None:
+            return True
+        if isinstance(parsed, Invalid):
+            for shown in invalid_lines(parsed, self.lang):
+                self.ui.show(shown)
+            return True
+        if isinstance(parsed, Quit):
+            return False
+        if isinstance(parsed, Help):
+            self._say(Kind.INFO, "help")
+            return True
+        conn, name = self.conn, self.name
+        if not self.online or conn is None or name is None:
+            self._say(Kind.ERROR, "not_connected")
+            return True
+        frame = to_frame(parsed, name)
+        if isinstance(frame, Invalid):
+            for shown in invalid_lines(frame, self.lang):
+                self.ui.show(shown)
+            return True
+        if not await conn.send(frame):
+            self._say(Kind.ERROR, "not_connected")
+            return True
+        if self.ui.echo:
+            if isinstance(parsed, Say):
+                self.ui.show(echo_say(parsed.message, self.lang))
+            elif isinstance(parsed, WhisperTo):
+                self.ui.show(echo_whisper(parsed.to, parsed.message, self.lang))
+        return True
+
+    async def leave(self) -> None:
+        """Leave cleanly: 004, then wait (bounded) for the server's 102 and the end of :meth:`run`."""
+        self._leaving = True
+        self._stop.set()
+        conn, name = self.conn, self.name
+        if conn is not None and self.online and name is not None:
+            await conn.send(Leave(name))
+        if not await wait_event(self.finished, self.config.leave_timeout):
+            log.info("no 102 within %g s; closing", self.config.leave_timeout)
+            if self.conn is not None:
+                self.conn.abort()
+            await wait_event(self.finished, CLOSE_TIMEOUT)

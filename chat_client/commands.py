@@ -1,0 +1,125 @@
+"""What the user typed, as a command: the seed's ``/m``, ``/b``, ``/q``, ``/who``, plus ``/help``.
+
+Pure: parsing knows nothing of sockets. Messages are kept as typed (inner and
+trailing spaces, ``#``); the seed's trailing space is not added.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from enum import StrEnum
+from typing import Union
+
+from tcp_server.protocol.decoder import DEFAULT_MAX_LINE
+from tcp_server.protocol.frames import Broadcast, ClientFrame, ListUsers, Whisper, has_control_chars, serialize
+from tcp_server.protocol.ids import is_valid_id
+
+COMMANDS: tuple[str, ...] = ("/m", "/b", "/who", "/q", "/help")
+"""In the order /help lists them; /m and /b take arguments."""
+
+
+@dataclass(frozen=True, slots=True)
+class Say:
+    """``/b MESSAGE`` or plain text: to everyone."""
+
+    message: str
+
+
+@dataclass(frozen=True, slots=True)
+class WhisperTo:
+    """``/m ID MESSAGE``: to one user."""
+
+    to: str
+    message: str
+
+
+@dataclass(frozen=True, slots=True)
+class Quit:
+    """``/q``: leave (004, then wait for 102)."""
+
+
+@dataclass(frozen=True, slots=True)
+class Who:
+    """``/who``: ask for the user list (005)."""
+
+
+@dataclass(frozen=True, slots=True)
+class Help:
+    """``/help``: show the commands; nothing is sent."""
+
+
+class Problem(StrEnum):
+    """Why a typed line cannot be sent; each has a hint in :mod:`.messages`."""
+
+    UNKNOWN = "hint"
+    USAGE_M = "usage_m"
+    USAGE_B = "usage_b"
+    BAD_TARGET = "bad_target"
+    CONTROL = "control_chars"
+    TOO_LONG = "too_long"
+
+
+@dataclass(frozen=True, slots=True)
+class Invalid:
+    """A line the client refuses, with the hint to show under the seed's error text."""
+
+    problem: Problem
+    detail: str = ""
+
+
+Command = Union[Say, WhisperTo, Quit, Who, Help]
+
+
+def _message(text: str) -> str | None:
+    """``text`` as a message to send, or None when it is empty or blank."""
+    return text if text.strip() else None
+
+
+def parse_command(line: str) -> Command | Invalid | None:
+    """Parse one typed line; None for a blank line (nothing to do)."""
+    if not line.strip():
+        return None
+    if not line.startswith("/"):
+        return _checked(Say(line))
+    word, _, rest = line.partition(" ")
+    if word == "/m":
+        to, _, message = rest.lstrip(" ").partition(" ")
+        body = _message(message)
+        if not to or body is None:
+            return Invalid(Problem.USAGE_M)
+        if not is_valid_id(to):
+            return Invalid(Problem.BAD_TARGET, to)
+        return _checked(WhisperTo(to, body))
+    if word == "/b":
+        body = _message(rest)
+        if body is None:
+            return Invalid(Problem.USAGE_B)
+        return _checked(Say(body))
+    if word == "/q":
+        return Quit()
+    if word == "/who":
+        return Who()
+    if word == "/help":
+        return Help()
+    return Invalid(Problem.UNKNOWN, word)
+
+
+def _checked(cmd: Say | WhisperTo) -> Say | WhisperTo | Invalid:
+    # The server would answer 109#malformed; say why before anything is sent.
+    if has_control_chars(cmd.message):
+        return Invalid(Problem.CONTROL)
+    return cmd
+
+
+def to_frame(cmd: Say | WhisperTo | Who, my_id: str, max_line: int = DEFAULT_MAX_LINE) -> ClientFrame | Invalid:
+    """The frame that carries ``cmd`` for ``my_id``, or why it cannot go (too long for the server)."""
+    frame: ClientFrame
+    if isinstance(cmd, Say):
+        frame = Broadcast(my_id, cmd.message)
+    elif isinstance(cmd, WhisperTo):
+        frame = Whisper(my_id, cmd.to, cmd.message)
+    else:
+        return ListUsers(my_id)
+    if len(serialize(frame)) > max_line:
+        return Invalid(Problem.TOO_LONG, str(max_line))
+    return frame
