@@ -1,0 +1,288 @@
+"""End to end in a real browser: Debian's Chromium driven by Playwright, against a real gateway and server.
+
+One browser for the module; each test opens its own contexts (separate users). Screenshots of the
+main states go to test-artifacts/browser/ (git-ignored).
+"""
+
+from __future__ import annotations
+
+import pathlib
+from collections.abc import AsyncIterator, Awaitable, Callable, Mapping
+from typing import Any
+
+import pytest
+import pytest_asyncio
+from playwright.async_api import Browser, BrowserContext, ConsoleMessage, Page, async_playwright, expect
+
+from tcp_server.protocol import Message, UserJoined, UserLeft, UserList, WhisperMessage
+from tests.gateway_fixtures import GatewayStack, start_stack
+from tests.helpers import LineClient
+
+pytestmark = pytest.mark.asyncio(loop_scope="module")
+
+ARTIFACTS = pathlib.Path(__file__).resolve().parent.parent / "test-artifacts" / "browser"
+CHROMIUM_ARGS = ["--no-sandbox", "--disable-background-networking", "--disable-component-update", "--disable-sync"]
+WAIT_MS = 20_000  # generous: two cores, other suites running
+expect.set_options(timeout=WAIT_MS)
+
+
+@pytest_asyncio.fixture(scope="module", loop_scope="module")
+async def browser() -> AsyncIterator[Browser]:
+    async with async_playwright() as pw:
+        chromium = await pw.chromium.launch(executable_path="/usr/bin/chromium", headless=True, args=CHROMIUM_ARGS)
+        try:
+            yield chromium
+        finally:
+            await chromium.close()
+
+
+@pytest_asyncio.fixture(loop_scope="module")
+async def stacks() -> AsyncIterator[Callable[..., Awaitable[GatewayStack]]]:
+    made: list[GatewayStack] = []
+
+    async def make(server: Mapping[str, Any] | None = None, gateway: Mapping[str, Any] | None = None) -> GatewayStack:
+        stack = await start_stack(server, gateway)
+        made.append(stack)
+        return stack
+
+    yield make
+    for stack in made:
+        await stack.close()
+
+
+@pytest_asyncio.fixture(loop_scope="module")
+async def contexts(browser: Browser) -> AsyncIterator[Callable[..., Awaitable[BrowserContext]]]:
+    made: list[BrowserContext] = []
+
+    async def make(**kwargs: Any) -> BrowserContext:
+        kwargs.setdefault("locale", "en-US")
+        context = await browser.new_context(**kwargs)
+        made.append(context)
+        return context
+
+    yield make
+    for context in made:
+        await context.close()
+
+
+@pytest_asyncio.fixture(loop_scope="module")
+async def terminals() -> AsyncIterator[Callable[[int], Awaitable[LineClient]]]:
+    made: list[LineClient] = []
+
+    async def make(port: int) -> LineClient:
+        client = await LineClient.connect("127.0.0.1", port)
+        made.append(client)
+        return client
+
+    yield make
+    for client in made:
+        await client.close()
+
+
+class Console:
+    """Errors the page logged (a CSP violation is one): a test ends with none."""
+
+    def __init__(self, page: Page) -> None:
+        self.errors: list[str] = []
+        page.on("console", self._on_console)
+        page.on("pageerror", lambda exc: self.errors.append(f"pageerror: {exc}"))
+
+    def _on_console(self, msg: ConsoleMessage) -> None:
+        if msg.type == "error":
+            self.errors.append(msg.text)
+
+
+async def open_page(context: BrowserContext, url: str) -> tuple[Page, Console]:
+    page = await context.new_page()
+    console = Console(page)
+    await page.goto(url)
+    await expect(page.locator("#state")).to_have_attribute("data-state", "connected")
+    return page, console
+
+
+async def join(page: Page, name: str) -> None:
+    await page.fill("#join-id", name)
+    await page.press("#join-id", "Enter")
+    await expect(page.locator("#send-form")).to_be_visible()
+
+
+async def say(page: Page, text: str) -> None:
+    await page.fill("#message", text)
+    await page.press("#message", "Enter")
+    await expect(page.locator("#message")).to_have_value("")
+
+
+def log_line(page: Page, text: str, kind: str | None = None) -> Any:
+    selector = "#log li" + (f'[data-kind="{kind}"]' if kind else "")
+    return page.locator(selector).filter(has_text=text)
+
+
+def user_buttons(page: Page) -> Any:
+    return page.locator("#users button.user")
+
+
+async def shot(page: Page, name: str) -> None:
+    ARTIFACTS.mkdir(parents=True, exist_ok=True)
+    await page.screenshot(path=str(ARTIFACTS / f"{name}.png"), full_page=True)
+
+
+async def test_two_browsers_and_a_terminal_chat(stacks: Any, contexts: Any, terminals: Any) -> None:
+    stack: GatewayStack = await stacks()
+    carol = await terminals(stack.server_port)
+    await carol.join("carol")
+
+    # alice uses only the keyboard: the ID field has focus on load, Enter joins, Enter sends
+    alice, alice_console = await open_page(await contexts(), stack.base_url)
+    await shot(alice, "01-join-form")
+    await alice.keyboard.type("alice")
+    await alice.keyboard.press("Enter")
+    await expect(alice.locator("#message")).to_be_focused()
+    assert await carol.recv() == UserJoined("alice")
+
+    bob, bob_console = await open_page(await contexts(), stack.base_url)
+    await join(bob, "bob")
+    assert await carol.recv() == UserJoined("bob")
+    for page in (alice, bob):
+        await expect(user_buttons(page)).to_have_count(3)
+        await expect(user_buttons(page)).to_contain_text(["carol", "alice", "bob"])
+    await expect(log_line(alice, "[Notice] bob joined.", "notice")).to_have_count(1)
+
+    # to everyone: own line styled as own, the others' as a message
+    await alice.keyboard.type("hello # everyone")
+    await alice.keyboard.press("Enter")
+    await expect(log_line(alice, "alice : hello # everyone", "own")).to_have_count(1)
+    await expect(log_line(bob, "alice : hello # everyone", "all")).to_have_count(1)
+    assert await carol.recv() == Message("alice", "hello # everyone")
+    await carol.send("002#carol#hi from the terminal")
+    for page in (alice, bob):
+        await expect(log_line(page, "carol : hi from the terminal", "all")).to_have_count(1)
+
+    # click a user to whisper
+    await user_buttons(bob).filter(has_text="alice").click()
+    await expect(bob.locator("#message")).to_have_value("/m alice ")
+    await expect(bob.locator("#message")).to_be_focused()
+    await bob.keyboard.type("psst")
+    await bob.keyboard.press("Enter")
+    await expect(log_line(alice, "bob whispers : psst", "whisper")).to_have_count(1)
+    await expect(log_line(bob, "to alice : psst")).to_have_count(1)
+    # typed commands: /m to the terminal user, /b, /who, and a bad one
+    await say(alice, "/m carol secret for carol")
+    assert await carol.recv() == WhisperMessage("alice", "secret for carol")
+    await say(alice, "/b broadcast words")
+    assert await carol.recv() == Message("alice", "broadcast words")
+    await say(alice, "/who")
+    await expect(log_line(alice, "=== Users online ===", "notice")).to_contain_text("carol\nalice\nbob")
+    await alice.fill("#message", "/nope")
+    await alice.press("#message", "Enter")
+    await expect(log_line(alice, "Please enter a valid message.", "error")).to_have_count(1)
+    await expect(alice.locator("#message")).to_have_value("/nope")  # kept, to be corrected
+    await say(alice, "/m nobody hello?")
+    await expect(log_line(alice, "No such user is online.", "error")).to_have_count(1)
+
+    # markup is shown as text, never run or parsed
+    evil = "<script>window.pwned=1</script><img src=x onerror=\"window.pwned=2\"><b>bold</b>"
+    await say(bob, evil)
+    await expect(log_line(alice, "bob : " + evil, "all")).to_have_count(1)
+    assert await alice.locator("#log b, #log img, #log script").count() == 0
+    assert await alice.evaluate("window.pwned === undefined")
+    assert await carol.recv() == Message("bob", evil)
+    await shot(alice, "02-chat")
+    await shot(bob, "03-chat-bob-whisper")
+
+    # bob leaves with /q: his page returns to the join form, the others see the leave
+    await say(bob, "/q")
+    await expect(log_line(bob, "You have left the chat room.", "notice")).to_have_count(1)
+    await expect(bob.locator("#join-form")).to_be_visible()
+    await expect(user_buttons(bob)).to_have_count(0)
+    await expect(log_line(alice, "[Notice] bob left.", "notice")).to_have_count(1)
+    await expect(user_buttons(alice)).to_have_count(2)
+    assert await carol.recv() == UserLeft("bob")
+    # the terminal user leaves too
+    await carol.send("004#carol")
+    await expect(log_line(alice, "[Notice] carol left.", "notice")).to_have_count(1)
+    await expect(user_buttons(alice)).to_have_text(["alice (me)"])
+    # alice closes her tab: the gateway leaves for her
+    watcher = await terminals(stack.server_port)
+    frames = await watcher.join("watcher")
+    assert frames[-1] == UserList(("alice", "watcher"))
+    await alice.close()
+    assert await watcher.recv() == UserLeft("alice")
+    assert alice_console.errors == [] and bob_console.errors == []
+
+
+async def test_server_restart_page_shows_disconnected_then_rejoins(stacks: Any, contexts: Any,
+                                                                   terminals: Any) -> None:
+    stack: GatewayStack = await stacks()
+    page, console = await open_page(await contexts(), stack.base_url)
+    await join(page, "alice")
+    await stack.stop_server()
+    await expect(page.locator("#state")).to_have_attribute("data-state", "disconnected")
+    await expect(page.locator("#state-text")).to_contain_text("Disconnected")
+    await expect(user_buttons(page)).to_have_count(0)
+    await shot(page, "04-disconnected")
+    await stack.restart_server()
+    await expect(log_line(page, "Reconnected and rejoined as alice.", "notice")).to_have_count(1)
+    await expect(page.locator("#state")).to_have_attribute("data-state", "connected")
+    await expect(user_buttons(page)).to_have_text(["alice (me)"])
+    carol = await terminals(stack.server_port)
+    frames = await carol.join("carol")
+    assert frames[-1] == UserList(("alice", "carol"))
+    await expect(log_line(page, "[Notice] carol joined.")).to_have_count(1)
+    await say(page, "back again")
+    assert await carol.recv() == Message("alice", "back again")
+    await shot(page, "05-rejoined")
+    assert console.errors == []  # the gateway stayed up: no failed WebSocket, no script error
+
+
+async def test_korean_inline_errors_language_switch_rate_notice_under_a_prefix(
+        stacks: Any, contexts: Any, terminals: Any) -> None:
+    # burst 3 and (almost) no refill: two joins and one message fit, the next message is held back
+    stack: GatewayStack = await stacks(gateway={"base_path": "/chat/", "rate": 0.02, "burst": 3, "lang": "en"})
+    assert stack.base_url.endswith("/chat/")
+    taken = await terminals(stack.server_port)
+    await taken.join("민수")
+    page, console = await open_page(await contexts(locale="ko-KR"), stack.base_url)
+    await expect(page.locator("html")).to_have_attribute("lang", "ko")
+    await expect(page.locator("#join-form button[type=submit]")).to_have_text("입장")
+
+    await page.fill("#join-id", "민 수")  # a space: refused on the page, no message sent
+    await page.press("#join-id", "Enter")
+    await expect(page.locator("#join-error")).to_contain_text("사용할 수 없는 ID입니다.")
+    await expect(page.locator("#join-id")).to_have_attribute("aria-invalid", "true")
+    await page.fill("#join-id", "민수")  # taken (by the terminal user)
+    await page.press("#join-id", "Enter")
+    await expect(page.locator("#join-error")).to_have_text("중복된 ID입니다. ID를 다시 입력해주세요.")
+    await shot(page, "06-ko-id-taken")
+    await join(page, "지수")
+    await expect(log_line(page, "채팅방에 입장하였습니다.")).to_have_count(1)
+    await expect(log_line(page, "[공지]")).to_have_count(0)
+    assert await taken.recv() == UserJoined("지수")
+    await taken.send("002#민수#안녕하세요")
+    await expect(log_line(page, "민수 : 안녕하세요", "all")).to_have_count(1)
+
+    # switch to English: labels change at once, without a reload or a new connection
+    await page.click("button[data-set-lang=en]")
+    await expect(page.locator("html")).to_have_attribute("lang", "en")
+    await expect(page.locator("#send-form button[type=submit]")).to_have_text("Send")
+    await expect(page.locator("#state-text")).to_have_text("Connected")
+
+    # rate limited: the page says so plainly and keeps the text
+    await say(page, "one")
+    assert await taken.recv() == Message("지수", "one")
+    await page.fill("#message", "two")
+    await page.press("#message", "Enter")
+    await expect(page.locator("#notice")).to_be_visible()
+    await expect(page.locator("#notice")).to_contain_text("You are sending too fast")
+    await expect(page.locator("#message")).to_have_value("two")
+    await shot(page, "07-rate-limited")
+    assert await taken.sync() == []  # "two" never left the page
+
+    # on a phone
+    phone, phone_console = await open_page(await contexts(viewport={"width": 390, "height": 800}, locale="ko-KR"),
+                                           stack.base_url)
+    await join(phone, "phone")
+    await expect(user_buttons(phone)).to_have_count(3)
+    width = await phone.evaluate("document.documentElement.scrollWidth")
+    assert width <= 390, "no sideways scrolling on a phone"
+    await shot(phone, "08-phone")
+    assert console.errors == [] and phone_console.errors == []

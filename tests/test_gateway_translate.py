@@ -1,0 +1,185 @@
+"""Browser JSON ↔ frames, pure: every mapping both ways, every refusal, the CR/LF policy."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+
+from tcp_server.protocol import (
+    Broadcast,
+    Error,
+    ErrorReason,
+    IdTaken,
+    Join,
+    Joined,
+    Leave,
+    Left,
+    ListUsers,
+    Message,
+    NoSuchUser,
+    Ping,
+    Pong,
+    UserJoined,
+    UserLeft,
+    UserList,
+    Whisper,
+    WhisperMessage,
+    parse_client,
+    parse_server,
+    serialize,
+)
+from web_gateway.translate import Refusal, decode_message, encode_events, fold_newlines, to_event, to_frame
+
+# (browser message, own id, the frame it becomes, the frame's wire form)
+TO_FRAME = [
+    ({"type": "join", "id": "alice"}, None, Join("alice"), b"001#alice\n"),
+    ({"type": "join", "id": "한글이름"}, None, Join("한글이름"), "001#한글이름\n".encode()),
+    ({"type": "say", "text": "hi #1"}, "alice", Broadcast("alice", "hi #1"), b"002#alice#hi #1\n"),
+    ({"type": "whisper", "to": "bob", "text": "psst"}, "alice", Whisper("alice", "bob", "psst"),
+     b"003#alice#bob#psst\n"),
+    ({"type": "who"}, "alice", ListUsers("alice"), b"005#alice\n"),
+    ({"type": "leave"}, "alice", Leave("alice"), b"004#alice\n"),
+    ({"type": "ping", "token": "t1"}, None, Ping("t1"), b"006#t1\n"),
+    ({"type": "ping", "token": "t#2"}, "alice", Ping("t#2"), b"006#t#2\n"),
+    # the sender field is the gateway's, whatever the browser puts in its message
+    ({"type": "say", "text": "x", "id": "mallory", "from": "mallory"}, "alice", Broadcast("alice", "x"),
+     b"002#alice#x\n"),
+    # CR/LF folded to spaces: one frame, never two
+    ({"type": "say", "text": "a\n002#bob#forged"}, "alice", Broadcast("alice", "a 002#bob#forged"),
+     b"002#alice#a 002#bob#forged\n"),
+    ({"type": "whisper", "to": "bob", "text": "a\r\n004#bob\rb"}, "alice", Whisper("alice", "bob", "a 004#bob b"),
+     b"003#alice#bob#a 004#bob b\n"),
+    ({"type": "say", "text": "tab\tok"}, "alice", Broadcast("alice", "tab\tok"), b"002#alice#tab\tok\n"),
+]
+
+
+@pytest.mark.parametrize(("msg", "own", "frame", "wire"), TO_FRAME)
+def test_browser_message_to_frame(msg: dict[str, object], own: str | None, frame: object, wire: bytes) -> None:
+    got = to_frame(msg, own)
+    assert got == frame
+    assert serialize(got) == wire  # type: ignore[arg-type]
+    assert parse_client(wire[:-1].decode()) == frame  # the server reads back exactly this frame
+
+
+REFUSED = [
+    ({"type": "say", "text": "hi"}, None, "not-joined"),
+    ({"type": "whisper", "to": "bob", "text": "hi"}, None, "not-joined"),
+    ({"type": "who"}, None, "not-joined"),
+    ({"type": "leave"}, None, "not-joined"),
+    ({"type": "join", "id": "bob"}, "alice", "already-joined"),
+    ({"type": "join", "id": "a b"}, None, "bad-id"),
+    ({"type": "join", "id": "a#b"}, None, "bad-id"),
+    ({"type": "join", "id": "a\nb"}, None, "bad-id"),
+    ({"type": "join", "id": ""}, None, "bad-id"),
+    ({"type": "join", "id": "x" * 33}, None, "bad-id"),
+    ({"type": "join"}, None, "malformed"),
+    ({"type": "join", "id": 7}, None, "malformed"),
+    ({"type": "whisper", "to": "bo#b", "text": "hi"}, "alice", "bad-id"),
+    ({"type": "whisper", "to": "bob\n003", "text": "hi"}, "alice", "bad-id"),
+    ({"type": "whisper", "text": "hi"}, "alice", "malformed"),
+    ({"type": "say"}, "alice", "malformed"),
+    ({"type": "say", "text": ["x"]}, "alice", "malformed"),
+    ({"type": "say", "text": ""}, "alice", "malformed"),
+    ({"type": "say", "text": "esc \x1b[2J"}, "alice", "malformed"),
+    ({"type": "say", "text": "del \x7f"}, "alice", "malformed"),
+    ({"type": "say", "text": "nul \x00"}, "alice", "malformed"),
+    ({"type": "ping", "token": "a\nb"}, None, "malformed"),
+    ({"type": "ping"}, None, "malformed"),
+    ({"type": "shout", "text": "x"}, "alice", "unknown-type"),
+    ({"type": "say", "text": "x" * 4096}, "alice", "too-long"),
+    ({"type": "say", "text": "가" * 1400}, "alice", "too-long"),  # 4,200 bytes in UTF-8
+]
+
+
+@pytest.mark.parametrize(("msg", "own", "reason"), REFUSED)
+def test_refused_browser_messages(msg: dict[str, object], own: str | None, reason: str) -> None:
+    got = to_frame(msg, own)
+    assert isinstance(got, Refusal), got
+    assert got.reason == reason
+    event = got.event()
+    assert event["type"] == "error" and event["reason"] == reason and isinstance(event["text"], str)
+
+
+def test_longest_message_that_fits_is_sent() -> None:
+    room = 4096 - len(b"002#alice#\n")
+    assert isinstance(to_frame({"type": "say", "text": "x" * room}, "alice"), Broadcast)
+    assert isinstance(to_frame({"type": "say", "text": "x" * (room + 1)}, "alice"), Refusal)
+    assert isinstance(to_frame({"type": "say", "text": "x" * 100}, "alice", max_frame=64), Refusal)
+
+
+@pytest.mark.parametrize(("raw", "ok"), [
+    ('{"type":"say","text":"x"}', True),
+    ("not json", False),
+    ("[1,2]", False),
+    ('"join"', False),
+    ("{}", False),
+    ('{"type": 5}', False),
+    ("[" * 100000, False),  # deeply nested: refused, not a crash
+])
+def test_decode_message(raw: str, ok: bool) -> None:
+    got = decode_message(raw)
+    if ok:
+        assert isinstance(got, dict)
+    else:
+        assert isinstance(got, Refusal) and got.reason == "bad-json"
+
+
+# (server line, the event it becomes)
+TO_EVENT = [
+    ("100#alice", Joined("alice"), {"type": "joined", "id": "alice"}),
+    ("101", IdTaken(), {"type": "id_taken"}),
+    ("102", Left(), {"type": "left"}),
+    ("103#bob", UserJoined("bob"), {"type": "user_joined", "id": "bob"}),
+    ("104#bob", UserLeft("bob"), {"type": "user_left", "id": "bob"}),
+    ("105#bob#hi # there", Message("bob", "hi # there"), {"type": "message", "from": "bob", "text": "hi # there"}),
+    ("106#bob#psst", WhisperMessage("bob", "psst"), {"type": "whisper", "from": "bob", "text": "psst"}),
+    ("107#alice#bob", UserList(("alice", "bob")), {"type": "users", "ids": ["alice", "bob"]}),
+    ("107", UserList(()), {"type": "users", "ids": []}),
+    ("108#carol", NoSuchUser("carol"), {"type": "no_such_user", "to": "carol"}),
+    ("109#flood#too many", Error(ErrorReason.FLOOD, "too many"),
+     {"type": "error", "reason": "flood", "text": "too many"}),
+    ("109#shutdown", Error(ErrorReason.SHUTDOWN, ""), {"type": "error", "reason": "shutdown", "text": ""}),
+    ("110#t1", Pong("t1"), {"type": "pong", "token": "t1"}),
+]
+
+
+@pytest.mark.parametrize(("line", "frame", "event"), TO_EVENT)
+def test_server_frame_to_event(line: str, frame: object, event: dict[str, object]) -> None:
+    parsed = parse_server(line)
+    assert parsed == frame
+    assert to_event(parsed) == event
+
+
+def test_every_server_code_has_an_event() -> None:
+    assert {line[:3] for line, _, _ in TO_EVENT} == {str(c) for c in range(100, 111)}
+
+
+def test_events_are_ndjson_one_per_line_even_with_newlines_inside() -> None:
+    events = [{"type": "message", "from": "b", "text": "a\nb\u2028c"}, {"type": "user_left", "id": "b"}]
+    data = encode_events(events)
+    lines = data.split("\n")
+    assert len(lines) == 2
+    assert [json.loads(line) for line in lines] == events
+
+
+@pytest.mark.parametrize(("text", "folded"), [
+    ("a\nb", "a b"), ("a\r\nb", "a b"), ("a\rb", "a b"), ("\n", " "), ("a\n\nb", "a  b"), ("plain", "plain"),
+])
+def test_fold_newlines(text: str, folded: str) -> None:
+    assert fold_newlines(text) == folded
+
+
+def test_pure_gateway_modules_load_no_io() -> None:
+    """translate, forwarded, origin, i18n and config are pure: no asyncio, sockets or aiohttp behind them."""
+    import subprocess
+    import sys
+
+    forbidden = ["aiohttp", "asyncio", "socket", "ssl", "selectors", "uvloop"]
+    code = (
+        "import sys, web_gateway.translate, web_gateway.forwarded, web_gateway.origin, web_gateway.i18n, "
+        f"web_gateway.config; bad = [m for m in {forbidden!r} if m in sys.modules]; print(bad); "
+        "sys.exit(1 if bad else 0)"
+    )
+    result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60)
+    assert result.returncode == 0, result.stdout + result.stderr

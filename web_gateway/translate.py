@@ -1,0 +1,200 @@
+"""Browser JSON to client frames and server frames to browser JSON, pure.
+
+The JSON protocol is in PROTOCOL.md (section "Browser JSON"). Frames are built
+and written only through the shared core (``tcp_server.protocol``); this module
+adds the browser's rules on top:
+
+- CR and LF in a message are folded to spaces (a pasted multi-line text arrives
+  as one line, and no frame can be injected); any other control character is
+  refused with ``malformed``, as the server would.
+- A frame longer than the server's limit is refused with ``too-long`` before it
+  is sent, so the server never has to.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+from typing import Any
+
+from tcp_server.protocol import (
+    DEFAULT_MAX_LINE,
+    Broadcast,
+    ClientFrame,
+    Error,
+    IdTaken,
+    InvalidId,
+    Join,
+    Joined,
+    Leave,
+    Left,
+    ListUsers,
+    Message,
+    NoSuchUser,
+    Ping,
+    Pong,
+    ServerFrame,
+    UserJoined,
+    UserLeft,
+    UserList,
+    Whisper,
+    WhisperMessage,
+    has_control_chars,
+    normalize_id,
+    serialize,
+)
+
+Event = dict[str, Any]
+
+# The gateway's own error reasons (the server's 109 reasons pass through as they are).
+GATEWAY_REASONS = (
+    "bad-json", "unknown-type", "too-long", "flood", "not-joined", "already-joined",
+    "bad-id", "malformed", "backend-unavailable",
+)
+
+
+@dataclass(frozen=True, slots=True)
+class Refusal:
+    """A browser message the gateway will not send on; becomes an error event."""
+
+    reason: str
+    text: str
+
+    def event(self) -> Event:
+        return error_event(self.reason, self.text)
+
+
+def error_event(reason: str, text: str, **extra: Any) -> Event:
+    return {"type": "error", "reason": reason, "text": text, **extra}
+
+
+def status_event(state: str, **extra: Any) -> Event:
+    return {"type": "status", "state": state, **extra}
+
+
+def fold_newlines(text: str) -> str:
+    """CR LF, CR and LF each become one space: a message stays one frame."""
+    return text.replace("\r\n", " ").replace("\r", " ").replace("\n", " ")
+
+
+def decode_message(raw: str) -> Event | Refusal:
+    """One WebSocket text message: a JSON object with a string ``type``."""
+    try:
+        msg = json.loads(raw)
+    except (ValueError, RecursionError):
+        return Refusal("bad-json", "not valid JSON")
+    if not isinstance(msg, dict):
+        return Refusal("bad-json", "expected a JSON object")
+    if not isinstance(msg.get("type"), str):
+        return Refusal("bad-json", 'expected a string "type"')
+    return msg
+
+
+def _field(msg: Event, name: str) -> str | Refusal:
+    value = msg.get(name)
+    if not isinstance(value, str):
+        return Refusal("malformed", f'"{name}" must be a string')
+    return value
+
+
+def _message_text(msg: Event) -> str | Refusal:
+    text = _field(msg, "text")
+    if isinstance(text, Refusal):
+        return text
+    text = fold_newlines(text)
+    if not text:
+        return Refusal("malformed", "empty message")
+    if has_control_chars(text):
+        return Refusal("malformed", "control characters in the message")
+    return text
+
+
+def _user_id(msg: Event, name: str) -> str | Refusal:
+    raw = _field(msg, name)
+    if isinstance(raw, Refusal):
+        return raw
+    try:
+        return normalize_id(raw)
+    except InvalidId as exc:
+        return Refusal("bad-id", str(exc))
+
+
+def to_frame(msg: Event, own_id: str | None, max_frame: int = DEFAULT_MAX_LINE) -> ClientFrame | Refusal:
+    """The frame for a decoded browser message, or why not.
+
+    ``own_id`` is the ID the server confirmed with 100 (None before): the
+    sender field of every frame is the gateway's, never the browser's.
+    """
+    kind = msg["type"]
+    frame: ClientFrame
+    if kind == "join":
+        if own_id is not None:
+            return Refusal("already-joined", f"you are {own_id}")
+        name = _user_id(msg, "id")
+        if isinstance(name, Refusal):
+            return name
+        frame = Join(name)
+    elif kind == "ping":
+        token = _field(msg, "token")
+        if isinstance(token, Refusal):
+            return token
+        if has_control_chars(token):
+            return Refusal("malformed", "control characters in the token")
+        frame = Ping(token)
+    elif kind in ("say", "whisper", "who", "leave"):
+        if own_id is None:
+            return Refusal("not-joined", "join first")
+        if kind == "say":
+            text = _message_text(msg)
+            if isinstance(text, Refusal):
+                return text
+            frame = Broadcast(own_id, text)
+        elif kind == "whisper":
+            to = _user_id(msg, "to")
+            if isinstance(to, Refusal):
+                return to
+            text = _message_text(msg)
+            if isinstance(text, Refusal):
+                return text
+            frame = Whisper(own_id, to, text)
+        elif kind == "who":
+            frame = ListUsers(own_id)
+        else:
+            frame = Leave(own_id)
+    else:
+        return Refusal("unknown-type", f"unknown type {kind[:32]!r}")
+    if len(serialize(frame)) > max_frame:
+        return Refusal("too-long", f"longer than {max_frame} bytes as a frame")
+    return frame
+
+
+def to_event(frame: ServerFrame) -> Event:
+    """Exactly one JSON event for every server frame."""
+    if isinstance(frame, Message):
+        return {"type": "message", "from": frame.sender, "text": frame.message}
+    if isinstance(frame, WhisperMessage):
+        return {"type": "whisper", "from": frame.sender, "text": frame.message}
+    if isinstance(frame, UserJoined):
+        return {"type": "user_joined", "id": frame.id}
+    if isinstance(frame, UserLeft):
+        return {"type": "user_left", "id": frame.id}
+    if isinstance(frame, UserList):
+        return {"type": "users", "ids": list(frame.ids)}
+    if isinstance(frame, Joined):
+        return {"type": "joined", "id": frame.id}
+    if isinstance(frame, IdTaken):
+        return {"type": "id_taken"}
+    if isinstance(frame, Left):
+        return {"type": "left"}
+    if isinstance(frame, NoSuchUser):
+        return {"type": "no_such_user", "to": frame.to}
+    if isinstance(frame, Error):
+        return error_event(str(frame.reason), frame.text)
+    if isinstance(frame, Pong):
+        return {"type": "pong", "token": frame.token}
+    raise TypeError(f"not a server frame: {frame!r}")
+
+
+def encode_events(events: list[Event]) -> str:
+    """One WebSocket message: NDJSON, one event a line (JSON escapes any LF inside a string)."""
+    return "\n".join(json.dumps(e, ensure_ascii=False, separators=(",", ":")) for e in events)
