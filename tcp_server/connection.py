@@ -220,7 +220,7 @@ class ChatConnection(asyncio.Protocol):
                 if not isinstance(item, GatewayHello):
                     self._refuse_busy()
                     return
-            elif bucket is not None and not isinstance(item, Ping):
+            elif bucket is not None and not isinstance(item, (Ping, GatewayHello)):  # control frames are free
                 if not bucket.take(self.server.loop.time()):
                     self._flooding()
                     continue

@@ -53,6 +53,27 @@ async def test_flooder_gets_flood_and_cannot_slow_a_second_client(make_server) -
             await c.close()
 
 
+async def test_a_gateways_000_costs_its_user_no_token(make_server) -> None:
+    """The gateway's ``000`` is a control frame: a user behind it gets the same burst as a direct one."""
+    server: ChatServer = await make_server(flood_rate=0.001, flood_burst=5, gateway_secret="s3cret")
+    user, reader = [await LineClient.connect("127.0.0.1", server.port) for _ in range(2)]
+    try:
+        await reader.join("reader")
+        await user.send("000#s3cret#192.0.2.7")
+        await user.join("viagw")  # token 1
+        await user.send(b"002#viagw#one\n002#viagw#two\n002#viagw#three\n")  # tokens 2-4
+        (conn,) = [c for c in server.connections if c.session.name == "viagw"]
+        assert conn.bucket is not None
+        await wait_until(lambda: conn.bucket is not None and conn.bucket.tokens < 1.5, 5.0, "three messages handled")
+        assert conn.bucket.tokens >= 0.99  # one left of five: 000 took none (else reads would now be paused)
+        assert not [f for f in await user.sync() if isinstance(f, Error)]
+        messages = [f for f in await reader.sync() if isinstance(f, Message)]
+        assert messages == [Message("viagw", "one"), Message("viagw", "two"), Message("viagw", "three")]
+    finally:
+        for c in (user, reader):
+            await c.close()
+
+
 async def test_a_persistent_flooder_is_dropped(make_server) -> None:
     server: ChatServer = await make_server(flood_rate=5, flood_burst=5, flood_kick=30)
     flooder = await LineClient.connect("127.0.0.1", server.port)
