@@ -81,6 +81,21 @@ async def browser() -> AsyncIterator[Browser]:
         await chromium.close()
 
 
+@pytest.fixture
+async def page(browser: Browser) -> AsyncIterator[Page]:
+    context = await browser.new_context(locale="en-US")
+    yield await context.new_page()
+    await context.close()
+
+
+async def terminal_user(stack: GatewayStack, clients: list[Any], name: str = "tina") -> LineClient:
+    """A joined terminal-protocol user, straight on the TCP server."""
+    terminal = await LineClient.connect("127.0.0.1", stack.server_port)
+    clients.append(terminal)
+    await terminal.join(name)
+    return terminal
+
+
 async def shot(page: Page, name: str) -> None:
     ARTIFACTS.mkdir(parents=True, exist_ok=True)
     await page.screenshot(path=str(ARTIFACTS / f"{name}.png"))
@@ -119,9 +134,7 @@ async def test_page_static_and_ws_under_the_sub_path(make_gateway_stack: StackMa
         async with http.get(f"{nginx.base_url}/chat/no-such-page") as resp:
             assert resp.status == 404
 
-    terminal = await LineClient.connect("127.0.0.1", stack.server_port)
-    clients.append(terminal)
-    await terminal.join("tina")
+    terminal = await terminal_user(stack, clients)
     web = await ws_through(nginx)
     clients.append(web)
     await web.join("wendy")
@@ -132,27 +145,20 @@ async def test_page_static_and_ws_under_the_sub_path(make_gateway_stack: StackMa
     await web.recv_until(lambda e: e == {"type": "whisper", "from": "tina", "text": "back at you"})
 
 
-async def test_chromium_chats_through_nginx(make_gateway_stack: StackMaker, nginx_for: Any, browser: Browser,
+async def test_chromium_chats_through_nginx(make_gateway_stack: StackMaker, nginx_for: Any, page: Page,
                                             clients: list[Any]) -> None:
     stack = await deployed(make_gateway_stack)
     nginx = nginx_for(stack)
-    terminal = await LineClient.connect("127.0.0.1", stack.server_port)
-    clients.append(terminal)
-    await terminal.join("tina")
-    context = await browser.new_context(locale="en-US")
-    try:
-        page = await context.new_page()
-        await join_in_page(page, f"{nginx.base_url}/chat/", "paula")
-        await terminal.recv_until(UserJoined("paula"))
-        await terminal.send("002#tina#hello page behind nginx")
-        await expect(page.locator("#log")).to_contain_text("hello page behind nginx", timeout=TIMEOUT * 1000)
-        await page.fill("#message", "hello terminal")
-        await page.press("#message", "Enter")
-        await terminal.recv_until(Message("paula", "hello terminal"))
-        await expect(page.locator("#users")).to_contain_text("tina")
-        await shot(page, "chat-through-nginx")
-    finally:
-        await context.close()
+    terminal = await terminal_user(stack, clients)
+    await join_in_page(page, f"{nginx.base_url}/chat/", "paula")
+    await terminal.recv_until(UserJoined("paula"))
+    await terminal.send("002#tina#hello page behind nginx")
+    await expect(page.locator("#log")).to_contain_text("hello page behind nginx", timeout=TIMEOUT * 1000)
+    await page.fill("#message", "hello terminal")
+    await page.press("#message", "Enter")
+    await terminal.recv_until(Message("paula", "hello terminal"))
+    await expect(page.locator("#users")).to_contain_text("tina")
+    await shot(page, "chat-through-nginx")
 
 
 # ---------------------------------------------------------------- the real address
@@ -206,9 +212,7 @@ async def test_without_heartbeats_nginx_cuts_the_idle_websocket(make_gateway_sta
     """
     stack = await deployed(make_gateway_stack, heartbeat=60.0)
     nginx = nginx_for(stack, read_timeout="1s")
-    terminal = await LineClient.connect("127.0.0.1", stack.server_port)
-    clients.append(terminal)
-    await terminal.join("tina")
+    terminal = await terminal_user(stack, clients)
     web = await ws_through(nginx)
     clients.append(web)
     await web.join("dozer")
@@ -221,31 +225,24 @@ async def test_without_heartbeats_nginx_cuts_the_idle_websocket(make_gateway_sta
 
 
 async def test_pages_reconnect_after_a_gateway_restart(make_gateway_stack: StackMaker, nginx_for: Any,
-                                                       browser: Browser, clients: list[Any]) -> None:
+                                                       page: Page, clients: list[Any]) -> None:
     stack = await deployed(make_gateway_stack)
     nginx = nginx_for(stack)
-    terminal = await LineClient.connect("127.0.0.1", stack.server_port)
-    clients.append(terminal)
-    await terminal.join("tina")
-    context = await browser.new_context(locale="en-US")
-    try:
-        page = await context.new_page()
-        await join_in_page(page, f"{nginx.base_url}/chat/", "phoenix")
-        await terminal.recv_until(UserJoined("phoenix"))
+    terminal = await terminal_user(stack, clients)
+    await join_in_page(page, f"{nginx.base_url}/chat/", "phoenix")
+    await terminal.recv_until(UserJoined("phoenix"))
 
-        await stack.runner.cleanup()  # as systemctl restart's SIGTERM: the page is told, its user leaves
-        await terminal.recv_until(UserLeft("phoenix"))
-        await expect(page.locator("#state")).not_to_have_attribute("data-state", "connected",
-                                                                  timeout=TIMEOUT * 1000)
-        await shot(page, "gateway-down")
+    await stack.runner.cleanup()  # as systemctl restart's SIGTERM: the page is told, its user leaves
+    await terminal.recv_until(UserLeft("phoenix"))
+    await expect(page.locator("#state")).not_to_have_attribute("data-state", "connected",
+                                                              timeout=TIMEOUT * 1000)
+    await shot(page, "gateway-down")
 
-        runner, port = await start_gateway(replace(stack.config, port=stack.gateway_port))
-        stack.runner = runner  # closed by the fixture
-        assert port == stack.gateway_port
-        await terminal.recv_until(UserJoined("phoenix"), timeout=30.0)  # rejoined by itself
-        await expect(page.locator("#state")).to_have_attribute("data-state", "connected", timeout=TIMEOUT * 1000)
-        await terminal.send("002#tina#welcome back")
-        await expect(page.locator("#log")).to_contain_text("welcome back", timeout=TIMEOUT * 1000)
-        await shot(page, "gateway-back")
-    finally:
-        await context.close()
+    runner, port = await start_gateway(replace(stack.config, port=stack.gateway_port))
+    stack.runner = runner  # closed by the fixture
+    assert port == stack.gateway_port
+    await terminal.recv_until(UserJoined("phoenix"), timeout=30.0)  # rejoined by itself
+    await expect(page.locator("#state")).to_have_attribute("data-state", "connected", timeout=TIMEOUT * 1000)
+    await terminal.send("002#tina#welcome back")
+    await expect(page.locator("#log")).to_contain_text("welcome back", timeout=TIMEOUT * 1000)
+    await shot(page, "gateway-back")
