@@ -183,3 +183,21 @@ def test_pure_gateway_modules_load_no_io() -> None:
     )
     result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60)
     assert result.returncode == 0, result.stdout + result.stderr
+
+
+def test_line_translator_encodes_a_line_once_for_all_bridges() -> None:
+    from tcp_server.protocol import FrameError, Joined, Left
+    from web_gateway.translate import LineTranslator, encode_event
+
+    translator = LineTranslator(max_entries=3)
+    first = translator.translate("105#bob#hi # all")
+    assert first == ('{"type":"message","from":"bob","text":"hi # all"}', None)
+    assert translator.translate("105#bob#hi # all") is first  # memoised: no second parse or encode
+    assert translator.translate("100#alice") == (encode_event({"type": "joined", "id": "alice"}), Joined("alice"))
+    assert translator.translate("102") == ('{"type":"left"}', Left())  # the frames a bridge acts on come back
+    translator.translate("104#bob")  # a fourth line: the memo starts again rather than grow
+    assert translator.translate("105#bob#hi # all") is not first
+    with pytest.raises(FrameError):
+        translator.translate("999#nope")
+    with pytest.raises(FrameError):  # errors are not memoised
+        translator.translate("999#nope")

@@ -33,19 +33,20 @@ from tcp_server.protocol import (
     Ping,
     ServerFrame,
     serialize,
-    server_frame_reader,
 )
+from tcp_server.protocol.decoder import CLIENT_SIDE_MAX_LINE, LineDecoder
 from tcp_server.protocol.limits import TokenBucket
 
 from .config import GatewayConfig
 from .translate import (
     Event,
+    LineTranslator,
     Refusal,
     decode_message,
+    encode_event,
     encode_events,
     error_event,
     status_event,
-    to_event,
     to_frame,
 )
 
@@ -90,8 +91,10 @@ class Bridge:
         config: GatewayConfig,
         address: str,
         clock: Callable[[], float],
+        translator: LineTranslator | None = None,
     ) -> None:
         self.ws = ws
+        self.translator = translator or LineTranslator()  # the app shares one among all bridges
         self.config = config
         self.address = address
         self.clock = clock
@@ -105,11 +108,15 @@ class Bridge:
 
     async def send(self, events: list[Event]) -> bool:
         """Send events as one NDJSON message; False if the page is gone."""
-        if self.ws.closed or not events:
+        return bool(events) and await self.send_text(encode_events(events))
+
+    async def send_text(self, text: str) -> bool:
+        """Send one already encoded NDJSON message; False if the page is gone."""
+        if self.ws.closed:
             return False
         async with self._send_lock:
             try:
-                await self.ws.send_str(encode_events(events))
+                await self.ws.send_str(text)
             except (ConnectionError, RuntimeError):
                 return False
         return True
@@ -191,23 +198,29 @@ class Bridge:
         return backend
 
     async def _pump(self, backend: Backend) -> None:
-        """Server frames to the page until the server closes."""
-        frames = server_frame_reader()
+        """Server frames to the page until the server closes: one NDJSON message per read."""
+        lines = LineDecoder(CLIENT_SIDE_MAX_LINE)
+        translate = self.translator.translate
         try:
             while True:
                 data = await backend.reader.read(READ_CHUNK)
                 if not data:
                     break
-                events: list[Event] = []
-                for item in frames.feed(data):
-                    if isinstance(item, FrameError):
-                        log.warning("unreadable frame from the chat server: %s", item)
-                        events.append(error_event("internal", "the gateway could not read a server frame"))
+                out: list[str] = []
+                for line in lines.feed(data):
+                    try:
+                        if isinstance(line, FrameError):
+                            raise line
+                        encoded, frame = translate(line)
+                    except FrameError as exc:
+                        log.warning("unreadable frame from the chat server: %s", exc)
+                        out.append(encode_event(error_event("internal", "the gateway could not read a server frame")))
                         continue
-                    self._track(backend, item)
-                    events.append(to_event(item))
-                if not self.finished:
-                    await self.send(events)
+                    if frame is not None:
+                        self._track(backend, frame)
+                    out.append(encoded)
+                if out and not self.finished:
+                    await self.send_text("\n".join(out))
         except (ConnectionError, OSError) as exc:
             log.info("chat server connection of %s lost: %s", self.address, exc)
         await self._backend_closed(backend)

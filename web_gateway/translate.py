@@ -41,6 +41,7 @@ from tcp_server.protocol import (
     WhisperMessage,
     has_control_chars,
     normalize_id,
+    parse_server,
     serialize,
 )
 
@@ -197,4 +198,40 @@ def to_event(frame: ServerFrame) -> Event:
 
 def encode_events(events: list[Event]) -> str:
     """One WebSocket message: NDJSON, one event a line (JSON escapes any LF inside a string)."""
-    return "\n".join(json.dumps(e, ensure_ascii=False, separators=(",", ":")) for e in events)
+    return "\n".join(map(encode_event, events))
+
+
+def encode_event(event: Event) -> str:
+    """One event as one NDJSON line."""
+    return json.dumps(event, ensure_ascii=False, separators=(",", ":"))
+
+
+class LineTranslator:
+    """Server lines to encoded JSON events, memoised for every bridge of a gateway.
+
+    A broadcast reaches each bridge as the same line, so without this the gateway
+    parses and encodes one message once per recipient; with it, once in all
+    (BENCHMARKS.md, "Gateway"). ``translate`` returns the event's NDJSON line and,
+    for the frames a bridge must act on (100, 102), the parsed frame. The memo is
+    bounded: when full it starts again, which costs one parse per line.
+    """
+
+    __slots__ = ("_memo", "max_entries")
+
+    TRACKED = (Joined, Left)
+
+    def __init__(self, max_entries: int = 4096) -> None:
+        self.max_entries = max_entries
+        self._memo: dict[str, tuple[str, ServerFrame | None]] = {}
+
+    def translate(self, line: str) -> tuple[str, ServerFrame | None]:
+        hit = self._memo.get(line)
+        if hit is not None:
+            return hit
+        frame = parse_server(line)  # a FrameError goes to the caller, and is never memoised
+        result = (encode_event(to_event(frame)), frame if isinstance(frame, self.TRACKED) else None)
+        memo = self._memo
+        if len(memo) >= self.max_entries:
+            memo.clear()
+        memo[line] = result
+        return result
