@@ -201,3 +201,16 @@ def test_line_translator_encodes_a_line_once_for_all_bridges() -> None:
         translator.translate("999#nope")
     with pytest.raises(FrameError):  # errors are not memoised
         translator.translate("999#nope")
+
+
+def test_line_translator_keeps_whole_reads_for_the_other_bridges_bounded() -> None:
+    from web_gateway.translate import LineTranslator
+
+    translator = LineTranslator(max_chunks=2)
+    assert translator.chunk(b"105#a#x\n") is None
+    translator.remember_chunk(b"105#a#x\n", "one")
+    translator.remember_chunk(b"105#a#y\n", "two")
+    assert translator.chunk(b"105#a#x\n") == "one"
+    translator.remember_chunk(b"105#a#z\n", "three")  # full: the oldest goes
+    assert translator.chunk(b"105#a#x\n") is None
+    assert (translator.chunk(b"105#a#y\n"), translator.chunk(b"105#a#z\n")) == ("two", "three")

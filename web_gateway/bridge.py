@@ -200,30 +200,50 @@ class Bridge:
     async def _pump(self, backend: Backend) -> None:
         """Server frames to the page until the server closes: one NDJSON message per read."""
         lines = LineDecoder(CLIENT_SIDE_MAX_LINE)
-        translate = self.translator.translate
         try:
             while True:
                 data = await backend.reader.read(READ_CHUNK)
                 if not data:
                     break
-                out: list[str] = []
-                for line in lines.feed(data):
-                    try:
-                        if isinstance(line, FrameError):
-                            raise line
-                        encoded, frame = translate(line)
-                    except FrameError as exc:
-                        log.warning("unreadable frame from the chat server: %s", exc)
-                        out.append(encode_event(error_event("internal", "the gateway could not read a server frame")))
-                        continue
-                    if frame is not None:
-                        self._track(backend, frame)
-                    out.append(encoded)
-                if out and not self.finished:
-                    await self.send_text("\n".join(out))
+                message = self._to_message(backend, lines, data)
+                if message and not self.finished:
+                    await self.send_text(message)
         except (ConnectionError, OSError) as exc:
             log.info("chat server connection of %s lost: %s", self.address, exc)
         await self._backend_closed(backend)
+
+    def _to_message(self, backend: Backend, lines: LineDecoder, data: bytes) -> str:
+        """One read as one NDJSON message (empty if it held no whole line).
+
+        A read of whole lines that another bridge has already translated (the
+        server writes the same fan-out chunk to every member) costs one lookup.
+        """
+        translator = self.translator
+        whole = lines.at_line_start and data.endswith(b"\n")
+        if whole:
+            message = translator.chunk(data)
+            if message is not None:
+                return message
+        out: list[str] = []
+        shareable = whole
+        for line in lines.feed(data):
+            try:
+                if isinstance(line, FrameError):
+                    raise line
+                encoded, frame = translator.translate(line)
+            except FrameError as exc:
+                log.warning("unreadable frame from the chat server: %s", exc)
+                out.append(encode_event(error_event("internal", "the gateway could not read a server frame")))
+                shareable = False
+                continue
+            if frame is not None:
+                self._track(backend, frame)
+                shareable = False  # 100 and 102 change this bridge's state: never skipped
+            out.append(encoded)
+        message = "\n".join(out)
+        if shareable and message:
+            translator.remember_chunk(data, message)
+        return message
 
     def _track(self, backend: Backend, frame: ServerFrame) -> None:
         if backend is not self.backend:

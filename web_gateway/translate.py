@@ -216,13 +216,28 @@ class LineTranslator:
     bounded: when full it starts again, which costs one parse per line.
     """
 
-    __slots__ = ("_memo", "max_entries")
+    __slots__ = ("_memo", "max_entries", "_chunks", "max_chunks")
 
     TRACKED = (Joined, Left)
 
-    def __init__(self, max_entries: int = 4096) -> None:
+    def __init__(self, max_entries: int = 4096, max_chunks: int = 64) -> None:
         self.max_entries = max_entries
         self._memo: dict[str, tuple[str, ServerFrame | None]] = {}
+        # Whole reads: the server writes each flush of its fan-out log to every
+        # member in one write, so bridges often read byte-identical chunks.
+        self.max_chunks = max_chunks
+        self._chunks: dict[bytes, str] = {}
+
+    def chunk(self, data: bytes) -> str | None:
+        """The NDJSON message for a read already translated by another bridge, if any."""
+        return self._chunks.get(data)
+
+    def remember_chunk(self, data: bytes, message: str) -> None:
+        """Keep a read's message for the other bridges; only reads of whole lines with no tracked frame."""
+        chunks = self._chunks
+        if len(chunks) >= self.max_chunks:
+            del chunks[next(iter(chunks))]  # the oldest: every bridge has read it by now, or reads it afresh
+        chunks[data] = message
 
     def translate(self, line: str) -> tuple[str, ServerFrame | None]:
         hit = self._memo.get(line)
