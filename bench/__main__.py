@@ -40,7 +40,7 @@ from .servers import check_loopback, run_server
 
 log = logging.getLogger("bench")
 
-SERVERS = ("ours", "ngircd")
+SERVERS = ("ours", "ngircd", "gateway")
 
 
 def _servers(raw: str) -> list[str]:
@@ -72,8 +72,9 @@ def _on_each_server(args: argparse.Namespace, run: Callable[[Any], Report]) -> l
             load = os.getloadavg()
             port = args.port + i if args.port else 0
             with run_server(kind, port, args.host, scenarios.SERVER_CPUS, args.ours_path) as server:
-                if args.profile and server.name == "hanchat":
-                    with profiled(server.pid, Path(args.profile)):
+                if args.profile and server.name != "ngircd":
+                    out = Path(args.profile)
+                    with profiled(server.pid, out.with_name(f"{out.stem}-{server.name}{out.suffix}")):
                         report = run(server)
                 else:
                     report = run(server)
@@ -159,7 +160,7 @@ def _ramp_text(reports: list[Report], repeat: int) -> str:
 def cmd_ramp(args: argparse.Namespace, mode: str) -> int:
     cfg = _ramp_config(args, mode)
     reports = _on_each_server(args, lambda server: scenarios.ramp(server, cfg))
-    name = args.name or f"{mode}-{cfg.users}"
+    name = args.name or f"{args.command}-{cfg.users}"
     if not args.no_plot:
         plot_ramps(_median_runs(reports) if args.repeat > 1 else reports, name, Path(args.plots))
     _finish(args, name, reports, _ramp_text(reports, args.repeat))
@@ -212,6 +213,29 @@ def cmd_plot(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_show(args: argparse.Namespace) -> int:
+    """Print the tables of saved results again (what BENCHMARKS.md quotes)."""
+    for raw in args.files:
+        payload = json.loads(Path(raw).read_text())
+        reports = payload["reports"]
+        if not reports:
+            continue
+        print(f"<!-- {Path(raw).name}: {' '.join(payload.get('argv', []))} -->")
+        kind = reports[0].get("scenario", "")
+        if "steps" in reports[0]:
+            repeat = max(r.get("run", 1) for r in reports)
+            print(_ramp_text(reports, repeat) if args.steps else ramp_summary(
+                _median_runs(reports) if repeat > 1 else reports))
+        elif kind == "join-storm":
+            print(joins_table(reports))
+        elif kind == "idle":
+            print(idle_table(reports))
+        elif kind == "soak":
+            print("\n\n".join(soak_table(r) for r in reports))
+        print()
+    return 0
+
+
 def cmd_profile(args: argparse.Namespace) -> int:
     """Summarise py-spy raw (collapsed) stacks: where the server's time goes, self and inclusive."""
     own: dict[str, int] = {}
@@ -246,8 +270,9 @@ def cmd_machine(args: argparse.Namespace) -> int:
 
 def build_parser() -> argparse.ArgumentParser:
     common = argparse.ArgumentParser(add_help=False)
-    common.add_argument("--servers", type=_servers, default=list(SERVERS),
-                        help="comma-separated: ours, ngircd (each started privately, in this order)")
+    common.add_argument("--servers", type=_servers, default=None,
+                        help="comma-separated: ours, ngircd, gateway (ours behind the web gateway); each started "
+                             "privately, in this order (default: ours,ngircd; for the gateway command ours,gateway)")
     common.add_argument("--host", default="127.0.0.1", help="loopback address the servers listen on")
     common.add_argument("--port", type=int, default=37100,
                         help="port of the first server; the next ones use the following ports (0: any free ones)")
@@ -272,10 +297,16 @@ def build_parser() -> argparse.ArgumentParser:
     sub.add_parser("build", help="compile the C load generator (done automatically when needed)")
     sub.add_parser("machine", help="print the machine description used in BENCHMARKS.md")
 
-    for mode, defaults in (("broadcast", dict(users=1000, senders=10, start=25_000.0)),
-                           ("whisper", dict(users=1000, senders=100, start=10_000.0))):
-        p = sub.add_parser("fanout" if mode == "broadcast" else "whisper", parents=[common],
-                           help=f"{mode} ramp: raise the offered rate until p99 passes the bound or anything is lost")
+    ramps: tuple[tuple[str, str, dict[str, Any], str], ...] = (
+        ("fanout", "broadcast", dict(users=1000, senders=10, start=25_000.0),
+         "broadcast ramp: raise the offered rate until p99 passes the bound or anything is lost"),
+        ("whisper", "whisper", dict(users=1000, senders=100, start=10_000.0),
+         "whisper ramp: one recipient per message, otherwise as fanout"),
+        ("gateway", "broadcast", dict(users=200, senders=10, start=10_000.0),
+         "broadcast ramp through the web gateway (WebSocket users) against direct TCP users, same rates"),
+    )
+    for command, mode, defaults, help_text in ramps:
+        p = sub.add_parser(command, parents=[common], help=help_text)
         p.set_defaults(mode=mode)
         p.add_argument("--users", type=int, default=defaults["users"])
         p.add_argument("--senders", type=int, default=defaults["senders"])
@@ -317,6 +348,10 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("file")
     p.add_argument("--top", type=int, default=25)
 
+    p = sub.add_parser("show", help="print the tables of saved results (bench/results/*.json)")
+    p.add_argument("files", nargs="+")
+    p.add_argument("--steps", action="store_true", help="ramps: every step, not only the summary")
+
     p = sub.add_parser("plot", help="plot saved results")
     p.add_argument("files", nargs="+")
     p.add_argument("--name", default=None)
@@ -332,15 +367,19 @@ def main(argv: Sequence[str] | None = None) -> None:
     if hasattr(args, "host"):
         check_loopback(args.host)
     scenarios.set_pinning(not getattr(args, "no_pin", False))
+    if hasattr(args, "servers") and args.servers is None:
+        args.servers = ["ours", "gateway"] if args.command == "gateway" else ["ours", "ngircd"]
     commands: dict[str, Callable[[argparse.Namespace], int]] = {
         "build": cmd_build,
         "machine": cmd_machine,
         "fanout": lambda a: cmd_ramp(a, "broadcast"),
         "whisper": lambda a: cmd_ramp(a, "whisper"),
+        "gateway": lambda a: cmd_ramp(a, "broadcast"),
         "joins": cmd_joins,
         "idle": cmd_idle,
         "soak": cmd_soak,
         "plot": cmd_plot,
+        "show": cmd_show,
         "profile": cmd_profile,
     }
     sys.exit(commands[args.command](args))

@@ -13,9 +13,14 @@
  * the same joined users. stdin is in the epoll set, so sockets keep being
  * read while no command runs.
  *
- * Protocols: "chat" (this project's line protocol, PROTOCOL.md) and "irc"
- * (NICK/USER/JOIN/PRIVMSG on one channel, for ngircd). A WebSocket mode would
- * be a third value of g_proto with its own framing in emit()/process().
+ * Protocols: "chat" (this project's line protocol, PROTOCOL.md), "irc"
+ * (NICK/USER/JOIN/PRIVMSG on one channel, for ngircd) and "ws" (the browser
+ * JSON protocol through the web gateway: an HTTP upgrade, then masked text
+ * frames out, NDJSON events in). WebSocket frames are always tracked (a header
+ * per gateway message, cheap); counting connections count '{' bytes in the
+ * payloads, one per event, as the others count LFs (the bench's texts and IDs
+ * hold no '{', and JSON escaping adds none); probes split payloads into event
+ * lines, a message's end ending its last line.
  *
  * Commands (all times bounded; every command ends by itself):
  *   connect N CONC TIMEOUT_S WAIT_NOTICES [ACCEPT_WINDOW]
@@ -53,8 +58,9 @@
 #define OUT_CAP (1 << 20)       /* a sender's unsent bytes before it skips messages */
 #define MAXEV 1024
 #define TICK_NS 500000LL        /* pacing quantum: 0.5 ms */
+#define HAS(p, n, lit) (memmem((p), (n), (lit), sizeof(lit) - 1) != NULL)
 
-enum { P_CHAT = 0, P_IRC = 1 };
+enum { P_CHAT = 0, P_IRC = 1, P_WS = 2 };
 enum { S_CONNECTING = 1, S_REGISTERING, S_JOINING, S_JOINED, S_QUITTING, S_CLOSED };
 enum { T_NONE = 0, T_CONNECT, T_STEP, T_SETTLE, T_IDLE };
 
@@ -68,6 +74,15 @@ typedef struct conn {
     uint8_t kind;     /* churn kind: 0 polite quit, 1 abrupt close, 2 never joins */
     uint8_t sender;
     uint8_t handshaking; /* connected or connecting, nothing heard from the server yet */
+    uint8_t ws;          /* WebSocket: handshake done, bytes are frames */
+    uint8_t wsstate;     /* 0: reading a frame header, 1: its payload */
+    uint8_t wshlen;      /* header bytes gathered */
+    uint8_t wsop;        /* opcode of the frame being read */
+    uint8_t wsfin;
+    uint8_t ctllen;
+    uint8_t wsh[14];
+    char ctl[126];       /* a control frame's payload (ping) */
+    uint64_t wsleft;     /* payload bytes left in the frame being read */
     uint16_t prelen;
     char pre[PRE];
     char *out;
@@ -84,6 +99,8 @@ static int g_proto = P_CHAT;
 static struct sockaddr_in g_addr;
 static char g_prefix[16] = "u";
 static char g_chan[64] = "#bench";
+static char g_path[256] = "/ws"; /* the gateway's WebSocket path */
+static char g_hostport[64];
 static int g_msgsize = 100;
 static int g_ep = -1;
 static int64_t g_origin;
@@ -206,16 +223,6 @@ static double cpu_since(const struct rusage *r0, double wall) {
     return wall > 0 ? (u + s) / wall : 0;
 }
 
-static size_t count_lf(const char *p, size_t n) {
-    size_t c = 0;
-    const char *e = p + n;
-    while ((p = memchr(p, '\n', (size_t)(e - p))) != NULL) {
-        c++;
-        p++;
-    }
-    return c;
-}
-
 static int user_name(const conn *c, char *buf, size_t n) {
     if (c->stable) return snprintf(buf, n, "%s%d", g_prefix, c->id);
     return snprintf(buf, n, "%sc%d", g_prefix, c->id);
@@ -332,6 +339,39 @@ static int conn_open(conn *c) {
     return 0;
 }
 
+/* One masked text frame. The mask key is zero: legal (RFC 6455 only asks the client to mask), and the payload
+ * is then sent as is; a benchmark needs no protection against cache poisoning by its own proxies. */
+static void ws_send(conn *c, uint8_t op, const char *data, size_t n) {
+    uint8_t h[8];
+    size_t hl;
+    h[0] = (uint8_t)(0x80 | op);
+    if (n < 126) {
+        h[1] = (uint8_t)(0x80 | n);
+        hl = 2;
+    } else {
+        h[1] = 0x80 | 126;
+        h[2] = (uint8_t)(n >> 8);
+        h[3] = (uint8_t)n;
+        hl = 4;
+    }
+    memset(h + hl, 0, 4);
+    hl += 4;
+    char *o = out_reserve(c, (uint32_t)(hl + n));
+    memcpy(o, h, hl);
+    memcpy(o + hl, data, n);
+}
+
+static void ws_text(conn *c, const char *fmt, ...) {
+    char buf[4096 + 256];
+    va_list ap;
+    va_start(ap, fmt);
+    int n = vsnprintf(buf, sizeof buf, fmt, ap);
+    va_end(ap);
+    if (n < 0) return;
+    if ((size_t)n >= sizeof buf) n = (int)sizeof buf - 1;
+    ws_send(c, 0x1, buf, (size_t)n);
+}
+
 static void on_connected(conn *c, int64_t now) {
     char name[48], buf[160];
     user_name(c, name, sizeof name);
@@ -342,7 +382,18 @@ static void on_connected(conn *c, int64_t now) {
         set_out_interest(c, 0);
         return;
     }
-    if (g_proto == P_CHAT) {
+    if (g_proto == P_WS) {
+        char req[512];
+        n = snprintf(req, sizeof req,
+                     "GET %s HTTP/1.1\r\nHost: %s\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n"
+                     "Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\nSec-WebSocket-Version: 13\r\n\r\n",
+                     g_path, g_hostport);
+        c->state = S_REGISTERING;
+        c->parse = 1;
+        conn_send(c, req, (size_t)n);
+        if (c->fd >= 0 && !pending(c)) set_out_interest(c, 0);
+        return;
+    } else if (g_proto == P_CHAT) {
         n = snprintf(buf, sizeof buf, "001#%s\n", name);
         c->state = S_JOINING;
     } else {
@@ -408,6 +459,32 @@ static void on_line(conn *c, const char *l, size_t len, int64_t now) {
             return;
         }
     }
+    if (g_proto == P_WS) {
+        if (c->state == S_REGISTERING) { /* the HTTP answer to the upgrade */
+            if (len >= 5 && memcmp(l, "HTTP/", 5) == 0 && !memmem(l, len, " 101", 4)) {
+                logmsg("upgrade refused for %d: %.*s", c->id, (int)(len > 80 ? 80 : len), l);
+                conn_close(c, 0);
+            } else if (len == 0) { /* end of the headers: frames from here on */
+                char name[48];
+                user_name(c, name, sizeof name);
+                c->ws = 1;
+                c->wsstate = 0;
+                c->wshlen = 0;
+                c->state = S_JOINING;
+                ws_text(c, "{\"type\":\"join\",\"id\":\"%s\"}", name);
+                conn_flush(c);
+            }
+            return;
+        }
+        if (c->state != S_JOINING) return;
+        if (HAS(l, len, "\"type\":\"users\"")) {
+            on_joined(c, now);
+        } else if (HAS(l, len, "\"type\":\"id_taken\"") || HAS(l, len, "\"type\":\"error\"")) {
+            logmsg("join refused for %d: %.*s", c->id, (int)(len > 80 ? 80 : len), l);
+            conn_close(c, 0);
+        }
+        return;
+    }
     if (g_proto == P_CHAT) {
         if (c->state != S_JOINING) return;
         if (len >= 3 && memcmp(l, "107", 3) == 0 && (len == 3 || l[3] == '#')) {
@@ -448,19 +525,11 @@ static void on_line(conn *c, const char *l, size_t len, int64_t now) {
     }
 }
 
-/* A read's bytes: count LFs, or split lines and keep each one's first PRE bytes. */
-static void process(conn *c, const char *p, size_t n, int64_t now) {
-    if (!c->parse) {
-        if (c->state == S_JOINED && c->stable) {
-            size_t k = count_lf(p, n);
-            if (k) {
-                g_deliv += k;
-                g_last_deliv = now;
-            }
-        }
-        return;
-    }
-    const char *end = p + n;
+/* Split lines and keep each one's first PRE bytes; returns the bytes used, fewer than n when the connection
+ * stopped parsing (just joined: the rest is counted), was closed, or switched to WebSocket frames. */
+static size_t lines(conn *c, const char *p, size_t n, int64_t now) {
+    const char *start = p, *end = p + n;
+    uint8_t ws = c->ws;
     while (p < end) {
         const char *nl = memchr(p, '\n', (size_t)(end - p));
         size_t seg = (size_t)((nl ? nl : end) - p);
@@ -469,16 +538,113 @@ static void process(conn *c, const char *p, size_t n, int64_t now) {
             memcpy(c->pre + c->prelen, p, k);
             c->prelen = (uint16_t)(c->prelen + k);
         }
-        if (!nl) return;
+        if (!nl) return n;
         p = nl + 1;
         size_t len = c->prelen;
         c->prelen = 0;
         on_line(c, c->pre, len, now);
-        if (c->fd < 0) return;
-        if (!c->parse) { /* just joined: the rest of this read is counted */
-            process(c, p, (size_t)(end - p), now);
+        if (c->fd < 0 || !c->parse || c->ws != ws) return (size_t)(p - start);
+    }
+    return n;
+}
+
+static void count_deliveries(conn *c, const char *p, size_t n, int64_t now, char mark) {
+    if (c->state == S_JOINED && c->stable) {
+        size_t k = 0;
+        const char *e = p + n;
+        while ((p = memchr(p, mark, (size_t)(e - p))) != NULL) {
+            k++;
+            p++;
+        }
+        if (k) {
+            g_deliv += k;
+            g_last_deliv = now;
+        }
+    }
+}
+
+static void ws_frame_end(conn *c, int64_t now) {
+    c->wsstate = 0;
+    if (c->wsop >= 0x8) {
+        if (c->wsop == 0x9) { /* ping: pong with the same payload */
+            ws_send(c, 0xA, c->ctl, c->ctllen);
+            conn_flush(c);
+        }
+        c->ctllen = 0;
+        return;
+    }
+    if (c->wsfin && c->parse && c->prelen) { /* a message's end ends its last event line */
+        size_t len = c->prelen;
+        c->prelen = 0;
+        on_line(c, c->pre, len, now);
+    }
+}
+
+/* WebSocket frames from the gateway: headers parsed, payloads counted or split into lines. */
+static void ws_process(conn *c, const char *p, size_t n, int64_t now) {
+    while (n && c->fd >= 0) {
+        if (c->wsstate == 0) {
+            c->wsh[c->wshlen++] = (uint8_t)*p++;
+            n--;
+            if (c->wshlen < 2) continue;
+            uint8_t l7 = c->wsh[1] & 0x7f;
+            size_t need = 2 + (l7 == 126 ? 2 : l7 == 127 ? 8 : 0) + ((c->wsh[1] & 0x80) ? 4 : 0);
+            if (c->wshlen < need) continue;
+            uint64_t len = l7;
+            if (l7 == 126) len = ((uint64_t)c->wsh[2] << 8) | c->wsh[3];
+            else if (l7 == 127) {
+                len = 0;
+                for (int i = 2; i < 10; i++) len = (len << 8) | c->wsh[i];
+            }
+            if (c->wsh[1] & 0x80) {
+                logmsg("user %d: masked frame from the server", c->id);
+                conn_close(c, 1);
+                return;
+            }
+            c->wsop = c->wsh[0] & 0x0f;
+            c->wsfin = c->wsh[0] & 0x80;
+            c->wshlen = 0;
+            c->wsleft = len;
+            c->wsstate = 1;
+            if (c->wsop >= 0x8 && len > 125) {
+                logmsg("user %d: control frame of %llu bytes", c->id, (unsigned long long)len);
+                conn_close(c, 1);
+                return;
+            }
+            if (!len) ws_frame_end(c, now);
+            continue;
+        }
+        size_t k = n < c->wsleft ? n : (size_t)c->wsleft;
+        if (c->wsop >= 0x8) {
+            memcpy(c->ctl + c->ctllen, p, k);
+            c->ctllen = (uint8_t)(c->ctllen + k);
+        } else if (c->parse) {
+            k = lines(c, p, k, now);
+            if (c->fd < 0) return;
+        } else {
+            count_deliveries(c, p, k, now, '{');
+        }
+        p += k;
+        n -= k;
+        c->wsleft -= k;
+        if (!c->wsleft) ws_frame_end(c, now);
+    }
+}
+
+/* A read's bytes: count LFs (or events), or split lines and keep each one's first PRE bytes. */
+static void process(conn *c, const char *p, size_t n, int64_t now) {
+    while (n && c->fd >= 0) {
+        if (c->ws) {
+            ws_process(c, p, n, now);
             return;
         }
+        if (!c->parse) {
+            count_deliveries(c, p, n, now, '\n');
+            return;
+        }
+        size_t used = lines(c, p, n, now);
+        p += used;
+        n -= used;
     }
 }
 
@@ -596,12 +762,17 @@ static void churn_tick(int64_t now) {
             if (c->state == S_JOINED && c->kind == 0) { /* polite: 004 / QUIT, then wait for the close */
                 char name[48], buf[96];
                 user_name(c, name, sizeof name);
-                int n = g_proto == P_CHAT ? snprintf(buf, sizeof buf, "004#%s\n", name)
-                                          : snprintf(buf, sizeof buf, "QUIT :bye\r\n");
                 c->state = S_QUITTING;
                 c->kind = 3; /* waiting for the server to close */
                 c->deadline = now + 2000000000LL;
-                conn_send(c, buf, (size_t)n);
+                if (g_proto == P_WS) {
+                    ws_text(c, "{\"type\":\"leave\"}");
+                    conn_flush(c);
+                } else {
+                    int n = g_proto == P_CHAT ? snprintf(buf, sizeof buf, "004#%s\n", name)
+                                              : snprintf(buf, sizeof buf, "QUIT :bye\r\n");
+                    conn_send(c, buf, (size_t)n);
+                }
             } else if (c->state == S_JOINED || (c->state == S_QUITTING && c->kind == 2)) {
                 c->state = S_QUITTING; /* abrupt close, or the never-joined one leaving: done */
                 conn_close(c, 0);
@@ -633,7 +804,10 @@ static void emit(conn *s, int64_t ts) {
     char name[48];
     int pn = payload(pl, ts), n;
     if (T.mode == 'b') {
-        if (g_proto == P_CHAT) {
+        if (g_proto == P_WS) {
+            ws_text(s, "{\"type\":\"say\",\"text\":\"%.*s\"}", pn, pl);
+            n = 0;
+        } else if (g_proto == P_CHAT) {
             user_name(s, name, sizeof name);
             n = snprintf(line, sizeof line, "002#%s#%.*s\n", name, pn, pl);
         } else {
@@ -652,7 +826,10 @@ static void emit(conn *s, int64_t ts) {
         }
         char to[48];
         user_name(t, to, sizeof to);
-        if (g_proto == P_CHAT) {
+        if (g_proto == P_WS) {
+            ws_text(s, "{\"type\":\"whisper\",\"to\":\"%s\",\"text\":\"%.*s\"}", to, pn, pl);
+            n = 0;
+        } else if (g_proto == P_CHAT) {
             user_name(s, name, sizeof name);
             n = snprintf(line, sizeof line, "003#%s#%s#%.*s\n", name, to, pn, pl);
         } else {
@@ -660,7 +837,7 @@ static void emit(conn *s, int64_t ts) {
         }
         T.expected += 1;
     }
-    memcpy(out_reserve(s, (uint32_t)n), line, (size_t)n);
+    if (n) memcpy(out_reserve(s, (uint32_t)n), line, (size_t)n);
     T.sent++;
 }
 
@@ -952,7 +1129,8 @@ static void on_stdin(int64_t now) {
 /* ---------------------------------------------------------------- main */
 
 static void usage(void) {
-    fprintf(stderr, "usage: loadgen --port P [--host 127.0.0.1] [--proto chat|irc] [--prefix u] [--channel #bench]\n"
+    fprintf(stderr, "usage: loadgen --port P [--host 127.0.0.1] [--proto chat|irc|ws] [--prefix u] [--channel #bench]\n"
+                    "               [--path /ws]\n"
                     "               [--msg-size 100] [--max-secs 7200]\n");
     exit(64);
 }
@@ -965,7 +1143,9 @@ int main(int argc, char **argv) {
         if (!v) usage();
         if (!strcmp(a, "--host")) host = v;
         else if (!strcmp(a, "--port")) port = atoi(v);
-        else if (!strcmp(a, "--proto")) g_proto = !strcmp(v, "irc") ? P_IRC : (!strcmp(v, "chat") ? P_CHAT : -1);
+        else if (!strcmp(a, "--proto"))
+            g_proto = !strcmp(v, "irc") ? P_IRC : !strcmp(v, "chat") ? P_CHAT : !strcmp(v, "ws") ? P_WS : -1;
+        else if (!strcmp(a, "--path")) snprintf(g_path, sizeof g_path, "%s", v);
         else if (!strcmp(a, "--prefix")) snprintf(g_prefix, sizeof g_prefix, "%s", v);
         else if (!strcmp(a, "--channel")) snprintf(g_chan, sizeof g_chan, "%s", v);
         else if (!strcmp(a, "--msg-size")) g_msgsize = atoi(v);
@@ -974,6 +1154,7 @@ int main(int argc, char **argv) {
         i++;
     }
     if (port <= 0 || port > 65535 || g_proto < 0 || g_msgsize < 16 || g_msgsize > 4000) usage();
+    snprintf(g_hostport, sizeof g_hostport, "%s:%d", host, port);
     memset(&g_addr, 0, sizeof g_addr);
     g_addr.sin_family = AF_INET;
     g_addr.sin_port = htons((uint16_t)port);
@@ -992,7 +1173,7 @@ int main(int argc, char **argv) {
     struct epoll_event sev = {.events = EPOLLIN, .data.ptr = &g_stdin_tag};
     epoll_ctl(g_ep, EPOLL_CTL_ADD, 0, &sev);
     g_origin = now_ns();
-    emit_json("{\"cmd\":\"ready\",\"ok\":true,\"proto\":\"%s\",\"port\":%d}", g_proto == P_IRC ? "irc" : "chat", port);
+    emit_json("{\"cmd\":\"ready\",\"ok\":true,\"proto\":\"%s\",\"port\":%d}", g_proto == P_IRC ? "irc" : g_proto == P_WS ? "ws" : "chat", port);
 
     struct epoll_event evs[MAXEV];
     for (;;) {

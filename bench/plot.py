@@ -33,8 +33,11 @@ def plot_ramps(reports: list[Report], name: str, out_dir: Path = PLOTS_DIR) -> P
         ax1.plot(offered, [s["deliveries_per_s"] for s in steps], marker="o", label=r["server"])
         ax2.plot(offered, [max(s["p99_ms"], 0.01) for s in steps], marker="o", label=r["server"])
     cfg = reports[0]["config"]
-    top = max((s["offered_deliveries_per_s"] for r in reports for s in r["steps"]), default=1.0)
-    ax1.plot([0, top], [0, top], ls=":", color="grey", label="offered")
+    offered_all = sorted({s["offered_deliveries_per_s"] for r in reports for s in r["steps"]})
+    if offered_all:
+        ax1.plot([offered_all[0], offered_all[-1]], [offered_all[0], offered_all[-1]], ls=":", color="grey",
+                 label="delivered = offered")
+    ax1.set_yscale("log")
     ax1.set_xlabel("offered deliveries/s")
     ax1.set_ylabel("delivered/s")
     ax1.set_title("throughput")
@@ -64,7 +67,7 @@ def plot_soak(report: Report, name: str, out_dir: Path = PLOTS_DIR) -> Path:
     out_dir.mkdir(parents=True, exist_ok=True)
     samples = report["samples"]
     t = [s["t"] / 60 for s in samples]
-    fig, (ax1, ax2) = plt.subplots(1, 2, figsize=(12, 4))
+    fig, (ax1, ax2, ax3) = plt.subplots(1, 3, figsize=(15, 4))
     ax1.plot(t, [s["rss_kib"] / 1024 for s in samples], marker=".")
     ax1.set_xlabel("minutes")
     ax1.set_ylabel("server RSS (MiB)")
@@ -73,7 +76,16 @@ def plot_soak(report: Report, name: str, out_dir: Path = PLOTS_DIR) -> Path:
     ax2.set_xlabel("minutes")
     ax2.set_ylabel("server open descriptors")
     ax2.set_ylim(bottom=0)
-    for ax in (ax1, ax2):
+    ax3.plot(t, [max(s["p99_ms"], 0.01) for s in samples], marker=".", label="tick p99 (ms)")
+    ax3.set_yscale("log")
+    ax3.set_xlabel("minutes")
+    ax3.set_ylabel("p99 latency of the tick (ms)")
+    if any("other_cpu" in s for s in samples):
+        other = ax3.twinx()
+        other.plot(t, [s.get("other_cpu", 0.0) for s in samples], color="grey", ls=":", label="other CPU")
+        other.set_ylabel("other work on the machine (cores, dotted)")
+        other.set_ylim(0, 2)
+    for ax in (ax1, ax2, ax3):
         ax.grid(True, alpha=0.3)
     fig.suptitle(f"soak on {report['server']}: {report['config']['users']} users, "
                  f"{report['config']['churn_rate']:g} churn cycles/s")

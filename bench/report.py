@@ -91,16 +91,27 @@ def ramp_steps_table(report: Report) -> str:
         f"#### {report['server']}: {report['scenario']}, {report['config']['users']} users, "
         f"{report['config']['senders']} senders",
         "",
-        "| offered/s | delivered/s | p50 ms | p99 ms | p99.9 ms | lost | server CPU | generator CPU | within bound |",
-        "|---:|---:|---:|---:|---:|---:|---:|---:|:---:|",
+        "| offered/s | delivered/s | p50 ms | p99 ms | p99.9 ms | lost | server CPU | generator CPU | other CPU "
+        "| within bound |",
+        "|---:|---:|---:|---:|---:|---:|---:|---:|---:|:---:|",
     ]
     for s in report["steps"]:
         rows.append(
             f"| {_n(s['offered_deliveries_per_s'])} | {_n(s['deliveries_per_s'])} | {_ms(s['p50_ms'])} | "
             f"{_ms(s['p99_ms'])} | {_ms(s['p999_ms'])} | {s['lost'] + s['dropped_users']} | "
-            f"{s['server_cpu']:.2f} | {s['gen_cpu']:.2f} | {'yes' if s['passed'] else 'no'} |"
+            f"{s['server_cpu']:.2f} | {s['gen_cpu']:.2f} | {_other(s)} | {'yes' if s['passed'] else 'no'} |"
         )
     return "\n".join(rows)
+
+
+def _median(values: list[float]) -> float:
+    ordered = sorted(values)
+    return ordered[(len(ordered) - 1) // 2] if ordered else 0.0
+
+
+def _other(step: Report) -> str:
+    other = step.get("other_cpu")  # absent from results saved before it was measured
+    return "–" if other is None else f"{other:.2f}"
 
 
 def _best_cells(best: Report | None) -> str:
@@ -120,23 +131,27 @@ def ramp_summary(reports: list[Report]) -> str:
         f"{cfg['msg_size']}-byte messages**",
         "",
         f"| server | deliveries/s at p99 ≤ {target:g} ms | p50 ms | p99 ms | deliveries/s at p99 ≤ {limit:g} ms "
-        "| p50 ms | p99 ms | join time s | max generator CPU |",
-        "|---|---:|---:|---:|---:|---:|---:|---:|---:|",
+        "| p50 ms | p99 ms | join time s | max server CPU | max generator CPU | max other CPU | load avg before |",
+        "|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|",
     ]
     for r in reports:
         join = r.get("join", {})
+        steps = r.get("steps", [])
+        others = [s["other_cpu"] for s in steps if "other_cpu" in s]
+        load = r.get("loadavg_before") or [0.0]
         rows.append(
             f"| {r['server']} | {_best_cells(r.get('best_at_target'))} | {_best_cells(r.get('best'))} | "
-            f"{join.get('join_secs', 0):.2f} | {r.get('max_gen_cpu', 0):.2f} |"
+            f"{join.get('join_secs', 0):.2f} | {max((s['server_cpu'] for s in steps), default=0):.2f} | "
+            f"{r.get('max_gen_cpu', 0):.2f} | {f'{max(others):.2f}' if others else '–'} | {load[0]:.2f} |"
         )
     ratio = ramp_ratios(reports)
     if ratio:
-        rows += ["", "Ratio " + ", ".join(f"{k}: **{v:.2f}**" for k, v in ratio.items())]
+        rows += ["", "Ratio " + ", ".join(f"{k}: **{v:.3g}**" for k, v in ratio.items())]
     return "\n".join(rows)
 
 
 def ramp_ratios(reports: list[Report]) -> dict[str, float]:
-    """hanchat over every other server, under both bounds."""
+    """hanchat over every other server, and the gateway over hanchat direct, under both bounds."""
     by = {r["server"]: r for r in reports}
     ours = by.get("hanchat")
     out: dict[str, float] = {}
@@ -146,10 +161,12 @@ def ramp_ratios(reports: list[Report]) -> dict[str, float]:
     for name, other in by.items():
         if name == "hanchat":
             continue
+        top, bottom = (other, ours) if name == "gateway" else (ours, other)
+        label = "gateway/hanchat direct" if name == "gateway" else f"hanchat/{name}"
         for key, bound in (("best_at_target", cfg["target_p99_ms"]), ("best", cfg["p99_limit_ms"])):
-            a, b = ours.get(key), other.get(key)
+            a, b = top.get(key), bottom.get(key)
             if a and b and b["deliveries_per_s"] > 0:
-                out[f"hanchat/{name} at p99 ≤ {bound:g} ms"] = a["deliveries_per_s"] / b["deliveries_per_s"]
+                out[f"{label} at p99 ≤ {bound:g} ms"] = a["deliveries_per_s"] / b["deliveries_per_s"]
     return out
 
 
@@ -189,6 +206,7 @@ def soak_table(report: Report) -> str:
     cfg = report["config"]
     t = report.get("totals", {})
     samples = report["samples"]
+    others = [s["other_cpu"] for s in samples if "other_cpu" in s]
     rows = [
         f"Soak on {report['server']}: {cfg['secs']:g} s, {cfg['users']} users, {cfg['senders']} senders at "
         f"{cfg['rate']:g} msg/s (every {cfg['whisper_every']}th tick whispers at {cfg['whisper_rate']:g}/s), "
@@ -207,7 +225,10 @@ def soak_table(report: Report) -> str:
         f"| RSS growth, last quarter vs first quarter (KiB) | {report.get('rss_growth_kib', 0):,} |",
         f"| open fds: empty, min–max during, after closing all | {report['fds_empty']}, "
         f"{report.get('fds_min', 0)}–{report.get('fds_max', 0)}, {report['fds_after_close']} |",
-        f"| worst tick p99 (ms) | {max((s['p99_ms'] for s in samples), default=0):.1f} |",
+        f"| tick p99 (ms): median, worst | {_median([s['p99_ms'] for s in samples]):.1f}, "
+        f"{max((s['p99_ms'] for s in samples), default=0):.1f} |",
+        f"| other CPU on the machine (cores): median, worst tick | {_median(others):.2f}, "
+        f"{max(others, default=0):.2f} |" if others else "| other CPU on the machine | not measured |",
     ]
     return "\n".join(rows)
 

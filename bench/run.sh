@@ -2,9 +2,9 @@
 # Reproduce BENCHMARKS.md: install what the benchmark needs (gcc, ngircd, the
 # Python packages), then run every scenario against our server and ngircd.
 #
-# Usage: bench/run.sh            the whole suite (about 35 minutes on 2 cores)
-#        bench/run.sh --quick    one run of each, ngircd's 5,000-user join storm left out (about 10 minutes)
-#        bench/run.sh --soak     also the hour-long soak (an hour more)
+# Usage: bench/run.sh            the whole suite: ramps three times per server (about 55 minutes on 2 cores)
+#        bench/run.sh --quick    one run of each, ngircd's 5,000-user join storm left out (about 30 minutes)
+#        bench/run.sh --soak     the hour-long soak instead of the 10-minute one (50 minutes more)
 #
 # Every server is started by the bench on a private loopback port (37100 and up)
 # and stopped after its scenario; nothing leaves 127.0.0.1. Results go to
@@ -40,9 +40,14 @@ repeat=3
 
 $B machine
 $B build >/dev/null
-$B fanout --users 1000 --repeat "$repeat" --name fanout-1000
-$B fanout --users 100 --start 100000 --repeat "$repeat" --name fanout-100
-$B whisper --users 1000 --senders 100 --start 20000 --factor 1.3 --name whisper-1000
+uptime
+$B fanout --users 1000 --max-offered 200e6 --repeat "$repeat" --name fanout-1000
+uptime
+$B fanout --users 100 --start 100000 --max-offered 200e6 --repeat "$repeat" --name fanout-100
+uptime
+$B whisper --users 1000 --senders 100 --start 20000 --factor 1.3 --repeat "$repeat" --name whisper-1000
+uptime
+$B gateway --users 200 --start 10000 --max-offered 200e6 --name gateway-200   # WebSocket users vs direct TCP
 if [ "$quick" = 1 ]; then
   $B joins --users 5000 --servers ours --name joins-5000
   $B joins --users 1000 --name joins-1000
@@ -51,7 +56,8 @@ else
 fi
 $B idle --users 10000 --servers ours --name idle-10000
 $B idle --users 2000 --name idle-2000               # both: ngircd joins past that take many minutes
-$B soak --secs 60 --tick 5 --servers ours --name soak-60s
 if [ "$soak" = 1 ]; then
   $B soak --secs 3600 --tick 30 --servers ours --name soak-3600s
+else
+  $B soak --secs 600 --tick 15 --servers ours --name soak-600s
 fi

@@ -41,12 +41,30 @@ def _agent(server: ServerHandle, prefix: str, msg_size: int = 100, max_secs: flo
                  max_secs=max_secs, cpus=AGENT_CPUS)
 
 
+def machine_busy_seconds() -> float:
+    """CPU seconds the whole machine has been busy (all CPUs), from /proc/stat."""
+    try:
+        with open("/proc/stat") as f:
+            fields = f.readline().split()[1:]
+    except OSError:
+        return 0.0
+    user, nice, system, _idle, _iowait, irq, softirq, steal = (int(x) for x in fields[:8])
+    return (user + nice + system + irq + softirq + steal) / (os.sysconf("SC_CLK_TCK") or 100)
+
+
 def _measured_step(agent: Agent, server: ServerHandle, spec: StepSpec) -> Result:
-    """One step, with the server's CPU use and memory alongside the agent's figures."""
-    cpu0, t0 = server.cpu_seconds(), time.monotonic()
+    """One step, with the server's CPU use and memory alongside the agent's figures.
+
+    ``other_cpu`` is what the rest of the machine used meanwhile (other people's
+    tests, a browser, the kernel's own softirq threads): cores busy minus the
+    server's and the generator's share. Near 0 means the step ran undisturbed.
+    """
+    cpu0, busy0, t0 = server.cpu_seconds(), machine_busy_seconds(), time.monotonic()
     result = agent.step(spec)
     wall = time.monotonic() - t0
     result["server_cpu"] = round((server.cpu_seconds() - cpu0) / wall, 3) if wall > 0 else 0.0
+    busy = (machine_busy_seconds() - busy0) / wall if wall > 0 else 0.0
+    result["other_cpu"] = round(max(0.0, busy - result["server_cpu"] - result["gen_cpu"]), 3)
     result["server_rss_kib"] = server.rss_kib() if server.alive() else None
     return result
 
@@ -129,9 +147,9 @@ def ramp(server: ServerHandle, cfg: RampConfig) -> Report:
             report["steps"].append(step)
             log.info(
                 "%s %s: offered %9.0f/s delivered %9.0f/s p50 %7.2f ms p99 %7.2f ms lost %d dropped %d "
-                "server cpu %.2f gen cpu %.2f%s",
+                "server cpu %.2f gen cpu %.2f other cpu %.2f%s",
                 server.name, cfg.mode, offered, step["deliveries_per_s"], step["p50_ms"], step["p99_ms"],
-                step["lost"], step["dropped_users"], step["server_cpu"], step["gen_cpu"],
+                step["lost"], step["dropped_users"], step["server_cpu"], step["gen_cpu"], step["other_cpu"],
                 "" if step["passed"] else "  <- over the bound",
             )
             if not server.alive():
@@ -250,12 +268,12 @@ def soak(server: ServerHandle, cfg: SoakConfig) -> Report:
             sample = {
                 "t": round(time.monotonic() - t0, 2), "mode": step["mode"], "rss_kib": server.rss_kib(),
                 "fds": server.open_fds(), "p99_ms": step["p99_ms"], "deliveries_per_s": step["deliveries_per_s"],
-                "lost": step["lost"], "server_cpu": step["server_cpu"],
+                "lost": step["lost"], "server_cpu": step["server_cpu"], "other_cpu": step["other_cpu"],
             }
             report["samples"].append(sample)
-            log.info("soak %s t=%6.0fs rss %d KiB fds %d p99 %.2f ms lost %d churn %d/%d", server.name,
+            log.info("soak %s t=%6.0fs rss %d KiB fds %d p99 %.2f ms lost %d churn %d/%d other cpu %.2f", server.name,
                      sample["t"], sample["rss_kib"], sample["fds"], sample["p99_ms"], sample["lost"],
-                     step["churn_done"], step["churn_started"])
+                     step["churn_done"], step["churn_started"], step["other_cpu"])
             n += 1
         report["totals"] = totals
         agent.close_all()

@@ -3,7 +3,10 @@
 Ours runs as ``python -m tcp_server`` with flood control and per-address limits
 off (a benchmark is one address sending as fast as asked). ngircd runs from a
 config generated into a temporary directory with its flood penalties off, so
-that neither server is throttled by a policy the other lacks.
+that neither server is throttled by a policy the other lacks. The gateway runs
+as ``python -m web_gateway`` in front of a server of ours, its per-WebSocket
+rate limit off and its heartbeat an hour (the counting receivers do not answer
+pings mid-step, though the generator does answer them).
 """
 
 from __future__ import annotations
@@ -46,6 +49,8 @@ class ServerHandle:
     tmpdir: Path | None = None
     extra: dict[str, str] = field(default_factory=dict)
     backlog: int = 128  # its listen() backlog: joins keep fewer unanswered connections than this
+    # processes that serve along with this one (the chat server behind a gateway): CPU is summed over all
+    companions: list[subprocess.Popen[bytes]] = field(default_factory=list)
 
     def accept_window(self, concurrency: int) -> int:
         """Unanswered connections to keep in flight: a full accept queue drops SYNs (1 s retransmits)."""
@@ -71,12 +76,15 @@ class ServerHandle:
         return len(os.listdir(f"/proc/{self.pid}/fd"))
 
     def cpu_seconds(self) -> float:
-        """User plus system CPU time so far (all threads)."""
-        fields = Path(f"/proc/{self.pid}/stat").read_text().rpartition(")")[2].split()
-        return (int(fields[11]) + int(fields[12])) / _CLK_TCK
+        """User plus system CPU time so far (all threads), of this process and its companions."""
+        total = 0.0
+        for proc in (self.proc, *self.companions):
+            fields = Path(f"/proc/{proc.pid}/stat").read_text().rpartition(")")[2].split()
+            total += (int(fields[11]) + int(fields[12])) / _CLK_TCK
+        return total
 
     def alive(self) -> bool:
-        return self.proc.poll() is None
+        return all(proc.poll() is None for proc in (self.proc, *self.companions))
 
 
 def _pin(cpus: set[int] | None) -> None:
@@ -156,6 +164,16 @@ def port_free(host: str, port: int) -> bool:
     return True
 
 
+def wait_port_free(host: str, port: int, timeout: float = 65.0) -> bool:
+    """Whether ``port`` is free, waiting up to a TIME_WAIT period for the previous server's sockets."""
+    deadline = time.monotonic() + timeout
+    while not port_free(host, port):
+        if time.monotonic() >= deadline:
+            return False
+        time.sleep(0.2)
+    return True
+
+
 def _stop(proc: subprocess.Popen[bytes], timeout: float = 10.0) -> None:
     if proc.poll() is None:
         proc.terminate()
@@ -176,7 +194,7 @@ def run_ours(
     ``pythonpath`` runs another copy of ``tcp_server`` (an older commit, say) for before/after figures.
     """
     check_loopback(host)
-    if port and not port_free(host, port):
+    if port and not wait_port_free(host, port):
         raise RuntimeError(f"port {port} is taken; pick another with --port")
     cmd = [
         sys.executable, "-m", "tcp_server", "--host", host, "--port", str(port),
@@ -196,6 +214,39 @@ def run_ours(
         yield ServerHandle("hanchat", "chat", host, port, proc, backlog=1024)
     finally:
         _stop(proc)
+
+
+@contextmanager
+def run_gateway(
+    port: int, host: str = "127.0.0.1", cpus: set[int] | None = None, pythonpath: str | None = None,
+) -> Iterator[ServerHandle]:
+    """Our server on a free port and the web gateway in front of it on ``port``, both on ``cpus``.
+
+    The pair gets the same CPU as a server alone: the comparison with direct TCP
+    is of one core's worth of serving either way.
+    """
+    check_loopback(host)
+    if port == 0:
+        port = free_port(host)
+    if not wait_port_free(host, port):
+        raise RuntimeError(f"port {port} is taken; pick another with --port")
+    with run_ours(0, host, cpus, pythonpath=pythonpath) as backend:
+        cmd = [
+            sys.executable, "-m", "web_gateway", "--host", host, "--port", str(port),
+            "--server", f"{host}:{backend.port}", "--rate", "0", "--heartbeat", "3600", "--log-level", "WARNING",
+        ]
+        log.info("starting the gateway: %s", " ".join(cmd))
+        env = dict(os.environ)
+        if pythonpath:
+            env["PYTHONPATH"] = pythonpath + (os.pathsep + env["PYTHONPATH"] if env.get("PYTHONPATH") else "")
+        proc = subprocess.Popen(cmd, env=env, cwd=pythonpath or None,
+                                preexec_fn=(lambda: _pin(cpus)) if cpus else None)
+        try:
+            wait_listening(host, port, proc)
+            yield ServerHandle("gateway", "ws", host, port, proc, backlog=1024, companions=[backend.proc],
+                               extra={"backend_port": str(backend.port)})
+        finally:
+            _stop(proc)
 
 
 def ngircd_binary() -> str:
@@ -248,7 +299,7 @@ def run_ngircd(port: int, host: str = "127.0.0.1", cpus: set[int] | None = None)
     check_loopback(host)
     if port == 0:
         port = free_port(host)
-    if not port_free(host, port):
+    if not wait_port_free(host, port):
         raise RuntimeError(f"port {port} is taken; pick another with --port")
     binary = ngircd_binary()
     tmp = Path(tempfile.mkdtemp(prefix="chat-bench-ngircd-"))
@@ -275,8 +326,11 @@ def run_ngircd(port: int, host: str = "127.0.0.1", cpus: set[int] | None = None)
 @contextmanager
 def run_server(kind: str, port: int, host: str = "127.0.0.1", cpus: set[int] | None = None,
                pythonpath: str | None = None) -> Iterator[ServerHandle]:
-    """``kind`` is "ours" or "ngircd"."""
-    if kind == "ours":
+    """``kind`` is "ours", "ngircd" or "gateway" (ours behind the web gateway)."""
+    if kind == "gateway":
+        with run_gateway(port, host, cpus, pythonpath=pythonpath) as handle:
+            yield handle
+    elif kind == "ours":
         with run_ours(port, host, cpus, pythonpath=pythonpath) as handle:
             yield handle
     elif kind == "ngircd":
