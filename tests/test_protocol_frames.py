@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import pytest
+from hypothesis import given
+from hypothesis import strategies as st
 
 from tcp_server.protocol import (
     Broadcast,
@@ -29,7 +31,7 @@ from tcp_server.protocol import (
     parse_server,
     serialize,
 )
-from tcp_server.protocol.frames import encode_error, encode_message, encode_whisper
+from tcp_server.protocol.frames import encode_error, encode_message, encode_whisper, has_control_chars
 
 # (wire line without LF, frame) — parse(line) == frame and serialize(frame) == line + LF
 CLIENT_CASES = [
@@ -149,3 +151,11 @@ def test_hot_path_encoders_match_serialize() -> None:
     assert encode_message("alice", "a#b") == serialize(Message("alice", "a#b"))
     assert encode_whisper("alice", "x") == serialize(WhisperMessage("alice", "x"))
     assert encode_error(ErrorReason.BUSY, "a\nb") == serialize(Error(ErrorReason.BUSY, "a b"))
+
+
+@given(st.text())
+def test_has_control_chars_matches_its_definition(text: str) -> None:
+    """C0 but TAB, DEL and C1: the regex says what the docstring says."""
+    expected = any((ord(ch) < 0x20 and ch != "\t") or 0x7F <= ord(ch) <= 0x9F for ch in text)
+    assert has_control_chars(text) is expected
+    assert has_control_chars(text + "\x9f") and has_control_chars("\x00" + text)

@@ -12,6 +12,7 @@ Parsing works on a decoded line (no LF); serializing returns bytes ending in LF.
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass
 from typing import ClassVar, Union
 
@@ -36,11 +37,12 @@ def has_control_chars(text: str) -> bool:
     Such characters could rewrite another user's terminal (escape sequences)
     or, for CR/LF, forge a frame; messages and tokens must not carry them.
     """
-    for ch in text:
-        o = ord(ch)
-        if (o < 0x20 and o != 0x09) or 0x7F <= o <= 0x9F:
-            return True
-    return False
+    return _CONTROL.search(text) is not None
+
+
+# One C scan per message (a Python loop per character was a quarter of the
+# server's time in the whisper benchmark).
+_CONTROL = re.compile("[\x00-\x08\x0a-\x1f\x7f-\x9f]")
 
 
 # --------------------------------------------------------------------------
