@@ -9,6 +9,7 @@ stamp="$venv/.installed-$extras"
 if [ ! -x "$venv/bin/python" ]; then python3 -m venv "$venv"; fi
 if [ ! -f "$stamp" ] || [ pyproject.toml -nt "$stamp" ]; then
   "$venv/bin/python" -m pip install -q --disable-pip-version-check --upgrade pip >/dev/null
-  "$venv/bin/python" -m pip install -q --disable-pip-version-check -e ".[$extras]"
+  # setuptools warns about editable installs on every build; nothing to act on.
+  PYTHONWARNINGS=ignore "$venv/bin/python" -m pip install -q --disable-pip-version-check -e ".[$extras]"
   touch "$stamp"
 fi

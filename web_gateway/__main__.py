@@ -50,15 +50,14 @@ def page_url(config: GatewayConfig, port: int) -> str:
 
 
 async def wait_for_signal() -> None:
+    """Until SIGTERM or SIGINT. The handlers stay until the loop closes, so a second
+    Ctrl-C (or ``timeout``'s signal to the whole process group) cannot cut the
+    graceful shutdown that follows short with a KeyboardInterrupt."""
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGTERM, signal.SIGINT):
         loop.add_signal_handler(sig, stop.set)
-    try:
-        await stop.wait()
-    finally:
-        for sig in (signal.SIGTERM, signal.SIGINT):
-            loop.remove_signal_handler(sig)
+    await stop.wait()
 
 
 async def serve(config: GatewayConfig) -> None:
