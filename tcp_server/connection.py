@@ -13,9 +13,9 @@ import logging
 import socket
 from typing import TYPE_CHECKING, Union
 
-from .protocol.codes import ErrorReason
+from .protocol.codes import ErrorReason, OutputFormat
 from .protocol.decoder import FrameReader, client_frame_reader
-from .protocol.frames import ClientFrame, FrameError, GatewayHello, Ping, encode_error
+from .protocol.frames import ClientFrame, FrameError, GatewayHello, Ping, SetFormat, encode_error
 from .protocol.limits import TokenBucket
 from .protocol.session import Outcome, Session
 
@@ -51,7 +51,7 @@ class ChatConnection(asyncio.Protocol):
 
     __slots__ = (
         "server", "transport", "session", "reader", "out", "counted_address",
-        "timer", "closing", "bucket", "strikes", "paused", "over_limit", "log_pos",
+        "timer", "closing", "bucket", "strikes", "paused", "over_limit", "log_pos", "events",
     )
 
     def __init__(self, server: ChatServer) -> None:
@@ -71,6 +71,7 @@ class ChatConnection(asyncio.Protocol):
         self.over_limit = False
         # How much of the server's fan-out log is already in ``out`` (or not for us).
         self.log_pos = NOT_IN_ROOM
+        self.events = False  # 007#json: written as JSON events, not frames (see ChatServer.events_of)
 
     def _make_reader(self) -> FrameReader[ClientFrame]:
         return client_frame_reader(self.server.config.max_frame)
@@ -164,7 +165,10 @@ class ChatConnection(asyncio.Protocol):
         if not out or transport is None:
             out.clear()
             return
-        transport.write(out[0] if len(out) == 1 else b"".join(out))
+        if self.events:
+            transport.write(self.server.events_of(out))
+        else:
+            transport.write(out[0] if len(out) == 1 else b"".join(out))
         out.clear()
         if transport.get_write_buffer_size() > self.server.config.max_queue and not self.closing:
             self.overflow()
@@ -217,10 +221,10 @@ class ChatConnection(asyncio.Protocol):
             if self.closing:
                 return
             if self.over_limit:
-                if not isinstance(item, GatewayHello):
+                if not isinstance(item, (GatewayHello, SetFormat)):  # a gateway's first frames
                     self._refuse_busy()
                     return
-            elif bucket is not None and not isinstance(item, (Ping, GatewayHello)):  # control frames are free
+            elif bucket is not None and not isinstance(item, (Ping, GatewayHello, SetFormat)):  # control: free
                 if not bucket.take(self.server.loop.time()):
                     self._flooding()
                     continue
@@ -239,6 +243,8 @@ class ChatConnection(asyncio.Protocol):
                 return
             elif outcome is Outcome.GATEWAY:
                 self._rehome(session.address)
+            elif outcome is Outcome.FORMAT:
+                self.set_output(session.output)
         if bucket is not None and not self.paused and bucket.tokens < 1.0 and self.transport is not None:
             # Pace a flooder's reads: the rest waits in its own socket buffer.
             self.paused = True
@@ -265,6 +271,10 @@ class ChatConnection(asyncio.Protocol):
         assert self.session.name is not None
         self.server.enter(self)
         self.server.log_connected(self.session.name, self.session.address)
+
+    def set_output(self, output: OutputFormat) -> None:
+        """``007``: frames or JSON events from now on (always before the join, so before any fan-out)."""
+        self.events = output is OutputFormat.JSON
 
     def _rehome(self, real_address: str) -> None:
         """A trusted gateway named the real user: count limits on that address."""
@@ -321,6 +331,12 @@ class LegacyConnection(ChatConnection):
             transport.write(piece)
         if transport.get_write_buffer_size() > self.server.config.max_queue and not self.closing:
             self.overflow()
+
+    def set_output(self, output: OutputFormat) -> None:
+        """The seed's client reads Korean text: the legacy port has no other output."""
+        self.session.output = OutputFormat.FRAMES
+        if output is not OutputFormat.FRAMES:
+            self.send(encode_error(ErrorReason.UNKNOWN_CODE, "007 is not available on the legacy port"))
 
     def take_log(self, log: list[bytes], pos: int, shared: bytes) -> None:
         """The seed's client gets each frame rendered as its own text: no shared bytes."""

@@ -8,6 +8,7 @@ import logging
 from .config import ServerConfig
 from .connection import NOT_IN_ROOM, ChatConnection, LegacyConnection
 from .protocol.codes import ErrorReason
+from .protocol.events import encode_event, error_event, event_lines
 from .protocol.frames import encode_error
 from .protocol.limits import AddressLimits
 from .protocol.room import InMemoryRoom, Member, Room
@@ -38,6 +39,10 @@ class ChatServer:
         # member's next flush writes them, joined once for all, in one write.
         self.fanout_log: list[bytes] = []
         self._members: dict[ChatConnection, None] = {}  # connections that take the log
+        # Members that asked for JSON events (007#json, the web gateway's backends): they take
+        # the same log translated once per flush, however many they are.
+        self._event_members: dict[ChatConnection, None] = {}
+        self._event_memo: dict[bytes, bytes] = {}  # frame -> its event line, for one flush
         self.connections: set[ChatConnection] = set()
         self.address_limits = AddressLimits(self.config.max_per_address, self.config.max_new_per_minute)
         self.closing = False
@@ -131,19 +136,45 @@ class ChatServer:
         log = self.fanout_log
         if log:
             self.fanout_log = []
-            shared = b"".join(log)
-            n = len(log)
-            for conn in list(self._members):
-                pos = conn.log_pos
-                if pos:
-                    conn.log_pos = 0
-                    if pos < n:
-                        conn.take_log(log, pos, shared)
-                else:
-                    conn.take_log(log, 0, shared)
+            self._fan_out(self._members, log, b"".join(log))
+            if self._event_members:
+                events = [self.event_line(frame) for frame in log]
+                self._fan_out(self._event_members, events, b"".join(events))
+        self._event_memo.clear()
         end = self._flushed_at = loop.time()
         cost = end - start
         self._flush_pause = min(cost * FLUSH_PAUSE_SCALE, FLUSH_PAUSE_MAX) if cost >= FLUSH_PAUSE_FROM else 0.0
+
+    @staticmethod
+    def _fan_out(members: dict[ChatConnection, None], log: list[bytes], shared: bytes) -> None:
+        """Each member's part of this flush's log: all of it (``shared``), or what follows its own frame."""
+        n = len(log)
+        for conn in list(members):
+            pos = conn.log_pos
+            if pos:
+                conn.log_pos = 0
+                if pos < n:
+                    conn.take_log(log, pos, shared)
+            else:
+                conn.take_log(log, 0, shared)
+
+    def event_line(self, frame: bytes) -> bytes:
+        """A frame as its JSON event line, translated once per flush for every JSON connection."""
+        line = self._event_memo.get(frame)
+        if line is None:
+            try:
+                line = event_lines(frame)
+            except Exception:
+                # Our bug, not the peer's: log it, tell the peer only that it happened.
+                log.exception("could not write %r as a JSON event", frame[:80])
+                line = (encode_event(error_event(str(ErrorReason.INTERNAL), "internal server error")) + "\n").encode()
+            self._event_memo[frame] = line
+        return line
+
+    def events_of(self, frames: list[bytes]) -> bytes:
+        """A JSON connection's own queued frames (replies, whispers, its part of the log), as events."""
+        event_line = self.event_line
+        return b"".join([event_line(frame) for frame in frames])
 
     # ------------------------------------------------------------ fan-out
 
@@ -155,7 +186,7 @@ class ChatServer:
         log already holds for it, then skips this entry.
         """
         log = self.fanout_log
-        if exclude is not None and exclude in self._members:
+        if exclude is not None and (exclude in self._members or exclude in self._event_members):
             conn = exclude  # narrowed to ChatConnection by the membership test
             conn.catch_up()
             log.append(data)
@@ -168,11 +199,12 @@ class ChatServer:
     def enter(self, conn: ChatConnection) -> None:
         """``conn`` joined the room: it takes the log from here on."""
         conn.log_pos = len(self.fanout_log)
-        self._members[conn] = None
+        (self._event_members if conn.events else self._members)[conn] = None
 
     def exit(self, conn: ChatConnection) -> None:
         """``conn`` left the room or is gone: no more of the log for it."""
         self._members.pop(conn, None)
+        self._event_members.pop(conn, None)
         conn.log_pos = NOT_IN_ROOM
 
     def _sweep(self) -> None:

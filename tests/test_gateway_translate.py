@@ -1,35 +1,23 @@
-"""Browser JSON ↔ frames, pure: every mapping both ways, every refusal, the CR/LF policy."""
+"""Browser JSON → frames, pure: every mapping, every refusal, the CR/LF policy.
+
+Server frames → JSON events are the core's (tests/test_protocol_events.py).
+"""
 
 from __future__ import annotations
-
-import json
 
 import pytest
 
 from tcp_server.protocol import (
     Broadcast,
-    Error,
-    ErrorReason,
-    IdTaken,
     Join,
-    Joined,
     Leave,
-    Left,
     ListUsers,
-    Message,
-    NoSuchUser,
     Ping,
-    Pong,
-    UserJoined,
-    UserLeft,
-    UserList,
     Whisper,
-    WhisperMessage,
     parse_client,
-    parse_server,
     serialize,
 )
-from web_gateway.translate import Refusal, decode_message, encode_events, fold_newlines, to_event, to_frame
+from web_gateway.translate import Refusal, decode_message, fold_newlines, to_frame
 
 # (browser message, own id, the frame it becomes, the frame's wire form)
 TO_FRAME = [
@@ -126,43 +114,6 @@ def test_decode_message(raw: str, ok: bool) -> None:
 
 
 # (server line, the event it becomes)
-TO_EVENT = [
-    ("100#alice", Joined("alice"), {"type": "joined", "id": "alice"}),
-    ("101", IdTaken(), {"type": "id_taken"}),
-    ("102", Left(), {"type": "left"}),
-    ("103#bob", UserJoined("bob"), {"type": "user_joined", "id": "bob"}),
-    ("104#bob", UserLeft("bob"), {"type": "user_left", "id": "bob"}),
-    ("105#bob#hi # there", Message("bob", "hi # there"), {"type": "message", "from": "bob", "text": "hi # there"}),
-    ("106#bob#psst", WhisperMessage("bob", "psst"), {"type": "whisper", "from": "bob", "text": "psst"}),
-    ("107#alice#bob", UserList(("alice", "bob")), {"type": "users", "ids": ["alice", "bob"]}),
-    ("107", UserList(()), {"type": "users", "ids": []}),
-    ("108#carol", NoSuchUser("carol"), {"type": "no_such_user", "to": "carol"}),
-    ("109#flood#too many", Error(ErrorReason.FLOOD, "too many"),
-     {"type": "error", "reason": "flood", "text": "too many"}),
-    ("109#shutdown", Error(ErrorReason.SHUTDOWN, ""), {"type": "error", "reason": "shutdown", "text": ""}),
-    ("110#t1", Pong("t1"), {"type": "pong", "token": "t1"}),
-]
-
-
-@pytest.mark.parametrize(("line", "frame", "event"), TO_EVENT)
-def test_server_frame_to_event(line: str, frame: object, event: dict[str, object]) -> None:
-    parsed = parse_server(line)
-    assert parsed == frame
-    assert to_event(parsed) == event
-
-
-def test_every_server_code_has_an_event() -> None:
-    assert {line[:3] for line, _, _ in TO_EVENT} == {str(c) for c in range(100, 111)}
-
-
-def test_events_are_ndjson_one_per_line_even_with_newlines_inside() -> None:
-    events = [{"type": "message", "from": "b", "text": "a\nb\u2028c"}, {"type": "user_left", "id": "b"}]
-    data = encode_events(events)
-    lines = data.split("\n")
-    assert len(lines) == 2
-    assert [json.loads(line) for line in lines] == events
-
-
 @pytest.mark.parametrize(("text", "folded"), [
     ("a\nb", "a b"), ("a\r\nb", "a b"), ("a\rb", "a b"), ("\n", " "), ("a\n\nb", "a  b"), ("plain", "plain"),
 ])
@@ -171,46 +122,15 @@ def test_fold_newlines(text: str, folded: str) -> None:
 
 
 def test_pure_gateway_modules_load_no_io() -> None:
-    """translate, forwarded, origin, i18n and config are pure: no asyncio, sockets or aiohttp behind them."""
+    """translate, wsframe, forwarded, origin, i18n and config are pure: no asyncio, sockets or aiohttp behind them."""
     import subprocess
     import sys
 
     forbidden = ["aiohttp", "asyncio", "socket", "ssl", "selectors", "uvloop"]
     code = (
-        "import sys, web_gateway.translate, web_gateway.forwarded, web_gateway.origin, web_gateway.i18n, "
-        f"web_gateway.config; bad = [m for m in {forbidden!r} if m in sys.modules]; print(bad); "
+        "import sys, web_gateway.translate, web_gateway.wsframe, web_gateway.forwarded, web_gateway.origin, "
+        f"web_gateway.i18n, web_gateway.config; bad = [m for m in {forbidden!r} if m in sys.modules]; print(bad); "
         "sys.exit(1 if bad else 0)"
     )
     result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60)
     assert result.returncode == 0, result.stdout + result.stderr
-
-
-def test_line_translator_encodes_a_line_once_for_all_bridges() -> None:
-    from tcp_server.protocol import FrameError, Joined, Left
-    from web_gateway.translate import LineTranslator, encode_event
-
-    translator = LineTranslator(max_entries=3)
-    first = translator.translate("105#bob#hi # all")
-    assert first == ('{"type":"message","from":"bob","text":"hi # all"}', None)
-    assert translator.translate("105#bob#hi # all") is first  # memoised: no second parse or encode
-    assert translator.translate("100#alice") == (encode_event({"type": "joined", "id": "alice"}), Joined("alice"))
-    assert translator.translate("102") == ('{"type":"left"}', Left())  # the frames a bridge acts on come back
-    translator.translate("104#bob")  # a fourth line: the memo starts again rather than grow
-    assert translator.translate("105#bob#hi # all") is not first
-    with pytest.raises(FrameError):
-        translator.translate("999#nope")
-    with pytest.raises(FrameError):  # errors are not memoised
-        translator.translate("999#nope")
-
-
-def test_line_translator_keeps_whole_reads_for_the_other_bridges_bounded() -> None:
-    from web_gateway.translate import LineTranslator
-
-    translator = LineTranslator(max_chunks=2)
-    assert translator.chunk(b"105#a#x\n") is None
-    translator.remember_chunk(b"105#a#x\n", "one")
-    translator.remember_chunk(b"105#a#y\n", "two")
-    assert translator.chunk(b"105#a#x\n") == "one"
-    translator.remember_chunk(b"105#a#z\n", "three")  # full: the oldest goes
-    assert translator.chunk(b"105#a#x\n") is None
-    assert (translator.chunk(b"105#a#y\n"), translator.chunk(b"105#a#z\n")) == ("two", "three")

@@ -419,8 +419,8 @@ async def test_no_task_or_socket_outlives_its_user(make_gateway_stack: Any) -> N
                 await page.close()
         await wait_until(lambda: len(stack.server.connections) == 1, what="every backend connection to close")
         await wait_until(lambda: not stack.runner.app[BRIDGES], what="every bridge to end")
-        await wait_until(lambda: not [t for t in asyncio.all_tasks() if t.get_name().startswith("backend-pump")],
-                         what="every relay task to end")
+        await wait_until(lambda: not [t for t in asyncio.all_tasks() if t.get_name().startswith("backend-")],
+                         what="every backend task to end")
         frames = await carol.sync()
         assert sum(isinstance(f, UserLeft) for f in frames) == 30  # every user seen leaving
     finally:

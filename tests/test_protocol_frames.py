@@ -20,8 +20,10 @@ from tcp_server.protocol import (
     ListUsers,
     Message,
     NoSuchUser,
+    OutputFormat,
     Ping,
     Pong,
+    SetFormat,
     UserJoined,
     UserLeft,
     UserList,
@@ -51,6 +53,8 @@ CLIENT_CASES = [
     ("006#t1", Ping("t1")),
     ("006#", Ping("")),
     ("006#a#b", Ping("a#b")),
+    ("007#json", SetFormat(OutputFormat.JSON)),
+    ("007#frames", SetFormat(OutputFormat.FRAMES)),
 ]
 
 SERVER_CASES = [
@@ -117,6 +121,12 @@ MALFORMED_CLIENT = [
     ("006#\x00", ErrorReason.MALFORMED),
     ("000#secret", ErrorReason.MALFORMED),
     ("000#secret#", ErrorReason.MALFORMED),
+    ("007", ErrorReason.MALFORMED),
+    ("007#", ErrorReason.MALFORMED),
+    ("007#xml", ErrorReason.MALFORMED),
+    ("007#JSON", ErrorReason.MALFORMED),
+    ("007#json#x", ErrorReason.MALFORMED),
+    ("008#json", ErrorReason.UNKNOWN_CODE),
 ]
 
 

@@ -129,6 +129,24 @@ def test_gateway_hello_rules() -> None:
     assert late.address == "192.0.2.1"
 
 
+def test_output_format_is_chosen_before_the_join() -> None:
+    from tcp_server.protocol import OutputFormat
+
+    room = InMemoryRoom()
+    s, inbox = session(room)
+    assert s.output is OutputFormat.FRAMES
+    assert feed(s, "007#json") is Outcome.FORMAT
+    assert s.output is OutputFormat.JSON
+    assert feed(s, "007#frames") is Outcome.FORMAT  # may change its mind until it joins
+    assert s.output is OutputFormat.FRAMES
+    feed(s, "007#json")
+    feed(s, "001#alice")
+    inbox.take()
+    assert feed(s, "007#frames") is Outcome.CONTINUE
+    assert inbox.take() == [Error(ErrorReason.ALREADY_JOINED, "007 must come before 001")]
+    assert s.output is OutputFormat.JSON
+
+
 def test_drop_sends_104_and_frees_the_id() -> None:
     room = InMemoryRoom()
     a, ia = session(room)

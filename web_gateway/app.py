@@ -20,7 +20,6 @@ from .forwarded import client_address
 from .health import HealthCheck
 from .i18n import all_strings, pick_lang
 from .origin import origin_allowed
-from .translate import LineTranslator
 
 log = logging.getLogger("web_gateway")
 
@@ -33,7 +32,6 @@ STATIC_DIR = PACKAGE_DIR / "static"
 CONFIG = web.AppKey("config", GatewayConfig)
 BRIDGES: web.AppKey[set[Bridge]] = web.AppKey("bridges")
 HEALTH = web.AppKey("health", HealthCheck)
-TRANSLATOR = web.AppKey("translator", LineTranslator)
 
 CSP = (
     "default-src 'none'; script-src 'self'; style-src 'self'; img-src 'self'; connect-src 'self'; "
@@ -91,8 +89,10 @@ async def websocket(request: web.Request) -> web.StreamResponse:
         heartbeat=config.heartbeat, max_msg_size=config.ws_max_size, timeout=5.0, compress=False,
     )
     await ws.prepare(request)
-    bridge = Bridge(ws, config, real_address(request, config), asyncio.get_running_loop().time,
-                    request.app[TRANSLATOR])
+    page = request.transport
+    if page is None:  # the page went away during the handshake
+        return ws
+    bridge = Bridge(ws, config, real_address(request, config), asyncio.get_running_loop().time, page)
     bridges = request.app[BRIDGES]
     bridges.add(bridge)
     try:
@@ -138,7 +138,6 @@ def make_app(config: GatewayConfig) -> web.Application:
     app = web.Application()
     app[CONFIG] = config
     app[BRIDGES] = set()
-    app[TRANSLATOR] = LineTranslator()
     app[HEALTH] = HealthCheck(config)
     aiohttp_jinja2.setup(
         app,

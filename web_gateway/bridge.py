@@ -2,8 +2,12 @@
 
 The backend connection is opened on join and closed with the WebSocket (or
 after the user leaves). Browser messages become frames through
-:mod:`.translate`; everything the server sends in one read goes back as one
-WebSocket message of NDJSON events, so a burst of chat costs one send.
+:mod:`.translate`. The backend asks the server for JSON events with
+``007#json`` (the server encodes a broadcast once for every gateway user), so
+the way back is a relay: the whole lines of each read go to the page as one
+WebSocket message, written from the read's own callback. A page that reads
+slower than the room talks pauses its backend, and the server's own slow-reader
+rule (its output queue bound) decides the rest.
 
 Lifecycle (PROTOCOL.md, "Browser JSON"):
 
@@ -18,6 +22,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import json
 import logging
 from collections.abc import Callable
 
@@ -27,20 +32,19 @@ from tcp_server.protocol import (
     FrameError,
     GatewayHello,
     Join,
-    Joined,
     Leave,
-    Left,
+    OutputFormat,
     Ping,
-    ServerFrame,
+    SetFormat,
     serialize,
 )
-from tcp_server.protocol.decoder import CLIENT_SIDE_MAX_LINE, LineDecoder
+from tcp_server.protocol.decoder import CLIENT_SIDE_MAX_LINE
+from tcp_server.protocol.events import JOINED_MARK, LEFT_MARK, event_lines
 from tcp_server.protocol.limits import TokenBucket
 
 from .config import GatewayConfig
 from .translate import (
     Event,
-    LineTranslator,
     Refusal,
     decode_message,
     encode_event,
@@ -49,37 +53,109 @@ from .translate import (
     status_event,
     to_frame,
 )
+from .wsframe import text_frame_header
 
 log = logging.getLogger("web_gateway")
 
-READ_CHUNK = 65536
 LEAVE_GRACE = 2.0
 """Seconds to wait for the server's 102 after a 004 before closing anyway."""
+MAX_EVENT_LINE = 2 * CLIENT_SIDE_MAX_LINE + 256
+"""Longest event line the gateway waits for (escaping at most doubles a frame; control characters are refused)."""
+PAGE_BUFFER_HIGH = 1 << 20
+"""Bytes queued for a page beyond which its backend stops being read (resumed below PAGE_BUFFER_LOW)."""
+PAGE_BUFFER_LOW = 1 << 18
+PAGE_DRAIN_POLL = 0.05
 
 
-class Backend:
-    """The TCP connection of one bridge, and the task relaying what it reads."""
+class Backend(asyncio.Protocol):
+    """The TCP connection of one bridge: server bytes go to the page from ``data_received``.
 
-    def __init__(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
-        self.reader = reader
-        self.writer = writer
-        self.task: asyncio.Task[None] | None = None
+    No task, stream or lock per user: a read is written to the page's socket in
+    the same callback, and what the page sends is coalesced into one write per
+    event-loop turn (BENCHMARKS.md, "Gateway").
+    """
+
+    def __init__(self, bridge: Bridge) -> None:
+        self.bridge = bridge
+        self.transport: asyncio.Transport | None = None
+        self.partial = b""  # the start of an event line whose LF has not come yet
+        self.events_seen = False  # the server has answered 007#json: every line from here on is an event
+        self.out: list[bytes] = []
         self.left = False  # the server said 102: its EOF is expected
+        self.paused = False
+        self.closed: asyncio.Future[None] = asyncio.get_running_loop().create_future()
+        self.task: asyncio.Task[None] | None = None  # telling the page after the server closed
+
+    def connection_made(self, transport: asyncio.BaseTransport) -> None:
+        self.transport = transport  # type: ignore[assignment]  # uvloop's is not a subclass
+
+    def data_received(self, data: bytes) -> None:
+        self.bridge.from_server(self, data)
+
+    def eof_received(self) -> bool | None:
+        return False  # close our side too
+
+    def connection_lost(self, exc: Exception | None) -> None:
+        if exc is not None:
+            log.info("chat server connection of %s lost: %s", self.bridge.address, exc)
+        self.transport = None
+        self.out.clear()
+        if not self.closed.done():
+            self.closed.set_result(None)
+        self.task = asyncio.get_running_loop().create_task(
+            self.bridge.backend_closed(self), name=f"backend-closed {self.bridge.address}")
+
+    def hold(self, data: bytes) -> None:
+        """Keep an unfinished event line for the next read, or give up on a server gone wrong."""
+        if len(data) > MAX_EVENT_LINE:
+            log.warning("event line of over %d bytes from the chat server for %s; closing",
+                        MAX_EVENT_LINE, self.bridge.address)
+            self.partial = b""
+            if self.transport is not None:
+                self.transport.abort()
+            return
+        self.partial = data
 
     def write(self, data: bytes) -> None:
-        if not self.writer.is_closing():
-            self.writer.write(data)
+        """Queue a frame for the server; everything queued in one loop turn goes in one write."""
+        if self.transport is None or self.transport.is_closing():
+            return
+        out = self.out
+        out.append(data)
+        if len(out) == 1:
+            asyncio.get_running_loop().call_soon(self.flush)
+
+    def flush(self) -> None:
+        out = self.out
+        if out and self.transport is not None and not self.transport.is_closing():
+            self.transport.write(out[0] if len(out) == 1 else b"".join(out))
+        out.clear()
+
+    def pause(self) -> None:
+        """The page reads slower than the server writes: let the server's queue take the strain."""
+        if not self.paused and self.transport is not None:
+            self.paused = True
+            self.transport.pause_reading()
+            asyncio.get_running_loop().call_later(PAGE_DRAIN_POLL, self._maybe_resume)
+
+    def _maybe_resume(self) -> None:
+        if self.transport is None or not self.paused:
+            return
+        if self.bridge.page_buffered() > PAGE_BUFFER_LOW:
+            asyncio.get_running_loop().call_later(PAGE_DRAIN_POLL, self._maybe_resume)
+            return
+        self.paused = False
+        self.transport.resume_reading()
 
     async def close(self, timeout: float = 2.0) -> None:
-        """Stop relaying and close the socket."""
-        task = self.task
-        if task is not None and not task.done() and task is not asyncio.current_task():
-            task.cancel()
-            with contextlib.suppress(asyncio.CancelledError, Exception):
-                await asyncio.wait_for(task, timeout)
-        self.writer.close()
-        with contextlib.suppress(Exception):
-            await asyncio.wait_for(self.writer.wait_closed(), timeout)
+        """Send what is queued and close the socket."""
+        self.flush()
+        if self.transport is not None:
+            self.transport.close()
+        with contextlib.suppress(TimeoutError, asyncio.CancelledError):
+            await asyncio.wait_for(asyncio.shield(self.closed), timeout)
+        if self.transport is not None:
+            self.transport.abort()
 
 
 class Bridge:
@@ -91,10 +167,11 @@ class Bridge:
         config: GatewayConfig,
         address: str,
         clock: Callable[[], float],
-        translator: LineTranslator | None = None,
+        page: asyncio.Transport,
     ) -> None:
         self.ws = ws
-        self.translator = translator or LineTranslator()  # the app shares one among all bridges
+        # The page's socket, for writing server output straight from a backend read (see send_text).
+        self.page = page
         self.config = config
         self.address = address
         self.clock = clock
@@ -102,24 +179,36 @@ class Bridge:
         self.name: str | None = None  # as the server confirmed it with 100
         self.backend: Backend | None = None
         self.finished = False
-        self._send_lock = asyncio.Lock()
 
     # ------------------------------------------------------------ to the page
 
     async def send(self, events: list[Event]) -> bool:
         """Send events as one NDJSON message; False if the page is gone."""
-        return bool(events) and await self.send_text(encode_events(events))
+        return bool(events) and self.send_text(encode_events(events))
 
-    async def send_text(self, text: str) -> bool:
-        """Send one already encoded NDJSON message; False if the page is gone."""
-        if self.ws.closed:
+    def send_text(self, text: str) -> bool:
+        """Send one encoded NDJSON message now; False if the page is gone."""
+        return self.send_frame(text.encode())
+
+    def send_frame(self, payload: bytes | memoryview) -> bool:
+        """One WebSocket text message (UTF-8 NDJSON) to the page now; False if the page is gone.
+
+        Written as one unmasked frame straight to the page's transport:
+        synchronous, so a backend read becomes a page write within one
+        callback and every message keeps its order. A page that falls behind
+        by PAGE_BUFFER_HIGH pauses its backend (flow control).
+        """
+        page = self.page
+        if self.ws.closed or page.is_closing():
             return False
-        async with self._send_lock:
-            try:
-                await self.ws.send_str(text)
-            except (ConnectionError, RuntimeError):
-                return False
+        page.writelines((text_frame_header(len(payload)), payload))  # no copy of the payload
+        if page.get_write_buffer_size() > PAGE_BUFFER_HIGH and self.backend is not None:
+            self.backend.pause()
         return True
+
+    def page_buffered(self) -> int:
+        page = self.page
+        return 0 if page.is_closing() else page.get_write_buffer_size()
 
     # ------------------------------------------------------------ the session
 
@@ -179,9 +268,10 @@ class Bridge:
 
     async def open_backend(self) -> Backend | None:
         host, port = self.config.server
+        loop = asyncio.get_running_loop()
         try:
-            reader, writer = await asyncio.wait_for(
-                asyncio.open_connection(host, port, limit=READ_CHUNK), self.config.connect_timeout)
+            _, backend = await asyncio.wait_for(
+                loop.create_connection(lambda: Backend(self), host, port), self.config.connect_timeout)
         except (OSError, TimeoutError) as exc:
             log.warning("chat server %s:%d unavailable for %s: %s", host, port, self.address, exc)
             await self.send([
@@ -190,77 +280,80 @@ class Bridge:
             ])
             await self.ws.close(code=WSCloseCode.TRY_AGAIN_LATER, message=b"chat server unavailable")
             return None
-        backend = Backend(reader, writer)
+        # JSON events from the first byte on, so that even a refused 000 reads as an event.
+        backend.write(serialize(SetFormat(OutputFormat.JSON)))
         if self.config.gateway_secret:
             backend.write(serialize(GatewayHello(self.config.gateway_secret, self.address)))
         self.backend = backend
-        backend.task = asyncio.create_task(self._pump(backend), name=f"backend-pump {self.address}")
         return backend
 
-    async def _pump(self, backend: Backend) -> None:
-        """Server frames to the page until the server closes: one NDJSON message per read."""
-        lines = LineDecoder(CLIENT_SIDE_MAX_LINE)
-        try:
-            while True:
-                data = await backend.reader.read(READ_CHUNK)
-                if not data:
-                    break
-                message = self._to_message(backend, lines, data)
-                if message and not self.finished:
-                    await self.send_text(message)
-        except (ConnectionError, OSError) as exc:
-            log.info("chat server connection of %s lost: %s", self.address, exc)
-        await self._backend_closed(backend)
+    def from_server(self, backend: Backend, data: bytes) -> None:
+        """A backend read of JSON event lines: its whole lines go to the page as one message.
 
-    def _to_message(self, backend: Backend, lines: LineDecoder, data: bytes) -> str:
-        """One read as one NDJSON message (empty if it held no whole line).
-
-        A read of whole lines that another bridge has already translated (the
-        server writes the same fan-out chunk to every member) costs one lookup.
+        The server already wrote every frame as its event (``007#json``), a
+        broadcast encoded once for all the gateway's users, so a read costs no
+        Python work per line here: find the last LF, write one WebSocket frame.
+        Until the join is confirmed a read is scanned for ``joined`` (and
+        ``left``), and one that holds it is looked at line by line. Once joined,
+        no event changes this bridge's state: the only ``left`` answers a
+        ``004`` the bridge sent itself, having already forgotten the name.
         """
-        translator = self.translator
-        whole = lines.at_line_start and data.endswith(b"\n")
-        if whole:
-            message = translator.chunk(data)
-            if message is not None:
-                return message
-        out: list[str] = []
-        shareable = whole
-        for line in lines.feed(data):
-            try:
-                if isinstance(line, FrameError):
-                    raise line
-                encoded, frame = translator.translate(line)
-            except FrameError as exc:
-                log.warning("unreadable frame from the chat server: %s", exc)
-                out.append(encode_event(error_event("internal", "the gateway could not read a server frame")))
-                shareable = False
-                continue
-            if frame is not None:
-                self._track(backend, frame)
-                shareable = False  # 100 and 102 change this bridge's state: never skipped
-            out.append(encoded)
-        message = "\n".join(out)
-        if shareable and message:
-            translator.remember_chunk(data, message)
-        return message
+        partial = backend.partial
+        if partial:
+            data = partial + data
+        cut = data.rfind(b"\n")
+        if cut < 0:
+            backend.hold(data)
+            return
+        backend.hold(data[cut + 1:])
+        whole: bytes | memoryview = memoryview(data)[:cut]
+        if not backend.events_seen:
+            whole = self._first_lines(backend, bytes(whole))
+        if self.name is None and (JOINED_MARK in data or LEFT_MARK in data):
+            self._track(backend, bytes(whole))
+        if not self.finished:
+            self.send_frame(whole)
 
-    def _track(self, backend: Backend, frame: ServerFrame) -> None:
+    @staticmethod
+    def _first_lines(backend: Backend, lines: bytes) -> bytes:
+        """Until the server has switched to events, a line may still be a frame: translate those.
+
+        The server reads ``007#json`` before anything else we send, so only what
+        it says before reading at all (a busy or shutdown refusal) comes as a frame.
+        """
+        out: list[bytes] = []
+        for line in lines.split(b"\n"):
+            if line.startswith(b"{"):
+                backend.events_seen = True
+                out.append(line)
+                continue
+            try:
+                out.append(event_lines(line + b"\n")[:-1])
+            except (FrameError, UnicodeDecodeError) as exc:
+                log.warning("unreadable line from the chat server: %s", exc)
+                out.append(encode_event(error_event("internal", "the gateway could not read a server frame")).encode())
+        return b"\n".join(out)
+
+    def _track(self, backend: Backend, events: bytes) -> None:
+        """Follow this user's name from its ``joined`` and ``left`` events."""
         if backend is not self.backend:
             return  # a connection being closed after 004: its 102 says nothing about the current one
-        if isinstance(frame, Joined):
-            self.name = frame.id
-        elif isinstance(frame, Left):
-            backend.left = True
-            self.name = None
+        for line in events.split(b"\n"):
+            if line.startswith(JOINED_MARK):
+                try:
+                    self.name = str(json.loads(line)["id"])
+                except (ValueError, KeyError, TypeError):
+                    log.warning("unreadable joined event from the chat server: %r", line[:80])
+            elif line.startswith(LEFT_MARK):
+                backend.left = True
+                self.name = None
 
-    async def _backend_closed(self, backend: Backend) -> None:
+    async def backend_closed(self, backend: Backend) -> None:
         """The server closed: expected after 102 or before a join, otherwise tell the page."""
         was_in_room = self.backend is backend and self.name is not None
         if self.backend is backend:
             self.backend = None
             self.name = None
-        backend.writer.close()
         if self.finished or backend.left or not was_in_room:
             return  # the page already has the reason (102, or a 109 refusing the join)
         log.info("chat server closed the connection of %s; telling the page", self.address)
@@ -281,12 +374,11 @@ class Bridge:
             return
         if self.name is not None and not backend.left:
             backend.write(serialize(Leave(self.name)))
+            backend.flush()
             self.name = None
-            task = backend.task
-            if task is not None:
-                # The server answers 102 and closes; waiting for that keeps the 004 from being cut off.
-                with contextlib.suppress(TimeoutError, asyncio.CancelledError, Exception):
-                    await asyncio.wait_for(asyncio.shield(task), LEAVE_GRACE)
+            # The server answers 102 and closes; waiting for that keeps the 004 from being cut off.
+            with contextlib.suppress(TimeoutError, asyncio.CancelledError):
+                await asyncio.wait_for(asyncio.shield(backend.closed), LEAVE_GRACE)
         await backend.close()
 
     async def shutdown(self) -> None:

@@ -1,8 +1,11 @@
-"""Browser JSON to client frames and server frames to browser JSON, pure.
+"""Browser JSON to client frames, pure.
 
 The JSON protocol is in PROTOCOL.md (section "Browser JSON"). Frames are built
-and written only through the shared core (``tcp_server.protocol``); this module
-adds the browser's rules on top:
+and written only through the shared core (``tcp_server.protocol``). The other
+direction, server frames as JSON events, is the core's too
+(``tcp_server.protocol.events``): the server writes events to the gateway's
+backends (``007#json``) and the gateway relays them. This module adds the
+browser's rules on top:
 
 - CR and LF in a message are folded to spaces (a pasted multi-line text arrives
   as one line, and no frame can be injected); any other control character is
@@ -21,31 +24,23 @@ from tcp_server.protocol import (
     DEFAULT_MAX_LINE,
     Broadcast,
     ClientFrame,
-    Error,
-    IdTaken,
     InvalidId,
     Join,
-    Joined,
     Leave,
-    Left,
     ListUsers,
-    Message,
-    NoSuchUser,
     Ping,
-    Pong,
-    ServerFrame,
-    UserJoined,
-    UserLeft,
-    UserList,
     Whisper,
-    WhisperMessage,
     has_control_chars,
     normalize_id,
-    parse_server,
     serialize,
 )
+from tcp_server.protocol.events import Event, encode_event, encode_events, error_event, to_event
 
-Event = dict[str, Any]
+__all__ = [
+    "GATEWAY_REASONS", "Event", "Refusal", "decode_message", "encode_event", "encode_events",
+    "error_event", "fold_newlines", "status_event", "to_event", "to_frame",
+]
+
 
 # The gateway's own error reasons (the server's 109 reasons pass through as they are).
 GATEWAY_REASONS = (
@@ -63,10 +58,6 @@ class Refusal:
 
     def event(self) -> Event:
         return error_event(self.reason, self.text)
-
-
-def error_event(reason: str, text: str, **extra: Any) -> Event:
-    return {"type": "error", "reason": reason, "text": text, **extra}
 
 
 def status_event(state: str, **extra: Any) -> Event:
@@ -167,86 +158,3 @@ def to_frame(msg: Event, own_id: str | None, max_frame: int = DEFAULT_MAX_LINE) 
     if len(serialize(frame)) > max_frame:
         return Refusal("too-long", f"longer than {max_frame} bytes as a frame")
     return frame
-
-
-def to_event(frame: ServerFrame) -> Event:
-    """Exactly one JSON event for every server frame."""
-    if isinstance(frame, Message):
-        return {"type": "message", "from": frame.sender, "text": frame.message}
-    if isinstance(frame, WhisperMessage):
-        return {"type": "whisper", "from": frame.sender, "text": frame.message}
-    if isinstance(frame, UserJoined):
-        return {"type": "user_joined", "id": frame.id}
-    if isinstance(frame, UserLeft):
-        return {"type": "user_left", "id": frame.id}
-    if isinstance(frame, UserList):
-        return {"type": "users", "ids": list(frame.ids)}
-    if isinstance(frame, Joined):
-        return {"type": "joined", "id": frame.id}
-    if isinstance(frame, IdTaken):
-        return {"type": "id_taken"}
-    if isinstance(frame, Left):
-        return {"type": "left"}
-    if isinstance(frame, NoSuchUser):
-        return {"type": "no_such_user", "to": frame.to}
-    if isinstance(frame, Error):
-        return error_event(str(frame.reason), frame.text)
-    if isinstance(frame, Pong):
-        return {"type": "pong", "token": frame.token}
-    raise TypeError(f"not a server frame: {frame!r}")
-
-
-def encode_events(events: list[Event]) -> str:
-    """One WebSocket message: NDJSON, one event a line (JSON escapes any LF inside a string)."""
-    return "\n".join(map(encode_event, events))
-
-
-def encode_event(event: Event) -> str:
-    """One event as one NDJSON line."""
-    return json.dumps(event, ensure_ascii=False, separators=(",", ":"))
-
-
-class LineTranslator:
-    """Server lines to encoded JSON events, memoised for every bridge of a gateway.
-
-    A broadcast reaches each bridge as the same line, so without this the gateway
-    parses and encodes one message once per recipient; with it, once in all
-    (BENCHMARKS.md, "Gateway"). ``translate`` returns the event's NDJSON line and,
-    for the frames a bridge must act on (100, 102), the parsed frame. The memo is
-    bounded: when full it starts again, which costs one parse per line.
-    """
-
-    __slots__ = ("_memo", "max_entries", "_chunks", "max_chunks")
-
-    TRACKED = (Joined, Left)
-
-    def __init__(self, max_entries: int = 4096, max_chunks: int = 64) -> None:
-        self.max_entries = max_entries
-        self._memo: dict[str, tuple[str, ServerFrame | None]] = {}
-        # Whole reads: the server writes each flush of its fan-out log to every
-        # member in one write, so bridges often read byte-identical chunks.
-        self.max_chunks = max_chunks
-        self._chunks: dict[bytes, str] = {}
-
-    def chunk(self, data: bytes) -> str | None:
-        """The NDJSON message for a read already translated by another bridge, if any."""
-        return self._chunks.get(data)
-
-    def remember_chunk(self, data: bytes, message: str) -> None:
-        """Keep a read's message for the other bridges; only reads of whole lines with no tracked frame."""
-        chunks = self._chunks
-        if len(chunks) >= self.max_chunks:
-            del chunks[next(iter(chunks))]  # the oldest: every bridge has read it by now, or reads it afresh
-        chunks[data] = message
-
-    def translate(self, line: str) -> tuple[str, ServerFrame | None]:
-        hit = self._memo.get(line)
-        if hit is not None:
-            return hit
-        frame = parse_server(line)  # a FrameError goes to the caller, and is never memoised
-        result = (encode_event(to_event(frame)), frame if isinstance(frame, self.TRACKED) else None)
-        memo = self._memo
-        if len(memo) >= self.max_entries:
-            memo.clear()
-        memo[line] = result
-        return result

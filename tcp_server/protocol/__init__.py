@@ -4,7 +4,7 @@ No sockets, no asyncio, no aiohttp here (a test checks it): the server, the
 gateway and the terminal client all build on this package.
 """
 
-from .codes import ClientCode, ErrorReason, ServerCode
+from .codes import ClientCode, ErrorReason, OutputFormat, ServerCode
 from .decoder import (
     CLIENT_SIDE_MAX_LINE,
     DEFAULT_MAX_LINE,
@@ -31,6 +31,7 @@ from .frames import (
     Ping,
     Pong,
     ServerFrame,
+    SetFormat,
     UserJoined,
     UserLeft,
     UserList,
@@ -48,7 +49,7 @@ __all__ = [
     "Broadcast", "ClientCode", "ClientFrame", "Error", "ErrorReason", "Frame",
     "FrameError", "FrameReader", "GatewayHello", "IdTaken", "InvalidId", "Join",
     "Joined", "Leave", "Left", "LineDecoder", "ListUsers", "Message", "NoSuchUser",
-    "Ping", "Pong", "ServerCode", "ServerFrame", "UserJoined", "UserLeft", "UserList",
+    "OutputFormat", "Ping", "Pong", "ServerCode", "ServerFrame", "SetFormat", "UserJoined", "UserLeft", "UserList",
     "Whisper", "WhisperMessage", "client_frame_reader", "has_control_chars", "id_key",
     "is_valid_id", "normalize_id", "parse_client", "parse_server", "serialize",
     "server_frame_reader",

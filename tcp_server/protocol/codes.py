@@ -18,6 +18,7 @@ class ClientCode(StrEnum):
     LEAVE = "004"
     LIST = "005"
     PING = "006"
+    FORMAT = "007"
 
 
 class ServerCode(StrEnum):
@@ -51,3 +52,12 @@ class ErrorReason(StrEnum):
     BUSY = "busy"
     SHUTDOWN = "shutdown"
     INTERNAL = "internal"
+
+
+class OutputFormat(StrEnum):
+    """What a connection asks the server to write, with ``007#FORMAT`` (PROTOCOL.md)."""
+
+    FRAMES = "frames"
+    """The frames of this protocol (the default)."""
+    JSON = "json"
+    """The browser's NDJSON events, one per frame: for the web gateway, which then relays bytes."""

@@ -16,7 +16,7 @@ import re
 from dataclasses import dataclass
 from typing import ClassVar, Union
 
-from .codes import ClientCode, ErrorReason, ServerCode
+from .codes import ClientCode, ErrorReason, OutputFormat, ServerCode
 
 
 class FrameError(ValueError):
@@ -130,7 +130,18 @@ class Ping:
         return (self.token,)
 
 
-ClientFrame = Union[GatewayHello, Join, Broadcast, Whisper, Leave, ListUsers, Ping]
+@dataclass(frozen=True, slots=True)
+class SetFormat:
+    """``007#FORMAT``: before ``001``, choose what the server writes (frames or JSON events)."""
+
+    format: OutputFormat
+    CODE: ClassVar[str] = ClientCode.FORMAT
+
+    def fields(self) -> tuple[str, ...]:
+        return (str(self.format),)
+
+
+ClientFrame = Union[GatewayHello, Join, Broadcast, Whisper, Leave, ListUsers, Ping, SetFormat]
 
 
 # --------------------------------------------------------------------------
@@ -368,6 +379,12 @@ def parse_client(line: str) -> ClientFrame:
     if code == "000":
         secret, address = _split(line, code, 2, True)
         return GatewayHello(secret, _need_text(code, "address", address))
+    if code == "007":
+        (name,) = _split(line, code, 1, False)
+        try:
+            return SetFormat(OutputFormat(name))
+        except ValueError:
+            raise FrameError(ErrorReason.MALFORMED, f"007: unknown format {name[:16]!r}") from None
     raise FrameError(ErrorReason.UNKNOWN_CODE, f"unknown code {code[:16]!r}")
 
 

@@ -11,7 +11,7 @@ import hmac
 from enum import Enum, auto
 from typing import Union
 
-from .codes import ErrorReason
+from .codes import ErrorReason, OutputFormat
 from .frames import (
     Broadcast,
     ClientFrame,
@@ -24,6 +24,7 @@ from .frames import (
     NoSuchUser,
     Ping,
     Pong,
+    SetFormat,
     Whisper,
     encode_error,
     serialize,
@@ -44,12 +45,14 @@ class Outcome(Enum):
     JOINED = auto()
     GATEWAY = auto()
     """A trusted gateway named the real address: see ``Session.address``."""
+    FORMAT = auto()
+    """The peer chose what the server writes to it: see ``Session.output``."""
 
 
 class Session:
     """Protocol state for one connection: joined or not, and as whom."""
 
-    __slots__ = ("room", "member", "gateway_secret", "name", "key", "address", "_was_gateway")
+    __slots__ = ("room", "member", "gateway_secret", "name", "key", "address", "output", "_was_gateway")
 
     def __init__(self, room: Room, member: Member, address: str, gateway_secret: str | None = None) -> None:
         self.room = room
@@ -58,6 +61,7 @@ class Session:
         self.name: str | None = None
         self.key: str | None = None
         self.address = address
+        self.output = OutputFormat.FRAMES
         self._was_gateway = False
 
     @property
@@ -98,6 +102,12 @@ class Session:
             return Outcome.CLOSE
         if isinstance(item, GatewayHello):
             return self._gateway(item)
+        if isinstance(item, SetFormat):
+            if self.name is not None:
+                self.error(ErrorReason.ALREADY_JOINED, "007 must come before 001")
+                return Outcome.CONTINUE
+            self.output = item.format
+            return Outcome.FORMAT
         raise TypeError(f"not a client frame: {item!r}")  # pragma: no cover
 
     def _check_sender(self, sender: str) -> bool:
