@@ -60,9 +60,17 @@ def _measured_step(agent: Agent, server: ServerHandle, spec: StepSpec) -> Result
     server's and the generator's share. Near 0 means the step ran undisturbed.
     """
     cpu0, busy0, t0 = server.cpu_seconds(), machine_busy_seconds(), time.monotonic()
+    times0 = server.cpu_times()
     result = agent.step(spec)
     wall = time.monotonic() - t0
     result["server_cpu"] = round((server.cpu_seconds() - cpu0) / wall, 3) if wall > 0 else 0.0
+    if wall > 0 and server.alive():
+        # User and kernel time per process: where a relay's CPU goes (BENCHMARKS.md, "Gateway").
+        result["cpu_split"] = {
+            name: [round((user - times0[name][0]) / wall, 3), round((system - times0[name][1]) / wall, 3)]
+            for name, (user, system) in server.cpu_times().items() if name in times0
+        }
+        log.debug("cpu user/system per second: %s", result["cpu_split"])
     busy = (machine_busy_seconds() - busy0) / wall if wall > 0 else 0.0
     result["other_cpu"] = round(max(0.0, busy - result["server_cpu"] - result["gen_cpu"]), 3)
     result["server_rss_kib"] = server.rss_kib() if server.alive() else None

@@ -83,6 +83,15 @@ class ServerHandle:
             total += (int(fields[11]) + int(fields[12])) / _CLK_TCK
         return total
 
+    def cpu_times(self) -> dict[str, tuple[float, float]]:
+        """User and system CPU seconds so far of each process (the server, then its companions)."""
+        out: dict[str, tuple[float, float]] = {}
+        for i, proc in enumerate((self.proc, *self.companions)):
+            fields = Path(f"/proc/{proc.pid}/stat").read_text().rpartition(")")[2].split()
+            out[self.name if i == 0 else "hanchat behind it" if i == 1 else f"companion {i}"] = (
+                int(fields[11]) / _CLK_TCK, int(fields[12]) / _CLK_TCK)
+        return out
+
     def alive(self) -> bool:
         return all(proc.poll() is None for proc in (self.proc, *self.companions))
 
