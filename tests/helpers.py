@@ -80,14 +80,19 @@ class LineClient:
             rest += data
 
     async def close(self) -> None:
-        self.writer.close()
-        try:
-            await asyncio.wait_for(self.writer.wait_closed(), TIMEOUT)
-        except (TimeoutError, ConnectionError):
-            pass
+        await close_writer(self.writer)
 
     def pending(self) -> ServerFrame | None:
         return self._pending[0] if self._pending else None
+
+
+async def close_writer(writer: asyncio.StreamWriter) -> None:
+    """Close a test connection; a peer that already went away is fine."""
+    writer.close()
+    try:
+        await asyncio.wait_for(writer.wait_closed(), TIMEOUT)
+    except (TimeoutError, ConnectionError):
+        pass
 
 
 async def wait_until(predicate: Callable[[], bool], timeout: float = TIMEOUT, what: str = "condition") -> None:

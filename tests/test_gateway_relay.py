@@ -22,7 +22,7 @@ from tests.gateway_fixtures import (  # noqa: F401  (fixtures)
     make_gateway_stack,
     ws_clients,
 )
-from tests.helpers import TIMEOUT, LineClient, wait_until
+from tests.helpers import TIMEOUT, LineClient, close_writer, wait_until
 from web_gateway.app import BRIDGES
 
 
@@ -77,11 +77,7 @@ class RawPage:
         return seen
 
     async def close(self) -> None:
-        self.writer.close()
-        try:
-            await asyncio.wait_for(self.writer.wait_closed(), TIMEOUT)
-        except (TimeoutError, ConnectionError):
-            pass
+        await close_writer(self.writer)
 
 
 async def flood(sender: LineClient, count: int, size: int) -> None:
