@@ -136,7 +136,8 @@ class ChatServer:
         log = self.fanout_log
         if log:
             self.fanout_log = []
-            self._fan_out(self._members, log, b"".join(log))
+            if self._members:
+                self._fan_out(self._members, log, b"".join(log))
             if self._event_members:
                 events = [self.event_line(frame) for frame in log]
                 self._fan_out(self._event_members, events, b"".join(events))
