@@ -117,18 +117,3 @@ def test_round_trip_through_arbitrary_chunking(sender: str, message: str, data: 
     assert len(lines) == 2
     assert client_frame_reader(1 << 16).feed(wire.split(b"\n")[0] + b"\n") == [Broadcast(sender, message)]
     assert server_frame_reader().feed(wire.split(b"\n", 1)[1]) == [Message(sender, message)]
-
-
-def test_at_line_start_is_false_while_a_line_is_partial_or_skipped() -> None:
-    from tcp_server.protocol.decoder import LineDecoder
-
-    lines = LineDecoder(max_line=8)
-    assert lines.at_line_start
-    lines.feed(b"abc")
-    assert not lines.at_line_start
-    lines.feed(b"\n")
-    assert lines.at_line_start
-    lines.feed(b"0123456789")  # too long: reported, then skipped up to its LF
-    assert not lines.at_line_start
-    lines.feed(b"xx\n")
-    assert lines.at_line_start

@@ -39,7 +39,7 @@ from tcp_server.protocol import (
     serialize,
 )
 from tcp_server.protocol.decoder import CLIENT_SIDE_MAX_LINE
-from tcp_server.protocol.events import JOINED_MARK, LEFT_MARK, event_lines
+from tcp_server.protocol.events import JOINED_MARK, event_lines
 from tcp_server.protocol.limits import TokenBucket
 
 from .config import GatewayConfig
@@ -170,7 +170,7 @@ class Bridge:
         page: asyncio.Transport,
     ) -> None:
         self.ws = ws
-        # The page's socket, for writing server output straight from a backend read (see send_text).
+        # The page's socket, for writing server output straight from a backend read (see send_frame).
         self.page = page
         self.config = config
         self.address = address
@@ -184,11 +184,7 @@ class Bridge:
 
     async def send(self, events: list[Event]) -> bool:
         """Send events as one NDJSON message; False if the page is gone."""
-        return bool(events) and self.send_text(encode_events(events))
-
-    def send_text(self, text: str) -> bool:
-        """Send one encoded NDJSON message now; False if the page is gone."""
-        return self.send_frame(text.encode())
+        return bool(events) and self.send_frame(encode_events(events).encode())
 
     def send_frame(self, payload: bytes | memoryview) -> bool:
         """One WebSocket text message (UTF-8 NDJSON) to the page now; False if the page is gone.
@@ -293,10 +289,10 @@ class Bridge:
         The server already wrote every frame as its event (``007#json``), a
         broadcast encoded once for all the gateway's users, so a read costs no
         Python work per line here: find the last LF, write one WebSocket frame.
-        Until the join is confirmed a read is scanned for ``joined`` (and
-        ``left``), and one that holds it is looked at line by line. Once joined,
-        no event changes this bridge's state: the only ``left`` answers a
-        ``004`` the bridge sent itself, having already forgotten the name.
+        Until the join is confirmed a read is scanned (in C) for ``joined``,
+        and one that holds it is looked at line by line. No other event changes
+        this bridge's state: the only ``left`` answers a ``004`` the bridge sent
+        itself, having already marked that backend as left and forgotten the name.
         """
         partial = backend.partial
         if partial:
@@ -309,7 +305,7 @@ class Bridge:
         whole: bytes | memoryview = memoryview(data)[:cut]
         if not backend.events_seen:
             whole = self._first_lines(backend, bytes(whole))
-        if self.name is None and (JOINED_MARK in data or LEFT_MARK in data):
+        if self.name is None and JOINED_MARK in data:
             self._track(backend, bytes(whole))
         if not self.finished:
             self.send_frame(whole)
@@ -335,18 +331,15 @@ class Bridge:
         return b"\n".join(out)
 
     def _track(self, backend: Backend, events: bytes) -> None:
-        """Follow this user's name from its ``joined`` and ``left`` events."""
+        """This user's name, from its ``joined`` event."""
         if backend is not self.backend:
-            return  # a connection being closed after 004: its 102 says nothing about the current one
+            return  # a connection being closed after 004 says nothing about the current one
         for line in events.split(b"\n"):
             if line.startswith(JOINED_MARK):
                 try:
                     self.name = str(json.loads(line)["id"])
                 except (ValueError, KeyError, TypeError):
                     log.warning("unreadable joined event from the chat server: %r", line[:80])
-            elif line.startswith(LEFT_MARK):
-                backend.left = True
-                self.name = None
 
     async def backend_closed(self, backend: Backend) -> None:
         """The server closed: expected after 102 or before a join, otherwise tell the page."""

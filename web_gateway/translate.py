@@ -34,11 +34,11 @@ from tcp_server.protocol import (
     normalize_id,
     serialize,
 )
-from tcp_server.protocol.events import Event, encode_event, encode_events, error_event, to_event
+from tcp_server.protocol.events import Event, encode_event, encode_events, error_event
 
 __all__ = [
     "GATEWAY_REASONS", "Event", "Refusal", "decode_message", "encode_event", "encode_events",
-    "error_event", "fold_newlines", "status_event", "to_event", "to_frame",
+    "error_event", "fold_newlines", "status_event", "to_frame",
 ]
 
 

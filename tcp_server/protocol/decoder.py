@@ -42,11 +42,6 @@ class LineDecoder:
         """Bytes held for an incomplete line (never more than ``max_line``)."""
         return len(self._buf)
 
-    @property
-    def at_line_start(self) -> bool:
-        """Nothing held and nothing being skipped: the next byte starts a line."""
-        return not self._buf and not self._discarding
-
     def feed(self, data: bytes) -> list[Union[str, FrameError]]:
         out: list[Union[str, FrameError]] = []
         buf = self._buf

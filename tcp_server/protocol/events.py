@@ -89,10 +89,11 @@ def event_lines(data: bytes) -> bytes:
     """
     out: list[str] = []
     for line in data.decode().split("\n")[:-1]:
-        sender, sep, text = line[4:].partition("#")
-        if line.startswith("105#") and sep:
-            out.append(f'{{"type":"message","from":{encode_basestring(sender)},"text":{encode_basestring(text)}}}')
-        else:
-            out.append(encode_event(to_event(parse_server(line))))
+        if line.startswith("105#"):
+            sender, sep, text = line[4:].partition("#")
+            if sep:
+                out.append(f'{{"type":"message","from":{encode_basestring(sender)},"text":{encode_basestring(text)}}}')
+                continue
+        out.append(encode_event(to_event(parse_server(line))))
     out.append("")
     return "\n".join(out).encode()
