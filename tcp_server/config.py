@@ -7,7 +7,7 @@ from dataclasses import dataclass
 
 from .protocol.decoder import DEFAULT_MAX_LINE
 from .protocol.texts import LANGS, Lang, default_lang
-from .settings import EnvArgumentParser, parse_bool
+from .env_flags import EnvArgumentParser, parse_bool
 
 DEFAULT_PORT = 9000
 DEFAULT_LEGACY_PORT = 9001

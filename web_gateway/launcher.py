@@ -17,7 +17,7 @@ from dataclasses import replace
 from tcp_server import ChatServer
 from tcp_server.__main__ import install_uvloop, setup_logging
 from tcp_server.config import DEFAULT_LEGACY_PORT, ServerConfig, add_server_arguments, config_from_args
-from tcp_server.settings import EnvArgumentParser
+from tcp_server.env_flags import EnvArgumentParser
 
 from .__main__ import page_url, start_gateway, wait_for_signal
 from .config import GatewayConfig, add_gateway_arguments, gateway_config_from_args
