@@ -15,6 +15,7 @@ from typing import Protocol
 
 from tcp_server.protocol.codes import ErrorReason
 from tcp_server.protocol.frames import Error, IdTaken, Join, Joined, Leave, Left
+from tcp_server.protocol.roster import Roster
 from tcp_server.protocol.texts import text
 
 from .aio import cancel_and_wait, wait_event
@@ -24,7 +25,6 @@ from .config import ClientConfig, parse_port
 from .connection import CLOSE_TIMEOUT, ConnectFailed, Connection
 from .messages import msg
 from .render import Kind, Line, echo_say, echo_whisper, invalid_lines, local, render_frame
-from .roster import Roster
 
 log = logging.getLogger("chat_client")
 

@@ -11,8 +11,9 @@ from enum import StrEnum
 from typing import Union
 
 from tcp_server.protocol.decoder import DEFAULT_MAX_LINE
-from tcp_server.protocol.frames import Broadcast, ClientFrame, ListUsers, Whisper, has_control_chars, serialize
+from tcp_server.protocol.frames import Broadcast, ClientFrame, ListUsers, Whisper, has_control_chars
 from tcp_server.protocol.ids import is_valid_id
+from tcp_server.protocol.table import serialize
 
 COMMANDS: tuple[str, ...] = ("/m", "/b", "/who", "/q", "/help")
 """In the order /help lists them; /m and /b take arguments."""

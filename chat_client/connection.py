@@ -15,7 +15,8 @@ import socket
 from collections import deque
 
 from tcp_server.protocol.decoder import server_frame_reader
-from tcp_server.protocol.frames import ClientFrame, FrameError, Ping, Pong, ServerFrame, serialize
+from tcp_server.protocol.frames import ClientFrame, FrameError, Ping, Pong, ServerFrame
+from tcp_server.protocol.table import serialize
 
 from .aio import wait_event
 

@@ -11,6 +11,7 @@ from __future__ import annotations
 import dataclasses
 from dataclasses import dataclass
 from enum import StrEnum
+from typing import assert_never
 
 from tcp_server.protocol import texts
 from tcp_server.protocol.frames import (
@@ -26,6 +27,7 @@ from tcp_server.protocol.frames import (
     UserLeft,
     UserList,
     WhisperMessage,
+    replace_control_chars,
 )
 from tcp_server.protocol.texts import Lang
 
@@ -54,19 +56,22 @@ class Line:
     local: bool = False
 
 
-_KINDS: dict[type, Kind] = {
-    Joined: Kind.INFO,
-    IdTaken: Kind.ERROR,
-    Left: Kind.INFO,
-    UserJoined: Kind.NOTICE,
-    UserLeft: Kind.NOTICE,
-    Message: Kind.MESSAGE,
-    WhisperMessage: Kind.WHISPER,
-    UserList: Kind.INFO,
-    NoSuchUser: Kind.ERROR,
-    Error: Kind.ERROR,
-    Pong: Kind.INFO,
-}
+def kind_of(frame: ServerFrame) -> Kind:
+    """What a server frame is about, for its colour (mypy names a frame this forgets)."""
+    match frame:
+        case Joined() | Left() | UserList() | Pong():
+            return Kind.INFO
+        case UserJoined() | UserLeft():
+            return Kind.NOTICE
+        case Message():
+            return Kind.MESSAGE
+        case WhisperMessage():
+            return Kind.WHISPER
+        case IdTaken() | NoSuchUser() | Error():
+            return Kind.ERROR
+        case _:
+            assert_never(frame)
+
 
 REPLACEMENT = "\ufffd"
 
@@ -74,7 +79,7 @@ REPLACEMENT = "\ufffd"
 def clean(text: str) -> str:
     """``text`` with every control character but TAB replaced, so a rogue server cannot
     move the cursor, clear the screen or forge a line on this terminal."""
-    return "".join(REPLACEMENT if (ord(c) < 0x20 and c != "\t") or 0x7F <= ord(c) <= 0x9F else c for c in text)
+    return replace_control_chars(text, REPLACEMENT)
 
 
 def _cleaned(frame: ServerFrame) -> ServerFrame:
@@ -95,7 +100,7 @@ def render_frame(frame: ServerFrame, lang: Lang, one_line: bool = False) -> Line
     frame = _cleaned(frame)
     if one_line and isinstance(frame, UserList):
         return Line(Kind.INFO, " ".join((texts.USER_LIST_HEADER[lang], *frame.ids)))
-    return Line(_KINDS[type(frame)], texts.render(frame, lang))
+    return Line(kind_of(frame), texts.render(frame, lang))
 
 
 def echo_say(message: str, lang: Lang) -> Line:

@@ -1,9 +1,10 @@
-"""One client connection: asyncio Protocol around the pure Session.
+"""One client connection: the asyncio Protocol that carries out what the pure Session decides.
 
-Hot path notes: ``send`` only appends to a list; the server flushes every
-connection that got data once per event-loop turn, with one ``transport.write``
-of everything queued. So a broadcast to N users costs N list appends, and each
-user gets one syscall per turn however many messages arrived in it.
+Hot path notes: ``send`` only appends a frame to a list; the node flushes every
+connection that got output once per event-loop turn, with one
+``transport.write`` of everything queued, encoded by the connection's own
+encoder. A broadcast to N users costs one log append, and each user gets one
+syscall per flush however many messages arrived in it.
 """
 
 from __future__ import annotations
@@ -11,25 +12,68 @@ from __future__ import annotations
 import asyncio
 import logging
 import socket
-from typing import TYPE_CHECKING, Union
+from typing import Protocol, Union, assert_never
 
+from .config import ServerConfig
+from .fanout import Cursor
+from .local_room import LocalRoom
 from .protocol.codes import ErrorReason, OutputFormat
 from .protocol.decoder import FrameReader, client_frame_reader
-from .protocol.frames import ClientFrame, FrameError, GatewayHello, Ping, SetFormat, encode_error
-from .protocol.limits import TokenBucket
-from .protocol.session import Outcome, Session
-
-if TYPE_CHECKING:
-    from .server import ChatServer
+from .protocol.encoders import BY_FORMAT, FRAMES, LEGACY, Encoder
+from .protocol.frames import ClientFrame, Error, FrameError, ServerFrame
+from .protocol.limits import AddressLimits, TokenBucket
+from .protocol.session import (
+    Claim,
+    Close,
+    Deliver,
+    Effect,
+    Publish,
+    Rehome,
+    Release,
+    Reply,
+    Session,
+    UseFormat,
+)
+from .protocol.states import ConnState
+from .protocol.table import Budget, spec_of
+from .room import Bus, Directory
 
 log = logging.getLogger("tcp_server")
 
-# A connection over its per-address limit may still be a trusted gateway that is
-# about to name the real user with 000; it gets this long to do so.
 GATEWAY_GRACE = 2.0
+"""A connection over its per-address limit may still be a trusted gateway about to name the real
+user with ``000``; where a gateway secret is configured it gets this long to do so."""
+GRACE_MAX = 64
+"""Connections held in that grace at once; past it, over-limit connections are refused at once."""
+CONTROL_RATE = 20.0
+CONTROL_BURST = 40
+"""The control bucket (pings, ``000``, ``007``): generous for any real client, but not free."""
 
-NOT_IN_ROOM = 1 << 62
-"""``log_pos`` of a connection outside the room: past any log, so it never takes from it."""
+
+class Node(Protocol):
+    """What a connection needs of its server node (the server is one; tests may build another)."""
+
+    config: ServerConfig
+    directory: Directory
+    bus: Bus
+    address_limits: AddressLimits
+    closing: bool
+    in_grace: int
+
+    @property
+    def loop(self) -> asyncio.AbstractEventLoop: ...
+
+    @property
+    def room(self) -> LocalRoom: ...
+
+    def opened(self, conn: ChatConnection) -> int:
+        """Count ``conn``; the number of connections now open."""
+
+    def closed(self, conn: ChatConnection) -> None: ...
+
+    def log_connected(self, name: str, address: str) -> None: ...
+
+    def log_disconnected(self, name: str, address: str) -> None: ...
 
 
 def _set_keepalive(transport: asyncio.BaseTransport) -> None:
@@ -46,138 +90,147 @@ def _set_keepalive(transport: asyncio.BaseTransport) -> None:
         pass
 
 
+_INTERNAL = Error(ErrorReason.INTERNAL, "internal server error")
+
+
 class ChatConnection(asyncio.Protocol):
-    """A line-framed client on the main port."""
+    """A line-framed client on the main port (or, with the legacy encoder, the seed's client)."""
 
     __slots__ = (
-        "server", "transport", "session", "reader", "out", "counted_address",
-        "timer", "closing", "bucket", "strikes", "paused", "over_limit", "log_pos", "events",
+        "node", "transport", "session", "reader", "out", "encoder", "cursor", "counted_address",
+        "timer", "closing", "bucket", "control", "strikes", "paused", "over_limit", "pending", "in_grace",
     )
 
-    def __init__(self, server: ChatServer) -> None:
-        self.server = server
+    def __init__(self, node: Node, encoder: Encoder = FRAMES) -> None:
+        self.node = node
         self.transport: asyncio.Transport | None = None
-        self.reader: FrameReader[ClientFrame] = self._make_reader()
-        self.out: list[bytes] = []
+        self.reader: FrameReader[ClientFrame] = client_frame_reader(node.config.max_frame)
+        self.out: list[ServerFrame] = []
+        self.encoder = encoder
+        self.cursor: Cursor | None = None  # in the room: how much of the fan-out log this connection has
         self.counted_address: str | None = None
         self.timer: asyncio.TimerHandle | None = None
         self.closing = False
-        cfg = server.config
-        self.bucket: TokenBucket | None = (
-            TokenBucket(cfg.flood_rate, cfg.flood_burst, server.loop.time()) if cfg.flood_rate > 0 else None
-        )
+        cfg = node.config
+        now = node.loop.time()
+        self.bucket = TokenBucket(cfg.flood_rate, cfg.flood_burst, now) if cfg.flood_rate > 0 else None
+        self.control = TokenBucket(CONTROL_RATE, CONTROL_BURST, now) if cfg.flood_rate > 0 else None
         self.strikes = 0
         self.paused = False
         self.over_limit = False
-        # How much of the server's fan-out log is already in ``out`` (or not for us).
-        self.log_pos = NOT_IN_ROOM
-        self.events = False  # 007#json: written as JSON events, not frames (see ChatServer.events_of)
-
-    def _make_reader(self) -> FrameReader[ClientFrame]:
-        return client_frame_reader(self.server.config.max_frame)
+        self.in_grace = False
+        self.pending: list[Union[ClientFrame, FrameError]] = []  # read while a join waits for the directory
 
     # ------------------------------------------------------------ lifecycle
 
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
         self.transport = transport  # type: ignore[assignment]  # uvloop's is not a subclass
-        server = self.server
+        node = self.node
         peer = transport.get_extra_info("peername")
         address = str(peer[0]) if peer else "unknown"
-        self.session = Session(server.room, self, address, server.config.gateway_secret)
-        server.connections.add(self)
-        if server.config.keepalive:
+        self.session = Session(node.room.roster, address, node.config.gateway_secret)
+        count = node.opened(self)
+        if node.config.keepalive:
             _set_keepalive(transport)
-        if len(server.connections) > server.config.max_clients or server.closing:
+        if count > node.config.max_clients or node.closing:
             self.refuse(ErrorReason.BUSY, "too many connections")
             return
-        now = server.loop.time()
-        if server.address_limits.admit(address, now):
+        now = node.loop.time()
+        if node.address_limits.admit(address, now):
             self.counted_address = address
-            self.timer = server.loop.call_later(server.config.join_timeout, self._join_timeout)
+            self.timer = node.loop.call_later(node.config.join_timeout, self._join_timeout)
+        elif node.config.gateway_secret and node.in_grace < GRACE_MAX:
+            self.over_limit = self.in_grace = True
+            node.in_grace += 1
+            self.timer = node.loop.call_later(GATEWAY_GRACE, self._refuse_busy)
         else:
-            self.over_limit = True
-            self.timer = server.loop.call_later(GATEWAY_GRACE, self._refuse_busy)
+            self._refuse_busy()
 
     def connection_lost(self, exc: Exception | None) -> None:
-        server = self.server
-        server.forget(self)
+        node = self.node
+        node.closed(self)
+        self._end_grace()
         if self.timer is not None:
             self.timer.cancel()
             self.timer = None
         self.out.clear()
+        self.pending.clear()
         self.closing = True
-        name = self.session.drop()
-        server.exit(self)
-        if name is not None:
-            server.log_disconnected(name, self.session.address)
+        session = self.session
+        was_in = session.joined
+        self.apply(session.drop())
+        node.room.exit(session.key, self)
+        if was_in and session.name is not None:
+            node.log_disconnected(session.name, session.address)
         if self.counted_address is not None:
-            server.address_limits.release(self.counted_address, server.loop.time())
+            node.address_limits.release(self.counted_address, node.loop.time())
             self.counted_address = None
         self.transport = None
 
+    def _end_grace(self) -> None:
+        if self.in_grace:
+            self.in_grace = False
+            self.node.in_grace -= 1
+
     # ------------------------------------------------------------ output
 
-    def send(self, data: bytes) -> None:
+    def send(self, frame: ServerFrame) -> None:
         """Queue one frame; written at the end of this loop turn."""
-        if self.log_pos < len(self.server.fanout_log):
+        cursor = self.cursor
+        if cursor is not None and self.node.room.log.behind(cursor):
             self.catch_up()  # room frames logged before this one come first
         out = self.out
         if not out:
             if self.closing:
                 return
-            self.server.mark_dirty(self)
-        out.append(data)
+            self.node.room.mark_dirty(self)
+        out.append(frame)
 
     def catch_up(self) -> None:
-        """Move the room's frames logged since our last write into ``out``, ahead of what comes next."""
-        log = self.server.fanout_log
-        pos = self.log_pos
-        if pos < len(log):
-            self.log_pos = len(log)
+        cursor = self.cursor
+        if cursor is None:
+            return
+        log = self.node.room.log
+        if log.behind(cursor):
+            frames = log.take(cursor)
             if self.closing:
                 return
             out = self.out
             if not out:
-                self.server.mark_dirty(self)
-            out += log[pos:]
+                self.node.room.mark_dirty(self)
+            out += frames
 
-    def take_log(self, log: list[bytes], pos: int, shared: bytes) -> None:
-        """A flush's room frames from ``pos`` on, for a member with nothing else queued.
-
-        ``shared`` is the whole log joined once for every member: the common case
-        costs this call and one ``transport.write``.
-        """
+    def take_log(self, chunks: list[bytes], pos: int, shared: bytes) -> None:
         transport = self.transport
         if transport is None or self.closing:
             return
-        transport.write(b"".join(log[pos:]) if pos else shared)
-        if transport.get_write_buffer_size() > self.server.config.max_queue:
+        if shared:
+            transport.write(b"".join(chunks[pos:]) if pos else shared)
+        else:
+            for data in self.encoder.batch(chunks[pos:]):
+                transport.write(data)
+        if transport.get_write_buffer_size() > self.node.config.max_queue:
             self.overflow()
 
     def flush(self) -> None:
-        log = self.server.fanout_log
-        if self.log_pos < len(log):
-            if not self.closing:
-                self.out += log[self.log_pos:]
-            self.log_pos = len(log)
+        if self.cursor is not None:
+            self.catch_up()
         out = self.out
         transport = self.transport
         if not out or transport is None:
             out.clear()
             return
-        if self.events:
-            transport.write(self.server.events_of(out))
-        else:
-            transport.write(out[0] if len(out) == 1 else b"".join(out))
+        encode = self.encoder.encode
+        for data in self.encoder.batch([encode(frame) for frame in out]):
+            transport.write(data)
         out.clear()
-        if transport.get_write_buffer_size() > self.server.config.max_queue and not self.closing:
+        if transport.get_write_buffer_size() > self.node.config.max_queue and not self.closing:
             self.overflow()
 
     def overflow(self) -> None:
         """A reader too slow for its queue: drop it so it cannot hold anyone up."""
-        name = self.session.name or "-"
-        log.warning("dropping %s (%s): output queue over %d bytes", name, self.session.address,
-                    self.server.config.max_queue)
+        log.warning("dropping %s (%s): output queue over %d bytes", self.session.name or "-",
+                    self.session.address, self.node.config.max_queue)
         self.closing = True
         if self.transport is not None:
             self.transport.abort()
@@ -189,7 +242,7 @@ class ChatConnection(asyncio.Protocol):
             self.transport.close()
 
     def refuse(self, reason: ErrorReason, detail: str) -> None:
-        self.send(encode_error(reason, detail))
+        self.send(Error(reason, detail))
         self.close_after_flush()
 
     def _join_timeout(self) -> None:
@@ -199,6 +252,7 @@ class ChatConnection(asyncio.Protocol):
 
     def _refuse_busy(self) -> None:
         self.timer = None
+        self._end_grace()
         if not self.closing:
             self.refuse(ErrorReason.BUSY, "too many connections from your address")
 
@@ -210,46 +264,59 @@ class ChatConnection(asyncio.Protocol):
         try:
             self.handle_items(self.reader.feed(data))
         except Exception:
-            # Our bug, not the peer's: log it, tell the peer only that it happened.
-            log.exception("internal error while handling %s", self.session.address)
-            self.send(encode_error(ErrorReason.INTERNAL, "internal server error"))
+            self.internal_error()
+
+    def internal_error(self) -> None:
+        # Our bug, not the peer's: log it, tell the peer only that it happened.
+        log.exception("internal error while handling %s", self.session.address)
+        self.send(_INTERNAL)
 
     def handle_items(self, items: list[Union[ClientFrame, FrameError]]) -> None:
-        bucket = self.bucket
         session = self.session
-        for item in items:
+        for i, item in enumerate(items):
             if self.closing:
                 return
-            if self.over_limit:
-                if not isinstance(item, (GatewayHello, SetFormat)):  # a gateway's first frames
-                    self._refuse_busy()
-                    return
-            elif bucket is not None and not isinstance(item, (Ping, GatewayHello, SetFormat)):  # control: free
-                if not bucket.take(self.server.loop.time()):
-                    self._flooding()
-                    continue
-                self.strikes = 0
-            name_before = session.name
-            outcome = session.handle(item)
-            if outcome is Outcome.CONTINUE:
-                continue
-            if outcome is Outcome.JOINED:
-                self._joined()
-            elif outcome is Outcome.CLOSE:
-                self.server.exit(self)
-                if name_before is not None:  # left with 004
-                    self.server.log_disconnected(name_before, session.address)
-                self.close_after_flush()
+            if session.state is ConnState.JOINING:
+                # The directory has not answered yet: the rest waits, in order.
+                self.pending.extend(items[i:])
+                self._pause()
                 return
-            elif outcome is Outcome.GATEWAY:
-                self._rehome(session.address)
-            elif outcome is Outcome.FORMAT:
-                self.set_output(session.output)
-        if bucket is not None and not self.paused and bucket.tokens < 1.0 and self.transport is not None:
-            # Pace a flooder's reads: the rest waits in its own socket buffer.
+            if not isinstance(item, FrameError) and not self._charge(item):
+                continue
+            self.apply(session.handle(item))
+        self._pace()
+
+    def _charge(self, item: ClientFrame) -> bool:
+        """Every frame costs a token from its budget (the table says which); False: refused."""
+        budget = spec_of(item).budget
+        if self.over_limit:
+            if budget is not Budget.CONTROL:  # a gateway's 000/007 come first
+                self._refuse_busy()
+                return False
+            return True
+        bucket = self.bucket if budget is Budget.MESSAGE else self.control
+        if bucket is None:
+            return True
+        if not bucket.take(self.node.loop.time()):
+            self._flooding()
+            return False
+        self.strikes = 0
+        return True
+
+    def _pace(self) -> None:
+        """Over a budget: the rest waits in the peer's own socket buffer until a token is there."""
+        if self.paused or self.transport is None or self.closing:
+            return
+        wait = max((b.wait_time() for b in (self.bucket, self.control) if b is not None and b.tokens < 1.0),
+                   default=0.0)
+        if wait > 0:
+            self._pause()
+            self.node.loop.call_later(wait, self._resume)
+
+    def _pause(self) -> None:
+        if not self.paused and self.transport is not None:
             self.paused = True
             self.transport.pause_reading()
-            self.server.loop.call_later(bucket.wait_time(), self._resume)
 
     def _resume(self) -> None:
         self.paused = False
@@ -258,51 +325,116 @@ class ChatConnection(asyncio.Protocol):
 
     def _flooding(self) -> None:
         self.strikes += 1
-        if self.strikes > self.server.config.flood_kick:
+        if self.strikes > self.node.config.flood_kick:
             log.warning("dropping %s (%s): flooding", self.session.name or "-", self.session.address)
             self.refuse(ErrorReason.FLOOD, "disconnected for flooding")
         else:
-            self.send(encode_error(ErrorReason.FLOOD, "too many messages; this one was not delivered"))
+            self.send(Error(ErrorReason.FLOOD, "too many messages; this one was not delivered"))
 
-    def _joined(self) -> None:
-        if self.timer is not None:
-            self.timer.cancel()
-            self.timer = None
-        assert self.session.name is not None
-        self.server.enter(self)
-        self.server.log_connected(self.session.name, self.session.address)
+    # ------------------------------------------------------------ effects
 
-    def set_output(self, output: OutputFormat) -> None:
+    def apply(self, effects: list[Effect]) -> None:
+        """Carry out what the session decided, in order."""
+        node = self.node
+        for effect in effects:
+            match effect:
+                case Reply(frame):
+                    self.send(frame)
+                case Publish(frame, exclude):
+                    node.bus.publish(frame, exclude)
+                case Deliver(key, frame):
+                    node.bus.deliver(key, frame)
+                case Claim(name, key):
+                    node.loop.create_task(self._claim(name, key), name=f"claim {name}")
+                case Release(_, key):
+                    node.directory.release(key)
+                case Close():
+                    self._close_gracefully()
+                case UseFormat(fmt):
+                    self._use_format(fmt)
+                case Rehome(address):
+                    self._rehome(address)
+                case _:
+                    assert_never(effect)
+
+    async def _claim(self, name: str, key: str) -> None:
+        node = self.node
+        try:
+            users = await node.directory.claim(name, key)
+        except Exception:
+            log.exception("the directory failed to claim %r", name)
+            users = None
+            if not self.closing:
+                self.internal_error()
+        session = self.session
+        if session.state is not ConnState.JOINING:  # gone meanwhile
+            if users is not None:
+                node.directory.release(key)
+            return
+        try:
+            if users is None:
+                self.apply(session.taken())
+            else:
+                if self.timer is not None:
+                    self.timer.cancel()
+                    self.timer = None
+                node.room.enter(key, self)
+                self.apply(session.claimed(users))
+                node.log_connected(name, session.address)
+            pending, self.pending = self.pending, []
+            if pending:
+                self.handle_items(pending)
+            if not self.pending and self.paused and session.state is not ConnState.JOINING:
+                self._resume()
+                self._pace()
+        except Exception:
+            self.internal_error()
+
+    def _close_gracefully(self) -> None:
+        session = self.session
+        if self.cursor is not None:  # it was in the room: it left with 004
+            self.node.room.exit(session.key, self)
+            if session.name is not None:
+                self.node.log_disconnected(session.name, session.address)
+        self.close_after_flush()
+
+    def _use_format(self, fmt: OutputFormat) -> None:
         """``007``: frames or JSON events from now on (always before the join, so before any fan-out)."""
-        self.events = output is OutputFormat.JSON
+        if self.encoder is LEGACY:
+            self.send(Error(ErrorReason.UNKNOWN_CODE, "007 is not available on the legacy port"))
+            return
+        self.encoder = BY_FORMAT[fmt]
 
     def _rehome(self, real_address: str) -> None:
         """A trusted gateway named the real user: count limits on that address."""
-        server = self.server
-        now = server.loop.time()
+        node = self.node
+        now = node.loop.time()
         if self.counted_address is not None:
-            server.address_limits.release(self.counted_address, now)
+            node.address_limits.release(self.counted_address, now)
             self.counted_address = None
         self.over_limit = False
+        self._end_grace()
         if self.timer is not None:
             self.timer.cancel()
             self.timer = None
-        if not server.address_limits.admit(real_address, now):
+        if not node.address_limits.admit(real_address, now):
             self.refuse(ErrorReason.BUSY, "too many connections from your address")
             return
         self.counted_address = real_address
-        self.timer = server.loop.call_later(server.config.join_timeout, self._join_timeout)
+        self.timer = node.loop.call_later(node.config.join_timeout, self._join_timeout)
 
 
 class LegacyConnection(ChatConnection):
-    """The seed's original client: no framing, Korean text out.
+    """The seed's original client: no framing, Korean text out (the legacy encoder).
 
     Each read is one frame, as the seed's server assumed (a read holding LFs is
-    split on them, so ``nc`` works too). Output is the seed's exact text: 101
-    and 102 bare, an invalid ID answered with 101 so that client asks again.
+    split on them, so ``nc`` works too).
     """
 
     __slots__ = ()
+
+    def __init__(self, node: Node) -> None:
+        super().__init__(node, LEGACY)
 
     def data_received(self, data: bytes) -> None:
         if self.closing:
@@ -311,36 +443,3 @@ class LegacyConnection(ChatConnection):
         if not data.endswith(b"\n"):
             data += b"\n"
         super().data_received(data)
-
-    def flush(self) -> None:
-        from .legacy import render_legacy_batch  # local: keeps the hot module lean
-
-        log = self.server.fanout_log
-        if self.log_pos < len(log):
-            if not self.closing:
-                self.out += log[self.log_pos:]
-            self.log_pos = len(log)
-        out = self.out
-        transport = self.transport
-        if not out or transport is None:
-            out.clear()
-            return
-        pieces = render_legacy_batch(out)
-        out.clear()
-        for piece in pieces:
-            transport.write(piece)
-        if transport.get_write_buffer_size() > self.server.config.max_queue and not self.closing:
-            self.overflow()
-
-    def set_output(self, output: OutputFormat) -> None:
-        """The seed's client reads Korean text: the legacy port has no other output."""
-        self.session.output = OutputFormat.FRAMES
-        if output is not OutputFormat.FRAMES:
-            self.send(encode_error(ErrorReason.UNKNOWN_CODE, "007 is not available on the legacy port"))
-
-    def take_log(self, log: list[bytes], pos: int, shared: bytes) -> None:
-        """The seed's client gets each frame rendered as its own text: no shared bytes."""
-        if self.closing:
-            return
-        self.out += log[pos:]
-        self.flush()

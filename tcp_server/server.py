@@ -1,4 +1,4 @@
-"""The asyncio TCP server: listeners, the room, flushing, shutdown."""
+"""The asyncio TCP server node: its listeners, its connections, and the room seam it is wired to."""
 
 from __future__ import annotations
 
@@ -6,50 +6,38 @@ import asyncio
 import logging
 
 from .config import ServerConfig
-from .connection import NOT_IN_ROOM, ChatConnection, LegacyConnection
+from .connection import ChatConnection, LegacyConnection
+from .local_room import LocalRoom
 from .protocol.codes import ErrorReason
-from .protocol.events import encode_event, error_event, event_lines
-from .protocol.frames import encode_error
+from .protocol.frames import Error
 from .protocol.limits import AddressLimits
-from .protocol.room import InMemoryRoom, Member, Room
 from .protocol.texts import text
+from .room import Bus, Directory, InMemoryBus, InMemoryDirectory
 
 log = logging.getLogger("tcp_server")
 
-# Flush pacing. A flush costs one write per member with output, so a join into
-# a room of thousands (a 103 to every member) or a message to it costs that many
-# syscalls. When a flush took FLUSH_PAUSE_FROM or more, the next one waits half
-# as long as it took (at most FLUSH_PAUSE_MAX): the input arriving meanwhile
-# (more joins, more messages) then shares one write per member instead of each
-# event paying for a round of writes of its own. A 5,000-user join storm went
-# from 92 s to 2 s with this and the shared fan-out log (BENCHMARKS.md). Cheap
-# flushes, i.e. rooms of a few hundred, still run at the end of the same turn.
-FLUSH_PAUSE_FROM = 0.002
-FLUSH_PAUSE_SCALE = 0.5
-FLUSH_PAUSE_MAX = 0.050
-
 
 class ChatServer:
-    """One chat room served on the line port and, optionally, the legacy port."""
+    """One node of the chat room: the line port and, optionally, the legacy port.
 
-    def __init__(self, config: ServerConfig | None = None, room: Room | None = None) -> None:
+    The room itself is behind the seam (``directory`` + ``bus``): in memory by
+    default, shared between nodes when another implementation is passed in.
+    """
+
+    def __init__(
+        self,
+        config: ServerConfig | None = None,
+        directory: Directory | None = None,
+        bus: Bus | None = None,
+    ) -> None:
         self.config = config or ServerConfig()
-        self.room: Room = room if room is not None else InMemoryRoom(fanout=self.publish)
-        # Frames for every member of the room since the last flush, in order; each
-        # member's next flush writes them, joined once for all, in one write.
-        self.fanout_log: list[bytes] = []
-        self._members: dict[ChatConnection, None] = {}  # connections that take the log
-        # Members that asked for JSON events (007#json, the web gateway's backends): they take
-        # the same log translated once per flush, however many they are.
-        self._event_members: dict[ChatConnection, None] = {}
-        self._event_memo: dict[bytes, bytes] = {}  # frame -> its event line, for one flush
+        self.directory: Directory = directory if directory is not None else InMemoryDirectory()
+        self.bus: Bus = bus if bus is not None else InMemoryBus()
         self.connections: set[ChatConnection] = set()
         self.address_limits = AddressLimits(self.config.max_per_address, self.config.max_new_per_minute)
         self.closing = False
-        self._dirty: list[ChatConnection] = []
-        self._flush_handle: asyncio.Handle | None = None
-        self._flushed_at = 0.0  # loop time when the last flush ended
-        self._flush_pause = 0.0  # how long the next flush waits after that
+        self.in_grace = 0  # connections over their address's limit waiting for a gateway's 000
+        self._room: LocalRoom | None = None
         self._servers: list[asyncio.base_events.Server] = []
         self._loop: asyncio.AbstractEventLoop | None = None
         self.port: int = 0
@@ -62,10 +50,17 @@ class ChatServer:
         assert self._loop is not None, "server not started"
         return self._loop
 
+    @property
+    def room(self) -> LocalRoom:
+        assert self._room is not None, "server not started"
+        return self._room
+
     # ------------------------------------------------------------ start/stop
 
     async def start(self) -> None:
         self._loop = asyncio.get_running_loop()
+        self._room = LocalRoom(self._loop)
+        self.bus.subscribe(self._room)
         cfg = self.config
         main = await self._loop.create_server(lambda: ChatConnection(self), cfg.host, cfg.port, backlog=1024)
         self._servers.append(main)
@@ -87,11 +82,12 @@ class ChatServer:
             self._sweeper.cancel()
         for srv in self._servers:
             srv.close()
-        notice = encode_error(ErrorReason.SHUTDOWN, "server shutting down")
+        notice = Error(ErrorReason.SHUTDOWN, "server shutting down")
         for conn in list(self.connections):
             conn.send(notice)
             conn.close_after_flush()
-        self._flush()
+        if self._room is not None:
+            self._room.close()
         if self.connections:
             try:
                 await asyncio.wait_for(self._drained.wait(), timeout)
@@ -111,115 +107,21 @@ class ChatServer:
     async def __aexit__(self, *exc: object) -> None:
         await self.close()
 
-    # ------------------------------------------------------------ flushing
+    # ------------------------------------------------------------ what connections ask of their node
 
-    def mark_dirty(self, conn: ChatConnection) -> None:
-        """``conn`` has output: flush it (with all others) at the end of this turn, or paced (see above)."""
-        self._dirty.append(conn)
-        if self._flush_handle is None:
-            self._schedule_flush()
+    def opened(self, conn: ChatConnection) -> int:
+        self.connections.add(conn)
+        return len(self.connections)
 
-    def _schedule_flush(self) -> None:
-        if self._flush_pause:
-            self._flush_handle = self.loop.call_at(self._flushed_at + self._flush_pause, self._flush)
-        else:
-            self._flush_handle = self.loop.call_soon(self._flush)
-
-    def _flush(self) -> None:
-        self._flush_handle = None
-        dirty = self._dirty
-        self._dirty = []
-        loop = self.loop
-        start = loop.time()
-        for conn in dirty:
-            conn.flush()  # takes its part of the log first, so its own frames keep their place
-        log = self.fanout_log
-        if log:
-            self.fanout_log = []
-            if self._members:
-                self._fan_out(self._members, log, b"".join(log))
-            if self._event_members:
-                events = [self.event_line(frame) for frame in log]
-                self._fan_out(self._event_members, events, b"".join(events))
-        self._event_memo.clear()
-        end = self._flushed_at = loop.time()
-        cost = end - start
-        self._flush_pause = min(cost * FLUSH_PAUSE_SCALE, FLUSH_PAUSE_MAX) if cost >= FLUSH_PAUSE_FROM else 0.0
-
-    @staticmethod
-    def _fan_out(members: dict[ChatConnection, None], log: list[bytes], shared: bytes) -> None:
-        """Each member's part of this flush's log: all of it (``shared``), or what follows its own frame."""
-        n = len(log)
-        for conn in list(members):
-            pos = conn.log_pos
-            if pos:
-                conn.log_pos = 0
-                if pos < n:
-                    conn.take_log(log, pos, shared)
-            else:
-                conn.take_log(log, 0, shared)
-
-    def event_line(self, frame: bytes) -> bytes:
-        """A frame as its JSON event line, translated once per flush for every JSON connection."""
-        line = self._event_memo.get(frame)
-        if line is None:
-            try:
-                line = event_lines(frame)
-            except Exception:
-                # Our bug, not the peer's: log it, tell the peer only that it happened.
-                log.exception("could not write %r as a JSON event", frame[:80])
-                line = (encode_event(error_event(str(ErrorReason.INTERNAL), "internal server error")) + "\n").encode()
-            self._event_memo[frame] = line
-        return line
-
-    def events_of(self, frames: list[bytes]) -> bytes:
-        """A JSON connection's own queued frames (replies, whispers, its part of the log), as events."""
-        event_line = self.event_line
-        return b"".join([event_line(frame) for frame in frames])
-
-    # ------------------------------------------------------------ fan-out
-
-    def publish(self, data: bytes, exclude: Member | None) -> None:
-        """The room's fan-out: ``data`` for every joined connection but ``exclude``.
-
-        One append, whatever the size of the room: the next flush writes the log
-        to each member. ``exclude`` (the sender, or a leaver) first takes what the
-        log already holds for it, then skips this entry.
-        """
-        log = self.fanout_log
-        if exclude is not None and (exclude in self._members or exclude in self._event_members):
-            conn = exclude  # narrowed to ChatConnection by the membership test
-            conn.catch_up()
-            log.append(data)
-            conn.log_pos = len(log)
-        else:
-            log.append(data)
-        if self._flush_handle is None:
-            self._schedule_flush()
-
-    def enter(self, conn: ChatConnection) -> None:
-        """``conn`` joined the room: it takes the log from here on."""
-        conn.log_pos = len(self.fanout_log)
-        (self._event_members if conn.events else self._members)[conn] = None
-
-    def exit(self, conn: ChatConnection) -> None:
-        """``conn`` left the room or is gone: no more of the log for it."""
-        self._members.pop(conn, None)
-        self._event_members.pop(conn, None)
-        conn.log_pos = NOT_IN_ROOM
+    def closed(self, conn: ChatConnection) -> None:
+        self.connections.discard(conn)
+        if self.closing and not self.connections:
+            self._drained.set()
 
     def _sweep(self) -> None:
         """Forget per-address history older than the rate window, once a window."""
         self.address_limits.sweep(self.loop.time())
         self._sweeper = self.loop.call_later(AddressLimits.WINDOW, self._sweep)
-
-    def forget(self, conn: ChatConnection) -> None:
-        """``conn`` is closed."""
-        self.connections.discard(conn)
-        if self.closing and not self.connections:
-            self._drained.set()
-
-    # ------------------------------------------------------------ logging
 
     def log_connected(self, name: str, address: str) -> None:
         log.info("%s [%s]", text("log_connected", self.config.lang, id=name), address)

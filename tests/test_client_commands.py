@@ -20,7 +20,6 @@ from chat_client.commands import (
 )
 from chat_client.completion import complete
 from chat_client.config import ClientConfig, build_parser, parse_config
-from chat_client.roster import Roster
 from tcp_server.protocol import (
     Broadcast,
     Joined,
@@ -32,6 +31,7 @@ from tcp_server.protocol import (
     Whisper,
     serialize,
 )
+from tcp_server.protocol.roster import Roster
 
 
 @pytest.mark.parametrize(

@@ -149,7 +149,7 @@ def test_format_plain_colour_and_timestamps() -> None:
     assert len(kinds) == len(Kind)  # every kind looks different
 
 
-PURE = ["backoff", "commands", "completion", "config", "messages", "render", "roster"]
+PURE = ["backoff", "commands", "completion", "config", "messages", "render"]
 FORBIDDEN = {"asyncio", "socket", "aiohttp", "selectors", "threading", "prompt_toolkit"}
 
 

@@ -201,7 +201,7 @@ async def test_idle_websocket_outlives_nginx_read_timeout(make_gateway_stack: St
     with pytest.raises(TimeoutError):  # nothing at all for 7 s: no event and, above all, no close
         await web.recv(timeout=7.0)
     assert await web.sync("still-here") == []
-    assert stack.server.room.users() == ["quiet"]
+    assert stack.server.room.roster.names() == ["quiet"]
 
 
 async def test_without_heartbeats_nginx_cuts_the_idle_websocket(make_gateway_stack: StackMaker, nginx_for: Any,

@@ -47,7 +47,7 @@ async def test_flooder_gets_flood_and_cannot_slow_a_second_client(make_server) -
         # the burst (less the token its 001 spent), plus what the rate refilled meanwhile
         assert 19 <= len(got_from_flooder) <= 40
         assert got_from_flooder == [f"f{i}" for i in range(len(got_from_flooder))]
-        assert "flooder" in server.room.users()  # not dropped: the connection stays
+        assert "flooder" in server.room.roster.names()  # not dropped: the connection stays
     finally:
         for c in (flooder, sender, reader):
             await c.close()
@@ -85,7 +85,7 @@ async def test_a_persistent_flooder_is_dropped(make_server) -> None:
         rest = (await flooder.closed()).decode()
         assert rest.endswith("109#flood#disconnected for flooding\n")
         assert await other.recv_until(UserLeft("flooder"))
-        assert "flooder" not in server.room.users()
+        assert "flooder" not in server.room.roster.names()
     finally:
         await flooder.close()
         await other.close()
@@ -191,7 +191,7 @@ async def test_join_deadline_closes_idle_connections(make_server) -> None:
         assert await idle.recv() == Error(ErrorReason.NOT_JOINED, "join deadline passed")
         await idle.closed()
         await joined.sync()  # the joined one stays
-        assert server.room.users() == ["joined"]
+        assert server.room.roster.names() == ["joined"]
     finally:
         await idle.close()
         await joined.close()
@@ -222,7 +222,7 @@ async def test_churn_leaves_nothing_behind(make_server) -> None:
         await asyncio.gather(*(cycle(i) for i in range(start, start + count)))
 
     async def settle() -> None:
-        await wait_until(lambda: len(server.connections) == 1 and len(server.room.users()) == 1, timeout=10,
+        await wait_until(lambda: len(server.connections) == 1 and len(server.room.roster.names()) == 1, timeout=10,
                          what="the server to notice the last closes")
         await watcher.sync()
 
@@ -231,7 +231,7 @@ async def test_churn_leaves_nothing_behind(make_server) -> None:
     fds, rss = open_fds(), rss_kib()
     await run(300, 2000)
     await settle()
-    assert server.room.users() == ["watcher"]
+    assert server.room.roster.names() == ["watcher"]
     assert len(server.connections) == 1
     assert open_fds() == fds
     assert rss_kib() - rss < 8 * 1024, "memory grew by more than 8 MiB over 2,000 cycles"

@@ -8,9 +8,9 @@ from typing import Any
 
 import pytest
 
-import tcp_server.server
 from tcp_server import ChatServer
-from tcp_server.protocol import ErrorReason, Message, UserJoined, UserLeft, WhisperMessage
+from tcp_server.protocol import ErrorReason, Message, ServerFrame, UserJoined, UserLeft, WhisperMessage
+from tcp_server.protocol.encoders import JsonEncoder
 from tests.helpers import TIMEOUT, LineClient
 
 
@@ -101,14 +101,14 @@ async def test_room_frames_keep_their_order_around_a_json_users_own_replies(conn
 
 
 async def test_a_broadcast_is_translated_once_for_all_json_members(connect, monkeypatch) -> None:
-    translated: list[bytes] = []
-    real = tcp_server.server.event_lines
+    translated: list[ServerFrame] = []
+    real = JsonEncoder.encode
 
-    def counting(data: bytes) -> bytes:
-        translated.append(data)
-        return real(data)
+    def counting(frame: ServerFrame) -> bytes:
+        translated.append(frame)
+        return real(frame)
 
-    monkeypatch.setattr(tcp_server.server, "event_lines", counting)
+    monkeypatch.setattr(JsonEncoder, "encode", staticmethod(counting))
     members = []
     for name in ("j1", "j2", "j3", "j4"):
         member = EventClient(await connect())
@@ -132,7 +132,7 @@ async def test_a_broadcast_is_translated_once_for_all_json_members(connect, monk
         assert got == [f"n{i}" for i in range(50)]
     frames = await plain.recv_until(Message("fran", "n49"))
     assert [f for f in frames if isinstance(f, Message)] == [Message("fran", f"n{i}") for i in range(50)]
-    broadcasts = [t for t in translated if t.startswith(b"105#")]
+    broadcasts = [t for t in translated if isinstance(t, Message)]
     assert len(broadcasts) == 50  # once each, not once per JSON member (that would be 200)
 
 

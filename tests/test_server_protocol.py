@@ -21,7 +21,7 @@ from tcp_server.protocol import (
     UserList,
     WhisperMessage,
 )
-from tcp_server.protocol.room import InMemoryRoom
+from tcp_server.room import InMemoryBus
 from tests.helpers import LineClient
 
 
@@ -174,7 +174,7 @@ async def test_a_client_that_never_reads_is_dropped_and_others_keep_receiving(ma
             if dropped and i > 50:
                 break
         assert dropped, "the stuck reader was never dropped"
-        assert "stuck" not in server.room.users()
+        assert "stuck" not in server.room.roster.names()
     finally:
         for c in (a, b, stuck):
             await c.close()
@@ -232,19 +232,21 @@ async def test_keepalive_is_set_on_accepted_sockets(connect, server: ChatServer)
     assert sock.getsockopt(socket.SOL_SOCKET, socket.SO_KEEPALIVE) == 1
 
 
-class BrokenRoom(InMemoryRoom):
-    """A room with a bug in broadcast: stands for any bug of ours."""
+class BrokenBus(InMemoryBus):
+    """A bus with a bug in publishing messages: stands for any bug of ours."""
 
     __slots__ = ()
 
-    def broadcast(self, member: object, message: str) -> None:  # type: ignore[override]
-        raise RuntimeError("secret internals")
+    def publish(self, frame: object, exclude: object) -> None:  # type: ignore[override]
+        if isinstance(frame, Message):
+            raise RuntimeError("secret internals")
+        super().publish(frame, exclude)  # type: ignore[arg-type]
 
 
 async def test_internal_errors_are_logged_and_the_peer_sees_only_a_generic_error(caplog) -> None:
     from tests.conftest import server_config
 
-    server = ChatServer(server_config(), room=BrokenRoom())
+    server = ChatServer(server_config(), bus=BrokenBus())
     await server.start()
     a = await LineClient.connect("127.0.0.1", server.port)
     try:

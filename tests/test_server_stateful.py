@@ -66,7 +66,7 @@ class ThreadedServer:
 
     def users(self) -> list[str]:
         async def read() -> list[str]:
-            return self.server.room.users()
+            return self.server.room.roster.names()
 
         return list(self.call(read))
 
@@ -222,11 +222,13 @@ class ChatMachine(RuleBasedStateMachine):
             return
         client.send(f"003#{client.name}#{to}#{message}\n".encode())
         target = [s for s in self.order if id_key(self.clients[s].name or "") == id_key(to)]  # type: ignore[union-attr]
-        if target:
+        if not is_valid_id(to):  # validated like an ID, never echoed
+            self.expected[slot].append(Error(ErrorReason.MALFORMED, ""))
+        elif target:
             self.expected[target[0]].append(WhisperMessage(client.name, message))
         else:
             self.expected[slot].append(NoSuchUser(to))
-        self.check(slot)
+        self.check_with_loose_errors(slot)
 
     @precondition(lambda self: bool(self.order))
     @rule(data=st.data())

@@ -36,10 +36,12 @@ from tcp_server.protocol import (
     OutputFormat,
     Ping,
     SetFormat,
+    parse_server,
     serialize,
 )
 from tcp_server.protocol.decoder import CLIENT_SIDE_MAX_LINE
-from tcp_server.protocol.events import JOINED_MARK, event_lines
+from tcp_server.protocol.encoders import JSON
+from tcp_server.protocol.events import JOINED_MARK
 from tcp_server.protocol.limits import TokenBucket
 
 from .config import GatewayConfig
@@ -324,7 +326,7 @@ class Bridge:
                 out.append(line)
                 continue
             try:
-                out.append(event_lines(line + b"\n")[:-1])
+                out.append(JSON.encode(parse_server(line.decode()))[:-1])
             except (FrameError, UnicodeDecodeError) as exc:
                 log.warning("unreadable line from the chat server: %s", exc)
                 out.append(encode_event(error_event("internal", "the gateway could not read a server frame")).encode())

@@ -11,7 +11,8 @@ from collections.abc import Callable
 from typing import Generic, TypeVar, Union
 
 from .codes import ErrorReason
-from .frames import ClientFrame, FrameError, ServerFrame, parse_client, parse_server
+from .frames import ClientFrame, FrameError, ServerFrame
+from .table import parse_client, parse_server
 
 DEFAULT_MAX_LINE = 4096
 """Client-to-server frames: bytes per line, LF included."""

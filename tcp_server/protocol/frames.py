@@ -1,13 +1,10 @@
-"""Frames of wire protocol v1: one dataclass per message, one parse, one serialize.
+"""Frames of wire protocol v1: one dataclass per message.
 
-A frame is one line of UTF-8 text; fields are separated by ``#``. Each code
-has a fixed number of fields; for messages (002, 003, 105, 106) and the other
-free-text tails (000's address, 006/110's token, 109's text) the last field is
-the rest of the line and keeps every ``#`` in it. ``001``'s ID is also the rest
-of the line, so that an ID containing ``#`` is reported as ``bad-id`` rather
-than as a malformed frame.
-
-Parsing works on a decoded line (no LF); serializing returns bytes ending in LF.
+A frame is one line of UTF-8 text; fields are separated by ``#``. The field
+layout of each code, which states accept it, what it costs and how it is shown
+live in one table (:mod:`.table`), which also parses and serializes; this module
+holds only the frame types, so that a ``match`` over :data:`ServerFrame` ending
+in ``assert_never`` makes mypy name every renderer a new frame is missing from.
 """
 
 from __future__ import annotations
@@ -38,6 +35,11 @@ def has_control_chars(text: str) -> bool:
     or, for CR/LF, forge a frame; messages and tokens must not carry them.
     """
     return _CONTROL.search(text) is not None
+
+
+def replace_control_chars(text: str, replacement: str) -> str:
+    """``text`` with every character :func:`has_control_chars` looks for replaced (for display)."""
+    return _CONTROL.sub(replacement, text)
 
 
 # One C scan per message (a Python loop per character was a quarter of the
@@ -275,157 +277,3 @@ ServerFrame = Union[
     UserList, NoSuchUser, Error, Pong,
 ]
 Frame = Union[ClientFrame, ServerFrame]
-
-# --------------------------------------------------------------------------
-# serialize
-
-# Codes whose last field is free text (may hold '#').
-_TAIL_KEEPS_HASH = frozenset({"000", "001", "002", "003", "006", "105", "106", "109", "110"})
-
-
-def serialize(frame: Frame) -> bytes:
-    """Encode ``frame`` as one LF-terminated line.
-
-    Raises ValueError for a field that would break framing (CR/LF anywhere, or
-    ``#`` in a field that is not the free-text tail): the caller's bug, not the peer's.
-    """
-    fields = frame.fields()
-    code = frame.CODE
-    last = len(fields) - 1
-    for i, value in enumerate(fields):
-        if "\n" in value or "\r" in value:
-            raise ValueError(f"{code}: field {i} contains CR or LF")
-        if "#" in value and not (i == last and code in _TAIL_KEEPS_HASH):
-            raise ValueError(f"{code}: field {i} contains '#'")
-    if not fields:
-        return f"{code}\n".encode()
-    return ("#".join((code, *fields)) + "\n").encode()
-
-
-# Hot-path encoders: the server builds these frames for every message, so they
-# skip the dataclass. Inputs come from parsed frames and are already valid.
-def encode_message(sender: str, message: str) -> bytes:
-    return f"105#{sender}#{message}\n".encode()
-
-
-def encode_whisper(sender: str, message: str) -> bytes:
-    return f"106#{sender}#{message}\n".encode()
-
-
-def encode_error(reason: ErrorReason, text: str) -> bytes:
-    return serialize(Error(reason, text.replace("\n", " ").replace("\r", " ")))
-
-
-# --------------------------------------------------------------------------
-# parse
-
-
-def _split(line: str, code: str, nfields: int, tail: bool) -> list[str]:
-    """Split the fields after the code; exactly ``nfields`` or FrameError."""
-    rest = line[4:] if len(line) > 3 else None
-    if len(line) > 3 and line[3] != "#":
-        raise FrameError(ErrorReason.MALFORMED, f"{code}: code must be followed by '#'")
-    if rest is None:
-        parts: list[str] = []
-    elif tail:
-        parts = rest.split("#", nfields - 1)
-    else:
-        parts = rest.split("#")
-    if len(parts) != nfields:
-        raise FrameError(ErrorReason.MALFORMED, f"{code} takes {nfields} field(s), got {len(parts)}")
-    return parts
-
-
-def _need_text(code: str, what: str, value: str) -> str:
-    if not value:
-        raise FrameError(ErrorReason.MALFORMED, f"{code}: empty {what}")
-    if has_control_chars(value):
-        raise FrameError(ErrorReason.MALFORMED, f"{code}: control characters in {what}")
-    return value
-
-
-def _need_id(code: str, value: str) -> str:
-    if not value:
-        raise FrameError(ErrorReason.MALFORMED, f"{code}: empty ID")
-    return value
-
-
-def parse_client(line: str) -> ClientFrame:
-    """Parse one client line (without LF) or raise :class:`FrameError`.
-
-    IDs are returned as sent; the room validates and normalises them.
-    """
-    code = line[:3]
-    if code == "002":
-        sid, msg = _split(line, code, 2, True)
-        return Broadcast(_need_id(code, sid), _need_text(code, "message", msg))
-    if code == "003":
-        sid, to, msg = _split(line, code, 3, True)
-        return Whisper(_need_id(code, sid), _need_id(code, to), _need_text(code, "message", msg))
-    if code == "001":
-        (name,) = _split(line, code, 1, True)
-        return Join(name)
-    if code == "004":
-        (sid,) = _split(line, code, 1, False)
-        return Leave(_need_id(code, sid))
-    if code == "005":
-        (sid,) = _split(line, code, 1, False)
-        return ListUsers(_need_id(code, sid))
-    if code == "006":
-        (token,) = _split(line, code, 1, True)
-        if has_control_chars(token):
-            raise FrameError(ErrorReason.MALFORMED, "006: control characters in token")
-        return Ping(token)
-    if code == "000":
-        secret, address = _split(line, code, 2, True)
-        return GatewayHello(secret, _need_text(code, "address", address))
-    if code == "007":
-        (name,) = _split(line, code, 1, False)
-        try:
-            return SetFormat(OutputFormat(name))
-        except ValueError:
-            raise FrameError(ErrorReason.MALFORMED, f"007: unknown format {name[:16]!r}") from None
-    raise FrameError(ErrorReason.UNKNOWN_CODE, f"unknown code {code[:16]!r}")
-
-
-def parse_server(line: str) -> ServerFrame:
-    """Parse one server line (without LF) or raise :class:`FrameError`."""
-    code = line[:3]
-    if code == "105":
-        sender, msg = _split(line, code, 2, True)
-        return Message(sender, msg)
-    if code == "106":
-        sender, msg = _split(line, code, 2, True)
-        return WhisperMessage(sender, msg)
-    if code == "103":
-        return UserJoined(*_split(line, code, 1, False))
-    if code == "104":
-        return UserLeft(*_split(line, code, 1, False))
-    if code == "107":
-        if line == "107":
-            return UserList(())
-        return UserList(tuple(_split(line, code, line.count("#"), False)))
-    if code == "100":
-        return Joined(*_split(line, code, 1, False))
-    if code == "101":
-        _split(line, code, 0, False)
-        return IdTaken()
-    if code == "102":
-        _split(line, code, 0, False)
-        return Left()
-    if code == "108":
-        return NoSuchUser(*_split(line, code, 1, False))
-    if code == "109":
-        rest = line[4:]
-        if len(line) > 3 and line[3] != "#" or not rest:
-            raise FrameError(ErrorReason.MALFORMED, "109 needs a reason")
-        reason_text, _, text = rest.partition("#")
-        try:
-            reason = ErrorReason(reason_text)
-        except ValueError:
-            raise FrameError(ErrorReason.MALFORMED, f"109: unknown reason {reason_text[:32]!r}") from None
-        return Error(reason, text)
-    if code == "110":
-        (token,) = _split(line, code, 1, True)
-        return Pong(token)
-    raise FrameError(ErrorReason.UNKNOWN_CODE, f"unknown code {code[:16]!r}")

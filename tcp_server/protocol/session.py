@@ -1,158 +1,256 @@
-"""One connection's protocol state machine, pure (h11 style).
+"""One connection's protocol logic, pure: a frame in, the effects out (websockets' ``Protocol`` style).
 
-The I/O layer feeds it parsed frames (or the decoder's errors); it answers
-through ``member.send`` and the room, and tells the I/O layer what to do with
-the connection by its return value.
+The session decides and the I/O shell carries out: reply to this connection,
+publish to the room, deliver to one user, ask the directory for an ID, free
+it, close. The session never waits: claiming an ID may need a round trip
+(several server nodes share one directory), so it answers :class:`Claim` and the
+shell reports back with :meth:`Session.claimed` or :meth:`Session.taken`.
+The connection's state moves only along :mod:`.states`' table.
 """
 
 from __future__ import annotations
 
 import hmac
-from enum import Enum, auto
-from typing import Union
+from dataclasses import dataclass
+from typing import Union, assert_never
 
 from .codes import ErrorReason, OutputFormat
 from .frames import (
     Broadcast,
     ClientFrame,
+    Error,
     FrameError,
     GatewayHello,
     IdTaken,
     Join,
+    Joined,
     Leave,
+    Left,
     ListUsers,
+    Message,
     NoSuchUser,
     Ping,
     Pong,
+    ServerFrame,
     SetFormat,
+    UserJoined,
+    UserLeft,
+    UserList,
     Whisper,
-    encode_error,
-    serialize,
+    WhisperMessage,
 )
 from .ids import InvalidId, id_key, normalize_id
-from .room import Member, Room
+from .roster import Roster
+from .states import ConnState, Move, next_state
+from .table import spec_of
 
-_IDTAKEN = serialize(IdTaken())
-_LEFT = b"102\n"
+RoomFrame = Union[UserJoined, UserLeft, Message]
+"""What the room fans out to every member."""
+
+# ----------------------------------------------------------------------------- effects
 
 
-class Outcome(Enum):
-    """What the I/O layer does after a frame."""
+@dataclass(frozen=True, slots=True)
+class Reply:
+    """Send ``frame`` to this connection."""
 
-    CONTINUE = auto()
-    CLOSE = auto()
-    """Flush what was sent, then close (after 102, or a refused 000)."""
-    JOINED = auto()
-    GATEWAY = auto()
-    """A trusted gateway named the real address: see ``Session.address``."""
-    FORMAT = auto()
-    """The peer chose what the server writes to it: see ``Session.output``."""
+    frame: ServerFrame
+
+
+@dataclass(frozen=True, slots=True)
+class Publish:
+    """Give ``frame`` to every member of the room but the one whose ID key is ``exclude``."""
+
+    frame: RoomFrame
+    exclude: str | None
+
+
+@dataclass(frozen=True, slots=True)
+class Deliver:
+    """Give ``frame`` to the user whose ID key is ``key`` (a whisper), wherever that user is connected."""
+
+    key: str
+    frame: WhisperMessage
+
+
+@dataclass(frozen=True, slots=True)
+class Claim:
+    """Ask the directory for ``name``; answer with :meth:`Session.claimed` or :meth:`Session.taken`."""
+
+    name: str
+    key: str
+
+
+@dataclass(frozen=True, slots=True)
+class Release:
+    """``name`` is free again (its ``104`` is already published)."""
+
+    name: str
+    key: str
+
+
+@dataclass(frozen=True, slots=True)
+class Close:
+    """Write what is queued, then close the connection."""
+
+
+@dataclass(frozen=True, slots=True)
+class UseFormat:
+    """Encode this connection's output as ``format`` from now on."""
+
+    format: OutputFormat
+
+
+@dataclass(frozen=True, slots=True)
+class Rehome:
+    """A trusted gateway named the real user: count this connection's limits on ``address``."""
+
+    address: str
+
+
+Effect = Union[Reply, Publish, Deliver, Claim, Release, Close, UseFormat, Rehome]
+
+_CLOSE = Close()
+
+# ----------------------------------------------------------------------------- the session
 
 
 class Session:
-    """Protocol state for one connection: joined or not, and as whom."""
+    """Protocol state for one connection: where it stands, and as whom."""
 
-    __slots__ = ("room", "member", "gateway_secret", "name", "key", "address", "output", "_was_gateway")
+    __slots__ = ("roster", "gateway_secret", "state", "name", "key", "address", "format_chosen", "_before_join")
 
-    def __init__(self, room: Room, member: Member, address: str, gateway_secret: str | None = None) -> None:
-        self.room = room
-        self.member = member
+    def __init__(self, roster: Roster, address: str, gateway_secret: str | None = None) -> None:
+        self.roster = roster  # the room as this node sees it: for 005 and a whisper's target
         self.gateway_secret = gateway_secret
+        self.state = ConnState.NEW
         self.name: str | None = None
         self.key: str | None = None
         self.address = address
-        self.output = OutputFormat.FRAMES
-        self._was_gateway = False
+        self.format_chosen = False
+        self._before_join = ConnState.NEW
 
     @property
     def joined(self) -> bool:
-        return self.name is not None
+        return self.state is ConnState.JOINED
 
-    def error(self, reason: ErrorReason, detail: str) -> None:
-        self.member.send(encode_error(reason, detail))
+    def _move(self, move: Move) -> None:
+        self.state = next_state(self.state, move, self._before_join)
 
-    def handle(self, item: Union[ClientFrame, FrameError]) -> Outcome:
+    def handle(self, item: Union[ClientFrame, FrameError]) -> list[Effect]:
         """Apply one frame (or decoding error) from the peer."""
-        if isinstance(item, Broadcast):
-            if self._check_sender(item.id):
-                self.room.broadcast(self.member, item.message)
-            return Outcome.CONTINUE
         if isinstance(item, FrameError):
-            self.error(item.reason, item.detail)
-            return Outcome.CONTINUE
-        if isinstance(item, Whisper):
-            if self._check_sender(item.id) and not self.room.whisper(self.member, item.to, item.message):
-                self.member.send(serialize(NoSuchUser(item.to)))
-            return Outcome.CONTINUE
-        if isinstance(item, Ping):
-            self.member.send(serialize(Pong(item.token)))
-            return Outcome.CONTINUE
-        if isinstance(item, ListUsers):
-            if self._check_sender(item.id):
-                self.room.send_list(self.member)
-            return Outcome.CONTINUE
-        if isinstance(item, Join):
-            return self._join(item.id)
-        if isinstance(item, Leave):
-            if not self._check_sender(item.id):
-                return Outcome.CONTINUE
-            self.member.send(_LEFT)
-            self.room.leave(self.member)
-            self.name = self.key = None
-            return Outcome.CLOSE
+            return [Reply(Error(item.reason, item.detail))]
+        if self.state not in spec_of(item).states:
+            return self._wrong_state(item)
+        match item:
+            case Broadcast(sender, message):
+                if not self._is_self(sender):
+                    return self._mismatch()
+                assert self.name is not None
+                return [Publish(Message(self.name, message), self.key)]
+            case Whisper(sender, to, message):
+                if not self._is_self(sender):
+                    return self._mismatch()
+                return self._whisper(to, message)
+            case Ping(token):
+                return [Reply(Pong(token))]
+            case ListUsers(sender):
+                if not self._is_self(sender):
+                    return self._mismatch()
+                return [Reply(self.roster.user_list())]
+            case Join(raw):
+                return self._join(raw)
+            case Leave(sender):
+                if not self._is_self(sender):
+                    return self._mismatch()
+                return [Reply(Left()), *self._leave(), _CLOSE]
+            case GatewayHello():
+                return self._gateway(item)
+            case SetFormat(fmt):
+                if self.format_chosen:
+                    return [Reply(Error(ErrorReason.FORBIDDEN, "007 may come only once"))]
+                self.format_chosen = True
+                return [UseFormat(fmt)]
+            case _:
+                assert_never(item)
+
+    def _wrong_state(self, item: ClientFrame) -> list[Effect]:
         if isinstance(item, GatewayHello):
-            return self._gateway(item)
-        if isinstance(item, SetFormat):
-            if self.name is not None:
-                self.error(ErrorReason.ALREADY_JOINED, "007 must come before 001")
-                return Outcome.CONTINUE
-            self.output = item.format
-            return Outcome.FORMAT
-        raise TypeError(f"not a client frame: {item!r}")  # pragma: no cover
+            return self._refuse_gateway()
+        if self.state is ConnState.JOINED:
+            detail = "007 must come before 001" if isinstance(item, SetFormat) else f"you are {self.name}"
+            return [Reply(Error(ErrorReason.ALREADY_JOINED, detail))]
+        return [Reply(Error(ErrorReason.NOT_JOINED, "send 001#ID first"))]
 
-    def _check_sender(self, sender: str) -> bool:
-        if self.key is None:
-            self.error(ErrorReason.NOT_JOINED, "send 001#ID first")
-            return False
-        if sender != self.name and id_key(sender) != self.key:
-            self.error(ErrorReason.ID_MISMATCH, f"you are {self.name}")
-            return False
-        return True
+    def _is_self(self, sender: str) -> bool:
+        return sender == self.name or id_key(sender) == self.key
 
-    def _join(self, raw: str) -> Outcome:
-        if self.name is not None:
-            self.error(ErrorReason.ALREADY_JOINED, f"you are {self.name}")
-            return Outcome.CONTINUE
+    def _mismatch(self) -> list[Effect]:
+        return [Reply(Error(ErrorReason.ID_MISMATCH, f"you are {self.name}"))]
+
+    def _whisper(self, raw_to: str, message: str) -> list[Effect]:
+        assert self.name is not None
+        try:
+            to = normalize_id(raw_to)
+        except InvalidId as exc:
+            # Not echoed: the target field may hold anything a terminal should not print.
+            return [Reply(Error(ErrorReason.MALFORMED, f"003: the target is not a valid ID ({exc})"))]
+        key = id_key(to)
+        if self.roster.name_of(key) is None:
+            return [Reply(NoSuchUser(to))]
+        return [Deliver(key, WhisperMessage(self.name, message))]
+
+    def _join(self, raw: str) -> list[Effect]:
         try:
             name = normalize_id(raw)
         except InvalidId as exc:
-            self.error(ErrorReason.BAD_ID, str(exc))
-            return Outcome.CONTINUE
-        if not self.room.join(self.member, name):
-            self.member.send(_IDTAKEN)
-            return Outcome.CONTINUE
+            return [Reply(Error(ErrorReason.BAD_ID, str(exc)))]
+        self._before_join = self.state
+        self._move(Move.JOIN)
         self.name = name
         self.key = id_key(name)
-        return Outcome.JOINED
+        return [Claim(name, self.key)]
 
-    def _gateway(self, hello: GatewayHello) -> Outcome:
+    def claimed(self, users: tuple[str, ...]) -> list[Effect]:
+        """The directory gave us the ID; ``users`` is everyone now in the room, in join order (us last)."""
+        self._move(Move.CLAIMED)
+        assert self.name is not None
+        return [Publish(UserJoined(self.name), self.key), Reply(Joined(self.name)), Reply(UserList(users))]
+
+    def taken(self) -> list[Effect]:
+        """The ID is someone else's: ask again."""
+        self._move(Move.TAKEN)
+        self.name = self.key = None
+        return [Reply(IdTaken())]
+
+    def _leave(self) -> list[Effect]:
+        name, key = self.name, self.key
+        assert name is not None and key is not None
+        self._move(Move.LEAVE)
+        return [Publish(UserLeft(name), key), Release(name, key)]
+
+    def _gateway(self, hello: GatewayHello) -> list[Effect]:
         secret = self.gateway_secret
-        if (
-            not secret
-            or self.name is not None
-            or self._was_gateway
-            or not hmac.compare_digest(hello.secret.encode(), secret.encode())
-        ):
-            self.error(ErrorReason.FORBIDDEN, "000 is only for a trusted gateway, before 001")
-            return Outcome.CLOSE
-        self._was_gateway = True
+        if not secret or not hmac.compare_digest(hello.secret.encode(), secret.encode()):
+            return self._refuse_gateway()
+        self._move(Move.GATEWAY)
         self.address = hello.address
-        return Outcome.GATEWAY
+        return [Rehome(hello.address)]
 
-    def drop(self) -> str | None:
-        """The connection is gone: leave the room (others get 104). The name it had."""
-        name = self.name
-        if name is not None:
-            self.room.leave(self.member)
-            self.name = self.key = None
-        return name
+    def _refuse_gateway(self) -> list[Effect]:
+        refusal = Reply(Error(ErrorReason.FORBIDDEN, "000 is only for a trusted gateway, before 001"))
+        return [refusal, *self.drop(), _CLOSE]
+
+    def drop(self) -> list[Effect]:
+        """The connection is gone (or being closed): leave the room if in it.
+
+        A claim still pending stays the shell's to undo: when it succeeds after
+        this, the shell releases the ID without anyone having seen it join.
+        """
+        if self.state is ConnState.CLOSED:
+            return []
+        if self.state is ConnState.JOINED:
+            return self._leave()
+        self._move(Move.CLOSE)
+        return []

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import locale
 import os
-from typing import Literal
+from typing import Literal, assert_never
 
 from .codes import ErrorReason
 from .frames import (
@@ -90,31 +90,32 @@ def reason_text(reason: ErrorReason, lang: Lang = "ko") -> str:
 
 def render(frame: ServerFrame, lang: Lang = "ko") -> str:
     """The seed's text for a server frame (PROTOCOL.md's table); may span lines (107)."""
-    if isinstance(frame, Message):
-        return text("message", lang, sender=frame.sender, message=frame.message)
-    if isinstance(frame, WhisperMessage):
-        return text("whisper", lang, sender=frame.sender, message=frame.message)
-    if isinstance(frame, UserJoined):
-        return text("user_joined", lang, id=frame.id)
-    if isinstance(frame, UserLeft):
-        return text("user_left", lang, id=frame.id)
-    if isinstance(frame, UserList):
-        return "\n".join((USER_LIST_HEADER[lang], *frame.ids, USER_LIST_FOOTER))
-    if isinstance(frame, Joined):
-        return text("joined", lang)
-    if isinstance(frame, IdTaken):
-        return text("id_taken", lang)
-    if isinstance(frame, Left):
-        return text("left", lang)
-    if isinstance(frame, NoSuchUser):
-        return text("no_such_user", lang)
-    if isinstance(frame, Error):
-        explanation = reason_text(frame.reason, lang)
-        detail = f" ({frame.text})" if frame.text else ""
-        return text("error", lang, text=explanation + detail)
-    if isinstance(frame, Pong):
-        return text("pong", lang, token=frame.token)
-    raise TypeError(f"not a server frame: {frame!r}")
+    match frame:
+        case Message(sender, message):
+            return text("message", lang, sender=sender, message=message)
+        case WhisperMessage(sender, message):
+            return text("whisper", lang, sender=sender, message=message)
+        case UserJoined(name):
+            return text("user_joined", lang, id=name)
+        case UserLeft(name):
+            return text("user_left", lang, id=name)
+        case UserList(ids):
+            return "\n".join((USER_LIST_HEADER[lang], *ids, USER_LIST_FOOTER))
+        case Joined():
+            return text("joined", lang)
+        case IdTaken():
+            return text("id_taken", lang)
+        case Left():
+            return text("left", lang)
+        case NoSuchUser():
+            return text("no_such_user", lang)
+        case Error(reason, detail):
+            explanation = reason_text(reason, lang)
+            return text("error", lang, text=explanation + (f" ({detail})" if detail else ""))
+        case Pong(token):
+            return text("pong", lang, token=token)
+        case _:
+            assert_never(frame)
 
 
 def default_lang(environ: dict[str, str] | None = None) -> Lang:

@@ -33,7 +33,9 @@ from tcp_server.protocol import (
     parse_server,
     serialize,
 )
-from tcp_server.protocol.frames import encode_error, encode_message, encode_whisper, has_control_chars
+from tcp_server.protocol.frames import has_control_chars
+from tcp_server.protocol.states import ConnState
+from tcp_server.protocol.table import CLIENT_SPECS, SERVER_SPECS, Budget, encode_error
 
 # (wire line without LF, frame) — parse(line) == frame and serialize(frame) == line + LF
 CLIENT_CASES = [
@@ -121,6 +123,9 @@ MALFORMED_CLIENT = [
     ("006#\x00", ErrorReason.MALFORMED),
     ("000#secret", ErrorReason.MALFORMED),
     ("000#secret#", ErrorReason.MALFORMED),
+    ("000#secret#not-an-address", ErrorReason.MALFORMED),  # it reaches logs: an IP address or nothing
+    ("000#secret#1.2.3.4\u202e", ErrorReason.MALFORMED),
+    ("003#alice#bob#\rx", ErrorReason.MALFORMED),
     ("007", ErrorReason.MALFORMED),
     ("007#", ErrorReason.MALFORMED),
     ("007#xml", ErrorReason.MALFORMED),
@@ -157,10 +162,28 @@ def test_serialize_refuses_fields_that_break_framing(frame: object) -> None:
         serialize(frame)  # type: ignore[arg-type]
 
 
-def test_hot_path_encoders_match_serialize() -> None:
-    assert encode_message("alice", "a#b") == serialize(Message("alice", "a#b"))
-    assert encode_whisper("alice", "x") == serialize(WhisperMessage("alice", "x"))
-    assert encode_error(ErrorReason.BUSY, "a\nb") == serialize(Error(ErrorReason.BUSY, "a b"))
+def test_encode_error_folds_line_breaks_in_the_detail() -> None:
+    assert encode_error(ErrorReason.BUSY, "a\nb\rc") == serialize(Error(ErrorReason.BUSY, "a b c"))
+
+
+def test_the_table_has_one_entry_per_code_and_class() -> None:
+    specs = (*CLIENT_SPECS, *SERVER_SPECS)
+    assert len({s.code for s in specs}) == len({s.cls for s in specs}) == len(specs)
+    for spec in specs:
+        assert spec.cls.CODE == spec.code
+
+
+def test_every_client_frame_is_accepted_somewhere_and_costs_something() -> None:
+    """The flood policy comes from the table: no frame is free (a flood of pings froze the room once)."""
+    for spec in CLIENT_SPECS:
+        assert spec.states and ConnState.CLOSED not in spec.states and ConnState.JOINING not in spec.states
+        assert spec.budget in (Budget.MESSAGE, Budget.CONTROL)
+        assert not spec.event
+
+
+def test_every_server_frame_has_a_json_event_type() -> None:
+    events = [spec.event for spec in SERVER_SPECS]
+    assert all(events) and len(set(events)) == len(events)
 
 
 @given(st.text())

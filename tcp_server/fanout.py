@@ -1,0 +1,68 @@
+"""The room's frames since the last flush, shared by every local member, with opaque cursors.
+
+A broadcast is one append, however many members there are; a flush encodes the
+log once per encoder and gives each member its part in one write (BENCHMARKS.md).
+Each member holds a :class:`Cursor` that only this module reads or moves: a
+cursor from an earlier flush means "from the start", so a flush never has to
+reset anyone's position.
+"""
+
+from __future__ import annotations
+
+from tcp_server.protocol.encoders import Encoder
+from tcp_server.protocol.frames import ServerFrame
+
+
+class Cursor:
+    """How much of the log a member already has (or need not have)."""
+
+    __slots__ = ("gen", "pos")
+
+    def __init__(self, gen: int, pos: int) -> None:
+        self.gen = gen
+        self.pos = pos
+
+
+class FanoutLog:
+    """Frames for every member since the last flush, in order."""
+
+    __slots__ = ("entries", "gen")
+
+    def __init__(self) -> None:
+        self.entries: list[ServerFrame] = []
+        self.gen = 0
+
+    def cursor(self) -> Cursor:
+        """A new member's cursor: it takes what is appended from now on."""
+        return Cursor(self.gen, len(self.entries))
+
+    def position(self, cursor: Cursor) -> int:
+        return cursor.pos if cursor.gen == self.gen else 0
+
+    def behind(self, cursor: Cursor) -> bool:
+        return (cursor.pos if cursor.gen == self.gen else 0) < len(self.entries)
+
+    def take(self, cursor: Cursor) -> list[ServerFrame]:
+        """The frames ``cursor`` has not had; it has them now."""
+        pos = cursor.pos if cursor.gen == self.gen else 0
+        cursor.gen = self.gen
+        cursor.pos = len(self.entries)
+        return self.entries[pos:]
+
+    def skip(self, cursor: Cursor) -> None:
+        """``cursor`` does not take what is in the log now (it is the sender of the last entry)."""
+        cursor.gen = self.gen
+        cursor.pos = len(self.entries)
+
+    def append(self, frame: ServerFrame) -> None:
+        self.entries.append(frame)
+
+    def encoded(self, encoder: Encoder) -> list[bytes]:
+        """The log through ``encoder``: once per flush for all its members (the caller keeps it)."""
+        encode = encoder.encode
+        return [encode(frame) for frame in self.entries]
+
+    def reset(self) -> None:
+        """The flush is done: every cursor now points at the start of an empty log."""
+        self.entries = []
+        self.gen += 1

@@ -1,0 +1,151 @@
+"""This node's part of the room: its members, its roster, the fan-out log and its paced flushes.
+
+The bus hands every room event to :meth:`LocalRoom.room_event` (it is the
+node's :class:`tcp_server.room.Subscriber`): one append to the fan-out log,
+whatever the number of members. A flush then writes each member's part of the
+log, encoded once per encoder for all of them, in one write per member.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from typing import Protocol
+
+from tcp_server.protocol.encoders import Encoder
+from tcp_server.protocol.frames import ServerFrame, WhisperMessage
+from tcp_server.protocol.roster import Roster
+from tcp_server.protocol.session import RoomFrame
+
+from .fanout import Cursor, FanoutLog
+
+# Flush pacing. A flush costs one write per member with output, so a join into
+# a room of thousands (a 103 to every member) or a message to it costs that many
+# syscalls. When a flush took FLUSH_PAUSE_FROM or more, the next one waits half
+# as long as it took (at most FLUSH_PAUSE_MAX): the input arriving meanwhile
+# (more joins, more messages) then shares one write per member instead of each
+# event paying for a round of writes of its own. A 5,000-user join storm went
+# from 92 s to 2 s with this and the shared fan-out log (BENCHMARKS.md). Cheap
+# flushes, i.e. rooms of a few hundred, still run at the end of the same turn.
+FLUSH_PAUSE_FROM = 0.002
+FLUSH_PAUSE_SCALE = 0.5
+FLUSH_PAUSE_MAX = 0.050
+
+
+class Member(Protocol):
+    """A connection in the room, as the room sees it."""
+
+    encoder: Encoder
+    cursor: Cursor | None
+
+    def send(self, frame: ServerFrame) -> None:
+        """Queue one frame for this member alone (after what the log already holds for it)."""
+
+    def catch_up(self) -> None:
+        """Move the log's frames this member has not had into its own queue, ahead of what comes next."""
+
+    def flush(self) -> None:
+        """Write everything queued (its part of the log first)."""
+
+    def take_log(self, chunks: list[bytes], pos: int, shared: bytes) -> None:
+        """A flush's encoded log from ``pos`` on (``shared``: all of it joined, for shareable encoders)."""
+
+
+class LocalRoom:
+    """The room's members on this node, and the fan-out to them."""
+
+    def __init__(self, loop: asyncio.AbstractEventLoop) -> None:
+        self.loop = loop
+        self.roster = Roster()  # the whole room, as the bus told this node
+        self.log = FanoutLog()
+        self.members: dict[str, Member] = {}  # ID key -> member on this node
+        self._groups: dict[Encoder, dict[Member, None]] = {}  # members by encoder, for the once-per-encoder memo
+        self._dirty: list[Member] = []
+        self._flush_handle: asyncio.Handle | asyncio.TimerHandle | None = None
+        self._flushed_at = 0.0  # loop time when the last flush ended
+        self._flush_pause = 0.0  # how long the next flush waits after that
+
+    # ------------------------------------------------------------ membership
+
+    def enter(self, key: str, member: Member) -> None:
+        """``member`` joined as ``key``: it takes the log from here on."""
+        member.cursor = self.log.cursor()
+        self.members[key] = member
+        self._groups.setdefault(member.encoder, {})[member] = None
+
+    def exit(self, key: str | None, member: Member) -> None:
+        """``member`` left or is gone: no more of the log for it."""
+        if key is not None and self.members.get(key) is member:
+            del self.members[key]
+        group = self._groups.get(member.encoder)
+        if group is not None:
+            group.pop(member, None)
+        member.cursor = None
+
+    # ------------------------------------------------------------ the bus's subscriber
+
+    def room_event(self, frame: RoomFrame, exclude: str | None) -> None:
+        """One append for every member; ``exclude`` (the sender, or the one who joined) skips it."""
+        self.roster.apply(frame)
+        log = self.log
+        sender = self.members.get(exclude) if exclude is not None else None
+        cursor = sender.cursor if sender is not None else None
+        if sender is not None and cursor is not None:
+            sender.catch_up()  # what the log held for it comes before its own next frame
+            log.append(frame)
+            log.skip(cursor)
+        else:
+            log.append(frame)
+        if self._flush_handle is None:
+            self._schedule_flush()
+
+    def whisper(self, key: str, frame: WhisperMessage) -> None:
+        member = self.members.get(key)
+        if member is not None:
+            member.send(frame)
+
+    # ------------------------------------------------------------ flushing
+
+    def mark_dirty(self, member: Member) -> None:
+        """``member`` has output: flush it (with all others) at the end of this turn, or paced (see above)."""
+        self._dirty.append(member)
+        if self._flush_handle is None:
+            self._schedule_flush()
+
+    def _schedule_flush(self) -> None:
+        if self._flush_pause:
+            self._flush_handle = self.loop.call_at(self._flushed_at + self._flush_pause, self.flush)
+        else:
+            self._flush_handle = self.loop.call_soon(self.flush)
+
+    def flush(self) -> None:
+        self._flush_handle = None
+        dirty = self._dirty
+        self._dirty = []
+        loop = self.loop
+        start = loop.time()
+        for member in dirty:
+            member.flush()  # takes its part of the log first, so its own frames keep their place
+        log = self.log
+        if log.entries:
+            n = len(log.entries)
+            position = log.position
+            for encoder, group in self._groups.items():
+                if not group:
+                    continue
+                chunks = log.encoded(encoder)
+                shared = b"".join(chunks) if encoder.shareable else b""
+                for member in list(group):
+                    cursor = member.cursor
+                    pos = position(cursor) if cursor is not None else n
+                    if pos < n:
+                        member.take_log(chunks, pos, shared)
+            log.reset()
+        end = self._flushed_at = loop.time()
+        cost = end - start
+        self._flush_pause = min(cost * FLUSH_PAUSE_SCALE, FLUSH_PAUSE_MAX) if cost >= FLUSH_PAUSE_FROM else 0.0
+
+    def close(self) -> None:
+        """Write whatever is pending now (shutdown)."""
+        if self._flush_handle is not None:
+            self._flush_handle.cancel()
+        self.flush()

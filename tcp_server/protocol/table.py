@@ -1,0 +1,249 @@
+"""The protocol table: one entry per code, and the one parse and one serialize built from it.
+
+Like h11's ``READERS``/``WRITERS``: everything the program needs to know about a
+code that is data (its frame type, field layout, which connection states accept
+it, which budget it is charged to, its JSON event type, its text key) is one
+:class:`FrameSpec` here. What is behaviour (the session's handler, the JSON
+fields, the terminal and legacy renderings) is an exhaustive ``match`` ending in
+``assert_never`` elsewhere, so ``mypy --strict`` names every place a new frame
+must be handled. Adding a frame: a class in :mod:`.frames`, an entry here, its
+handler in :mod:`.session` (client frames) or its renderings (server frames).
+"""
+
+from __future__ import annotations
+
+import ipaddress
+from collections.abc import Callable
+from dataclasses import dataclass
+from enum import Enum, auto
+from typing import Any
+
+from .codes import ErrorReason, OutputFormat
+from .frames import (
+    Broadcast,
+    ClientFrame,
+    Error,
+    Frame,
+    FrameError,
+    GatewayHello,
+    IdTaken,
+    Join,
+    Joined,
+    Leave,
+    Left,
+    ListUsers,
+    Message,
+    NoSuchUser,
+    Ping,
+    Pong,
+    ServerFrame,
+    SetFormat,
+    UserJoined,
+    UserLeft,
+    UserList,
+    Whisper,
+    WhisperMessage,
+    has_control_chars,
+)
+from .states import ConnState
+
+# ----------------------------------------------------------------------------- fields
+
+FieldCheck = Callable[[str, str], Any]
+"""``check(code, raw)``: the field's value, or FrameError naming what is wrong."""
+
+
+def raw(code: str, value: str) -> str:
+    """Anything the line holds (IDs are judged later by the ID rules: ``bad-id``, not ``malformed``)."""
+    return value
+
+
+def non_empty(code: str, value: str) -> str:
+    """An ID in a sender or target field: validated against the session's own ID later."""
+    if not value:
+        raise FrameError(ErrorReason.MALFORMED, f"{code}: empty ID")
+    return value
+
+
+def text(code: str, value: str) -> str:
+    """A message: something, and nothing that could rewrite a terminal or forge a line."""
+    if not value:
+        raise FrameError(ErrorReason.MALFORMED, f"{code}: empty message")
+    if has_control_chars(value):
+        raise FrameError(ErrorReason.MALFORMED, f"{code}: control characters in message")
+    return value
+
+
+def token(code: str, value: str) -> str:
+    """A ping token: echoed back, so no control characters; may be empty."""
+    if has_control_chars(value):
+        raise FrameError(ErrorReason.MALFORMED, f"{code}: control characters in token")
+    return value
+
+
+def address(code: str, value: str) -> str:
+    """The real address a gateway names: an IP address, written canonically (it reaches logs)."""
+    if not value:
+        raise FrameError(ErrorReason.MALFORMED, f"{code}: empty address")
+    try:
+        return str(ipaddress.ip_address(value))
+    except ValueError:
+        raise FrameError(ErrorReason.MALFORMED, f"{code}: the address must be an IP address") from None
+
+
+def output_format(code: str, value: str) -> OutputFormat:
+    try:
+        return OutputFormat(value)
+    except ValueError:
+        raise FrameError(ErrorReason.MALFORMED, f"{code}: unknown format {value[:16]!r}") from None
+
+
+def reason(code: str, value: str) -> ErrorReason:
+    try:
+        return ErrorReason(value)
+    except ValueError:
+        raise FrameError(ErrorReason.MALFORMED, f"{code}: unknown reason {value[:32]!r}") from None
+
+
+# ----------------------------------------------------------------------------- the table
+
+
+class Budget(Enum):
+    """Which of a connection's token buckets a client frame is charged to."""
+
+    MESSAGE = auto()
+    """The flood bucket (``--flood-rate``/``--flood-burst``): what reaches other people."""
+    CONTROL = auto()
+    """A separate, generous bucket: pings and the once-only set-up frames still cost something."""
+
+
+@dataclass(frozen=True, slots=True)
+class FrameSpec:
+    """One code of the protocol."""
+
+    cls: type[Any]
+    code: str
+    fields: tuple[FieldCheck, ...]
+    """One check per field, in wire order (the frame class's constructor order)."""
+    tail: bool = False
+    """The last field is the rest of the line: it keeps every ``#``."""
+    variadic: bool = False
+    """Any number of fields, all of one kind (107)."""
+    optional_last: bool = False
+    """The last field may be missing altogether (109's TEXT)."""
+    # client frames
+    states: frozenset[ConnState] = frozenset()
+    """Connection states that accept this frame; in any other the session refuses it."""
+    budget: Budget | None = None
+    # server frames
+    event: str = ""
+    """Its JSON event type (PROTOCOL.md, "Browser JSON")."""
+
+
+_PRE_JOIN = frozenset({ConnState.NEW, ConnState.GATEWAY})
+_JOINED = frozenset({ConnState.JOINED})
+_OPEN = frozenset({ConnState.NEW, ConnState.GATEWAY, ConnState.JOINED})
+
+CLIENT_SPECS: tuple[FrameSpec, ...] = (
+    FrameSpec(GatewayHello, "000", (raw, address), tail=True, states=frozenset({ConnState.NEW}),
+              budget=Budget.CONTROL),
+    FrameSpec(Join, "001", (raw,), tail=True, states=_PRE_JOIN, budget=Budget.MESSAGE),
+    FrameSpec(Broadcast, "002", (non_empty, text), tail=True, states=_JOINED, budget=Budget.MESSAGE),
+    FrameSpec(Whisper, "003", (non_empty, non_empty, text), tail=True, states=_JOINED, budget=Budget.MESSAGE),
+    FrameSpec(Leave, "004", (non_empty,), states=_JOINED, budget=Budget.MESSAGE),
+    FrameSpec(ListUsers, "005", (non_empty,), states=_JOINED, budget=Budget.MESSAGE),
+    FrameSpec(Ping, "006", (token,), tail=True, states=_OPEN, budget=Budget.CONTROL),
+    FrameSpec(SetFormat, "007", (output_format,), states=_PRE_JOIN, budget=Budget.CONTROL),
+)
+
+SERVER_SPECS: tuple[FrameSpec, ...] = (
+    FrameSpec(Joined, "100", (raw,), event="joined"),
+    FrameSpec(IdTaken, "101", (), event="id_taken"),
+    FrameSpec(Left, "102", (), event="left"),
+    FrameSpec(UserJoined, "103", (raw,), event="user_joined"),
+    FrameSpec(UserLeft, "104", (raw,), event="user_left"),
+    FrameSpec(Message, "105", (raw, raw), tail=True, event="message"),
+    FrameSpec(WhisperMessage, "106", (raw, raw), tail=True, event="whisper"),
+    FrameSpec(UserList, "107", (raw,), variadic=True, event="users"),
+    FrameSpec(NoSuchUser, "108", (raw,), event="no_such_user"),
+    FrameSpec(Error, "109", (reason, raw), tail=True, optional_last=True, event="error"),
+    FrameSpec(Pong, "110", (token,), tail=True, event="pong"),
+)
+
+CLIENT: dict[str, FrameSpec] = {spec.code: spec for spec in CLIENT_SPECS}
+SERVER: dict[str, FrameSpec] = {spec.code: spec for spec in SERVER_SPECS}
+BY_CLASS: dict[type[Any], FrameSpec] = {spec.cls: spec for spec in (*CLIENT_SPECS, *SERVER_SPECS)}
+
+
+def spec_of(frame: Frame) -> FrameSpec:
+    return BY_CLASS[type(frame)]
+
+
+# ----------------------------------------------------------------------------- parse
+
+
+def _parse(line: str, specs: dict[str, FrameSpec]) -> Any:
+    code = line[:3]
+    spec = specs.get(code)
+    if spec is None:
+        raise FrameError(ErrorReason.UNKNOWN_CODE, f"unknown code {code[:16]!r}")
+    checks = spec.fields
+    if len(line) > 3 and line[3] != "#":
+        raise FrameError(ErrorReason.MALFORMED, f"{code}: code must be followed by '#'")
+    rest = line[4:] if len(line) > 3 else None
+    if spec.variadic:
+        parts = [] if rest is None else rest.split("#")
+        check = checks[0]
+        return spec.cls(tuple(check(code, part) for part in parts))
+    n = len(checks)
+    if rest is None:
+        parts = []
+    elif spec.tail:
+        parts = rest.split("#", n - 1)
+    else:
+        parts = rest.split("#")
+    if len(parts) != n and not (spec.optional_last and len(parts) == n - 1 and rest):
+        raise FrameError(ErrorReason.MALFORMED, f"{code} takes {n} field(s), got {len(parts)}")
+    return spec.cls(*(check(code, part) for check, part in zip(checks, parts, strict=False)))
+
+
+def parse_client(line: str) -> ClientFrame:
+    """Parse one client line (without LF) or raise :class:`FrameError`.
+
+    IDs are returned as sent; the session validates and normalises them.
+    """
+    frame: ClientFrame = _parse(line, CLIENT)
+    return frame
+
+
+def parse_server(line: str) -> ServerFrame:
+    """Parse one server line (without LF) or raise :class:`FrameError`."""
+    frame: ServerFrame = _parse(line, SERVER)
+    return frame
+
+
+# ----------------------------------------------------------------------------- serialize
+
+
+def serialize(frame: Frame) -> bytes:
+    """Encode ``frame`` as one LF-terminated line.
+
+    Raises ValueError for a field that would break framing (CR/LF anywhere, or
+    ``#`` in a field that is not the free-text tail): the caller's bug, not the peer's.
+    """
+    fields = frame.fields()
+    code = frame.CODE
+    if not fields:
+        return f"{code}\n".encode()
+    line = "#".join((code, *fields))
+    if "\n" in line or "\r" in line:
+        raise ValueError(f"{code}: a field contains CR or LF")
+    tail = BY_CLASS[type(frame)].tail
+    if line.count("#") != len(fields) and (not tail or any("#" in value for value in fields[:-1])):
+        raise ValueError(f"{code}: '#' in a field that is not the free-text tail")
+    return (line + "\n").encode()
+
+
+def encode_error(reason: ErrorReason, detail: str) -> bytes:
+    """A 109 with any CR/LF in the detail folded to spaces (details may quote the peer)."""
+    return serialize(Error(reason, detail.replace("\n", " ").replace("\r", " ")))

@@ -1,0 +1,126 @@
+"""The three encoders, pure: frames, JSON events (one table both ways, the broadcast short path, the marker), legacy."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+
+from tcp_server.protocol import (
+    Error,
+    ErrorReason,
+    IdTaken,
+    Joined,
+    Left,
+    Message,
+    NoSuchUser,
+    Pong,
+    UserJoined,
+    UserLeft,
+    UserList,
+    WhisperMessage,
+    parse_server,
+)
+from tcp_server.protocol.encoders import FRAMES, JSON, LEGACY
+from tcp_server.protocol.events import JOINED_MARK, encode_event, encode_events, to_event
+from tcp_server.protocol.table import serialize
+
+# (server line without LF, its frame, its event)
+TO_EVENT = [
+    ("100#alice", Joined("alice"), {"type": "joined", "id": "alice"}),
+    ("101", IdTaken(), {"type": "id_taken"}),
+    ("102", Left(), {"type": "left"}),
+    ("103#bob", UserJoined("bob"), {"type": "user_joined", "id": "bob"}),
+    ("104#bob", UserLeft("bob"), {"type": "user_left", "id": "bob"}),
+    ("105#bob#hi # there", Message("bob", "hi # there"), {"type": "message", "from": "bob", "text": "hi # there"}),
+    ("106#bob#psst", WhisperMessage("bob", "psst"), {"type": "whisper", "from": "bob", "text": "psst"}),
+    ("107#alice#bob", UserList(("alice", "bob")), {"type": "users", "ids": ["alice", "bob"]}),
+    ("107", UserList(()), {"type": "users", "ids": []}),
+    ("108#carol", NoSuchUser("carol"), {"type": "no_such_user", "to": "carol"}),
+    ("109#flood#too many", Error(ErrorReason.FLOOD, "too many"),
+     {"type": "error", "reason": "flood", "text": "too many"}),
+    ("109#shutdown", Error(ErrorReason.SHUTDOWN, ""), {"type": "error", "reason": "shutdown", "text": ""}),
+    ("110#t1", Pong("t1"), {"type": "pong", "token": "t1"}),
+]
+
+
+@pytest.mark.parametrize(("line", "frame", "event"), TO_EVENT)
+def test_server_frame_to_event(line: str, frame: object, event: dict[str, object]) -> None:
+    parsed = parse_server(line)
+    assert parsed == frame
+    assert to_event(parsed) == event
+
+
+def test_every_server_code_has_an_event() -> None:
+    assert {line[:3] for line, _, _ in TO_EVENT} == {str(c) for c in range(100, 111)}
+
+
+def test_events_are_ndjson_one_per_line_even_with_newlines_inside() -> None:
+    events = [{"type": "message", "from": "b", "text": "a\nb\u2028c"}, {"type": "user_left", "id": "b"}]
+    data = encode_events(events)
+    lines = data.split("\n")
+    assert len(lines) == 2
+    assert [json.loads(line) for line in lines] == events
+
+
+# Messages that look like JSON, escapes, markers: the short path for 105 must give the generic bytes.
+TRICKY_TEXTS = [
+    "hi # there", '{"type":"joined","id":"x"}', '{"type":"left"}', 'back\\slash "quoted"', "안녕하세요 👋",
+    "line\u2028sep\u2029para", "tab\there", "#", "##", " ",
+]
+
+
+@pytest.mark.parametrize("line", [line for line, _, _ in TO_EVENT] + [f"105#bob#{t}" for t in TRICKY_TEXTS]
+                         + [f"106#bob#{t}" for t in TRICKY_TEXTS])
+def test_json_encoder_gives_each_frame_its_event_line(line: str) -> None:
+    frame = parse_server(line)
+    expected = encode_event(to_event(frame))
+    assert JSON.encode(frame) == (expected + "\n").encode()  # the 105 short path included
+    assert json.loads(expected) == to_event(frame)
+
+
+@pytest.mark.parametrize("line", [line for line, _, _ in TO_EVENT] + [f"105#bob#{t}" for t in TRICKY_TEXTS])
+def test_frames_encoder_is_serialize(line: str) -> None:
+    frame = parse_server(line)
+    assert FRAMES.encode(frame) == serialize(frame)
+    assert parse_server(FRAMES.encode(frame).decode()[:-1]) == frame
+
+
+def test_shareable_encoders_batch_into_one_write() -> None:
+    chunks = [FRAMES.encode(f) for _, f, _ in TO_EVENT]
+    assert FRAMES.batch(chunks) == [b"".join(chunks)] and FRAMES.shareable and JSON.shareable
+    assert not LEGACY.shareable
+
+
+LEGACY_CASES = [
+    (IdTaken(), b"101"),
+    (Error(ErrorReason.BAD_ID, "empty ID"), b"101"),  # the seed's client asks again
+    (Left(), b"102"),
+    (Pong("x"), b""),
+    (Joined("alice"), "채팅방에 입장하였습니다.".encode()),
+    (UserJoined("bob"), "[공지]bob 사용자가 접속하였습니다.".encode()),
+    (UserLeft("bob"), "[공지]bob 사용자가 퇴장하였습니다.".encode()),
+    (Message("bob", "hi # x"), b"bob : hi # x"),
+    (WhisperMessage("bob", "psst"), "bob님의 귓속말 : psst".encode()),
+    (NoSuchUser("carol"), "해당 사용자가 존재하지 않습니다.".encode()),
+]
+
+
+@pytest.mark.parametrize(("frame", "text"), LEGACY_CASES)
+def test_legacy_encoder_speaks_the_seeds_text(frame: object, text: bytes) -> None:
+    assert LEGACY.encode(frame) == text  # type: ignore[arg-type]
+
+
+def test_legacy_batch_sends_101_and_102_alone_and_joins_the_rest() -> None:
+    chunks = [LEGACY.encode(f) for f in (Message("a", "1"), Message("a", "2"), IdTaken(), Pong("t"), Left(),
+                                          Message("a", "3"))]
+    assert LEGACY.batch(chunks) == [b"a : 1\na : 2", b"101", b"102", b"a : 3"]
+
+
+@pytest.mark.parametrize("text", TRICKY_TEXTS)
+def test_the_joined_marker_only_starts_its_own_event(text: str) -> None:
+    """A gateway finds its user's joined event with a byte scan: no other event may contain the marker."""
+    for line in (f"105#bob#{text}", f"106#bob#{text}", f"109#flood#{text}", f"110#{text}"):
+        assert JOINED_MARK not in JSON.encode(parse_server(line))
+    assert JSON.encode(Joined("alice")).startswith(JOINED_MARK)
+    assert JOINED_MARK not in JSON.encode(UserJoined("joined"))
