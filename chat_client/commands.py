@@ -13,7 +13,7 @@ from typing import Union
 from tcp_server.protocol.decoder import DEFAULT_MAX_LINE
 from tcp_server.protocol.frames import Broadcast, ClientFrame, ListUsers, Whisper, has_control_chars
 from tcp_server.protocol.ids import is_valid_id
-from tcp_server.protocol.table import serialize
+from tcp_server.protocol.table import fits
 
 COMMANDS: tuple[str, ...] = ("/m", "/b", "/who", "/q", "/help")
 """In the order /help lists them; /m and /b take arguments."""
@@ -121,6 +121,6 @@ def to_frame(cmd: Say | WhisperTo | Who, my_id: str, max_line: int = DEFAULT_MAX
         frame = Whisper(my_id, cmd.to, cmd.message)
     else:
         return ListUsers(my_id)
-    if len(serialize(frame)) > max_line:
+    if not fits(frame, max_line):
         return Invalid(Problem.TOO_LONG, str(max_line))
     return frame

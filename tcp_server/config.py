@@ -36,6 +36,35 @@ class ServerConfig:
     uvloop: bool = True
 
 
+def config_problems(cfg: ServerConfig) -> list[str]:
+    """What is wrong with ``cfg``, each as a sentence naming the flag; empty when it can run.
+
+    Checked at start-up, so that a bad value stops the program with a clear
+    message instead of failing on every connection later.
+    """
+    problems: list[str] = []
+    for flag, port in (("--port", cfg.port), ("--legacy-port", cfg.legacy_port)):
+        if port is not None and not 0 <= port <= 65535:
+            problems.append(f"{flag} must be a port number (0-65535), not {port}")
+    if cfg.max_frame < 64:
+        problems.append(f"--max-frame must be at least 64 bytes, not {cfg.max_frame}")
+    if cfg.max_queue < 1024:
+        problems.append(f"--max-queue must be at least 1024 bytes, not {cfg.max_queue}")
+    if cfg.max_clients < 1:
+        problems.append(f"--max-clients must be at least 1, not {cfg.max_clients}")
+    if cfg.flood_rate < 0:
+        problems.append(f"--flood-rate must be 0 (off) or more, not {cfg.flood_rate}")
+    if cfg.flood_rate > 0 and cfg.flood_burst < 1:
+        problems.append(f"--flood-burst must be at least 1 when --flood-rate is on, not {cfg.flood_burst}")
+    for flag, value in (("--flood-kick", cfg.flood_kick), ("--max-per-address", cfg.max_per_address),
+                        ("--max-new-per-minute", cfg.max_new_per_minute)):
+        if value < 0:
+            problems.append(f"{flag} must be 0 or more, not {value}")
+    if not cfg.join_timeout > 0:
+        problems.append(f"--join-timeout must be more than 0 seconds, not {cfg.join_timeout}")
+    return problems
+
+
 def add_server_arguments(parser: EnvArgumentParser, *, legacy_default: int | None = None) -> None:
     """The server's flags; the all-in-one launcher reuses them."""
     d = ServerConfig()
@@ -88,4 +117,8 @@ def parse_config(argv: Sequence[str] | None = None, environ: dict[str, str] | No
         environ=environ,
     )
     add_server_arguments(parser)
-    return config_from_args(parser.parse_args(argv))
+    config = config_from_args(parser.parse_args(argv))
+    problems = config_problems(config)
+    if problems:
+        parser.error("; ".join(problems))
+    return config

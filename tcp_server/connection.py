@@ -94,7 +94,7 @@ _INTERNAL = Error(ErrorReason.INTERNAL, "internal server error")
 
 
 class ChatConnection(asyncio.Protocol):
-    """A line-framed client on the main port (or, with the legacy encoder, the seed's client)."""
+    """A client on the main port, or (with the legacy encoder) the seed's own client on the legacy port."""
 
     __slots__ = (
         "node", "transport", "session", "reader", "out", "encoder", "cursor", "counted_address",
@@ -104,7 +104,8 @@ class ChatConnection(asyncio.Protocol):
     def __init__(self, node: Node, encoder: Encoder = FRAMES) -> None:
         self.node = node
         self.transport: asyncio.Transport | None = None
-        self.reader: FrameReader[ClientFrame] = client_frame_reader(node.config.max_frame)
+        # The seed's client (the legacy encoder) sends a frame a write, with no LF.
+        self.reader: FrameReader[ClientFrame] = client_frame_reader(node.config.max_frame, encoder is LEGACY)
         self.out: list[ServerFrame] = []
         self.encoder = encoder
         self.cursor: Cursor | None = None  # in the room: how much of the fan-out log this connection has
@@ -422,24 +423,3 @@ class ChatConnection(asyncio.Protocol):
             return
         self.counted_address = real_address
         self.timer = node.loop.call_later(node.config.join_timeout, self._join_timeout)
-
-
-class LegacyConnection(ChatConnection):
-    """The seed's original client: no framing, Korean text out (the legacy encoder).
-
-    Each read is one frame, as the seed's server assumed (a read holding LFs is
-    split on them, so ``nc`` works too).
-    """
-
-    __slots__ = ()
-
-    def __init__(self, node: Node) -> None:
-        super().__init__(node, LEGACY)
-
-    def data_received(self, data: bytes) -> None:
-        if self.closing:
-            return
-        # A read is a frame: end it with LF and let the line decoder do the rest.
-        if not data.endswith(b"\n"):
-            data += b"\n"
-        super().data_received(data)

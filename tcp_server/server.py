@@ -6,9 +6,10 @@ import asyncio
 import logging
 
 from .config import ServerConfig
-from .connection import ChatConnection, LegacyConnection
+from .connection import ChatConnection
 from .local_room import LocalRoom
 from .protocol.codes import ErrorReason
+from .protocol.encoders import LEGACY
 from .protocol.frames import Error
 from .protocol.limits import AddressLimits
 from .protocol.texts import text
@@ -66,7 +67,7 @@ class ChatServer:
         self._servers.append(main)
         self.port = main.sockets[0].getsockname()[1]
         if cfg.legacy_port is not None:
-            legacy = await self._loop.create_server(lambda: LegacyConnection(self), cfg.host, cfg.legacy_port)
+            legacy = await self._loop.create_server(lambda: ChatConnection(self, LEGACY), cfg.host, cfg.legacy_port)
             self._servers.append(legacy)
             self.legacy_port = legacy.sockets[0].getsockname()[1]
         self._sweeper = self._loop.call_later(AddressLimits.WINDOW, self._sweep)

@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import pytest
 
-from web_gateway.wsframe import text_frame, text_frame_header
+from web_gateway.wsframe import text_frame_header
 
 HEADERS = [
     (0, b"\x81\x00"),
@@ -41,6 +41,11 @@ def read_frame(data: bytes) -> tuple[bool, int, bytes, bytes]:
     elif length == 127:
         length, at = int.from_bytes(data[2:10], "big"), 10
     return fin, opcode, data[at:at + length], data[at + length:]
+
+
+def text_frame(payload: bytes | memoryview) -> bytes:
+    """One whole text frame, as the bridge writes it (header, then the payload)."""
+    return text_frame_header(len(payload)) + bytes(payload)
 
 
 @pytest.mark.parametrize("payload", [b"", b'{"type":"left"}', "한글 ✓".encode() * 40, b"x" * 70_000])

@@ -34,6 +34,28 @@ def test_bad_environment_value_is_a_clear_error(capsys: pytest.CaptureFixture[st
     assert "CHAT_PORT" in capsys.readouterr().err
 
 
+@pytest.mark.parametrize(("argv", "flag"), [
+    (["--flood-burst", "0"], "--flood-burst"),
+    (["--flood-rate", "-1"], "--flood-rate"),
+    (["--port", "70000"], "--port"),
+    (["--max-frame", "10"], "--max-frame"),
+    (["--max-queue", "100"], "--max-queue"),
+    (["--max-clients", "0"], "--max-clients"),
+    (["--join-timeout", "0"], "--join-timeout"),
+    (["--max-per-address", "-2"], "--max-per-address"),
+])
+def test_bad_options_stop_the_program_at_start_up(argv: list[str], flag: str,
+                                                  capsys: pytest.CaptureFixture[str]) -> None:
+    """A value that would fail on every connection later is refused now, naming the flag."""
+    with pytest.raises(SystemExit):
+        parse_config(argv, environ={})
+    assert flag in capsys.readouterr().err
+
+
+def test_flood_burst_may_be_anything_when_flood_control_is_off() -> None:
+    assert parse_config(["--flood-rate", "0", "--flood-burst", "0"], environ={}).flood_rate == 0
+
+
 def test_help_explains_every_flag() -> None:
     out = subprocess.run([sys.executable, "-m", "tcp_server", "--help"], capture_output=True, text=True,
                          timeout=60, check=True).stdout

@@ -16,7 +16,13 @@ from dataclasses import replace
 
 from tcp_server import ChatServer
 from tcp_server.__main__ import install_uvloop, setup_logging
-from tcp_server.config import DEFAULT_LEGACY_PORT, ServerConfig, add_server_arguments, config_from_args
+from tcp_server.config import (
+    DEFAULT_LEGACY_PORT,
+    ServerConfig,
+    add_server_arguments,
+    config_from_args,
+    config_problems,
+)
 from tcp_server.env_flags import EnvArgumentParser
 
 from .__main__ import page_url, start_gateway, wait_for_signal
@@ -38,6 +44,9 @@ def parse_launcher_config(
     add_gateway_arguments(parser, launcher=True)
     ns = parser.parse_args(argv)
     server_cfg = config_from_args(ns)
+    problems = config_problems(server_cfg)
+    if problems:
+        parser.error("; ".join(problems))
     if not server_cfg.gateway_secret:
         server_cfg = replace(server_cfg, gateway_secret=secrets.token_urlsafe(32))
     try:

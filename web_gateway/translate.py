@@ -30,9 +30,9 @@ from tcp_server.protocol import (
     ListUsers,
     Ping,
     Whisper,
+    fits,
     has_control_chars,
     normalize_id,
-    serialize,
 )
 from tcp_server.protocol.events import Event, encode_event, encode_events, error_event
 
@@ -155,6 +155,6 @@ def to_frame(msg: Event, own_id: str | None, max_frame: int = DEFAULT_MAX_LINE) 
             frame = Leave(own_id)
     else:
         return Refusal("unknown-type", f"unknown type {kind[:32]!r}")
-    if len(serialize(frame)) > max_frame:
+    if not fits(frame, max_frame):
         return Refusal("too-long", f"longer than {max_frame} bytes as a frame")
     return frame

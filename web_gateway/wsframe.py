@@ -27,8 +27,3 @@ def text_frame_header(length: int) -> bytes:
     if length < 1 << 16:
         return _LEN16.pack(FIN_TEXT, 126, length)
     return _LEN64.pack(FIN_TEXT, 127, length)
-
-
-def text_frame(payload: bytes | memoryview) -> bytes:
-    """One whole text frame: header and UTF-8 payload in one buffer (one copy, one write)."""
-    return text_frame_header(len(payload)) + payload

@@ -40,7 +40,7 @@ from .frames import (
     has_control_chars,
 )
 from .ids import MAX_ID_LENGTH, InvalidId, id_key, is_valid_id, normalize_id
-from .table import encode_error, parse_client, parse_server, serialize
+from .table import encode_error, fits, parse_client, parse_server, serialize
 
 __all__ = [
     "CLIENT_SIDE_MAX_LINE", "DEFAULT_MAX_LINE", "MAX_ID_LENGTH",
@@ -48,7 +48,7 @@ __all__ = [
     "FrameError", "FrameReader", "GatewayHello", "IdTaken", "InvalidId", "Join",
     "Joined", "Leave", "Left", "LineDecoder", "ListUsers", "Message", "NoSuchUser",
     "OutputFormat", "Ping", "Pong", "ServerCode", "ServerFrame", "SetFormat", "UserJoined", "UserLeft", "UserList",
-    "Whisper", "WhisperMessage", "client_frame_reader", "encode_error", "has_control_chars", "id_key",
+    "Whisper", "WhisperMessage", "client_frame_reader", "encode_error", "fits", "has_control_chars", "id_key",
     "is_valid_id", "normalize_id", "parse_client", "parse_server", "serialize",
     "server_frame_reader",
 ]

@@ -93,13 +93,19 @@ F = TypeVar("F")
 
 
 class FrameReader(Generic[F]):
-    """A :class:`LineDecoder` followed by a frame parser."""
+    """A :class:`LineDecoder` followed by a frame parser.
 
-    __slots__ = ("_lines", "_parse")
+    ``reads_are_frames``: the seed's client sends each frame in one write with
+    no LF, and its server took each read as one frame; such a reader ends every
+    read with an LF (a read holding LFs is still split on them, so ``nc`` works).
+    """
 
-    def __init__(self, parse: Callable[[str], F], max_line: int) -> None:
+    __slots__ = ("_lines", "_parse", "_reads_are_frames")
+
+    def __init__(self, parse: Callable[[str], F], max_line: int, reads_are_frames: bool = False) -> None:
         self._lines = LineDecoder(max_line)
         self._parse = parse
+        self._reads_are_frames = reads_are_frames
 
     @property
     def buffered(self) -> int:
@@ -108,6 +114,8 @@ class FrameReader(Generic[F]):
     def feed(self, data: bytes) -> list[Union[F, FrameError]]:
         out: list[Union[F, FrameError]] = []
         parse = self._parse
+        if self._reads_are_frames and not data.endswith(b"\n"):
+            data += b"\n"
         for item in self._lines.feed(data):
             if isinstance(item, FrameError):
                 out.append(item)
@@ -119,9 +127,9 @@ class FrameReader(Generic[F]):
         return out
 
 
-def client_frame_reader(max_line: int = DEFAULT_MAX_LINE) -> FrameReader[ClientFrame]:
-    """What the server uses to read clients."""
-    return FrameReader(parse_client, max_line)
+def client_frame_reader(max_line: int = DEFAULT_MAX_LINE, reads_are_frames: bool = False) -> FrameReader[ClientFrame]:
+    """What the server uses to read clients (``reads_are_frames``: the seed's, on the legacy port)."""
+    return FrameReader(parse_client, max_line, reads_are_frames)
 
 
 def server_frame_reader(max_line: int = CLIENT_SIDE_MAX_LINE) -> FrameReader[ServerFrame]:

@@ -244,6 +244,11 @@ def serialize(frame: Frame) -> bytes:
     return (line + "\n").encode()
 
 
+def fits(frame: Frame, max_line: int) -> bool:
+    """``frame`` is at most ``max_line`` bytes on the wire: what a client checks before sending, to say why."""
+    return len(serialize(frame)) <= max_line
+
+
 def encode_error(reason: ErrorReason, detail: str) -> bytes:
     """A 109 with any CR/LF in the detail folded to spaces (details may quote the peer)."""
     return serialize(Error(reason, detail.replace("\n", " ").replace("\r", " ")))
