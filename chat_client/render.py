@@ -23,6 +23,7 @@ from tcp_server.protocol.frames import (
     NoSuchUser,
     Pong,
     ServerFrame,
+    ServerNotice,
     UserJoined,
     UserLeft,
     UserList,
@@ -61,7 +62,7 @@ def kind_of(frame: ServerFrame) -> Kind:
     match frame:
         case Joined() | Left() | UserList() | Pong():
             return Kind.INFO
-        case UserJoined() | UserLeft():
+        case UserJoined() | UserLeft() | ServerNotice():
             return Kind.NOTICE
         case Message():
             return Kind.MESSAGE

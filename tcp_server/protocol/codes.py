@@ -35,6 +35,7 @@ class ServerCode(StrEnum):
     NO_SUCH_USER = "108"
     ERROR = "109"
     PONG = "110"
+    NOTICE = "114"
 
 
 class ErrorReason(StrEnum):
@@ -52,6 +53,9 @@ class ErrorReason(StrEnum):
     BUSY = "busy"
     SHUTDOWN = "shutdown"
     INTERNAL = "internal"
+    KICKED = "kicked"
+    BANNED = "banned"
+    MUTED = "muted"
 
 
 class OutputFormat(StrEnum):

@@ -272,8 +272,19 @@ class Pong:
         return (self.token,)
 
 
+@dataclass(frozen=True, slots=True)
+class ServerNotice:
+    """``114#TEXT``: a notice from the server's operators to everyone (``chat-admin notice``)."""
+
+    text: str
+    CODE: ClassVar[str] = ServerCode.NOTICE
+
+    def fields(self) -> tuple[str, ...]:
+        return (self.text,)
+
+
 ServerFrame = Union[
     Joined, IdTaken, Left, UserJoined, UserLeft, Message, WhisperMessage,
-    UserList, NoSuchUser, Error, Pong,
+    UserList, NoSuchUser, Error, Pong, ServerNotice,
 ]
 Frame = Union[ClientFrame, ServerFrame]

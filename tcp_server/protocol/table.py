@@ -37,6 +37,7 @@ from .frames import (
     Ping,
     Pong,
     ServerFrame,
+    ServerNotice,
     SetFormat,
     UserJoined,
     UserLeft,
@@ -138,6 +139,8 @@ class FrameSpec:
     # server frames
     event: str = ""
     """Its JSON event type (PROTOCOL.md, "Browser JSON")."""
+    keys: tuple[str, ...] = ()
+    """The JSON event's key for each field, in wire order (a variadic frame's one key holds a list)."""
 
 
 _PRE_JOIN = frozenset({ConnState.NEW, ConnState.GATEWAY})
@@ -157,17 +160,18 @@ CLIENT_SPECS: tuple[FrameSpec, ...] = (
 )
 
 SERVER_SPECS: tuple[FrameSpec, ...] = (
-    FrameSpec(Joined, "100", (raw,), event="joined"),
+    FrameSpec(Joined, "100", (raw,), event="joined", keys=("id",)),
     FrameSpec(IdTaken, "101", (), event="id_taken"),
     FrameSpec(Left, "102", (), event="left"),
-    FrameSpec(UserJoined, "103", (raw,), event="user_joined"),
-    FrameSpec(UserLeft, "104", (raw,), event="user_left"),
-    FrameSpec(Message, "105", (raw, raw), tail=True, event="message"),
-    FrameSpec(WhisperMessage, "106", (raw, raw), tail=True, event="whisper"),
-    FrameSpec(UserList, "107", (raw,), variadic=True, event="users"),
-    FrameSpec(NoSuchUser, "108", (raw,), event="no_such_user"),
-    FrameSpec(Error, "109", (reason, raw), tail=True, optional_last=True, event="error"),
-    FrameSpec(Pong, "110", (token,), tail=True, event="pong"),
+    FrameSpec(UserJoined, "103", (raw,), event="user_joined", keys=("id",)),
+    FrameSpec(UserLeft, "104", (raw,), event="user_left", keys=("id",)),
+    FrameSpec(Message, "105", (raw, raw), tail=True, event="message", keys=("from", "text")),
+    FrameSpec(WhisperMessage, "106", (raw, raw), tail=True, event="whisper", keys=("from", "text")),
+    FrameSpec(UserList, "107", (raw,), variadic=True, event="users", keys=("ids",)),
+    FrameSpec(NoSuchUser, "108", (raw,), event="no_such_user", keys=("to",)),
+    FrameSpec(Error, "109", (reason, raw), tail=True, optional_last=True, event="error", keys=("reason", "text")),
+    FrameSpec(Pong, "110", (token,), tail=True, event="pong", keys=("token",)),
+    FrameSpec(ServerNotice, "114", (raw,), tail=True, event="notice", keys=("text",)),
 )
 
 CLIENT: dict[str, FrameSpec] = {spec.code: spec for spec in CLIENT_SPECS}

@@ -21,6 +21,7 @@ from .frames import (
     NoSuchUser,
     Pong,
     ServerFrame,
+    ServerNotice,
     UserJoined,
     UserLeft,
     UserList,
@@ -47,6 +48,7 @@ _TEXTS: dict[str, dict[Lang, str]] = {
     "no_such_user": {"ko": "해당 사용자가 존재하지 않습니다.", "en": "No such user is online."},
     "pong": {"ko": "응답 {token}", "en": "pong {token}"},
     "error": {"ko": "[오류] {text}", "en": "[Error] {text}"},
+    "server_notice": {"ko": "[서버 공지] {text}", "en": "[Server notice] {text}"},
     # log lines, as the seed's server console printed them
     "log_connected": {"ko": "{id} 사용자가 연결되었습니다.", "en": "{id} connected."},
     "log_disconnected": {"ko": "{id} 사용자가 접속을 해제하였습니다.", "en": "{id} disconnected."},
@@ -75,6 +77,12 @@ _REASONS: dict[ErrorReason, dict[Lang, str]] = {
     },
     ErrorReason.SHUTDOWN: {"ko": "서버가 종료됩니다.", "en": "The server is shutting down."},
     ErrorReason.INTERNAL: {"ko": "서버 내부 오류입니다.", "en": "Internal server error."},
+    ErrorReason.KICKED: {"ko": "운영자가 채팅방에서 내보냈습니다.", "en": "An operator removed you from the chat."},
+    ErrorReason.BANNED: {"ko": "운영자가 입장을 금지했습니다.", "en": "An operator has banned you from the chat."},
+    ErrorReason.MUTED: {
+        "ko": "운영자가 발언을 금지하여 메시지가 전달되지 않았습니다.",
+        "en": "An operator has muted you; your message was not delivered.",
+    },
 }
 
 
@@ -114,6 +122,8 @@ def render(frame: ServerFrame, lang: Lang = "ko") -> str:
             return text("error", lang, text=explanation + (f" ({detail})" if detail else ""))
         case Pong(token):
             return text("pong", lang, token=token)
+        case ServerNotice(notice):
+            return text("server_notice", lang, text=notice)
         case _:
             assert_never(frame)
 

@@ -15,6 +15,8 @@ from tcp_server.protocol import (
     Message,
     NoSuchUser,
     Pong,
+    ServerCode,
+    ServerNotice,
     UserJoined,
     UserLeft,
     UserList,
@@ -41,6 +43,7 @@ TO_EVENT = [
      {"type": "error", "reason": "flood", "text": "too many"}),
     ("109#shutdown", Error(ErrorReason.SHUTDOWN, ""), {"type": "error", "reason": "shutdown", "text": ""}),
     ("110#t1", Pong("t1"), {"type": "pong", "token": "t1"}),
+    ("114#back soon", ServerNotice("back soon"), {"type": "notice", "text": "back soon"}),
 ]
 
 
@@ -52,7 +55,7 @@ def test_server_frame_to_event(line: str, frame: object, event: dict[str, object
 
 
 def test_every_server_code_has_an_event() -> None:
-    assert {line[:3] for line, _, _ in TO_EVENT} == {str(c) for c in range(100, 111)}
+    assert {line[:3] for line, _, _ in TO_EVENT} == {c.value for c in ServerCode}
 
 
 def test_events_are_ndjson_one_per_line_even_with_newlines_inside() -> None:
@@ -103,6 +106,7 @@ LEGACY_CASES = [
     (Message("bob", "hi # x"), b"bob : hi # x"),
     (WhisperMessage("bob", "psst"), "bob님의 귓속말 : psst".encode()),
     (NoSuchUser("carol"), "해당 사용자가 존재하지 않습니다.".encode()),
+    (ServerNotice("점검 예정"), "[서버 공지] 점검 예정".encode()),
 ]
 
 

@@ -23,6 +23,7 @@ from tcp_server.protocol import (
     OutputFormat,
     Ping,
     Pong,
+    ServerNotice,
     SetFormat,
     UserJoined,
     UserLeft,
@@ -75,6 +76,7 @@ SERVER_CASES = [
     ("109#malformed#002 takes 2 field(s)#really", Error(ErrorReason.MALFORMED, "002 takes 2 field(s)#really")),
     ("109#busy#", Error(ErrorReason.BUSY, "")),
     ("110#t1", Pong("t1")),
+    ("114#maintenance at 22:00 # back soon", ServerNotice("maintenance at 22:00 # back soon")),
 ]
 
 
