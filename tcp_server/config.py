@@ -5,12 +5,16 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import dataclass
 
+from .env_flags import EnvArgumentParser, parse_bool
+from .logformat import LOG_FORMATS
 from .protocol.decoder import DEFAULT_MAX_LINE
 from .protocol.texts import LANGS, Lang, default_lang
-from .env_flags import EnvArgumentParser, parse_bool
+from .tls import DEFAULT_HANDSHAKE_TIMEOUT
 
 DEFAULT_PORT = 9000
 DEFAULT_LEGACY_PORT = 9001
+DEFAULT_METRICS_PORT = 9002
+"""chat-run's metrics port (chat-server's is off unless given)."""
 
 
 @dataclass
@@ -34,9 +38,18 @@ class ServerConfig:
     join_timeout: float = 30.0
     keepalive: bool = True
     uvloop: bool = True
+    tls_port: int | None = None
+    tls_cert: str | None = None
+    tls_key: str | None = None
+    tls_handshake_timeout: float = DEFAULT_HANDSHAKE_TIMEOUT
+    metrics_port: int | None = None
+    metrics_host: str = "127.0.0.1"
+    log_format: str = "text"
 
 
-def add_server_arguments(parser: EnvArgumentParser, *, legacy_default: int | None = None) -> None:
+def add_server_arguments(
+    parser: EnvArgumentParser, *, legacy_default: int | None = None, metrics_default: int | None = None,
+) -> None:
     """The server's flags; the all-in-one launcher reuses them."""
     d = ServerConfig()
     parser.add_env_argument("--host", env="CHAT_HOST", default=d.host, help="address to listen on")
@@ -74,6 +87,32 @@ def add_server_arguments(parser: EnvArgumentParser, *, legacy_default: int | Non
                             help="TCP keepalive on every connection")
     parser.add_env_argument("--uvloop", env="CHAT_UVLOOP", type=parse_bool, default=d.uvloop,
                             help="use uvloop when it is installed")
+    parser.add_argument("--no-uvloop", dest="uvloop", action="store_false",
+                        help="the standard asyncio loop even when uvloop is installed (same as --uvloop off)")
+    parser.add_env_argument("--tls-port", env="CHAT_TLS_PORT", type=int, default=None,
+                            help="also serve the line protocol over TLS on this port; off unless given "
+                                 "(needs --tls-cert and --tls-key; SIGHUP reloads them)")
+    parser.add_env_argument("--tls-cert", env="CHAT_TLS_CERT", default=None,
+                            help="PEM certificate chain for the TLS port")
+    parser.add_env_argument("--tls-key", env="CHAT_TLS_KEY", default=None, help="PEM private key for the TLS port")
+    parser.add_env_argument("--tls-handshake-timeout", env="CHAT_TLS_HANDSHAKE_TIMEOUT", type=float,
+                            default=d.tls_handshake_timeout,
+                            help="seconds a TLS client may take to finish its handshake")
+    parser.add_env_argument("--metrics-port", env="CHAT_METRICS_PORT", type=int, default=metrics_default,
+                            help="serve Prometheus metrics on http://METRICS_HOST:PORT/metrics"
+                                 + ("" if metrics_default is not None else "; off unless given"))
+    parser.add_env_argument("--metrics-host", env="CHAT_METRICS_HOST", default=d.metrics_host,
+                            help="address the metrics port listens on")
+    parser.add_env_argument("--log-format", env="CHAT_LOG_FORMAT", choices=LOG_FORMATS, default=d.log_format,
+                            help="text, or json: one JSON object a line for log shippers")
+
+
+def check_server_config(cfg: ServerConfig) -> None:
+    """Settings that only make sense together; ValueError says which."""
+    if cfg.tls_port is not None and not (cfg.tls_cert and cfg.tls_key):
+        raise ValueError("--tls-port needs --tls-cert and --tls-key")
+    if cfg.tls_handshake_timeout <= 0:
+        raise ValueError("--tls-handshake-timeout must be > 0")
 
 
 def config_from_args(ns: object) -> ServerConfig:
@@ -88,4 +127,9 @@ def parse_config(argv: Sequence[str] | None = None, environ: dict[str, str] | No
         environ=environ,
     )
     add_server_arguments(parser)
-    return config_from_args(parser.parse_args(argv))
+    cfg = config_from_args(parser.parse_args(argv))
+    try:
+        check_server_config(cfg)
+    except ValueError as exc:
+        parser.error(str(exc))
+    return cfg

@@ -14,7 +14,7 @@ import secrets
 
 from tcp_server.protocol import Error, FrameError, GatewayHello, Ping, Pong, serialize, server_frame_reader
 
-from .config import GatewayConfig
+from .config import GatewayConfig, backend_tls
 
 CACHE_SECONDS = 1.0
 
@@ -25,7 +25,7 @@ async def ping_server(config: GatewayConfig, address: str, timeout: float = 2.0)
     token = "healthz-" + secrets.token_hex(4)
     try:
         async with asyncio.timeout(timeout):
-            reader, writer = await asyncio.open_connection(host, port)
+            reader, writer = await asyncio.open_connection(host, port, ssl=backend_tls(config))
             try:
                 out = b""
                 if config.gateway_secret:
