@@ -153,6 +153,16 @@ class LoopLagMonitor:
             self._handle = None
 
 
+def build_info(program: str) -> GaugeMetricFamily:
+    """``hanchat_build_info{program, version} 1``: which program and version answer at this address."""
+    from . import __version__
+
+    family = GaugeMetricFamily("hanchat_build_info", "Always 1: the program and its version",
+                               labels=["program", "version"])
+    family.add_metric([program, __version__], 1)
+    return family
+
+
 def _labelled(family: CounterMetricFamily | GaugeMetricFamily, values: dict[str, int]) -> Metric:
     for label, value in values.items():
         family.add_metric([label], value)
@@ -181,6 +191,7 @@ class ServerCollector:
     def collect(self) -> Iterator[Metric]:
         server = self.server
         s: ServerStats = server.stats
+        yield build_info("server")
         yield _labelled(GaugeMetricFamily("hanchat_connections_open", "TCP connections open, by port kind",
                                           labels=["kind"]), self.connections_by_kind())
         yield GaugeMetricFamily("hanchat_users_online", "Users joined to the room", value=len(server.room.users()))

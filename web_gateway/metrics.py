@@ -19,6 +19,7 @@ from prometheus_client.aiohttp import make_aiohttp_handler
 from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, Metric
 
 from tcp_server.metrics_http import base_registry
+from tcp_server.stats import build_info
 
 from .forwarded import IPNetwork
 
@@ -72,6 +73,7 @@ class GatewayCollector:
     def collect(self) -> Iterator[Metric]:
         s = self.stats
         bridges = list(self.bridges())
+        yield build_info("gateway")
         paused = sum(1 for b in bridges if b.backend is not None and b.backend.paused)
         yield GaugeMetricFamily("hanchat_gateway_websockets_open", "Browser WebSockets open", value=len(bridges))
         yield GaugeMetricFamily("hanchat_gateway_pages_paused",
