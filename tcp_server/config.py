@@ -9,10 +9,11 @@ from .env_flags import EnvArgumentParser, parse_bool
 from .logformat import LOG_FORMATS
 from .protocol.decoder import DEFAULT_MAX_LINE
 from .protocol.texts import LANGS, Lang, default_lang
-from .tls import DEFAULT_HANDSHAKE_TIMEOUT
 
 DEFAULT_PORT = 9000
 DEFAULT_LEGACY_PORT = 9001
+DEFAULT_HANDSHAKE_TIMEOUT = 10.0
+"""Seconds a TLS client may take to finish its handshake before it is dropped."""
 DEFAULT_METRICS_PORT = 9002
 """chat-run's metrics port (chat-server's is off unless given)."""
 

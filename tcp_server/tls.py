@@ -19,10 +19,6 @@ import ssl
 
 log = logging.getLogger("tcp_server.tls")
 
-DEFAULT_HANDSHAKE_TIMEOUT = 10.0
-"""Seconds a TLS client may take to finish its handshake before it is dropped."""
-
-
 def _server_context(cert: str, key: str) -> ssl.SSLContext:
     ctx = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
     ctx.minimum_version = ssl.TLSVersion.TLSv1_2
@@ -60,6 +56,11 @@ def client_context(cafile: str | None = None) -> ssl.SSLContext:
     ctx = ssl.create_default_context(ssl.Purpose.SERVER_AUTH, cafile=cafile)
     ctx.minimum_version = ssl.TLSVersion.TLSv1_2
     return ctx
+
+
+def backend_context(tls: bool, cafile: str | None) -> ssl.SSLContext | None:
+    """A gateway's context for its backends (``--server-tls``, ``--server-ca``), or None for plain TCP."""
+    return client_context(cafile) if tls or cafile else None
 
 
 def describe_tls_error(exc: BaseException, host: str) -> str:

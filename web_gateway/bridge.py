@@ -41,8 +41,9 @@ from tcp_server.protocol import (
 from tcp_server.protocol.decoder import CLIENT_SIDE_MAX_LINE
 from tcp_server.protocol.events import JOINED_MARK, event_lines
 from tcp_server.protocol.limits import TokenBucket
+from tcp_server.tls import backend_context
 
-from .config import GatewayConfig, backend_tls
+from .config import GatewayConfig
 from .metrics import GatewayStats, close_cause
 from .translate import (
     Event,
@@ -272,10 +273,10 @@ class Bridge:
     async def open_backend(self) -> Backend | None:
         host, port = self.config.server
         loop = asyncio.get_running_loop()
+        tls = backend_context(self.config.server_tls, self.config.server_ca)
         try:
             _, backend = await asyncio.wait_for(
-                loop.create_connection(lambda: Backend(self), host, port, ssl=backend_tls(self.config)),
-                self.config.connect_timeout)
+                loop.create_connection(lambda: Backend(self), host, port, ssl=tls), self.config.connect_timeout)
         except (OSError, TimeoutError) as exc:
             self.stats.backend_failures += 1
             self.stats.page_dropped("backend_unavailable")

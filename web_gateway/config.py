@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import ssl
 from collections.abc import Sequence
 from dataclasses import dataclass
 
@@ -10,7 +9,6 @@ from tcp_server.env_flags import EnvArgumentParser, parse_bool, parse_hostport
 from tcp_server.logformat import LOG_FORMATS
 from tcp_server.protocol import DEFAULT_MAX_LINE
 from tcp_server.protocol.texts import LANGS, Lang, default_lang
-from tcp_server.tls import client_context
 
 from .forwarded import IPNetwork, parse_networks
 from .origin import parse_origins
@@ -141,15 +139,12 @@ def check_config(cfg: GatewayConfig) -> None:
     if cfg.max_message < 16:
         raise ValueError("--max-message must be at least 16")
     if cfg.server_ca:
+        from tcp_server.tls import client_context  # local: this module stays free of ssl and sockets
+
         try:
             client_context(cfg.server_ca)
         except (OSError, ValueError) as exc:
             raise ValueError(f"--server-ca {cfg.server_ca}: {exc}") from None
-
-
-def backend_tls(cfg: GatewayConfig) -> ssl.SSLContext | None:
-    """The verifying TLS context for backend connections (``--server-tls``), or None for plain TCP."""
-    return client_context(cfg.server_ca) if cfg.server_tls or cfg.server_ca else None
 
 
 def make_parser(environ: dict[str, str] | None = None) -> EnvArgumentParser:
