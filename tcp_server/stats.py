@@ -64,7 +64,22 @@ class ServerStats:
     """Counters the server bumps; see the hook methods for when.
 
     The server may also increment the attributes directly where a method call
-    would show in a profile (they are plain ints and dicts).
+    would show in a profile (they are plain ints and dicts). Wired today:
+    ``joins`` (ChatServer.log_connected); connections and users online are read
+    at scrape time. For the reshaped server to wire (one line each):
+
+    - ``left(cause)``: where a joined user goes (004: quit; connection_lost:
+      drop; an admin kick: kick; _flooding's drop: flood; overflow: slow_reader;
+      close(): shutdown);
+    - ``read(nbytes, frames)``: per read in data_received, frames counted by
+      code from the decoded batch (or ``frames_in[code] += 1`` in the session);
+    - ``flushed(cost, deliveries, nbytes)``: once at the end of ``_flush``, with
+      the sum of the members' writes (``len(members) * len(log)`` frames and
+      ``len(members) * len(shared)`` bytes for the shared part: no per-member work);
+    - ``error_sent(reason)`` where a 109 is encoded; ``slow_reader_dropped()``
+      in overflow; ``flood_refused()`` in _flooding;
+    - with ``--redis``: ``redis_round_trip_seconds.observe``,
+      ``bus_lag_seconds.observe``, ``nodes``.
     """
 
     __slots__ = (
