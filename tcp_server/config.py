@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import argparse
 from collections.abc import Sequence
 from dataclasses import dataclass
 
@@ -88,7 +89,7 @@ def add_server_arguments(
                             help="TCP keepalive on every connection")
     parser.add_env_argument("--uvloop", env="CHAT_UVLOOP", type=parse_bool, default=d.uvloop,
                             help="use uvloop when it is installed")
-    parser.add_argument("--no-uvloop", dest="uvloop", action="store_false",
+    parser.add_argument("--no-uvloop", dest="uvloop", action="store_false", default=argparse.SUPPRESS,
                         help="the standard asyncio loop even when uvloop is installed (same as --uvloop off)")
     parser.add_env_argument("--tls-port", env="CHAT_TLS_PORT", type=int, default=None,
                             help="also serve the line protocol over TLS on this port; off unless given "

@@ -40,6 +40,7 @@ def test_no_uvloop_turns_it_off_everywhere() -> None:
     assert parse_config([], environ={}).uvloop is True
     assert parse_config(["--no-uvloop"], environ={}).uvloop is False
     assert parse_config(["--uvloop", "off"], environ={}).uvloop is False
+    assert parse_config([], environ={"CHAT_UVLOOP": "off"}).uvloop is False
     assert parse_gateway_config(["--no-uvloop"], environ={}).uvloop is False
     server, gateway = parse_launcher_config(["--no-uvloop"], environ={})
     assert server.uvloop is False and gateway.uvloop is False

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import argparse
 from collections.abc import Sequence
 from dataclasses import dataclass
 
@@ -82,7 +83,7 @@ def add_gateway_arguments(parser: EnvArgumentParser, *, launcher: bool = False) 
                                 help="logging level (DEBUG, INFO, WARNING, ERROR)")
         parser.add_env_argument("--uvloop", env="CHAT_UVLOOP", type=parse_bool, default=d.uvloop,
                                 help="use uvloop when it is installed")
-        parser.add_argument("--no-uvloop", dest="uvloop", action="store_false",
+        parser.add_argument("--no-uvloop", dest="uvloop", action="store_false", default=argparse.SUPPRESS,
                             help="the standard asyncio loop even when uvloop is installed (same as --uvloop off)")
         parser.add_env_argument("--log-format", env="CHAT_LOG_FORMAT", choices=LOG_FORMATS, default=d.log_format,
                                 help="text, or json: one JSON object a line for log shippers")
