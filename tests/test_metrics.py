@@ -204,3 +204,19 @@ async def test_gateway_metrics_default_to_loopback_only() -> None:
     nets = GatewayConfig().metrics_allow
     assert allowed("127.0.0.1", nets) and allowed("::1", nets) and allowed("::ffff:127.0.0.1", nets)
     assert not allowed("203.0.113.9", nets) and not allowed("10.0.0.1", nets) and not allowed("unknown", nets)
+
+
+async def test_gateway_counts_a_page_dropped_by_the_heartbeat(
+    make_gateway_stack: Callable[..., Awaitable[GatewayStack]],  # noqa: F811
+) -> None:
+    stack = await make_gateway_stack(gateway={"heartbeat": 0.5})
+    url = stack.base_url + "metrics"
+    # autoping off and never reading: to the gateway, a browser tab that vanished
+    page = await JsonClient.connect(stack.ws_url, autoping=False)
+    try:
+        await page.send({"type": "join", "id": "ghost"})
+        await wait_for_value(url, "hanchat_gateway_page_drops_total", lambda v: v == 1, timeout=10,
+                             cause="heartbeat")
+        assert value(await samples(url), "hanchat_gateway_websockets_open") == 0
+    finally:
+        await page.close()
