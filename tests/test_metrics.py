@@ -220,3 +220,13 @@ async def test_gateway_counts_a_page_dropped_by_the_heartbeat(
         assert value(await samples(url), "hanchat_gateway_websockets_open") == 0
     finally:
         await page.close()
+
+
+def test_chat_run_has_metrics_on_by_default_and_chat_server_off() -> None:
+    from tcp_server.config import DEFAULT_METRICS_PORT, parse_config
+    from web_gateway.launcher import parse_launcher_config
+
+    server, _ = parse_launcher_config([], environ={})
+    assert (server.metrics_port, server.metrics_host) == (DEFAULT_METRICS_PORT, "127.0.0.1")
+    assert parse_config([], environ={}).metrics_port is None
+    assert parse_config([], environ={"CHAT_METRICS_PORT": "9102"}).metrics_port == 9102
