@@ -17,6 +17,7 @@ from tcp_server.protocol.codes import ErrorReason
 from tcp_server.protocol.frames import Error, IdTaken, Join, Joined, Leave, Left
 from tcp_server.protocol.roster import Roster
 from tcp_server.protocol.texts import text
+from tcp_server.tls import client_context
 
 from .aio import cancel_and_wait, wait_event
 from .backoff import backoff_delays
@@ -76,6 +77,7 @@ class ChatClient:
         self.exit_code = 0
         self._host = ""
         self._port = 0
+        self._tls = client_context(config.tls_ca) if config.tls else None  # verifies the server (--tls)
         self._leaving = False
         self._stop = asyncio.Event()  # set by leave(): no more reconnecting
         self.finished = asyncio.Event()
@@ -97,7 +99,7 @@ class ChatClient:
 
     async def _open(self) -> Connection | None:
         try:
-            return await Connection.open(self._host, self._port, self.config.connect_timeout)
+            return await Connection.open(self._host, self._port, self.config.connect_timeout, self._tls)
         except ConnectFailed as exc:
             self._say(Kind.ERROR, "network_error_detail", where=f"{self._host}:{self._port}", why=exc)
             return None
@@ -247,7 +249,7 @@ class ChatClient:
             if await wait_event(self._stop, delay):
                 return False
             try:
-                self.conn = await Connection.open(self._host, self._port, self.config.connect_timeout)
+                self.conn = await Connection.open(self._host, self._port, self.config.connect_timeout, self._tls)
             except ConnectFailed as exc:
                 log.info("reconnect to %s:%d failed: %s", self._host, self._port, exc)
                 continue

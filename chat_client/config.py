@@ -33,6 +33,8 @@ class ClientConfig:
     leave_timeout: float = 5.0
     history: str | None = None
     log_level: str = "WARNING"
+    tls: bool = False
+    tls_ca: str | None = None
 
 
 def parse_port(raw: str) -> int:
@@ -102,6 +104,12 @@ def build_parser(environ: Mapping[str, str]) -> EnvArgumentParser:
     p.add_env_argument("--log-level", env="CHAT_CLIENT_LOG_LEVEL", type=str.upper, default=d.log_level,
                        choices=("DEBUG", "INFO", "WARNING", "ERROR"),
                        help="logging level of diagnostics on stderr")
+    p.add_argument("--tls", action=argparse.BooleanOptionalAction,
+                   default=_env_bool(env, "CHAT_TLS", d.tls, p),
+                   help="connect with TLS (the server's --tls-port), verifying its certificate and host name "
+                        "against the system's CAs (env CHAT_TLS)")
+    p.add_env_argument("--tls-ca", env="CHAT_TLS_CA", default=None,
+                       help="PEM file of the private CA that signed the server's certificate (implies --tls)")
     return p
 
 
@@ -110,7 +118,15 @@ def parse_config(argv: Sequence[str] | None = None, environ: Mapping[str, str] |
     import os
 
     env = os.environ if environ is None else environ
-    ns = build_parser(env).parse_args(argv)
+    parser = build_parser(env)
+    ns = parser.parse_args(argv)
+    if ns.tls_ca:
+        from tcp_server.tls import client_context
+
+        try:
+            client_context(ns.tls_ca)  # a missing or unreadable CA file is a usage error, said now
+        except (OSError, ValueError) as exc:
+            parser.error(f"--tls-ca {ns.tls_ca}: {exc}")
     return ClientConfig(
         host=ns.host or None,
         port=ns.port,
@@ -126,4 +142,6 @@ def parse_config(argv: Sequence[str] | None = None, environ: Mapping[str, str] |
         connect_timeout=max(ns.connect_timeout, 0.01),
         history=ns.history,
         log_level=ns.log_level,
+        tls=ns.tls or bool(ns.tls_ca),
+        tls_ca=ns.tls_ca or None,
     )

@@ -12,11 +12,13 @@ import itertools
 import logging
 import os
 import socket
+import ssl
 from collections import deque
 
 from tcp_server.protocol.decoder import server_frame_reader
 from tcp_server.protocol.frames import ClientFrame, FrameError, Ping, Pong, ServerFrame
 from tcp_server.protocol.table import serialize
+from tcp_server.tls import describe_tls_error
 
 from .aio import wait_event
 
@@ -50,12 +52,17 @@ class Connection:
         """Answers to the idle ping so far."""
 
     @classmethod
-    async def open(cls, host: str, port: int, timeout: float) -> Connection:
-        """Connect within ``timeout`` seconds, or raise :class:`ConnectFailed`."""
+    async def open(cls, host: str, port: int, timeout: float, tls: ssl.SSLContext | None = None) -> Connection:
+        """Connect (and, with ``tls``, verify the server) within ``timeout`` seconds, or raise
+        :class:`ConnectFailed`."""
         try:
-            reader, writer = await asyncio.wait_for(asyncio.open_connection(host, port), timeout)
+            reader, writer = await asyncio.wait_for(
+                asyncio.open_connection(host, port, ssl=tls, ssl_handshake_timeout=timeout if tls else None),
+                timeout)
         except TimeoutError:
             raise ConnectFailed(f"no answer within {timeout:g} s") from None
+        except ssl.SSLError as exc:  # a certificate refused, or not TLS at the other end
+            raise ConnectFailed(describe_tls_error(exc, host)) from None
         except OSError as exc:
             # asyncio words a refusal as "Connect call failed (addr)"; the errno says it better.
             if isinstance(exc, socket.gaierror):

@@ -2,15 +2,21 @@
 
 from __future__ import annotations
 
+import argparse
 from collections.abc import Sequence
 from dataclasses import dataclass
 
 from .env_flags import EnvArgumentParser, parse_bool
+from .logformat import LOG_FORMATS
 from .protocol.decoder import DEFAULT_MAX_LINE
 from .protocol.texts import LANGS, Lang, default_lang
 
 DEFAULT_PORT = 9000
 DEFAULT_LEGACY_PORT = 9001
+DEFAULT_HANDSHAKE_TIMEOUT = 10.0
+"""Seconds a TLS client may take to finish its handshake before it is dropped."""
+DEFAULT_METRICS_PORT = 9002
+"""chat-run's metrics port (chat-server's is off unless given)."""
 
 
 @dataclass
@@ -34,6 +40,13 @@ class ServerConfig:
     join_timeout: float = 30.0
     keepalive: bool = True
     uvloop: bool = True
+    tls_port: int | None = None
+    tls_cert: str | None = None
+    tls_key: str | None = None
+    tls_handshake_timeout: float = DEFAULT_HANDSHAKE_TIMEOUT
+    metrics_port: int | None = None
+    metrics_host: str = "127.0.0.1"
+    log_format: str = "text"
 
 
 def config_problems(cfg: ServerConfig) -> list[str]:
@@ -62,10 +75,16 @@ def config_problems(cfg: ServerConfig) -> list[str]:
             problems.append(f"{flag} must be 0 or more, not {value}")
     if not cfg.join_timeout > 0:
         problems.append(f"--join-timeout must be more than 0 seconds, not {cfg.join_timeout}")
+    if cfg.tls_port is not None and not (cfg.tls_cert and cfg.tls_key):
+        problems.append("--tls-port needs --tls-cert and --tls-key")
+    if cfg.tls_handshake_timeout <= 0:
+        problems.append(f"--tls-handshake-timeout must be more than 0 seconds, not {cfg.tls_handshake_timeout}")
     return problems
 
 
-def add_server_arguments(parser: EnvArgumentParser, *, legacy_default: int | None = None) -> None:
+def add_server_arguments(
+    parser: EnvArgumentParser, *, legacy_default: int | None = None, metrics_default: int | None = None,
+) -> None:
     """The server's flags; the all-in-one launcher reuses them."""
     d = ServerConfig()
     parser.add_env_argument("--host", env="CHAT_HOST", default=d.host, help="address to listen on")
@@ -103,6 +122,31 @@ def add_server_arguments(parser: EnvArgumentParser, *, legacy_default: int | Non
                             help="TCP keepalive on every connection")
     parser.add_env_argument("--uvloop", env="CHAT_UVLOOP", type=parse_bool, default=d.uvloop,
                             help="use uvloop when it is installed")
+    parser.add_argument("--no-uvloop", dest="uvloop", action="store_false", default=argparse.SUPPRESS,
+                        help="the standard asyncio loop even when uvloop is installed (same as --uvloop off)")
+    parser.add_env_argument("--tls-port", env="CHAT_TLS_PORT", type=int, default=None,
+                            help="also serve the line protocol over TLS on this port; off unless given "
+                                 "(needs --tls-cert and --tls-key; SIGHUP reloads them)")
+    parser.add_env_argument("--tls-cert", env="CHAT_TLS_CERT", default=None,
+                            help="PEM certificate chain for the TLS port")
+    parser.add_env_argument("--tls-key", env="CHAT_TLS_KEY", default=None, help="PEM private key for the TLS port")
+    parser.add_env_argument("--tls-handshake-timeout", env="CHAT_TLS_HANDSHAKE_TIMEOUT", type=float,
+                            default=d.tls_handshake_timeout,
+                            help="seconds a TLS client may take to finish its handshake")
+    parser.add_env_argument("--metrics-port", env="CHAT_METRICS_PORT", type=int, default=metrics_default,
+                            help="serve Prometheus metrics on http://METRICS_HOST:PORT/metrics"
+                                 + ("" if metrics_default is not None else "; off unless given"))
+    parser.add_env_argument("--metrics-host", env="CHAT_METRICS_HOST", default=d.metrics_host,
+                            help="address the metrics port listens on")
+    parser.add_env_argument("--log-format", env="CHAT_LOG_FORMAT", choices=LOG_FORMATS, default=d.log_format,
+                            help="text, or json: one JSON object a line for log shippers")
+
+
+def check_server_config(cfg: ServerConfig) -> None:
+    """ValueError naming every problem of :func:`config_problems` (for callers that build a config)."""
+    problems = config_problems(cfg)
+    if problems:
+        raise ValueError("; ".join(problems))
 
 
 def config_from_args(ns: object) -> ServerConfig:

@@ -12,6 +12,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import socket
+import time
 from typing import Protocol, Union, assert_never
 
 from .config import ServerConfig
@@ -37,6 +38,7 @@ from .protocol.session import (
 from .protocol.states import ConnState
 from .protocol.table import Budget, spec_of
 from .room import Bus, Directory
+from .stats import ServerStats
 
 log = logging.getLogger("tcp_server")
 
@@ -57,6 +59,7 @@ class Node(Protocol):
     directory: Directory
     bus: Bus
     address_limits: AddressLimits
+    stats: ServerStats
     closing: bool
     in_grace: int
 
@@ -99,6 +102,7 @@ class ChatConnection(asyncio.Protocol):
     __slots__ = (
         "node", "transport", "session", "reader", "out", "encoder", "cursor", "counted_address",
         "timer", "closing", "bucket", "control", "strikes", "paused", "over_limit", "pending", "in_grace",
+        "leave_cause", "connected_at",
     )
 
     def __init__(self, node: Node, encoder: Encoder = FRAMES) -> None:
@@ -121,6 +125,8 @@ class ChatConnection(asyncio.Protocol):
         self.over_limit = False
         self.in_grace = False
         self.pending: list[Union[ClientFrame, FrameError]] = []  # read while a join waits for the directory
+        self.leave_cause = "drop"  # why a joined user left, for the metrics (stats.LEAVE_CAUSES)
+        self.connected_at = time.time()
 
     # ------------------------------------------------------------ lifecycle
 
@@ -162,6 +168,7 @@ class ChatConnection(asyncio.Protocol):
         self.apply(session.drop())
         node.room.exit(session.key, self)
         if was_in and session.name is not None:
+            node.stats.left(self.leave_cause)
             node.log_disconnected(session.name, session.address)
         if self.counted_address is not None:
             node.address_limits.release(self.counted_address, node.loop.time())
@@ -177,6 +184,8 @@ class ChatConnection(asyncio.Protocol):
 
     def send(self, frame: ServerFrame) -> None:
         """Queue one frame; written at the end of this loop turn."""
+        if type(frame) is Error:
+            self.node.stats.error_sent(frame.reason)
         cursor = self.cursor
         if cursor is not None and self.node.room.log.behind(cursor):
             self.catch_up()  # room frames logged before this one come first
@@ -222,8 +231,13 @@ class ChatConnection(asyncio.Protocol):
             out.clear()
             return
         encode = self.encoder.encode
+        nbytes = 0
         for data in self.encoder.batch([encode(frame) for frame in out]):
             transport.write(data)
+            nbytes += len(data)
+        stats = self.node.stats
+        stats.deliveries += len(out)
+        stats.bytes_out += nbytes
         out.clear()
         if transport.get_write_buffer_size() > self.node.config.max_queue and not self.closing:
             self.overflow()
@@ -232,6 +246,8 @@ class ChatConnection(asyncio.Protocol):
         """A reader too slow for its queue: drop it so it cannot hold anyone up."""
         log.warning("dropping %s (%s): output queue over %d bytes", self.session.name or "-",
                     self.session.address, self.node.config.max_queue)
+        self.node.stats.slow_reader_dropped()
+        self.leave_cause = "slow_reader"
         self.closing = True
         if self.transport is not None:
             self.transport.abort()
@@ -262,6 +278,7 @@ class ChatConnection(asyncio.Protocol):
     def data_received(self, data: bytes) -> None:
         if self.closing:
             return
+        self.node.stats.bytes_in += len(data)
         try:
             self.handle_items(self.reader.feed(data))
         except Exception:
@@ -274,6 +291,7 @@ class ChatConnection(asyncio.Protocol):
 
     def handle_items(self, items: list[Union[ClientFrame, FrameError]]) -> None:
         session = self.session
+        frames_in = self.node.stats.frames_in
         for i, item in enumerate(items):
             if self.closing:
                 return
@@ -282,8 +300,10 @@ class ChatConnection(asyncio.Protocol):
                 self.pending.extend(items[i:])
                 self._pause()
                 return
-            if not isinstance(item, FrameError) and not self._charge(item):
-                continue
+            if not isinstance(item, FrameError):
+                frames_in[item.CODE] += 1
+                if not self._charge(item):
+                    continue
             self.apply(session.handle(item))
         self._pace()
 
@@ -326,7 +346,9 @@ class ChatConnection(asyncio.Protocol):
 
     def _flooding(self) -> None:
         self.strikes += 1
+        self.node.stats.flood_refused()
         if self.strikes > self.node.config.flood_kick:
+            self.leave_cause = "flood"
             log.warning("dropping %s (%s): flooding", self.session.name or "-", self.session.address)
             self.refuse(ErrorReason.FLOOD, "disconnected for flooding")
         else:
@@ -395,6 +417,7 @@ class ChatConnection(asyncio.Protocol):
         session = self.session
         if self.cursor is not None:  # it was in the room: it left with 004
             self.node.room.exit(session.key, self)
+            self.node.stats.left("quit")
             if session.name is not None:
                 self.node.log_disconnected(session.name, session.address)
         self.close_after_flush()

@@ -17,6 +17,7 @@ from tcp_server.protocol.roster import Roster
 from tcp_server.protocol.session import RoomFrame
 
 from .fanout import Cursor, FanoutLog
+from .stats import ServerStats
 
 # Flush pacing. A flush costs one write per member with output, so a join into
 # a room of thousands (a 103 to every member) or a message to it costs that many
@@ -53,8 +54,9 @@ class Member(Protocol):
 class LocalRoom:
     """The room's members on this node, and the fan-out to them."""
 
-    def __init__(self, loop: asyncio.AbstractEventLoop) -> None:
+    def __init__(self, loop: asyncio.AbstractEventLoop, stats: ServerStats | None = None) -> None:
         self.loop = loop
+        self.stats = stats if stats is not None else ServerStats()
         self.roster = Roster()  # the whole room, as the bus told this node
         self.log = FanoutLog()
         self.members: dict[str, Member] = {}  # ID key -> member on this node
@@ -126,6 +128,7 @@ class LocalRoom:
         for member in dirty:
             member.flush()  # takes its part of the log first, so its own frames keep their place
         log = self.log
+        deliveries = nbytes = 0
         if log.entries:
             n = len(log.entries)
             position = log.position
@@ -134,14 +137,23 @@ class LocalRoom:
                     continue
                 chunks = log.encoded(encoder)
                 shared = b"".join(chunks) if encoder.shareable else b""
+                whole = 0  # members that take all of the log: counted once below
                 for member in list(group):
                     cursor = member.cursor
                     pos = position(cursor) if cursor is not None else n
-                    if pos < n:
+                    if pos == 0:
+                        whole += 1
+                        member.take_log(chunks, 0, shared)
+                    elif pos < n:
                         member.take_log(chunks, pos, shared)
+                        deliveries += n - pos
+                        nbytes += sum(map(len, chunks[pos:]))
+                deliveries += whole * n
+                nbytes += whole * (len(shared) if shared else sum(map(len, chunks)))
             log.reset()
         end = self._flushed_at = loop.time()
         cost = end - start
+        self.stats.flushed(cost, deliveries, nbytes)
         self._flush_pause = min(cost * FLUSH_PAUSE_SCALE, FLUSH_PAUSE_MAX) if cost >= FLUSH_PAUSE_FROM else 0.0
 
     def close(self) -> None:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+from typing import TYPE_CHECKING
 
 from .config import ServerConfig
 from .connection import ChatConnection
@@ -14,6 +15,11 @@ from .protocol.frames import Error
 from .protocol.limits import AddressLimits
 from .protocol.texts import text
 from .room import Bus, Directory, InMemoryBus, InMemoryDirectory
+from .stats import PORT_KINDS, ServerStats
+from .tls import ServerTLS
+
+if TYPE_CHECKING:
+    from .metrics_http import ServerMetrics
 
 log = logging.getLogger("tcp_server")
 
@@ -45,6 +51,10 @@ class ChatServer:
         self.legacy_port: int | None = None
         self._drained = asyncio.Event()  # set when closing and the last connection is gone
         self._sweeper: asyncio.TimerHandle | None = None
+        self.stats = ServerStats()  # plain counters; read at scrape time (tcp_server/stats.py)
+        self.tls: ServerTLS | None = None  # the TLS port's context; reload() on SIGHUP
+        self.tls_port: int | None = None
+        self.metrics: ServerMetrics | None = None
 
     @property
     def loop(self) -> asyncio.AbstractEventLoop:
@@ -60,7 +70,7 @@ class ChatServer:
 
     async def start(self) -> None:
         self._loop = asyncio.get_running_loop()
-        self._room = LocalRoom(self._loop)
+        self._room = LocalRoom(self._loop, self.stats)
         self.bus.subscribe(self._room)
         cfg = self.config
         main = await self._loop.create_server(lambda: ChatConnection(self), cfg.host, cfg.port, backlog=1024)
@@ -70,9 +80,22 @@ class ChatServer:
             legacy = await self._loop.create_server(lambda: ChatConnection(self, LEGACY), cfg.host, cfg.legacy_port)
             self._servers.append(legacy)
             self.legacy_port = legacy.sockets[0].getsockname()[1]
+        if cfg.tls_port is not None and cfg.tls_cert and cfg.tls_key:
+            self.tls = ServerTLS(cfg.tls_cert, cfg.tls_key)
+            secure = await self._loop.create_server(
+                lambda: ChatConnection(self), cfg.host, cfg.tls_port, backlog=1024,
+                ssl=self.tls.context, ssl_handshake_timeout=cfg.tls_handshake_timeout)
+            self._servers.append(secure)
+            self.tls_port = secure.sockets[0].getsockname()[1]
+        if cfg.metrics_port is not None:
+            from .metrics_http import ServerMetrics  # local: aiohttp and prometheus-client only when asked for
+
+            self.metrics = ServerMetrics(self)
+            await self.metrics.start(cfg.metrics_host, cfg.metrics_port)
         self._sweeper = self._loop.call_later(AddressLimits.WINDOW, self._sweep)
-        log.info("chat server listening on %s:%d%s", cfg.host, self.port,
-                 f" (legacy port {self.legacy_port})" if self.legacy_port is not None else "")
+        log.info("chat server listening on %s:%d%s%s", cfg.host, self.port,
+                 f" (legacy port {self.legacy_port})" if self.legacy_port is not None else "",
+                 f" (TLS port {self.tls_port})" if self.tls_port is not None else "")
 
     async def close(self, timeout: float = 5.0) -> None:
         """Tell every client ``109#shutdown``, close them, stop listening."""
@@ -85,6 +108,7 @@ class ChatServer:
             srv.close()
         notice = Error(ErrorReason.SHUTDOWN, "server shutting down")
         for conn in list(self.connections):
+            conn.leave_cause = "shutdown"
             conn.send(notice)
             conn.close_after_flush()
         if self._room is not None:
@@ -99,6 +123,8 @@ class ChatServer:
                 conn.transport.abort()
         for srv in self._servers:
             await srv.wait_closed()
+        if self.metrics is not None:
+            await self.metrics.close()
         log.info("chat server stopped")
 
     async def __aenter__(self) -> ChatServer:
@@ -124,8 +150,26 @@ class ChatServer:
         self.address_limits.sweep(self.loop.time())
         self._sweeper = self.loop.call_later(AddressLimits.WINDOW, self._sweep)
 
+    def connections_by_kind(self) -> dict[str, int]:
+        """Open connections by port kind, for the metrics (stats.PORT_KINDS)."""
+        kinds = dict.fromkeys(PORT_KINDS, 0)
+        for conn in list(self.connections):
+            if conn.encoder is LEGACY:
+                kinds["legacy"] += 1
+            elif conn.transport is not None and conn.transport.get_extra_info("ssl_object") is not None:
+                kinds["tls"] += 1
+            else:
+                kinds["line"] += 1
+        return kinds
+
+    def users_online(self) -> int:
+        return len(self.room.members) if self._room is not None else 0
+
     def log_connected(self, name: str, address: str) -> None:
-        log.info("%s [%s]", text("log_connected", self.config.lang, id=name), address)
+        self.stats.joined()
+        log.info("%s [%s]", text("log_connected", self.config.lang, id=name), address,
+                 extra={"event": "join", "user": name, "address": address})
 
     def log_disconnected(self, name: str, address: str) -> None:
-        log.info("%s [%s]", text("log_disconnected", self.config.lang, id=name), address)
+        log.info("%s [%s]", text("log_disconnected", self.config.lang, id=name), address,
+                 extra={"event": "leave", "user": name, "address": address})

@@ -73,7 +73,7 @@ async def test_gateway_signal_tells_pages_and_sends_004(make_server: Callable[..
 async def test_run_command_starts_everything_and_says_where() -> None:
     proc = await asyncio.create_subprocess_exec(
         sys.executable, "-m", "web_gateway.launcher", "--port", "0", "--legacy-port", "0", "--gateway-port", "0",
-        stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.DEVNULL,
+        "--metrics-port", "0", stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.DEVNULL,
         env={**os.environ, "CHAT_UVLOOP": "off"},
     )
     assert proc.stdout is not None

@@ -75,7 +75,7 @@ async def serve(config: GatewayConfig) -> None:
 
 def main(argv: Sequence[str] | None = None) -> None:
     config = parse_config(argv)
-    setup_logging(config.log_level)
+    setup_logging(config.log_level, config.log_format)
     install_uvloop(config.uvloop)
     asyncio.run(serve(config))
 

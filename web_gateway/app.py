@@ -19,6 +19,7 @@ from .config import GatewayConfig
 from .forwarded import client_address
 from .health import HealthCheck
 from .i18n import all_strings, pick_lang
+from .metrics import GatewayCollector, GatewayStats, metrics_handler
 from .origin import origin_allowed
 
 log = logging.getLogger("web_gateway")
@@ -32,6 +33,7 @@ STATIC_DIR = PACKAGE_DIR / "static"
 CONFIG = web.AppKey("config", GatewayConfig)
 BRIDGES: web.AppKey[set[Bridge]] = web.AppKey("bridges")
 HEALTH = web.AppKey("health", HealthCheck)
+STATS = web.AppKey("stats", GatewayStats)
 
 CSP = (
     "default-src 'none'; script-src 'self'; style-src 'self'; img-src 'self'; connect-src 'self'; "
@@ -83,6 +85,7 @@ async def websocket(request: web.Request) -> web.StreamResponse:
     config = request.app[CONFIG]
     origin = request.headers.get("Origin")
     if not origin_allowed(origin, config.allowed_origins, request.host):
+        request.app[STATS].refused("origin")
         log.warning("refused /ws from origin %r (host %r, peer %s)", origin, request.host, peer_address(request))
         raise web.HTTPForbidden(text="This page's origin may not open the chat WebSocket.\n")
     ws = web.WebSocketResponse(
@@ -92,7 +95,8 @@ async def websocket(request: web.Request) -> web.StreamResponse:
     page = request.transport
     if page is None:  # the page went away during the handshake
         return ws
-    bridge = Bridge(ws, config, real_address(request, config), asyncio.get_running_loop().time, page)
+    bridge = Bridge(ws, config, real_address(request, config), asyncio.get_running_loop().time, page,
+                    request.app[STATS])
     bridges = request.app[BRIDGES]
     bridges.add(bridge)
     try:
@@ -139,6 +143,7 @@ def make_app(config: GatewayConfig) -> web.Application:
     app[CONFIG] = config
     app[BRIDGES] = set()
     app[HEALTH] = HealthCheck(config)
+    app[STATS] = GatewayStats()
     aiohttp_jinja2.setup(
         app,
         loader=jinja2.FileSystemLoader(str(TEMPLATES_DIR)),
@@ -151,6 +156,10 @@ def make_app(config: GatewayConfig) -> web.Application:
         app.router.add_get(base.rstrip("/"), add_to_base)
     app.router.add_get(base + "ws", websocket)
     app.router.add_get(base + "healthz", healthz)
+    bridges: set[Bridge] = app[BRIDGES]
+    collector = GatewayCollector(app[STATS], lambda: bridges)
+    app.router.add_get(base + "metrics", metrics_handler(collector, config.metrics_allow,
+                                                         lambda request: real_address(request, config)))
     app.router.add_static(base + "static", STATIC_DIR, follow_symlinks=False)
     app.on_response_prepare.append(security_headers)
     app.on_shutdown.append(close_bridges)

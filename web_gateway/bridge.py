@@ -43,8 +43,10 @@ from tcp_server.protocol.decoder import CLIENT_SIDE_MAX_LINE
 from tcp_server.protocol.encoders import JSON
 from tcp_server.protocol.events import JOINED_MARK
 from tcp_server.protocol.limits import TokenBucket
+from tcp_server.tls import backend_context
 
 from .config import GatewayConfig
+from .metrics import GatewayStats, close_cause
 from .translate import (
     Event,
     Refusal,
@@ -170,7 +172,9 @@ class Bridge:
         address: str,
         clock: Callable[[], float],
         page: asyncio.Transport,
+        stats: GatewayStats | None = None,
     ) -> None:
+        self.stats = stats if stats is not None else GatewayStats()
         self.ws = ws
         # The page's socket, for writing server output straight from a backend read (see send_frame).
         self.page = page
@@ -200,6 +204,7 @@ class Bridge:
         if self.ws.closed or page.is_closing():
             return False
         page.writelines((text_frame_header(len(payload)), payload))  # no copy of the payload
+        self.stats.to_page += 1
         if page.get_write_buffer_size() > PAGE_BUFFER_HIGH and self.backend is not None:
             self.backend.pause()
         return True
@@ -217,11 +222,14 @@ class Bridge:
         try:
             async for msg in self.ws:
                 if msg.type is WSMsgType.TEXT:
+                    self.stats.from_page += 1
                     await self.on_text(msg.data)
                 elif msg.type is WSMsgType.BINARY:
                     await self.send([error_event("bad-json", "binary messages are not accepted; send JSON text")])
         finally:
             await self.finish()
+            if (cause := close_cause(self.ws)) is not None:
+                self.stats.page_dropped(cause)
             if self.ws.close_code not in (None, WSCloseCode.OK, WSCloseCode.GOING_AWAY):
                 log.info("page %s gone (%s)", self.address, self.ws.close_code)
 
@@ -267,10 +275,13 @@ class Bridge:
     async def open_backend(self) -> Backend | None:
         host, port = self.config.server
         loop = asyncio.get_running_loop()
+        tls = backend_context(self.config.server_tls, self.config.server_ca)
         try:
             _, backend = await asyncio.wait_for(
-                loop.create_connection(lambda: Backend(self), host, port), self.config.connect_timeout)
+                loop.create_connection(lambda: Backend(self), host, port, ssl=tls), self.config.connect_timeout)
         except (OSError, TimeoutError) as exc:
+            self.stats.backend_failures += 1
+            self.stats.page_dropped("backend_unavailable")
             log.warning("chat server %s:%d unavailable for %s: %s", host, port, self.address, exc)
             await self.send([
                 error_event("backend-unavailable", "the chat server cannot be reached"),
@@ -278,6 +289,7 @@ class Bridge:
             ])
             await self.ws.close(code=WSCloseCode.TRY_AGAIN_LATER, message=b"chat server unavailable")
             return None
+        self.stats.backend_connects += 1
         # JSON events from the first byte on, so that even a refused 000 reads as an event.
         backend.write(serialize(SetFormat(OutputFormat.JSON)))
         if self.config.gateway_secret:
@@ -352,6 +364,7 @@ class Bridge:
         if self.finished or backend.left or not was_in_room:
             return  # the page already has the reason (102, or a 109 refusing the join)
         log.info("chat server closed the connection of %s; telling the page", self.address)
+        self.stats.page_dropped("backend_closed")
         await self.send([status_event("disconnected", reason="backend-closed")])
         with contextlib.suppress(Exception):
             await self.ws.close(code=WSCloseCode.TRY_AGAIN_LATER, message=b"chat server connection lost")

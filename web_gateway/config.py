@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+import argparse
 from collections.abc import Sequence
 from dataclasses import dataclass
 
 from tcp_server.env_flags import EnvArgumentParser, parse_bool, parse_hostport
+from tcp_server.logformat import LOG_FORMATS
 from tcp_server.protocol import DEFAULT_MAX_LINE
 from tcp_server.protocol.texts import LANGS, Lang, default_lang
 
@@ -13,6 +15,7 @@ from .forwarded import IPNetwork, parse_networks
 from .origin import parse_origins
 
 DEFAULT_PORT = 8080
+LOOPBACK = parse_networks("127.0.0.0/8 ::1/128")
 
 
 def normalize_base_path(raw: str) -> str:
@@ -43,6 +46,10 @@ class GatewayConfig:
     log_level: str = "INFO"
     connect_timeout: float = 5.0
     uvloop: bool = True
+    server_tls: bool = False
+    server_ca: str | None = None
+    metrics_allow: tuple[IPNetwork, ...] = LOOPBACK
+    log_format: str = "text"
 
     @property
     def ws_max_size(self) -> int:
@@ -76,6 +83,14 @@ def add_gateway_arguments(parser: EnvArgumentParser, *, launcher: bool = False) 
                                 help="logging level (DEBUG, INFO, WARNING, ERROR)")
         parser.add_env_argument("--uvloop", env="CHAT_UVLOOP", type=parse_bool, default=d.uvloop,
                                 help="use uvloop when it is installed")
+        parser.add_argument("--no-uvloop", dest="uvloop", action="store_false", default=argparse.SUPPRESS,
+                            help="the standard asyncio loop even when uvloop is installed (same as --uvloop off)")
+        parser.add_env_argument("--log-format", env="CHAT_LOG_FORMAT", choices=LOG_FORMATS, default=d.log_format,
+                                help="text, or json: one JSON object a line for log shippers")
+        parser.add_env_argument("--server-tls", env="CHAT_SERVER_TLS", type=parse_bool, default=d.server_tls,
+                                help="connect to the chat server's TLS port, verifying its certificate and name")
+        parser.add_env_argument("--server-ca", env="CHAT_SERVER_CA", default=None,
+                                help="PEM file of the private CA of the server's certificate (implies --server-tls)")
     parser.add_env_argument("--base-path", env="CHAT_BASE_PATH", type=normalize_base_path, default=d.base_path,
                             help="URL path the page is served under (e.g. /chat/ behind a proxy)")
     parser.add_env_argument("--trusted-proxy", env="CHAT_TRUSTED_PROXY", type=parse_networks, default=(),
@@ -85,6 +100,9 @@ def add_gateway_arguments(parser: EnvArgumentParser, *, launcher: bool = False) 
                             type=parse_origins, default=(),
                             help="origins allowed to open /ws (scheme://host[:port], comma or space "
                                  "separated); none: only the page's own host")
+    parser.add_env_argument("--metrics-allow", env="CHAT_METRICS_ALLOW", type=parse_networks, default=d.metrics_allow,
+                            help="CIDRs that may read /metrics (comma or space separated; the address is the "
+                                 "real one, through --trusted-proxy)")
     parser.add_env_argument("--heartbeat", env="CHAT_HEARTBEAT", type=float, default=d.heartbeat,
                             help="seconds between WebSocket pings; a page silent for half as long again is "
                                  "dropped (and leaves with 004)")
@@ -107,6 +125,8 @@ def gateway_config_from_args(ns: object, **overrides: object) -> GatewayConfig:
         elif hasattr(ns, name):
             values[name] = getattr(ns, name)
     values.update(overrides)
+    if values.get("server_ca"):
+        values["server_tls"] = True
     cfg = GatewayConfig(**values)  # type: ignore[arg-type]
     check_config(cfg)
     return cfg
@@ -119,6 +139,13 @@ def check_config(cfg: GatewayConfig) -> None:
         raise ValueError("--heartbeat must be > 0")
     if cfg.max_message < 16:
         raise ValueError("--max-message must be at least 16")
+    if cfg.server_ca:
+        from tcp_server.tls import client_context  # local: this module stays free of ssl and sockets
+
+        try:
+            client_context(cfg.server_ca)
+        except (OSError, ValueError) as exc:
+            raise ValueError(f"--server-ca {cfg.server_ca}: {exc}") from None
 
 
 def make_parser(environ: dict[str, str] | None = None) -> EnvArgumentParser:

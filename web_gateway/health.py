@@ -13,6 +13,7 @@ import contextlib
 import secrets
 
 from tcp_server.protocol import Error, FrameError, GatewayHello, Ping, Pong, serialize, server_frame_reader
+from tcp_server.tls import backend_context
 
 from .config import GatewayConfig
 
@@ -25,7 +26,8 @@ async def ping_server(config: GatewayConfig, address: str, timeout: float = 2.0)
     token = "healthz-" + secrets.token_hex(4)
     try:
         async with asyncio.timeout(timeout):
-            reader, writer = await asyncio.open_connection(host, port)
+            tls = backend_context(config.server_tls, config.server_ca)
+            reader, writer = await asyncio.open_connection(host, port, ssl=tls)
             try:
                 out = b""
                 if config.gateway_secret:

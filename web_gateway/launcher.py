@@ -15,13 +15,14 @@ from collections.abc import Sequence
 from dataclasses import replace
 
 from tcp_server import ChatServer
-from tcp_server.__main__ import install_uvloop, setup_logging
+from tcp_server.__main__ import install_uvloop, reload_tls_on_sighup, setup_logging
 from tcp_server.config import (
     DEFAULT_LEGACY_PORT,
+    DEFAULT_METRICS_PORT,
     ServerConfig,
     add_server_arguments,
+    check_server_config,
     config_from_args,
-    config_problems,
 )
 from tcp_server.env_flags import EnvArgumentParser
 
@@ -40,21 +41,20 @@ def parse_launcher_config(
                     "and the web gateway, in one process.",
         environ=environ,
     )
-    add_server_arguments(parser, legacy_default=DEFAULT_LEGACY_PORT)
+    add_server_arguments(parser, legacy_default=DEFAULT_LEGACY_PORT, metrics_default=DEFAULT_METRICS_PORT)
     add_gateway_arguments(parser, launcher=True)
     ns = parser.parse_args(argv)
     server_cfg = config_from_args(ns)
-    problems = config_problems(server_cfg)
-    if problems:
-        parser.error("; ".join(problems))
     if not server_cfg.gateway_secret:
         server_cfg = replace(server_cfg, gateway_secret=secrets.token_urlsafe(32))
     try:
+        check_server_config(server_cfg)
         gateway_cfg = gateway_config_from_args(
             ns,
             gateway_secret=server_cfg.gateway_secret,
             lang=server_cfg.lang,
             log_level=server_cfg.log_level,
+            log_format=server_cfg.log_format,
             uvloop=server_cfg.uvloop,
             # The server's own flood rule applies to each WebSocket too.
             rate=server_cfg.flood_rate,
@@ -85,7 +85,13 @@ async def run(server_cfg: ServerConfig, gateway_cfg: GatewayConfig) -> None:
             # The user-facing line: where to point a browser and a terminal client.
             print(f"Open {url} in a browser; terminal clients: chat-client {tcp_host} {server.port}{legacy}",
                   flush=True)
+            if server.tls_port is not None:
+                print(f"Terminal clients over TLS: chat-client --tls {tcp_host} {server.tls_port}", flush=True)
+            if server.metrics is not None:
+                print(f"Prometheus metrics: {server.metrics.url(server_cfg.metrics_host)} (server), "
+                      f"{url}metrics (gateway)", flush=True)
             print("Stop with Ctrl-C.", flush=True)
+            reload_tls_on_sighup(server)
             await wait_for_signal()
             log.info("signal received, shutting down")
         finally:
@@ -96,7 +102,7 @@ async def run(server_cfg: ServerConfig, gateway_cfg: GatewayConfig) -> None:
 
 def main(argv: Sequence[str] | None = None) -> None:
     server_cfg, gateway_cfg = parse_launcher_config(argv)
-    setup_logging(server_cfg.log_level)
+    setup_logging(server_cfg.log_level, server_cfg.log_format)
     install_uvloop(server_cfg.uvloop)
     try:
         asyncio.run(run(server_cfg, gateway_cfg))
