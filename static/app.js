@@ -63,7 +63,7 @@
     for (const b of document.querySelectorAll('[data-set-lang]')) {
       b.setAttribute('aria-pressed', String(b.dataset.setLang === lang));
     }
-    timeFormat = new Intl.DateTimeFormat(lang, { hour: '2-digit', minute: '2-digit' });
+    timeFormat = new Intl.DateTimeFormat(lang, { hour: 'numeric', minute: '2-digit' });
     renderTitle();
     renderState();
     renderUsers();
