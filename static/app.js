@@ -112,10 +112,10 @@
   let wantIdConfirmed = wantId !== null; // the server accepted it before: joining again is automatic
   let autoJoin = false; // the pending join was the page's own, not the user's
   let autoTries = 0;
-  let resuming = false;
   let whoAsked = false;
   let online = null; // users online, when the gateway says
   let unread = 0;
+  let lastServerTs = 0; // the newest server time shown: a rejoin's history starts after it
   let notifyOn = load('localStorage', 'hanchat.notify') === 'on';
   const users = [];
 
@@ -307,7 +307,9 @@
     li.dataset.from = from;
     if (own) { li.classList.add('own'); li.dataset.own = 'true'; }
     if (state) li.dataset.state = state;
-    const when = typeof ts === 'number' && Number.isFinite(ts) ? ts : Date.now();
+    const server = typeof ts === 'number' && Number.isFinite(ts);
+    const when = server ? ts : Date.now(); // the server's time when the event carries it
+    if (server) lastServerTs = Math.max(lastServerTs, ts);
     li.dataset.ts = String(when);
 
     const meta = document.createElement('div');
@@ -356,16 +358,18 @@
     append(li, false);
   }
 
+  // History goes above a divider made at the first history event after each join.
+  let divider = null;
+
   function historyDivider() {
-    let div = log.querySelector('li.divider');
-    if (!div) {
-      div = document.createElement('li');
-      div.className = 'line divider';
-      div.dataset.kind = 'divider';
-      div.append(span('', t('earlier_messages')));
-      log.appendChild(div);
+    if (!divider) {
+      divider = document.createElement('li');
+      divider.className = 'line divider';
+      divider.dataset.kind = 'divider';
+      divider.append(span('', t('earlier_messages')));
+      append(divider, false);
     }
-    return div;
+    return divider;
   }
 
   function setSendState(li, state, reason) {
@@ -506,7 +510,6 @@
   function sendJoin(id, auto) {
     autoJoin = auto;
     const token = load('sessionStorage', SESSION_KEY);
-    resuming = Boolean(token);
     return send(token ? { type: 'resume', token } : { type: 'join', id });
   }
 
@@ -614,6 +617,7 @@
         save('sessionStorage', ID_KEY, ev.id);
         attempt = 0;
         autoTries = 0;
+        divider = null;
         joinInput.value = '';
         if (again) { reconnectedAs = ev.id; renderState(); } else addNotice(t('joined'));
         autoJoin = false;
@@ -623,13 +627,12 @@
       case 'session':
         if (typeof ev.token === 'string') save('sessionStorage', SESSION_KEY, ev.token);
         break;
-      case 'history':
-        if (typeof ev.from === 'string' && typeof ev.text === 'string') {
+      case 'history': // on a fresh join: earlier messages, oldest first; on a rejoin only those not shown yet
+        if (typeof ev.from === 'string' && typeof ev.text === 'string' && !(ev.ts <= lastServerTs)) {
           addMessage({ kind: 'all', from: ev.from, text: ev.text, ts: ev.ts, own: ev.from === myId, history: true });
         }
         break;
-      case 'resumed':
-        resuming = false;
+      case 'resumed': // the missed events have been replayed: no join/leave noise, just the status
         reconnectedAs = myId;
         renderState();
         break;
@@ -702,7 +705,6 @@
   function handleError(reason) {
     if (reason === 'bad-token') { // the session expired: join afresh with the remembered ID
       save('sessionStorage', SESSION_KEY, null);
-      resuming = false;
       if (wantId) sendJoin(wantId, autoJoin);
     } else if (reason === 'backend-unavailable') {
       setState('unavailable'); // the status area says it, once; the log stays the conversation

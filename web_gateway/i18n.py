@@ -56,7 +56,7 @@ _PAGE: dict[str, dict[Lang, str]] = {
     "failed": {"ko": "보내지 못함", "en": "not sent"},
     "retry": {"ko": "다시 입력", "en": "edit again"},
     "new_messages": {"ko": "새 메시지 {count}개 ↓", "en": "{count} new ↓"},
-    "earlier_messages": {"ko": "이전 메시지", "en": "Earlier messages"},
+    "earlier_messages": {"ko": "↑ 이전 메시지", "en": "↑ Earlier messages"},
     "state_connecting": {"ko": "연결 중…", "en": "Connecting…"},
     "state_connected": {"ko": "연결됨", "en": "Connected"},
     "state_reconnected": {"ko": "다시 연결됨 ({id})", "en": "Reconnected as {id}"},
