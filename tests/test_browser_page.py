@@ -490,8 +490,7 @@ def keep_if_same(path: pathlib.Path, png: bytes) -> None:
     image = Image.open(io.BytesIO(png))
     assert image.width >= 390 and len(image.getcolors(1 << 16) or range(1 << 16)) > 50  # not a blank page
     if path.exists():
-        old = Image.open(path)
-        same = old.size == image.size and not ImageChops.difference(old.convert("RGBA"), image.convert("RGBA")).getbbox()
-        if same:
+        old = Image.open(path).convert("RGBA")
+        if old.size == image.size and not ImageChops.difference(old, image.convert("RGBA")).getbbox():
             return
     path.write_bytes(png)
