@@ -5,9 +5,9 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import dataclass
 
+from .env_flags import EnvArgumentParser, parse_bool
 from .protocol.decoder import DEFAULT_MAX_LINE
 from .protocol.texts import LANGS, Lang, default_lang
-from .env_flags import EnvArgumentParser, parse_bool
 
 DEFAULT_PORT = 9000
 DEFAULT_LEGACY_PORT = 9001

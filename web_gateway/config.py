@@ -5,9 +5,9 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import dataclass
 
+from tcp_server.env_flags import EnvArgumentParser, parse_bool, parse_hostport
 from tcp_server.protocol import DEFAULT_MAX_LINE
 from tcp_server.protocol.texts import LANGS, Lang, default_lang
-from tcp_server.env_flags import EnvArgumentParser, parse_bool, parse_hostport
 
 from .forwarded import IPNetwork, parse_networks
 from .origin import parse_origins
