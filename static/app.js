@@ -5,6 +5,7 @@
 'use strict';
 
 (() => {
+  const { hanchat } = window; // static/richtext.js and static/log.js, loaded first
   const $ = (id) => document.getElementById(id);
   const data = JSON.parse($('page-strings').textContent);
   const strings = data.strings;
@@ -178,203 +179,18 @@
     notice.hidden = true;
   }
 
-  // ---------------------------------------------------------------- the log: following, "new messages"
+  // ---------------------------------------------------------------- the log (static/log.js)
 
-  let stick = true; // the user is at the bottom: new lines keep them there
-  let unseen = 0;
-
-  function atBottom() { return log.scrollHeight - log.scrollTop - log.clientHeight < 4; }
-
-  function toBottom() {
-    log.scrollTop = log.scrollHeight;
-    stick = true;
-    unseen = 0;
-    renderJump();
-  }
-
-  function renderJump() {
-    jump.hidden = unseen === 0;
-    jump.textContent = t('new_messages', { count: unseen });
-  }
-
-  log.addEventListener('scroll', () => {
-    stick = atBottom();
-    if (stick && unseen) { unseen = 0; renderJump(); }
+  const view = hanchat.createLog(log, jump, {
+    t,
+    time: (ms) => ({ text: timeFormat.format(new Date(ms)), title: new Date(ms).toLocaleString(lang) }),
+    maxLines: MAX_LOG,
+    groupMs: GROUP_MS,
   });
-  jump.addEventListener('click', () => { toBottom(); log.focus(); });
-  // The log shrinks when a notice or the keyboard appears: a user at the bottom stays there.
-  new ResizeObserver(() => { if (stick) log.scrollTop = log.scrollHeight; }).observe(log);
-
-  function append(li, counts) {
-    log.appendChild(li);
-    while (log.childElementCount > MAX_LOG) {
-      log.firstElementChild.remove();
-      if (log.firstElementChild) log.firstElementChild.classList.remove('cont');
-    }
-    if (stick) {
-      log.scrollTop = log.scrollHeight;
-    } else if (counts) {
-      unseen += 1;
-      renderJump();
-    }
-  }
-
-  // ---------------------------------------------------------------- the log: lines
-
-  function colourOf(id) {
-    let h = 2166136261; // FNV-1a: a stable colour per ID
-    for (const ch of id) h = Math.imul(h ^ ch.codePointAt(0), 16777619) >>> 0;
-    return 'c' + (h % 8);
-  }
-
-  function timeEl(ms) {
-    const el = document.createElement('time');
-    const when = new Date(ms);
-    el.dateTime = when.toISOString();
-    el.title = when.toLocaleString(lang);
-    el.textContent = timeFormat.format(when);
-    return el;
-  }
-
-  function span(className, text) {
-    const el = document.createElement('span');
-    el.className = className;
-    el.textContent = text;
-    return el;
-  }
-
-  const LINK = /https?:\/\/[^\s]+/giu;
-
-  function linkTarget(raw) {
-    // Trailing punctuation is the sentence's, unless it closes a bracket inside the URL.
-    let url = raw;
-    while (/[.,;:!?'"\])}>]$/u.test(url)) {
-      const last = url.slice(-1);
-      const open = { ')': '(', ']': '[', '}': '{' }[last];
-      if (open && url.split(open).length >= url.split(last).length) break; // balanced: the URL's own
-      url = url.slice(0, -1);
-    }
-    try {
-      const parsed = new URL(url);
-      return parsed.protocol === 'http:' || parsed.protocol === 'https:' ? url : null;
-    } catch (e) {
-      return null;
-    }
-  }
-
-  function mentionRe() {
-    if (!myId) return null;
-    const escaped = myId.replace(/[.*+?^${}()|[\]\\]/g, '\\$&');
-    return new RegExp(`(?<![\\p{L}\\p{N}_])${escaped}(?![\\p{Script=Latin}\\p{N}_])`, 'iu');
-  }
-
-  // Text with its links as <a> and mentions of your ID as <mark>, all built with DOM APIs.
-  function richText(text, mention) {
-    const frag = document.createDocumentFragment();
-    let found = false;
-    const addPlain = (s) => {
-      const m = mention && mention.exec(s);
-      if (!m) { frag.append(s); return; }
-      found = true;
-      frag.append(s.slice(0, m.index));
-      const mark = document.createElement('mark');
-      mark.textContent = m[0];
-      frag.append(mark);
-      addPlain(s.slice(m.index + m[0].length));
-    };
-    let last = 0;
-    for (const m of text.matchAll(LINK)) {
-      const url = linkTarget(m[0]);
-      if (!url) continue;
-      addPlain(text.slice(last, m.index));
-      const a = document.createElement('a');
-      a.href = url;
-      a.textContent = url;
-      a.rel = 'noopener noreferrer';
-      a.target = '_blank';
-      frag.append(a);
-      last = m.index + url.length;
-    }
-    addPlain(text.slice(last));
-    return { frag, mentioned: found };
-  }
-
-  // One message: a header (author, time, whisper badge) set apart from the text.
-  function addMessage({ kind, from, text, ts, own, to, history, state }) {
-    const li = document.createElement('li');
-    li.className = 'msg';
-    li.dataset.kind = kind;
-    li.dataset.from = from;
-    if (own) { li.classList.add('own'); li.dataset.own = 'true'; }
-    if (state) li.dataset.state = state;
-    const server = typeof ts === 'number' && Number.isFinite(ts);
-    const when = server ? ts : Date.now(); // the server's time when the event carries it
-    if (server) lastServerTs = Math.max(lastServerTs, ts);
-    li.dataset.ts = String(when);
-
-    const meta = document.createElement('div');
-    meta.className = 'meta';
-    const author = span('author ' + (own ? 'me' : colourOf(from)), from);
-    author.dir = 'auto';
-    author.title = from;
-    meta.append(author);
-    if (kind === 'whisper') {
-      meta.append(span('badge', own ? t('whisper_to_label', { id: to }) : t('whisper_from', { id: from })));
-    }
-    meta.append(timeEl(when));
-    li.append(meta);
-
-    const body = document.createElement('div');
-    body.className = 'text';
-    body.dir = 'auto';
-    const rich = richText(text, own ? null : mentionRe());
-    body.append(rich.frag);
-    li.append(body);
-    if (own) li.append(span('send-state', state === 'pending' ? t('pending') : ''));
-    if (rich.mentioned) li.classList.add('mention');
-    if (to) li.dataset.to = to;
-
-    // Grouped under the previous header: same author, kind, direction and recipient, within GROUP_MS.
-    const prev = history ? historyDivider().previousElementSibling : log.lastElementChild;
-    if (prev && prev.classList.contains('msg') && prev.dataset.from === from && prev.dataset.kind === kind
-        && prev.dataset.own === li.dataset.own && prev.dataset.to === li.dataset.to
-        && when - Number(prev.dataset.ts) < GROUP_MS && !rich.mentioned) {
-      li.classList.add('cont');
-    }
-    if (history) {
-      log.insertBefore(li, historyDivider());
-      if (stick) log.scrollTop = log.scrollHeight;
-    } else {
-      append(li, true);
-    }
-    return { li, mentioned: rich.mentioned };
-  }
-
-  function addNotice(text) {
-    const li = document.createElement('li');
-    li.className = 'line notice';
-    li.dataset.kind = 'notice';
-    li.textContent = text;
-    append(li, false);
-  }
-
-  // History goes above a divider made at the first history event after each join.
-  let divider = null;
-
-  function historyDivider() {
-    if (!divider) {
-      divider = document.createElement('li');
-      divider.className = 'line divider';
-      divider.dataset.kind = 'divider';
-      divider.append(span('', t('earlier_messages')));
-      append(divider, false);
-    }
-    return divider;
-  }
-
-  function setSendState(li, state, reason) {
-    li.dataset.state = state;
-    li.querySelector('.send-state').textContent = state === 'failed' ? `${t('failed')}: ${reason}` : '';
+  const { addNotice, setSendState, toBottom } = view;
+  function addMessage(msg) {
+    if (typeof msg.ts === 'number' && Number.isFinite(msg.ts)) lastServerTs = Math.max(lastServerTs, msg.ts);
+    return view.addMessage({ ...msg, mention: msg.own ? null : hanchat.mentionPattern(myId) });
   }
 
   // ---------------------------------------------------------------- users
@@ -390,11 +206,11 @@
       b.className = 'user' + (id === myId ? ' me' : '');
       b.dataset.id = id;
       b.title = id;
-      b.append(span('dot ' + (id === myId ? 'me' : colourOf(id)), ''));
-      const name = span('name', id);
+      b.append(hanchat.span('dot ' + (id === myId ? 'me' : hanchat.colourOf(id)), ''));
+      const name = hanchat.span('name', id);
       name.dir = 'auto';
       b.append(name);
-      if (id === myId) b.append(span('tag', t('me')));
+      if (id === myId) b.append(hanchat.span('tag', t('me')));
       b.setAttribute('aria-label', id === myId ? `${id} (${t('me')})` : t('whisper_to', { id }));
       b.addEventListener('click', () => whisperTo(id));
       li.appendChild(b);
@@ -617,7 +433,7 @@
         save('sessionStorage', ID_KEY, ev.id);
         attempt = 0;
         autoTries = 0;
-        divider = null;
+        view.newJoin();
         joinInput.value = '';
         if (again) { reconnectedAs = ev.id; renderState(); } else addNotice(t('joined'));
         autoJoin = false;
