@@ -323,6 +323,9 @@
     return true;
   }
 
+  // History and resume (the gateway's `session`, `history`, `resumed` events; `handle` below): with a
+  // token from this tab's last `session` event the page resumes instead of joining; `bad-token` drops
+  // the token and joins afresh with the remembered ID (handleError).
   function sendJoin(id, auto) {
     autoJoin = auto;
     const token = load('sessionStorage', SESSION_KEY);
@@ -412,6 +415,8 @@
 
   // ---------------------------------------------------------------- events
 
+  const isText = (v) => typeof v === 'string';
+
   function handle(ev) {
     switch (ev.type) {
       case 'status':
@@ -441,14 +446,15 @@
         break;
       }
       case 'session':
-        if (typeof ev.token === 'string') save('sessionStorage', SESSION_KEY, ev.token);
+        if (isText(ev.token)) save('sessionStorage', SESSION_KEY, ev.token);
         break;
       case 'history': // on a fresh join: earlier messages, oldest first; on a rejoin only those not shown yet
-        if (typeof ev.from === 'string' && typeof ev.text === 'string' && !(ev.ts <= lastServerTs)) {
+        if (isText(ev.from) && isText(ev.text) && !(ev.ts <= lastServerTs)) {
           addMessage({ kind: 'all', from: ev.from, text: ev.text, ts: ev.ts, own: ev.from === myId, history: true });
         }
         break;
       case 'resumed': // the missed events have been replayed: no join/leave noise, just the status
+        if (!myId && wantId) { myId = wantId; autoJoin = false; showChat(); }
         reconnectedAs = myId;
         renderState();
         break;
@@ -469,6 +475,7 @@
         showJoin();
         break;
       case 'users':
+        if (!Array.isArray(ev.ids)) break;
         setUsers(ev.ids);
         online = ev.ids.length;
         renderOnline();
@@ -478,19 +485,23 @@
         }
         break;
       case 'user_joined':
+        if (!isText(ev.id)) break;
         addUser(ev.id);
         addNotice(t('user_joined', { id: ev.id }));
         break;
       case 'user_left':
+        if (!isText(ev.id)) break;
         removeUser(ev.id);
         addNotice(t('user_left', { id: ev.id }));
         break;
       case 'message': {
+        if (!isText(ev.from) || !isText(ev.text)) break;
         const m = addMessage({ kind: 'all', from: ev.from, text: ev.text, ts: ev.ts });
         arrived(ev.from, ev.text, m.mentioned);
         break;
       }
       case 'whisper':
+        if (!isText(ev.from) || !isText(ev.text)) break;
         addMessage({ kind: 'whisper', from: ev.from, text: ev.text, ts: ev.ts });
         arrived(ev.from, ev.text, true);
         break;
