@@ -1,29 +1,48 @@
-// hanchat's page: one WebSocket to the gateway (JSON protocol in PROTOCOL.md).
-// Every text reaches the DOM through textContent, never as HTML; every URL is relative,
-// so the page works at / and under a proxy's path prefix alike.
+// hanchat's page: one WebSocket to the gateway (JSON protocol in PROTOCOL.md, "Browser JSON").
+// Every text reaches the DOM through textContent or DOM APIs, never as HTML; every URL is relative,
+// so the page works at / and under a proxy's path prefix alike. The strings (Korean and English)
+// and the rules (ID rule, frame limit, forbidden characters) come from the gateway in #page-strings.
 'use strict';
 
 (() => {
+  const { hanchat } = window; // static/richtext.js and static/log.js, loaded first
   const $ = (id) => document.getElementById(id);
-  const strings = JSON.parse($('page-strings').textContent);
+  const data = JSON.parse($('page-strings').textContent);
+  const strings = data.strings;
+  const rules = data.rules;
   const body = document.body;
 
   const BACKOFF_BASE = 0.5; // seconds
   const BACKOFF_CAP = 10;
   const MAX_LOG = 500;
+  const GROUP_MS = 5 * 60 * 1000; // consecutive messages from one author within this share a header
+  const NOTICE_MS = 8000;
+  const AUTO_JOIN_TRIES = 5; // an automatic rejoin may race the old connection's leave
+  const SESSION_KEY = 'hanchat.session'; // resume token, per tab (sessionStorage, never a cookie or URL)
+  const ID_KEY = 'hanchat.id';
+
+  const idForbidden = new RegExp(rules.id_forbidden, 'u');
+  const messageForbidden = new RegExp(rules.message_forbidden, 'u');
+  const utf8 = new TextEncoder();
+
+  // ---------------------------------------------------------------- storage (may be off)
+
+  function load(store, key) { try { return window[store].getItem(key); } catch (e) { return null; } }
+  function save(store, key, value) {
+    try {
+      if (value === null) window[store].removeItem(key); else window[store].setItem(key, value);
+    } catch (e) { /* storage off: the page still works, it just forgets */ }
+  }
 
   // ---------------------------------------------------------------- language
 
   let lang = pickLang();
 
   function pickLang() {
-    const params = new URLSearchParams(location.search);
-    const asked = params.get('lang');
+    const asked = new URLSearchParams(location.search).get('lang');
     if (asked && strings[asked]) return asked;
-    try {
-      const saved = localStorage.getItem('hanchat.lang');
-      if (saved && strings[saved]) return saved;
-    } catch (e) { /* storage may be off */ }
+    const saved = load('localStorage', 'hanchat.lang');
+    if (saved && strings[saved]) return saved;
     return strings[body.dataset.lang] ? body.dataset.lang : 'en';
   }
 
@@ -35,22 +54,28 @@
 
   function applyLang() {
     document.documentElement.lang = lang;
-    document.title = t('title');
     for (const el of document.querySelectorAll('[data-i18n]')) el.textContent = t(el.dataset.i18n);
     for (const el of document.querySelectorAll('[data-i18n-aria-label]')) {
       el.setAttribute('aria-label', t(el.dataset.i18nAriaLabel));
     }
+    for (const el of document.querySelectorAll('[data-i18n-placeholder]')) {
+      el.setAttribute('placeholder', t(el.dataset.i18nPlaceholder));
+    }
     for (const b of document.querySelectorAll('[data-set-lang]')) {
       b.setAttribute('aria-pressed', String(b.dataset.setLang === lang));
     }
+    timeFormat = new Intl.DateTimeFormat(lang, { hour: 'numeric', minute: '2-digit' });
+    renderTitle();
     renderState();
     renderUsers();
+    renderOnline();
+    renderNotify();
   }
 
   for (const b of document.querySelectorAll('[data-set-lang]')) {
     b.addEventListener('click', () => {
       lang = b.dataset.setLang;
-      try { localStorage.setItem('hanchat.lang', lang); } catch (e) { /* ignore */ }
+      save('localStorage', 'hanchat.lang', lang);
       applyLang();
     });
   }
@@ -58,17 +83,17 @@
   // ---------------------------------------------------------------- rate limit (the gateway's, mirrored)
 
   const bucket = {
-    rate: Number(body.dataset.rate) || 0,
-    burst: Number(body.dataset.burst) || 1,
+    rate: Number(rules.rate) || 0,
+    burst: Number(rules.burst) || 1,
     tokens: 0,
     stamp: 0,
     reset() { this.tokens = this.burst; this.stamp = performance.now(); },
-    take() {
+    take(n) {
       if (this.rate <= 0) return true;
       const now = performance.now();
       this.tokens = Math.min(this.burst, this.tokens + ((now - this.stamp) / 1000) * this.rate);
       this.stamp = now;
-      if (this.tokens >= 1) { this.tokens -= 1; return true; }
+      if (this.tokens >= n) { this.tokens -= n; return true; }
       return false;
     },
   };
@@ -81,11 +106,18 @@
   let retryAt = 0;
   let retryTimer = null;
   let countdownTimer = null;
-  let connState = 'connecting';
+  let connState = 'connecting'; // connecting | connected | disconnected | unavailable | shutdown
+  let reconnectedAs = null; // shown in the status area after an automatic rejoin or a resume
   let myId = null; // confirmed by the server (joined)
-  let wantId = null; // the ID to (re)join with after a reconnect
-  let wasJoined = false; // the next 'joined' is a rejoin
+  let wantId = load('sessionStorage', ID_KEY); // the ID to (re)join with after a reconnect or a reload
+  let wantIdConfirmed = wantId !== null; // the server accepted it before: joining again is automatic
+  let autoJoin = false; // the pending join was the page's own, not the user's
+  let autoTries = 0;
   let whoAsked = false;
+  let online = null; // users online, when the gateway says
+  let unread = 0;
+  let lastServerTs = 0; // the newest server time shown: a rejoin's history starts after it
+  let notifyOn = load('localStorage', 'hanchat.notify') === 'on';
   const users = [];
 
   const log = $('log');
@@ -95,61 +127,96 @@
   const sendForm = $('send-form');
   const input = $('message');
   const notice = $('notice');
+  const jump = $('jump');
   let noticeTimer = null;
+  let timeFormat = null;
 
-  // ---------------------------------------------------------------- rendering
+  // ---------------------------------------------------------------- status area and title
 
   function setState(state) {
     connState = state;
+    if (state !== 'connected') reconnectedAs = null;
     renderState();
   }
 
   function renderState() {
     const el = $('state');
-    el.dataset.state = connState;
+    el.dataset.state = connState === 'unavailable' ? 'disconnected' : connState;
+    const seconds = Math.max(0, Math.ceil((retryAt - performance.now()) / 1000));
     let text;
-    if (connState === 'disconnected') {
-      const seconds = Math.max(0, Math.ceil((retryAt - performance.now()) / 1000));
-      text = t('state_disconnected', { seconds });
+    if (connState === 'disconnected' || connState === 'unavailable') {
+      text = t('state_' + connState, { seconds });
+    } else if (connState === 'connected' && reconnectedAs) {
+      text = t('state_reconnected', { id: reconnectedAs });
     } else {
       text = t('state_' + connState);
     }
     $('state-text').textContent = text;
   }
 
-  function addLine(kind, text) {
-    const li = document.createElement('li');
-    li.className = 'msg ' + kind;
-    li.dataset.kind = kind;
-    li.textContent = text;
-    const atBottom = log.scrollHeight - log.scrollTop - log.clientHeight < 40;
-    log.appendChild(li);
-    while (log.childElementCount > MAX_LOG) log.firstElementChild.remove();
-    if (atBottom) log.scrollTop = log.scrollHeight;
+  function renderTitle() {
+    document.title = (unread > 0 ? `(${unread}) ` : '') + t('title') + ' · hanchat';
   }
 
-  function showNotice(text) {
+  function renderOnline() {
+    const el = $('online');
+    el.hidden = online === null;
+    if (online !== null) el.textContent = t('online_count', { count: online });
+  }
+
+  // ---------------------------------------------------------------- composer notices (transient)
+
+  function showNotice(text, kind) {
     notice.textContent = text;
+    notice.dataset.kind = kind || 'error';
     notice.hidden = false;
     clearTimeout(noticeTimer);
-    noticeTimer = setTimeout(() => { notice.hidden = true; }, 5000);
+    noticeTimer = setTimeout(hideNotice, NOTICE_MS);
   }
+
+  function hideNotice() {
+    clearTimeout(noticeTimer);
+    notice.hidden = true;
+  }
+
+  // ---------------------------------------------------------------- the log (static/log.js)
+
+  const view = hanchat.createLog(log, jump, {
+    t,
+    time: (ms) => ({ text: timeFormat.format(new Date(ms)), title: new Date(ms).toLocaleString(lang) }),
+    maxLines: MAX_LOG,
+    groupMs: GROUP_MS,
+  });
+  const { addNotice, setSendState, toBottom } = view;
+  function addMessage(msg) {
+    if (typeof msg.ts === 'number' && Number.isFinite(msg.ts)) lastServerTs = Math.max(lastServerTs, msg.ts);
+    return view.addMessage({ ...msg, mention: msg.own ? null : hanchat.mentionPattern(myId) });
+  }
+
+  // ---------------------------------------------------------------- users
 
   function renderUsers() {
     const list = $('users');
+    const sorted = [...users].sort((a, b) => (a === myId ? -1 : b === myId ? 1 : a.localeCompare(b, lang)));
     list.replaceChildren();
-    for (const id of users) {
+    for (const id of sorted) {
       const li = document.createElement('li');
       const b = document.createElement('button');
       b.type = 'button';
       b.className = 'user' + (id === myId ? ' me' : '');
-      b.textContent = id === myId ? `${id} (${t('me')})` : id;
       b.dataset.id = id;
-      b.setAttribute('aria-label', t('whisper_to', { id }));
+      b.title = id;
+      b.append(hanchat.span('dot ' + (id === myId ? 'me' : hanchat.colourOf(id)), ''));
+      const name = hanchat.span('name', id);
+      name.dir = 'auto';
+      b.append(name);
+      if (id === myId) b.append(hanchat.span('tag', t('me')));
+      b.setAttribute('aria-label', id === myId ? `${id} (${t('me')})` : t('whisper_to', { id }));
       b.addEventListener('click', () => whisperTo(id));
       li.appendChild(b);
       list.appendChild(li);
     }
+    $('users-title').textContent = t('users_count', { count: users.length });
   }
 
   function setUsers(ids) { users.splice(0, users.length, ...ids); renderUsers(); }
@@ -162,14 +229,20 @@
 
   function whisperTo(id) {
     if (!myId) return;
-    input.value = `/m ${id} `;
+    input.value = id === myId ? '' : `/m ${id} `;
     input.focus();
     input.setSelectionRange(input.value.length, input.value.length);
   }
 
+  // ---------------------------------------------------------------- screens
+
   function showJoin(errorText) {
-    sendForm.hidden = true;
-    joinForm.hidden = false;
+    body.dataset.screen = 'join';
+    $('welcome').hidden = false;
+    $('chat').hidden = true;
+    $('composer').hidden = true;
+    $('leave').hidden = true;
+    if (wantId && !joinInput.value) joinInput.value = wantId;
     if (errorText) {
       joinError.textContent = errorText;
       joinError.hidden = false;
@@ -179,16 +252,59 @@
   }
 
   function showChat() {
-    joinForm.hidden = true;
+    body.dataset.screen = 'chat';
+    $('welcome').hidden = true;
     joinError.hidden = true;
     joinInput.setAttribute('aria-invalid', 'false');
-    sendForm.hidden = false;
+    $('chat').hidden = false;
+    $('composer').hidden = false;
+    $('leave').hidden = false;
+    toBottom();
     input.focus();
   }
 
-  function errorText(ev) {
-    const reason = t('reason:' + ev.reason);
-    return t('error', { text: ev.text ? `${reason} (${ev.text})` : reason });
+  function reasonText(reason) { return t('reason:' + reason); } // the gateway's `text` is English: not shown
+
+  // ---------------------------------------------------------------- unread count and notifications
+
+  function isHidden() { return document.visibilityState === 'hidden'; }
+
+  document.addEventListener('visibilitychange', () => {
+    if (!isHidden()) { unread = 0; renderTitle(); }
+  });
+
+  function renderNotify() {
+    const b = $('notify');
+    b.hidden = !('Notification' in window);
+    const on = notifyOn && 'Notification' in window && Notification.permission === 'granted';
+    b.setAttribute('aria-pressed', String(on));
+    b.textContent = t(on ? 'notify_on' : 'notify');
+  }
+
+  $('notify').addEventListener('click', async () => {
+    if (notifyOn && Notification.permission === 'granted') {
+      notifyOn = false;
+    } else {
+      const answer = await Notification.requestPermission(); // asked on this click, never unprompted
+      notifyOn = answer === 'granted';
+    }
+    save('localStorage', 'hanchat.notify', notifyOn ? 'on' : null);
+    renderNotify();
+  });
+
+  // A message while the tab is hidden counts in the title; whispers and mentions always raise a
+  // desktop notification (when allowed) unless you are looking at the tab, other messages only while hidden.
+  function arrived(from, text, important) {
+    if (isHidden()) { unread += 1; renderTitle(); }
+    const looking = !isHidden() && document.hasFocus();
+    if (!notifyOn || looking || !('Notification' in window) || Notification.permission !== 'granted') return;
+    if (!important && !isHidden()) return;
+    try {
+      const note = new Notification(t('notify_title', { id: from }), {
+        body: text, tag: important ? `hanchat-${from}` : 'hanchat', lang,
+      });
+      note.addEventListener('click', () => { window.focus(); note.close(); });
+    } catch (e) { /* some browsers only notify from a service worker */ }
   }
 
   // ---------------------------------------------------------------- the connection
@@ -207,6 +323,15 @@
     return true;
   }
 
+  // History and resume (the gateway's `session`, `history`, `resumed` events; `handle` below): with a
+  // token from this tab's last `session` event the page resumes instead of joining; `bad-token` drops
+  // the token and joins afresh with the remembered ID (handleError).
+  function sendJoin(id, auto) {
+    autoJoin = auto;
+    const token = load('sessionStorage', SESSION_KEY);
+    return send(token ? { type: 'resume', token } : { type: 'join', id });
+  }
+
   function connect() {
     clearTimeout(retryTimer);
     clearInterval(countdownTimer);
@@ -218,11 +343,8 @@
       if (ws !== sock) return;
       bucket.reset();
       setState('connected');
-      if (wantId) {
-        send({ type: 'join', id: wantId });
-      } else {
-        attempt = 0;
-      }
+      if (wantId) sendJoin(wantId, wantIdConfirmed);
+      else attempt = 0;
     });
     sock.addEventListener('message', (e) => {
       if (ws !== sock) return;
@@ -230,14 +352,14 @@
         if (!line) continue;
         let ev;
         try { ev = JSON.parse(line); } catch (err) { continue; }
-        handle(ev);
+        if (ev && typeof ev === 'object') handle(ev);
       }
     });
     sock.addEventListener('close', () => {
       if (ws !== sock) return;
       ws = null;
-      if (myId) wasJoined = true;
       myId = null;
+      failAllPending(t('reason:backend-unavailable'));
       setUsers([]);
       scheduleReconnect();
     });
@@ -249,94 +371,183 @@
     const delay = ceiling / 2 + Math.random() * (ceiling / 2);
     attempt += 1;
     retryAt = performance.now() + delay * 1000;
-    setState('disconnected');
+    setState(connState === 'unavailable' ? 'unavailable' : 'disconnected');
     retryTimer = setTimeout(connect, delay * 1000);
     clearInterval(countdownTimer);
-    countdownTimer = setInterval(() => { if (connState === 'disconnected') renderState(); }, 1000);
+    countdownTimer = setInterval(() => {
+      if (connState === 'disconnected' || connState === 'unavailable') renderState();
+    }, 1000);
   }
 
   window.addEventListener('online', () => { if (!ws) connect(); });
+
+  // ---------------------------------------------------------------- sent, pending, failed
+
+  // Each message is followed by a ping; its pong means the gateway and the server took the message.
+  // An error (or no_such_user) before that pong is the oldest pending message's.
+  const pending = [];
+  let ackSeq = 0;
+
+  function ackPong(token) {
+    const i = pending.findIndex((p) => p.token === token);
+    if (i < 0) return false;
+    for (const p of pending.splice(0, i + 1)) if (!p.failed) setSendState(p.li, 'sent');
+    return true;
+  }
+
+  function failPending(reason) {
+    const p = pending.find((q) => !q.failed);
+    if (!p) return false;
+    p.failed = true;
+    setSendState(p.li, 'failed', reason);
+    if (!input.value) input.value = p.line; // the text is never lost
+    showNotice(t('not_sent', { reason }));
+    return true;
+  }
+
+  function failAllPending(reason) {
+    for (const p of pending.splice(0)) {
+      if (p.failed) continue;
+      setSendState(p.li, 'failed', reason);
+      if (!input.value) input.value = p.line;
+    }
+  }
+
+  // ---------------------------------------------------------------- events
+
+  const isText = (v) => typeof v === 'string';
 
   function handle(ev) {
     switch (ev.type) {
       case 'status':
         if (ev.state === 'connected') {
           if (typeof ev.rate === 'number') { bucket.rate = ev.rate; bucket.burst = ev.burst || 1; bucket.reset(); }
+          if (typeof ev.max_message === 'number') rules.max_message = ev.max_message;
+          if (typeof ev.online === 'number') { online = ev.online; renderOnline(); }
         } else if (ev.state === 'disconnected') {
-          setState('disconnected');
+          setState(ev.reason === 'backend-unavailable' ? 'unavailable' : 'disconnected');
         } else if (ev.state === 'shutdown') {
           setState('shutdown');
-          addLine('notice', t('state_shutdown'));
         }
         break;
-      case 'joined':
+      case 'joined': {
+        const again = autoJoin;
         myId = ev.id;
         wantId = ev.id;
+        wantIdConfirmed = true;
+        save('sessionStorage', ID_KEY, ev.id);
         attempt = 0;
-        addLine('notice', wasJoined ? t('rejoined', { id: ev.id }) : t('joined'));
-        wasJoined = false;
+        autoTries = 0;
+        view.newJoin();
+        joinInput.value = '';
+        if (again) { reconnectedAs = ev.id; renderState(); } else addNotice(t('joined'));
+        autoJoin = false;
         showChat();
         break;
+      }
+      case 'session':
+        if (isText(ev.token)) save('sessionStorage', SESSION_KEY, ev.token);
+        break;
+      case 'history': // on a fresh join: earlier messages, oldest first; on a rejoin only those not shown yet
+        if (isText(ev.from) && isText(ev.text) && !(ev.ts <= lastServerTs)) {
+          addMessage({ kind: 'all', from: ev.from, text: ev.text, ts: ev.ts, own: ev.from === myId, history: true });
+        }
+        break;
+      case 'resumed': // the missed events have been replayed: no join/leave noise, just the status
+        if (!myId && wantId) { myId = wantId; autoJoin = false; showChat(); }
+        reconnectedAs = myId;
+        renderState();
+        break;
       case 'id_taken':
-        attempt = 0;
-        wantId = null;
-        wasJoined = false;
+        if (autoJoin && autoTries < AUTO_JOIN_TRIES) {
+          autoTries += 1; // our own old connection may not have left yet
+          setTimeout(() => { if (!myId && wantId) sendJoin(wantId, true); }, 1000);
+          break;
+        }
+        forgetId();
         showJoin(t('id_taken'));
         break;
       case 'left':
-        addLine('notice', t('left'));
+        addNotice(t('left'));
         myId = null;
-        wantId = null;
+        forgetId();
         setUsers([]);
         showJoin();
         break;
       case 'users':
+        if (!Array.isArray(ev.ids)) break;
         setUsers(ev.ids);
+        online = ev.ids.length;
+        renderOnline();
         if (whoAsked) {
           whoAsked = false;
-          addLine('notice', [t('users_header'), ...ev.ids, '====================='].join('\n'));
+          addNotice([t('users_header'), ...ev.ids, '====================='].join('\n'));
         }
         break;
       case 'user_joined':
+        if (!isText(ev.id)) break;
         addUser(ev.id);
-        addLine('notice', t('user_joined', { id: ev.id }));
+        addNotice(t('user_joined', { id: ev.id }));
         break;
       case 'user_left':
+        if (!isText(ev.id)) break;
         removeUser(ev.id);
-        addLine('notice', t('user_left', { id: ev.id }));
+        addNotice(t('user_left', { id: ev.id }));
         break;
-      case 'message':
-        addLine('all', t('message', { sender: ev.from, message: ev.text }));
+      case 'message': {
+        if (!isText(ev.from) || !isText(ev.text)) break;
+        const m = addMessage({ kind: 'all', from: ev.from, text: ev.text, ts: ev.ts });
+        arrived(ev.from, ev.text, m.mentioned);
         break;
+      }
       case 'whisper':
-        addLine('whisper', t('whisper', { sender: ev.from, message: ev.text }));
+        if (!isText(ev.from) || !isText(ev.text)) break;
+        addMessage({ kind: 'whisper', from: ev.from, text: ev.text, ts: ev.ts });
+        arrived(ev.from, ev.text, true);
+        break;
+      case 'pong':
+        ackPong(ev.token);
         break;
       case 'no_such_user':
-        addLine('error', `${t('no_such_user')} (${ev.to})`);
+        if (!failPending(t('no_such_user'))) showNotice(t('no_such_user'));
         break;
       case 'error':
-        if (ev.reason === 'flood') {
-          showNotice(t('rate_limited_short'));
-          addLine('error', t('rate_limited_short'));
-        } else if (!myId && ['bad-id', 'busy', 'not-joined', 'forbidden'].includes(ev.reason)) {
-          attempt = 0;
-          wantId = null;
-          showJoin(ev.reason === 'bad-id' ? t('id_invalid') : errorText(ev));
-        } else {
-          addLine('error', errorText(ev));
-        }
+        handleError(ev.reason);
         break;
       default:
-        break; // pong, and anything newer than this page
+        break; // anything newer than this page is ignored (PROTOCOL: unknown codes are ignored)
+    }
+  }
+
+  function forgetId() {
+    wantId = null;
+    wantIdConfirmed = false;
+    autoJoin = false;
+    autoTries = 0;
+    attempt = 0;
+    save('sessionStorage', ID_KEY, null);
+    save('sessionStorage', SESSION_KEY, null);
+  }
+
+  function handleError(reason) {
+    if (reason === 'bad-token') { // the session expired: join afresh with the remembered ID
+      save('sessionStorage', SESSION_KEY, null);
+      if (wantId) sendJoin(wantId, autoJoin);
+    } else if (reason === 'backend-unavailable') {
+      setState('unavailable'); // the status area says it, once; the log stays the conversation
+    } else if (!myId && ['bad-id', 'busy', 'not-joined', 'forbidden', 'flood'].includes(reason)) {
+      forgetId();
+      showJoin(reason === 'bad-id' ? t('id_invalid') : reasonText(reason));
+    } else if (!failPending(reasonText(reason))) {
+      showNotice(reasonText(reason));
     }
   }
 
   // ---------------------------------------------------------------- input
 
-  function validId(raw) {
-    const id = raw.normalize('NFC');
+  function validId(id) {
     const length = [...id].length;
-    return length >= 1 && length <= 32 && !/[#\s\p{C}\p{Z}]/u.test(id);
+    return length >= 1 && length <= rules.id_max && !idForbidden.test(id);
   }
 
   joinForm.addEventListener('submit', (e) => {
@@ -348,13 +559,14 @@
     }
     joinError.hidden = true;
     joinInput.setAttribute('aria-invalid', 'false');
-    if (!bucket.take()) {
-      showNotice(t('rate_limited_short'));
+    if (!bucket.take(1)) {
+      showJoin(t('rate_limited'));
       return;
     }
     wantId = id;
-    wasJoined = false;
-    if (!send({ type: 'join', id }) && !ws) connect(); // joins once connected
+    wantIdConfirmed = false;
+    save('sessionStorage', SESSION_KEY, null);
+    if (!sendJoin(id, false) && !ws) connect(); // joins once connected
   });
 
   // The seed's commands: /m ID text, /b text, /q, /who; plain text goes to everyone.
@@ -371,34 +583,71 @@
     return { type: 'say', text: line };
   }
 
+  // What the gateway would refuse, said before sending: the frame's size in UTF-8 bytes, control characters.
+  function refusal(msg) {
+    if (msg.type !== 'say' && msg.type !== 'whisper') return null;
+    const text = msg.text.replace(/\r\n|\r|\n/g, ' '); // folded by the gateway
+    if (messageForbidden.test(text)) return t('control_chars');
+    const size = utf8.encode(text).length + utf8.encode(myId || '').length
+      + (msg.type === 'say' ? rules.say_overhead : rules.whisper_overhead + utf8.encode(msg.to).length);
+    if (size > rules.max_message) return t('too_long', { bytes: size, limit: rules.max_message });
+    return null;
+  }
+
+  input.addEventListener('input', () => { if (!notice.hidden) hideNotice(); });
+
   sendForm.addEventListener('submit', (e) => {
     e.preventDefault();
     const line = input.value;
     if (!line.trim()) return;
+    if (!myId || !ws) {
+      showNotice(t('not_connected'));
+      return; // kept in the field
+    }
     const msg = parseCommand(line);
     if (!msg) {
-      addLine('error', t('bad_input'));
+      showNotice(t('bad_input'));
       return;
     }
-    if (!bucket.take()) {
-      showNotice(t('rate_limited', { message: line }));
+    const why = refusal(msg);
+    if (why) {
+      showNotice(why);
+      return;
+    }
+    if (msg.type === 'leave') { leave(); input.value = ''; return; }
+    const chat = msg.type === 'say' || msg.type === 'whisper';
+    if (!bucket.take(chat ? 2 : 1)) {
+      showNotice(t('rate_limited'));
       return; // kept in the input: nothing is lost
     }
-    if (!send(msg)) return;
+    if (!send(msg)) { showNotice(t('not_connected')); return; }
+    hideNotice();
     input.value = '';
-    if (msg.type === 'say') {
-      addLine('own', t('message', { sender: myId, message: msg.text }));
-    } else if (msg.type === 'whisper') {
-      addLine('own whisper', t('you_whisper', { to: msg.to, message: msg.text }));
+    if (chat) {
+      ackSeq += 1;
+      const token = `ack-${ackSeq}`;
+      send({ type: 'ping', token });
+      const { li } = addMessage({
+        kind: msg.type === 'say' ? 'all' : 'whisper', from: myId, text: msg.text.replace(/\r\n|\r|\n/g, ' '),
+        own: true, to: msg.to, state: 'pending',
+      });
+      pending.push({ token, li, line, failed: false });
+      toBottom();
     } else if (msg.type === 'who') {
       whoAsked = true;
     }
   });
 
-  $('leave').addEventListener('click', () => {
-    if (bucket.take()) send({ type: 'leave' });
-    else showNotice(t('rate_limited_short'));
-  });
+  function leave() {
+    if (bucket.take(1)) send({ type: 'leave' });
+    else showNotice(t('rate_limited'));
+  }
+
+  // Leave sits apart from Send and asks first.
+  const dialog = $('leave-dialog');
+  $('leave').addEventListener('click', () => dialog.showModal());
+  $('leave-cancel').addEventListener('click', () => dialog.close());
+  $('leave-ok').addEventListener('click', () => { dialog.close(); leave(); });
 
   applyLang();
   showJoin();

@@ -6,124 +6,28 @@ main states go to test-artifacts/browser/ (git-ignored).
 
 from __future__ import annotations
 
-import pathlib
-from collections.abc import AsyncIterator, Awaitable, Callable, Mapping
 from typing import Any
 
 import pytest
-import pytest_asyncio
-from playwright.async_api import Browser, BrowserContext, ConsoleMessage, Page, async_playwright, expect
+from playwright.async_api import expect
 
 from tcp_server.protocol import Message, UserJoined, UserLeft, UserList, WhisperMessage
-from tests.gateway_fixtures import GatewayStack, start_stack
-from tests.helpers import LineClient
+from tests.browser_fixtures import (  # noqa: F401  (fixtures)
+    browser,
+    contexts,
+    join,
+    log_line,
+    messages,
+    open_page,
+    say,
+    shot,
+    stacks,
+    terminals,
+    user_buttons,
+)
+from tests.gateway_fixtures import GatewayStack
 
 pytestmark = pytest.mark.asyncio(loop_scope="module")
-
-ARTIFACTS = pathlib.Path(__file__).resolve().parent.parent / "test-artifacts" / "browser"
-CHROMIUM_ARGS = ["--no-sandbox", "--disable-background-networking", "--disable-component-update", "--disable-sync"]
-WAIT_MS = 20_000  # generous: two cores, other suites running
-expect.set_options(timeout=WAIT_MS)
-
-
-@pytest_asyncio.fixture(scope="module", loop_scope="module")
-async def browser() -> AsyncIterator[Browser]:
-    async with async_playwright() as pw:
-        chromium = await pw.chromium.launch(executable_path="/usr/bin/chromium", headless=True, args=CHROMIUM_ARGS)
-        try:
-            yield chromium
-        finally:
-            await chromium.close()
-
-
-@pytest_asyncio.fixture(loop_scope="module")
-async def stacks() -> AsyncIterator[Callable[..., Awaitable[GatewayStack]]]:
-    made: list[GatewayStack] = []
-
-    async def make(server: Mapping[str, Any] | None = None, gateway: Mapping[str, Any] | None = None) -> GatewayStack:
-        stack = await start_stack(server, gateway)
-        made.append(stack)
-        return stack
-
-    yield make
-    for stack in made:
-        await stack.close()
-
-
-@pytest_asyncio.fixture(loop_scope="module")
-async def contexts(browser: Browser) -> AsyncIterator[Callable[..., Awaitable[BrowserContext]]]:
-    made: list[BrowserContext] = []
-
-    async def make(**kwargs: Any) -> BrowserContext:
-        kwargs.setdefault("locale", "en-US")
-        context = await browser.new_context(**kwargs)
-        made.append(context)
-        return context
-
-    yield make
-    for context in made:
-        await context.close()
-
-
-@pytest_asyncio.fixture(loop_scope="module")
-async def terminals() -> AsyncIterator[Callable[[int], Awaitable[LineClient]]]:
-    made: list[LineClient] = []
-
-    async def make(port: int) -> LineClient:
-        client = await LineClient.connect("127.0.0.1", port)
-        made.append(client)
-        return client
-
-    yield make
-    for client in made:
-        await client.close()
-
-
-class Console:
-    """Errors the page logged (a CSP violation is one): a test ends with none."""
-
-    def __init__(self, page: Page) -> None:
-        self.errors: list[str] = []
-        page.on("console", self._on_console)
-        page.on("pageerror", lambda exc: self.errors.append(f"pageerror: {exc}"))
-
-    def _on_console(self, msg: ConsoleMessage) -> None:
-        if msg.type == "error":
-            self.errors.append(msg.text)
-
-
-async def open_page(context: BrowserContext, url: str) -> tuple[Page, Console]:
-    page = await context.new_page()
-    console = Console(page)
-    await page.goto(url)
-    await expect(page.locator("#state")).to_have_attribute("data-state", "connected")
-    return page, console
-
-
-async def join(page: Page, name: str) -> None:
-    await page.fill("#join-id", name)
-    await page.press("#join-id", "Enter")
-    await expect(page.locator("#send-form")).to_be_visible()
-
-
-async def say(page: Page, text: str) -> None:
-    await page.fill("#message", text)
-    await page.press("#message", "Enter")
-    await expect(page.locator("#message")).to_have_value("")
-
-
-def log_line(page: Page, text: str, kind: str | None = None) -> Any:
-    selector = "#log li" + (f'[data-kind="{kind}"]' if kind else "")
-    return page.locator(selector).filter(has_text=text)
-
-
-def user_buttons(page: Page) -> Any:
-    return page.locator("#users button.user")
-
-
-async def shot(page: Page, name: str) -> None:
-    ARTIFACTS.mkdir(parents=True, exist_ok=True)
-    await page.screenshot(path=str(ARTIFACTS / f"{name}.png"), full_page=True)
 
 
 async def test_two_browsers_and_a_terminal_chat(stacks: Any, contexts: Any, terminals: Any) -> None:
@@ -142,20 +46,25 @@ async def test_two_browsers_and_a_terminal_chat(stacks: Any, contexts: Any, term
     bob, bob_console = await open_page(await contexts(), stack.base_url)
     await join(bob, "bob")
     assert await carol.recv() == UserJoined("bob")
-    for page in (alice, bob):
-        await expect(user_buttons(page)).to_have_count(3)
-        await expect(user_buttons(page)).to_contain_text(["carol", "alice", "bob"])
+    # the user list counts, and puts you first
+    await expect(user_buttons(alice)).to_have_text(["aliceme", "bob", "carol"])
+    await expect(user_buttons(bob)).to_have_text(["bobme", "alice", "carol"])
+    await expect(alice.locator("#users-title")).to_have_text("Users online: 3")
     await expect(log_line(alice, "[Notice] bob joined.", "notice")).to_have_count(1)
 
     # to everyone: own line styled as own, the others' as a message
     await alice.keyboard.type("hello # everyone")
     await alice.keyboard.press("Enter")
-    await expect(log_line(alice, "alice : hello # everyone", "own")).to_have_count(1)
-    await expect(log_line(bob, "alice : hello # everyone", "all")).to_have_count(1)
+    own = alice.locator("#log li.msg.own").filter(has_text="hello # everyone")
+    await expect(own).to_have_attribute("data-state", "sent")
+    await expect(own.locator(".author")).to_have_text("alice")
+    line = messages(bob, "hello # everyone", "all")
+    await expect(line.locator(".author")).to_have_text("alice")
+    await expect(line.locator(".text")).to_have_text("hello # everyone")
     assert await carol.recv() == Message("alice", "hello # everyone")
     await carol.send("002#carol#hi from the terminal")
     for page in (alice, bob):
-        await expect(log_line(page, "carol : hi from the terminal", "all")).to_have_count(1)
+        await expect(messages(page, "hi from the terminal", "all").locator(".author")).to_have_text("carol")
 
     # click a user to whisper
     await user_buttons(bob).filter(has_text="alice").click()
@@ -163,8 +72,8 @@ async def test_two_browsers_and_a_terminal_chat(stacks: Any, contexts: Any, term
     await expect(bob.locator("#message")).to_be_focused()
     await bob.keyboard.type("psst")
     await bob.keyboard.press("Enter")
-    await expect(log_line(alice, "bob whispers : psst", "whisper")).to_have_count(1)
-    await expect(log_line(bob, "to alice : psst")).to_have_count(1)
+    await expect(messages(alice, "psst", "whisper").locator(".badge")).to_have_text("whisper from bob")
+    await expect(messages(bob, "psst", "whisper").locator(".badge")).to_have_text("whisper to alice")
     # typed commands: /m to the terminal user, /b, /who, and a bad one
     await say(alice, "/m carol secret for carol")
     assert await carol.recv() == WhisperMessage("alice", "secret for carol")
@@ -174,15 +83,21 @@ async def test_two_browsers_and_a_terminal_chat(stacks: Any, contexts: Any, term
     await expect(log_line(alice, "=== Users online ===", "notice")).to_contain_text("carol\nalice\nbob")
     await alice.fill("#message", "/nope")
     await alice.press("#message", "Enter")
-    await expect(log_line(alice, "Please enter a valid message.", "error")).to_have_count(1)
+    await expect(alice.locator("#notice")).to_have_text("Please enter a valid message.")
     await expect(alice.locator("#message")).to_have_value("/nope")  # kept, to be corrected
-    await say(alice, "/m nobody hello?")
-    await expect(log_line(alice, "No such user is online.", "error")).to_have_count(1)
+    await alice.fill("#message", "/m nobody hello?")
+    await alice.press("#message", "Enter")
+    failed = alice.locator("#log li.own[data-state=failed]")
+    await expect(failed).to_contain_text("hello?")
+    await expect(alice.locator("#notice")).to_have_text("Not sent: No such user is online.")
+    await expect(alice.locator("#message")).to_have_value("/m nobody hello?")  # given back
+    await alice.fill("#message", "")
+    assert await alice.locator('#log li[data-kind="error"]').count() == 0  # errors are not log lines
 
     # markup is shown as text, never run or parsed
     evil = "<script>window.pwned=1</script><img src=x onerror=\"window.pwned=2\"><b>bold</b>"
     await say(bob, evil)
-    await expect(log_line(alice, "bob : " + evil, "all")).to_have_count(1)
+    await expect(messages(alice, evil, "all").locator(".text")).to_have_text(evil)
     assert await alice.locator("#log b, #log img, #log script").count() == 0
     assert await alice.evaluate("window.pwned === undefined")
     assert await carol.recv() == Message("bob", evil)
@@ -200,7 +115,7 @@ async def test_two_browsers_and_a_terminal_chat(stacks: Any, contexts: Any, term
     # the terminal user leaves too
     await carol.send("004#carol")
     await expect(log_line(alice, "[Notice] carol left.", "notice")).to_have_count(1)
-    await expect(user_buttons(alice)).to_have_text(["alice (me)"])
+    await expect(user_buttons(alice)).to_have_text(["aliceme"])
     # alice closes her tab: the gateway leaves for her
     watcher = await terminals(stack.server_port)
     frames = await watcher.join("watcher")
@@ -221,23 +136,25 @@ async def test_server_restart_page_shows_disconnected_then_rejoins(stacks: Any, 
     await expect(user_buttons(page)).to_have_count(0)
     await shot(page, "04-disconnected")
     await stack.restart_server()
-    await expect(log_line(page, "Reconnected and rejoined as alice.", "notice")).to_have_count(1)
+    await expect(page.locator("#state-text")).to_have_text("Reconnected as alice")
     await expect(page.locator("#state")).to_have_attribute("data-state", "connected")
-    await expect(user_buttons(page)).to_have_text(["alice (me)"])
+    await expect(user_buttons(page)).to_have_text(["aliceme"])
     carol = await terminals(stack.server_port)
     frames = await carol.join("carol")
     assert frames[-1] == UserList(("alice", "carol"))
     await expect(log_line(page, "[Notice] carol joined.")).to_have_count(1)
     await say(page, "back again")
     assert await carol.recv() == Message("alice", "back again")
+    assert await page.locator('#log li[data-kind="error"]').count() == 0
     await shot(page, "05-rejoined")
     assert console.errors == []  # the gateway stayed up: no failed WebSocket, no script error
 
 
 async def test_korean_inline_errors_language_switch_rate_notice_under_a_prefix(
         stacks: Any, contexts: Any, terminals: Any) -> None:
-    # burst 3 and (almost) no refill: two joins and one message fit, the next message is held back
-    stack: GatewayStack = await stacks(gateway={"base_path": "/chat/", "rate": 0.02, "burst": 3, "lang": "en"})
+    # burst 4 and (almost) no refill: two joins and one message (with its acknowledging ping) fit,
+    # the next message is held back
+    stack: GatewayStack = await stacks(gateway={"base_path": "/chat/", "rate": 0.02, "burst": 4, "lang": "en"})
     assert stack.base_url.endswith("/chat/")
     taken = await terminals(stack.server_port)
     await taken.join("민수")
@@ -258,12 +175,13 @@ async def test_korean_inline_errors_language_switch_rate_notice_under_a_prefix(
     await expect(log_line(page, "[공지]")).to_have_count(0)
     assert await taken.recv() == UserJoined("지수")
     await taken.send("002#민수#안녕하세요")
-    await expect(log_line(page, "민수 : 안녕하세요", "all")).to_have_count(1)
+    await expect(messages(page, "안녕하세요", "all").locator(".author")).to_have_text("민수")
 
     # switch to English: labels change at once, without a reload or a new connection
     await page.click("button[data-set-lang=en]")
     await expect(page.locator("html")).to_have_attribute("lang", "en")
     await expect(page.locator("#send-form button[type=submit]")).to_have_text("Send")
+    await expect(page.locator("#message")).to_have_attribute("placeholder", "Message everyone")
     await expect(page.locator("#state-text")).to_have_text("Connected")
 
     # rate limited: the page says so plainly and keeps the text

@@ -7,6 +7,7 @@ relative URL, so it works the same at ``/`` and behind a proxy at ``/chat/``.
 from __future__ import annotations
 
 import asyncio
+import hashlib
 import logging
 import pathlib
 
@@ -18,7 +19,7 @@ from .bridge import Bridge
 from .config import GatewayConfig
 from .forwarded import client_address
 from .health import HealthCheck
-from .i18n import all_strings, pick_lang
+from .i18n import all_strings, page_rules, pick_lang
 from .metrics import GatewayCollector, GatewayStats, metrics_handler
 from .origin import origin_allowed
 
@@ -34,6 +35,7 @@ CONFIG = web.AppKey("config", GatewayConfig)
 BRIDGES: web.AppKey[set[Bridge]] = web.AppKey("bridges")
 HEALTH = web.AppKey("health", HealthCheck)
 STATS = web.AppKey("stats", GatewayStats)
+STATIC_VERSIONS: web.AppKey[dict[str, str]] = web.AppKey("static_versions")
 
 CSP = (
     "default-src 'none'; script-src 'self'; style-src 'self'; img-src 'self'; connect-src 'self'; "
@@ -47,6 +49,18 @@ SECURITY_HEADERS = {
     "Cross-Origin-Opener-Policy": "same-origin",
 }
 SHUTDOWN_TIMEOUT = 10.0
+# A static URL carries its file's hash (``static/app.js?v=…``): that version never changes, so it
+# may be kept for a year; an upgrade changes the URL, so a browser never runs a stale app.js.
+VERSIONED_CACHE = "public, max-age=31536000, immutable"
+UNVERSIONED_CACHE = "no-cache"
+
+
+def static_versions(directory: pathlib.Path) -> dict[str, str]:
+    """``{"app.js": "<12 hex digits of its SHA-256>", …}`` for the files the page links to."""
+    return {
+        path.name: hashlib.sha256(path.read_bytes()).hexdigest()[:12]
+        for path in sorted(directory.iterdir()) if path.is_file()
+    }
 
 
 def peer_address(request: web.BaseRequest) -> str:
@@ -69,11 +83,13 @@ def real_address(request: web.BaseRequest, config: GatewayConfig) -> str:
 async def index(request: web.Request) -> web.Response:
     config = request.app[CONFIG]
     lang = pick_lang(request.headers.get("Accept-Language"), config.lang, request.query.get("lang"))
+    versions = request.app[STATIC_VERSIONS]
     context = {
         "lang": lang,
-        "strings": all_strings(),
+        "page_data": {"strings": all_strings(), "rules": page_rules(config.max_message, config.rate, config.burst)},
         "s": all_strings()[lang],
         "config": config,
+        "static": {name: f"static/{name}?v={version}" for name, version in versions.items()},
     }
     response = aiohttp_jinja2.render_template("index.html", request, context)
     response.headers["Cache-Control"] = "no-store"
@@ -122,6 +138,11 @@ async def add_to_base(request: web.Request) -> web.Response:
 async def security_headers(request: web.Request, response: web.StreamResponse) -> None:
     for name, value in SECURITY_HEADERS.items():
         response.headers.setdefault(name, value)
+    static = request.app[CONFIG].base_path + "static/"
+    if request.path.startswith(static) and response.status in (200, 304):
+        version = request.app[STATIC_VERSIONS].get(request.path[len(static):])
+        current = version is not None and request.query.get("v") == version
+        response.headers["Cache-Control"] = VERSIONED_CACHE if current else UNVERSIONED_CACHE
 
 
 async def close_bridges(app: web.Application) -> None:
@@ -144,6 +165,7 @@ def make_app(config: GatewayConfig) -> web.Application:
     app[BRIDGES] = set()
     app[HEALTH] = HealthCheck(config)
     app[STATS] = GatewayStats()
+    app[STATIC_VERSIONS] = static_versions(STATIC_DIR)
     aiohttp_jinja2.setup(
         app,
         loader=jinja2.FileSystemLoader(str(TEMPLATES_DIR)),

@@ -1,14 +1,20 @@
-"""The page's strings in Korean and English, and the choice between them, pure.
+"""The page's strings in Korean and English, its rules, and the choice of language, pure.
 
 Every sentence the seed had comes from ``tcp_server.protocol.texts`` so the
 browser says exactly what the terminal says; the rest (buttons, labels, the
 connection state) is the page's own. Placeholders like ``{id}`` are filled in
 by the page's script, as text, never as HTML.
+
+The page also gets its rules from here (:func:`page_rules`): the ID rule, the
+frame limit and the characters a message may not hold, derived from the
+protocol core, so ``static/app.js`` keeps no copy that could drift.
 """
 
 from __future__ import annotations
 
-from tcp_server.protocol import ErrorReason
+from typing import Any
+
+from tcp_server.protocol import MAX_ID_LENGTH, Broadcast, ErrorReason, Whisper, has_control_chars, serialize
 from tcp_server.protocol.texts import LANGS, USER_LIST_HEADER, Lang, reason_text, text
 
 _SEED_KEYS = ("joined", "id_taken", "left", "user_joined", "user_left", "message", "whisper",
@@ -16,40 +22,69 @@ _SEED_KEYS = ("joined", "id_taken", "left", "user_joined", "user_left", "message
 
 _PAGE: dict[str, dict[Lang, str]] = {
     "title": {"ko": "채팅", "en": "Chat"},
+    "welcome_title": {"ko": "hanchat에 오신 것을 환영합니다", "en": "Welcome to hanchat"},
+    "welcome_text": {
+        "ko": "누구나 들어올 수 있는 대화방입니다. 브라우저와 터미널 사용자가 함께 대화합니다. "
+              "ID를 정하고 입장하세요.",
+        "en": "One chat room for everyone, shared by browser and terminal users. Pick an ID to join.",
+    },
+    "online_count": {"ko": "지금 {count}명 접속 중", "en": "{count} online now"},
     "id_label": {"ko": "사용자 ID", "en": "User ID"},
-    "id_hint": {"ko": "1–32자, 공백과 # 없이", "en": "1–32 characters, no spaces or #"},
+    "id_hint": {"ko": "1–{max}자, 공백과 # 없이", "en": "1–{max} characters, no spaces or #"},
+    "id_placeholder": {"ko": "예: 민수", "en": "e.g. alice"},
     "join": {"ko": "입장", "en": "Join"},
     "leave": {"ko": "퇴장", "en": "Leave"},
+    "leave_confirm": {"ko": "채팅방에서 나갈까요?", "en": "Leave the chat room?"},
+    "leave_confirm_text": {"ko": "다른 사용자에게 퇴장이 알려집니다.", "en": "The others will see that you left."},
+    "cancel": {"ko": "취소", "en": "Cancel"},
     "send": {"ko": "보내기", "en": "Send"},
     "message_label": {"ko": "메시지", "en": "Message"},
+    "message_placeholder": {"ko": "전체에게 메시지 보내기", "en": "Message everyone"},
     "message_hint": {
         "ko": "/m ID 메시지: 귓속말, /b 메시지: 전체, /who: 접속자, /q: 퇴장",
         "en": "/m ID text: whisper, /b text: everyone, /who: users, /q: leave",
     },
     "users": {"ko": "접속자", "en": "Users online"},
+    "users_count": {"ko": "접속자 {count}명", "en": "Users online: {count}"},
     "users_hint": {"ko": "이름을 누르면 귓속말", "en": "Click a name to whisper"},
     "log_label": {"ko": "대화", "en": "Messages"},
     "me": {"ko": "나", "en": "me"},
-    "you_whisper": {"ko": "{to}님에게 귓속말 : {message}", "en": "to {to} : {message}"},
+    "you": {"ko": "나", "en": "you"},
+    "whisper_from": {"ko": "{id}님의 귓속말", "en": "whisper from {id}"},
+    "whisper_to_label": {"ko": "{id}님에게 귓속말", "en": "whisper to {id}"},
+    "pending": {"ko": "보내는 중…", "en": "sending…"},
+    "failed": {"ko": "보내지 못함", "en": "not sent"},
+    "retry": {"ko": "다시 입력", "en": "edit again"},
+    "new_messages": {"ko": "새 메시지 {count}개 ↓", "en": "{count} new ↓"},
+    "earlier_messages": {"ko": "↑ 이전 메시지", "en": "↑ Earlier messages"},
     "state_connecting": {"ko": "연결 중…", "en": "Connecting…"},
     "state_connected": {"ko": "연결됨", "en": "Connected"},
+    "state_reconnected": {"ko": "다시 연결됨 ({id})", "en": "Reconnected as {id}"},
     "state_disconnected": {"ko": "연결 끊김 — {seconds}초 후 다시 연결",
                            "en": "Disconnected — retrying in {seconds} s"},
+    "state_unavailable": {"ko": "채팅 서버에 연결할 수 없음 — {seconds}초 후 다시 시도",
+                          "en": "Chat server unreachable — retrying in {seconds} s"},
     "state_shutdown": {"ko": "게이트웨이가 종료되었습니다 — 다시 연결 중", "en": "The gateway stopped — reconnecting"},
     "state_label": {"ko": "연결 상태", "en": "Connection"},
-    "rejoined": {"ko": "다시 연결되어 {id}(으)로 입장하였습니다.", "en": "Reconnected and rejoined as {id}."},
+    "not_connected": {"ko": "연결되어 있지 않습니다. 다시 연결되면 보내주세요. 입력한 내용은 그대로 있습니다.",
+                      "en": "Not connected. Send again once reconnected; your text is kept."},
     "rate_limited": {
-        "ko": "메시지를 너무 빨리 보내고 있습니다. 잠시 기다린 뒤 다시 보내주세요. (보내지 않은 메시지: {message})",
-        "en": "You are sending too fast. Wait a moment, then send again. (Not sent: {message})",
+        "ko": "메시지를 너무 빨리 보내고 있습니다. 잠시 기다린 뒤 다시 보내주세요. 입력한 내용은 그대로 있습니다.",
+        "en": "You are sending too fast. Wait a moment, then send again; your text is kept.",
     },
-    "rate_limited_short": {
-        "ko": "메시지를 너무 빨리 보내고 있어 전달되지 않았습니다. 잠시 기다려주세요.",
-        "en": "You are sending too fast; that message was not delivered. Wait a moment.",
-    },
-    "id_invalid": {"ko": "사용할 수 없는 ID입니다. (1–32자, 공백·#·제어 문자 없이)",
-                   "en": "That ID is not allowed (1–32 characters, no spaces, # or control characters)."},
+    "too_long": {"ko": "메시지가 너무 깁니다: {bytes} / {limit}바이트. 줄여서 다시 보내주세요.",
+                 "en": "Message too long: {bytes} of {limit} bytes. Shorten it and send again."},
+    "control_chars": {"ko": "메시지에 보낼 수 없는 제어 문자가 있습니다. 지우고 다시 보내주세요.",
+                      "en": "The message holds control characters that cannot be sent. Remove them and send again."},
+    "not_sent": {"ko": "보내지 못했습니다: {reason}", "en": "Not sent: {reason}"},
+    "id_invalid": {"ko": "사용할 수 없는 ID입니다. (1–{max}자, 공백·#·제어 문자 없이)",
+                   "en": "That ID is not allowed (1–{max} characters, no spaces, # or control characters)."},
     "language": {"ko": "언어", "en": "Language"},
     "whisper_to": {"ko": "{id}에게 귓속말", "en": "Whisper to {id}"},
+    "notify": {"ko": "알림 켜기", "en": "Notifications"},
+    "notify_on": {"ko": "알림 켜짐", "en": "Notifications on"},
+    "notify_title": {"ko": "{id}님의 메시지", "en": "Message from {id}"},
+    "mention": {"ko": "나를 언급함", "en": "mentions you"},
 }
 
 # Reasons the gateway itself gives (the server's come from texts.reason_text).
@@ -60,14 +95,19 @@ _GATEWAY_REASONS: dict[str, dict[Lang, str]] = {
         "ko": "채팅 서버에 연결할 수 없습니다. 다시 연결을 시도합니다.",
         "en": "The chat server cannot be reached; trying again.",
     },
+    "bad-token": {"ko": "세션이 만료되었습니다.", "en": "The session has expired."},
 }
+
+# The ID rule of tcp_server/protocol/ids.py as a JavaScript (``u`` flag) character class: '#',
+# white space, separators (Z*) and control/format/unassigned characters (C*) are refused.
+_ID_FORBIDDEN_JS = r"[#\s\p{C}\p{Z}]"
 
 
 def page_strings(lang: Lang) -> dict[str, str]:
     """Every string the page shows, in ``lang``; reasons under ``reason:<name>``."""
     placeholders = {"id": "{id}", "sender": "{sender}", "message": "{message}", "text": "{text}"}
     out = {key: text(key, lang, **placeholders) for key in _SEED_KEYS}
-    out.update({key: value[lang] for key, value in _PAGE.items()})
+    out.update({key: value[lang].replace("{max}", str(MAX_ID_LENGTH)) for key, value in _PAGE.items()})
     out["users_header"] = USER_LIST_HEADER[lang]
     for reason in ErrorReason:
         out[f"reason:{reason}"] = reason_text(reason, lang)
@@ -78,6 +118,44 @@ def page_strings(lang: Lang) -> dict[str, str]:
 
 def all_strings() -> dict[str, dict[str, str]]:
     return {lang: page_strings(lang) for lang in LANGS}
+
+
+def _char_class(chars: list[int]) -> str:
+    """``[\\u0000-\\u0008…]``: consecutive code points as ranges, escaped for a JS RegExp."""
+    parts: list[str] = []
+    start = prev = chars[0]
+    for c in [*chars[1:], -2]:
+        if c != prev + 1:
+            parts.append(f"\\u{start:04x}" + (f"-\\u{prev:04x}" if prev != start else ""))
+            start = c
+        prev = c
+    return "[" + "".join(parts) + "]"
+
+
+def _message_forbidden_js() -> str:
+    """The core's control-character rule, after CR/LF folding (both become spaces on the way)."""
+    refused = [c for c in range(0x3000) if chr(c) not in "\r\n" and has_control_chars(chr(c))]
+    return _char_class(refused)
+
+
+_MESSAGE_FORBIDDEN_JS = _message_forbidden_js()
+# Bytes a frame adds around the text (code, own ID / recipient separators, LF); the page adds the IDs' bytes.
+_SAY_OVERHEAD = len(serialize(Broadcast("a", "b"))) - 2
+_WHISPER_OVERHEAD = len(serialize(Whisper("a", "b", "c"))) - 3
+
+
+def page_rules(max_message: int, rate: float, burst: int) -> dict[str, Any]:
+    """What the page checks before sending, so that it refuses what the gateway would."""
+    return {
+        "id_max": MAX_ID_LENGTH,
+        "id_forbidden": _ID_FORBIDDEN_JS,
+        "message_forbidden": _MESSAGE_FORBIDDEN_JS,
+        "max_message": max_message,
+        "say_overhead": _SAY_OVERHEAD,
+        "whisper_overhead": _WHISPER_OVERHEAD,
+        "rate": rate,
+        "burst": burst,
+    }
 
 
 def pick_lang(accept_language: str | None, default: Lang, requested: str | None = None) -> Lang:

@@ -1,0 +1,142 @@
+// hanchat's page: the conversation log. Messages with their author set apart from the text, grouping,
+// notices, the history divider, and scrolling: stay at the bottom when the reader is there, else count
+// what arrived on a "N new ↓" button.
+'use strict';
+
+(() => {
+  const hanchat = window.hanchat || (window.hanchat = {});
+
+  /**
+   * The log view over <ol id=log> and its jump button.
+   * options: t (strings), time(ms) → {text, title}, maxLines, groupMs.
+   */
+  hanchat.createLog = (log, jump, { t, time, maxLines, groupMs }) => {
+    const { span, colourOf, richText } = hanchat;
+    let stick = true; // the reader is at the bottom: new lines keep them there
+    let unseen = 0;
+    let divider = null; // history goes above a divider made at the first history event after each join
+
+    function atBottom() { return log.scrollHeight - log.scrollTop - log.clientHeight < 4; }
+
+    function renderJump() {
+      jump.hidden = unseen === 0;
+      jump.textContent = t('new_messages', { count: unseen });
+    }
+
+    function toBottom() {
+      log.scrollTop = log.scrollHeight;
+      stick = true;
+      unseen = 0;
+      renderJump();
+    }
+
+    log.addEventListener('scroll', () => {
+      stick = atBottom();
+      if (stick && unseen) { unseen = 0; renderJump(); }
+    });
+    jump.addEventListener('click', () => { toBottom(); log.focus(); });
+    // The log shrinks when a notice or the phone's keyboard appears: a reader at the bottom stays there.
+    new ResizeObserver(() => { if (stick) log.scrollTop = log.scrollHeight; }).observe(log);
+
+    function append(li, counts) {
+      log.appendChild(li);
+      while (log.childElementCount > maxLines) {
+        log.firstElementChild.remove();
+        if (log.firstElementChild) log.firstElementChild.classList.remove('cont');
+      }
+      if (stick) {
+        log.scrollTop = log.scrollHeight;
+      } else if (counts) {
+        unseen += 1;
+        renderJump();
+      }
+    }
+
+    function timeEl(ms) {
+      const el = document.createElement('time');
+      const shown = time(ms);
+      el.dateTime = new Date(ms).toISOString();
+      el.title = shown.title;
+      el.textContent = shown.text;
+      return el;
+    }
+
+    function historyDivider() {
+      if (!divider) {
+        divider = document.createElement('li');
+        divider.className = 'line divider';
+        divider.dataset.kind = 'divider';
+        divider.append(span('', t('earlier_messages')));
+        append(divider, false);
+      }
+      return divider;
+    }
+
+    /**
+     * One message: a header (author, whisper badge, time) apart from the text. `ts` is the server's
+     * time when the event carried one, else now; `mention` a pattern for your ID (null for your own).
+     */
+    function addMessage({ kind, from, text, ts, own, to, history, state, mention }) {
+      const li = document.createElement('li');
+      li.className = 'msg';
+      li.dataset.kind = kind;
+      li.dataset.from = from;
+      if (own) { li.classList.add('own'); li.dataset.own = 'true'; }
+      if (state) li.dataset.state = state;
+      if (to) li.dataset.to = to;
+      const when = typeof ts === 'number' && Number.isFinite(ts) ? ts : Date.now();
+      li.dataset.ts = String(when);
+
+      const meta = document.createElement('div');
+      meta.className = 'meta';
+      const author = span('author ' + (own ? 'me' : colourOf(from)), from);
+      author.dir = 'auto';
+      author.title = from;
+      meta.append(author);
+      if (kind === 'whisper') {
+        meta.append(span('badge', own ? t('whisper_to_label', { id: to }) : t('whisper_from', { id: from })));
+      }
+      meta.append(timeEl(when));
+      li.append(meta);
+
+      const body = document.createElement('div');
+      body.className = 'text';
+      body.dir = 'auto';
+      const rich = richText(text, mention);
+      body.append(rich.frag);
+      li.append(body);
+      if (own) li.append(span('send-state', state === 'pending' ? t('pending') : ''));
+      if (rich.mentioned) li.classList.add('mention');
+
+      // Grouped under the previous header: same author, kind, direction and recipient, within groupMs.
+      const prev = history ? historyDivider().previousElementSibling : log.lastElementChild;
+      if (prev && prev.classList.contains('msg') && prev.dataset.from === from && prev.dataset.kind === kind
+          && prev.dataset.own === li.dataset.own && prev.dataset.to === li.dataset.to
+          && when - Number(prev.dataset.ts) < groupMs && !rich.mentioned) {
+        li.classList.add('cont');
+      }
+      if (history) {
+        log.insertBefore(li, historyDivider());
+        if (stick) log.scrollTop = log.scrollHeight;
+      } else {
+        append(li, true);
+      }
+      return { li, mentioned: rich.mentioned };
+    }
+
+    function addNotice(text) {
+      const li = document.createElement('li');
+      li.className = 'line notice';
+      li.dataset.kind = 'notice';
+      li.textContent = text;
+      append(li, false);
+    }
+
+    function setSendState(li, state, reason) {
+      li.dataset.state = state;
+      li.querySelector('.send-state').textContent = state === 'failed' ? `${t('failed')}: ${reason}` : '';
+    }
+
+    return { addMessage, addNotice, setSendState, toBottom, newJoin: () => { divider = null; } };
+  };
+})();
