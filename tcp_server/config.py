@@ -5,12 +5,27 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import dataclass
 
+from .env_flags import EnvArgumentParser, parse_bool
 from .protocol.decoder import DEFAULT_MAX_LINE
 from .protocol.texts import LANGS, Lang, default_lang
-from .env_flags import EnvArgumentParser, parse_bool
 
 DEFAULT_PORT = 9000
 DEFAULT_LEGACY_PORT = 9001
+MIN_SECRET_LENGTH = 16
+PLACEHOLDER_SECRETS = frozenset({"change-me", "changeme", "secret"})
+
+
+def check_gateway_secret(secret: str | None) -> None:
+    """Refuse the shipped placeholder and guessable secrets: whoever knows it can claim any address."""
+    if not secret:
+        return  # no secret: 000 is refused, nothing to guess
+    if secret.strip().lower() in PLACEHOLDER_SECRETS:
+        raise ValueError(f"the gateway secret is the placeholder {secret!r}; set CHAT_GATEWAY_SECRET to "
+                         "the output of: python3 -c 'import secrets; print(secrets.token_urlsafe(32))'")
+    if len(secret) < MIN_SECRET_LENGTH:
+        raise ValueError(f"the gateway secret is shorter than {MIN_SECRET_LENGTH} characters; set "
+                         "CHAT_GATEWAY_SECRET to the output of: "
+                         "python3 -c 'import secrets; print(secrets.token_urlsafe(32))'")
 
 
 @dataclass
@@ -77,8 +92,11 @@ def add_server_arguments(parser: EnvArgumentParser, *, legacy_default: int | Non
 
 
 def config_from_args(ns: object) -> ServerConfig:
+    """ValueError for settings that must not be run with (a placeholder secret)."""
     fields = ServerConfig.__dataclass_fields__
-    return ServerConfig(**{name: getattr(ns, name) for name in fields if hasattr(ns, name)})
+    cfg = ServerConfig(**{name: getattr(ns, name) for name in fields if hasattr(ns, name)})
+    check_gateway_secret(cfg.gateway_secret)
+    return cfg
 
 
 def parse_config(argv: Sequence[str] | None = None, environ: dict[str, str] | None = None) -> ServerConfig:
@@ -88,4 +106,7 @@ def parse_config(argv: Sequence[str] | None = None, environ: dict[str, str] | No
         environ=environ,
     )
     add_server_arguments(parser)
-    return config_from_args(parser.parse_args(argv))
+    try:
+        return config_from_args(parser.parse_args(argv))
+    except ValueError as exc:
+        parser.error(str(exc))
