@@ -13,11 +13,15 @@ import pathlib
 import aiohttp_jinja2
 import jinja2
 from aiohttp import web
+from aiohttp.typedefs import Handler
+
+from tcp_server.protocol.limits import AddressLimits, address_key
 
 from .bridge import Bridge
 from .config import GatewayConfig
-from .forwarded import client_address
+from .forwarded import client_address, is_trusted, parse_ip
 from .health import HealthCheck
+from .hosts import forwarded_host, host_allowed
 from .i18n import all_strings, pick_lang
 from .origin import origin_allowed
 
@@ -32,6 +36,7 @@ STATIC_DIR = PACKAGE_DIR / "static"
 CONFIG = web.AppKey("config", GatewayConfig)
 BRIDGES: web.AppKey[set[Bridge]] = web.AppKey("bridges")
 HEALTH = web.AppKey("health", HealthCheck)
+WS_PER_ADDRESS = web.AppKey("ws_per_address", AddressLimits)
 
 CSP = (
     "default-src 'none'; script-src 'self'; style-src 'self'; img-src 'self'; connect-src 'self'; "
@@ -64,6 +69,31 @@ def real_address(request: web.BaseRequest, config: GatewayConfig) -> str:
     return client_address(peer_address(request), config.trusted_proxy, forwarded, xff)
 
 
+def browser_host(request: web.BaseRequest, config: GatewayConfig) -> str:
+    """The host the browser asked for: a trusted proxy's ``Forwarded: host=`` / ``X-Forwarded-Host``, else ``Host``."""
+    if config.trusted_proxy and is_trusted(parse_ip(peer_address(request)), config.trusted_proxy):
+        headers = request.headers
+        forwarded = ",".join(headers.getall("Forwarded", [])) or None
+        x_host = ",".join(headers.getall("X-Forwarded-Host", [])) or None
+        host = forwarded_host(forwarded, x_host)
+        if host:
+            return host
+    return request.host
+
+
+@web.middleware
+async def check_host(request: web.Request, handler: Handler) -> web.StreamResponse:
+    """DNS rebinding: serve only requests for a host the gateway is known by (hosts.py)."""
+    config = request.app[CONFIG]
+    host = browser_host(request, config)
+    if not host_allowed(host, config.allowed_hosts, config.host):
+        log.warning("refused %s %s for host %r from %s: not an allowed host (DNS rebinding?); if this is the "
+                    "name users type, add it with --allowed-host / CHAT_ALLOWED_HOSTS",
+                    request.method, request.path, host, peer_address(request))
+        raise web.HTTPMisdirectedRequest(text=f"This gateway does not serve the host {host[:100]!r}.\n")
+    return await handler(request)
+
+
 async def index(request: web.Request) -> web.Response:
     config = request.app[CONFIG]
     lang = pick_lang(request.headers.get("Accept-Language"), config.lang, request.query.get("lang"))
@@ -82,24 +112,38 @@ async def index(request: web.Request) -> web.Response:
 async def websocket(request: web.Request) -> web.StreamResponse:
     config = request.app[CONFIG]
     origin = request.headers.get("Origin")
-    if not origin_allowed(origin, config.allowed_origins, request.host):
-        log.warning("refused /ws from origin %r (host %r, peer %s)", origin, request.host, peer_address(request))
+    host = browser_host(request, config)
+    if not origin_allowed(origin, config.allowed_origins, host):
+        log.warning("refused /ws from origin %r: not the page's host %r (peer %s); a proxy must pass the "
+                    "browser's host and port (Host $http_host, or X-Forwarded-Host with --trusted-proxy), "
+                    "or list the origin with --allowed-origin", origin, host, peer_address(request))
         raise web.HTTPForbidden(text="This page's origin may not open the chat WebSocket.\n")
-    ws = web.WebSocketResponse(
-        heartbeat=config.heartbeat, max_msg_size=config.ws_max_size, timeout=5.0, compress=False,
-    )
-    await ws.prepare(request)
-    page = request.transport
-    if page is None:  # the page went away during the handshake
-        return ws
-    bridge = Bridge(ws, config, real_address(request, config), asyncio.get_running_loop().time, page)
-    bridges = request.app[BRIDGES]
-    bridges.add(bridge)
+    address = real_address(request, config)
+    key = address_key(address, config.ipv6_prefix)
+    per_address = request.app[WS_PER_ADDRESS]
+    loop = asyncio.get_running_loop()
+    if not per_address.admit(key, loop.time()):
+        log.warning("refused /ws from %s: %d WebSockets already open from %s (--max-ws-per-address)",
+                    address, per_address.open_count(key), key)
+        raise web.HTTPTooManyRequests(text="Too many chat connections from your address.\n")
     try:
-        await bridge.run()
+        ws = web.WebSocketResponse(
+            heartbeat=config.heartbeat, max_msg_size=config.ws_max_size, timeout=5.0, compress=False,
+        )
+        await ws.prepare(request)
+        page = request.transport
+        if page is None:  # the page went away during the handshake
+            return ws
+        bridge = Bridge(ws, config, address, loop.time, page)
+        bridges = request.app[BRIDGES]
+        bridges.add(bridge)
+        try:
+            await bridge.run()
+        finally:
+            bridges.discard(bridge)
+        return ws
     finally:
-        bridges.discard(bridge)
-    return ws
+        per_address.release(key, loop.time())
 
 
 async def healthz(request: web.Request) -> web.Response:
@@ -135,8 +179,9 @@ async def close_bridges(app: web.Application) -> None:
 
 
 def make_app(config: GatewayConfig) -> web.Application:
-    app = web.Application()
+    app = web.Application(middlewares=[check_host])
     app[CONFIG] = config
+    app[WS_PER_ADDRESS] = AddressLimits(config.max_ws_per_address, 0)
     app[BRIDGES] = set()
     app[HEALTH] = HealthCheck(config)
     aiohttp_jinja2.setup(
