@@ -49,7 +49,10 @@ SECURITY_HEADERS = {
     "X-Frame-Options": "DENY",
     "Cross-Origin-Opener-Policy": "same-origin",
 }
-SHUTDOWN_TIMEOUT = 10.0
+SHUTDOWN_TIMEOUT = 5.0
+"""Seconds for every page to hear ``shutdown`` and every user's 004 (a bridge takes at most ~5 s: the
+102's grace, the backend's close, the page's close), and again for aiohttp's handlers to end: together
+well under systemd's TimeoutStopSec=15."""
 
 
 def peer_address(request: web.BaseRequest) -> str:
@@ -175,7 +178,9 @@ async def close_bridges(app: web.Application) -> None:
         await asyncio.wait_for(asyncio.gather(*(b.shutdown() for b in bridges), return_exceptions=True),
                                SHUTDOWN_TIMEOUT)
     except TimeoutError:
-        log.warning("some WebSockets did not close within %.0f s", SHUTDOWN_TIMEOUT)
+        log.warning("some WebSockets did not close within %.0f s; aborting them", SHUTDOWN_TIMEOUT)
+    for bridge in bridges:  # whatever is left (a page that reads nothing) must not hold the exit
+        bridge.drop_page("the gateway is stopping")
 
 
 def make_app(config: GatewayConfig) -> web.Application:
