@@ -31,10 +31,11 @@ def render_config(gateway_port: int, listen_port: int, read_timeout: str | None 
     conf, n1 = re.subn(r"server 127\.0\.0\.1:8080;", f"server 127.0.0.1:{gateway_port};", conf)
     conf, n2 = re.subn(r"listen 80;", f"listen 127.0.0.1:{listen_port};", conf)
     conf, n3 = re.subn(r"server_name chat\.example\.org;", "server_name 127.0.0.1;", conf)
-    assert (n1, n2, n3) == (1, 1, 1), "the shipped config changed shape; update this test"
+    conf, n4 = re.subn(r"listen 80 default_server;", f"listen 127.0.0.1:{listen_port} default_server;", conf)
+    assert (n1, n2, n3, n4) == (1, 1, 1, 1), "the shipped config changed shape; update this test"
     if read_timeout is not None:
-        conf, n4 = re.subn(r"proxy_read_timeout \S+;", f"proxy_read_timeout {read_timeout};", conf)
-        assert n4 == 1
+        conf, n5 = re.subn(r"proxy_read_timeout \S+;", f"proxy_read_timeout {read_timeout};", conf)
+        assert n5 == 1
     return conf
 
 
