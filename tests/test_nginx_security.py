@@ -8,13 +8,18 @@ client addresses are other loopback addresses (127.0.0.2), bound by the client.
 from __future__ import annotations
 
 import asyncio
+import pathlib
+import ssl
+import warnings
 from typing import Any
 
 import aiohttp
+import pytest
+import trustme
 
 from tests.gateway_fixtures import make_gateway_stack  # noqa: F401  (fixture)
 from tests.helpers import TIMEOUT
-from tests.nginx_fixtures import Nginx
+from tests.nginx_fixtures import Nginx, Tls, free_port, start_nginx, stop_nginx
 from tests.test_nginx import StackMaker, clients, deployed, nginx_for, ws_through  # noqa: F401  (fixtures)
 
 
@@ -94,3 +99,42 @@ async def test_the_gateway_caps_websockets_per_real_address_behind_nginx(
     other = await ws_through(nginx, local_addr="127.0.0.2")
     clients.append(other)
     assert (await other.recv())["state"] == "connected"
+
+
+async def test_tls_block_sends_hsts_and_speaks_tls_1_2_or_later(make_gateway_stack: StackMaker,
+                                                                 tmp_path: pathlib.Path) -> None:
+    """The shipped TLS lines, uncommented: HSTS on every answer, no version, no TLS 1.1, no unknown name."""
+    ca = trustme.CA()
+    cert = ca.issue_cert("localhost")
+    cert.private_key_and_cert_chain_pem.write_to_path(str(tmp_path / "chain.pem"))
+    cert.private_key_pem.write_to_path(str(tmp_path / "key.pem"))
+    stack = await deployed(make_gateway_stack)
+    tls = Tls(free_port(), tmp_path / "chain.pem", tmp_path / "key.pem")
+    nginx = start_nginx(tmp_path / "nginx", stack.gateway_port, tls=tls)
+    try:
+        client_ctx = ssl.create_default_context()
+        ca.configure_trust(client_ctx)
+        async with aiohttp.ClientSession() as http, http.get(f"https://localhost:{tls.port}/chat/",
+                                                             ssl=client_ctx) as resp:
+            assert resp.status == 200
+            assert resp.headers["Strict-Transport-Security"].startswith("max-age=")
+            assert resp.headers["Server"] == "nginx"
+        old = ssl.create_default_context()
+        ca.configure_trust(old)
+        with warnings.catch_warnings():  # deprecated indeed: that is the point
+            warnings.simplefilter("ignore", DeprecationWarning)
+            old.minimum_version = old.maximum_version = ssl.TLSVersion.TLSv1_1
+        old.set_ciphers("DEFAULT:@SECLEVEL=0")
+        with pytest.raises((ssl.SSLError, aiohttp.ClientError)):
+            async with aiohttp.ClientSession() as http, http.get(f"https://localhost:{tls.port}/chat/", ssl=old):
+                pass
+        unknown = ssl.create_default_context()
+        ca.configure_trust(unknown)
+        unknown.check_hostname = False
+        with pytest.raises((ssl.SSLError, aiohttp.ClientError)):  # ssl_reject_handshake: no certificate at all
+            async with aiohttp.ClientSession() as http, http.get(
+                    f"https://localhost:{tls.port}/chat/", ssl=unknown,
+                    server_hostname="rebind.evil.example"):
+                pass
+    finally:
+        stop_nginx(nginx)
