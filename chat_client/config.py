@@ -10,8 +10,8 @@ import argparse
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 
-from tcp_server.protocol.texts import LANGS, Lang, default_lang
 from tcp_server.env_flags import EnvArgumentParser, parse_bool
+from tcp_server.protocol.texts import LANGS, Lang, default_lang
 
 
 @dataclass(frozen=True)
