@@ -13,13 +13,14 @@ from typing import Any
 import aiohttp
 import pytest
 
+from tcp_server.protocol import Message
 from tests.gateway_fixtures import (  # noqa: F401  (fixtures)
     GatewayStack,
     JsonClient,
     make_gateway_stack,
     ws_clients,
 )
-from tests.helpers import TIMEOUT, wait_until
+from tests.helpers import TIMEOUT, LineClient, wait_until
 from web_gateway.app import WS_PER_ADDRESS
 from web_gateway.hosts import forwarded_host, host_allowed, parse_hosts
 
@@ -63,6 +64,31 @@ async def test_ipv6_addresses_of_one_64_share_the_cap(make_gateway_stack: Any, w
         assert (await page.recv())["state"] == "connected"
     assert await handshake_status(stack.ws_url, {"X-Forwarded-For": "2001:db8:0:1::c"}) == 429
     assert await handshake_status(stack.ws_url, {"X-Forwarded-For": "2001:db8:0:2::a"}) == 101
+
+
+async def test_messages_per_address_share_one_budget(make_gateway_stack: Any, ws_clients: Any) -> None:
+    """19 sockets x 10/s from one address reached everyone; the address's WebSockets now share a budget."""
+    stack: GatewayStack = await make_gateway_stack(gateway={**PROXY, "address_rate": 0.001, "address_burst": 5})
+    tina = await LineClient.connect("127.0.0.1", stack.server_port)
+    try:
+        await tina.join("tina")
+        pages = []
+        for name, address in (("a1", "198.51.100.7"), ("a2", "198.51.100.7"), ("b1", "198.51.100.8")):
+            page = await ws_clients(stack.ws_url, {"X-Forwarded-For": address})
+            await page.join(name)  # the join is one of the address's messages too
+            pages.append(page)
+        a1, a2, b1 = pages
+        for i in range(3):  # 2 joins + 3: the address's burst of 5 is spent
+            await a1.send({"type": "say", "text": f"a1 {i}"})
+        await tina.recv_until(Message("a1", "a1 2"))
+        await a2.send({"type": "say", "text": "a2 refused"})
+        event = await a2.recv_until("error")
+        assert event[-1]["reason"] == "flood" and "your address" in event[-1]["text"]
+        await b1.send({"type": "say", "text": "b1 fine"})  # another address has its own budget
+        frames = await tina.recv_until(Message("b1", "b1 fine"))
+        assert Message("a2", "a2 refused") not in frames
+    finally:
+        await tina.close()
 
 
 # ------------------------------------------------------------ slowloris

@@ -7,15 +7,17 @@ relative URL, so it works the same at ``/`` and behind a proxy at ``/chat/``.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 import pathlib
+from collections.abc import AsyncIterator
 
 import aiohttp_jinja2
 import jinja2
 from aiohttp import web
 from aiohttp.typedefs import Handler
 
-from tcp_server.protocol.limits import AddressLimits, address_key
+from tcp_server.protocol.limits import AddressBuckets, AddressLimits, address_key
 
 from .bridge import Bridge
 from .config import GatewayConfig
@@ -37,6 +39,8 @@ CONFIG = web.AppKey("config", GatewayConfig)
 BRIDGES: web.AppKey[set[Bridge]] = web.AppKey("bridges")
 HEALTH = web.AppKey("health", HealthCheck)
 WS_PER_ADDRESS = web.AppKey("ws_per_address", AddressLimits)
+MESSAGES_PER_ADDRESS: web.AppKey[AddressBuckets | None] = web.AppKey("messages_per_address")
+SWEEP_INTERVAL = 60.0
 
 CSP = (
     "default-src 'none'; script-src 'self'; style-src 'self'; img-src 'self'; connect-src 'self'; "
@@ -137,7 +141,8 @@ async def websocket(request: web.Request) -> web.StreamResponse:
         page = request.transport
         if page is None:  # the page went away during the handshake
             return ws
-        bridge = Bridge(ws, config, address, loop.time, page)
+        buckets = request.app[MESSAGES_PER_ADDRESS]
+        bridge = Bridge(ws, config, address, loop.time, page, (buckets, key) if buckets is not None else None)
         bridges = request.app[BRIDGES]
         bridges.add(bridge)
         try:
@@ -183,10 +188,31 @@ async def close_bridges(app: web.Application) -> None:
         bridge.drop_page("the gateway is stopping")
 
 
+async def sweep_buckets(app: web.Application) -> AsyncIterator[None]:
+    """Forget, now and then, the message budgets of addresses that have not spent any lately."""
+    buckets = app[MESSAGES_PER_ADDRESS]
+
+    async def sweep() -> None:
+        loop = asyncio.get_running_loop()
+        while True:
+            await asyncio.sleep(SWEEP_INTERVAL)
+            if buckets is not None:
+                buckets.sweep(loop.time())
+
+    task = asyncio.get_running_loop().create_task(sweep(), name="sweep message budgets")
+    yield
+    task.cancel()
+    with contextlib.suppress(asyncio.CancelledError):
+        await task
+
+
 def make_app(config: GatewayConfig) -> web.Application:
     app = web.Application(middlewares=[check_host])
     app[CONFIG] = config
     app[WS_PER_ADDRESS] = AddressLimits(config.max_ws_per_address, 0)
+    app[MESSAGES_PER_ADDRESS] = (AddressBuckets(config.address_rate, config.address_burst)
+                                 if config.address_rate > 0 else None)
+    app.cleanup_ctx.append(sweep_buckets)
     app[BRIDGES] = set()
     app[HEALTH] = HealthCheck(config)
     aiohttp_jinja2.setup(

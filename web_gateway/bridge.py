@@ -41,7 +41,7 @@ from tcp_server.protocol import (
 )
 from tcp_server.protocol.decoder import CLIENT_SIDE_MAX_LINE
 from tcp_server.protocol.events import JOINED_MARK, event_lines
-from tcp_server.protocol.limits import TokenBucket
+from tcp_server.protocol.limits import AddressBuckets, TokenBucket
 
 from .config import GatewayConfig
 from .translate import (
@@ -217,6 +217,7 @@ class Bridge:
         address: str,
         clock: Callable[[], float],
         page: asyncio.Transport,
+        shared: tuple[AddressBuckets, str] | None = None,
     ) -> None:
         self.ws = ws
         # The page's socket, for writing server output straight from a backend read (see send_frame).
@@ -225,6 +226,8 @@ class Bridge:
         self.address = address
         self.clock = clock
         self.bucket = TokenBucket(config.rate, config.burst, clock()) if config.rate > 0 else None
+        # The budget every WebSocket of this address (its limiting key) draws on too.
+        self.shared = shared
         self.name: str | None = None  # as the server confirmed it with 100
         self.backend: Backend | None = None
         self.finished = False
@@ -302,11 +305,17 @@ class Bridge:
     async def on_text(self, data: str) -> None:
         if self.page_buffered() > PAGE_BUFFER_HIGH and not await self._page_drained():
             return
+        now = self.clock()
         bucket = self.bucket
-        if bucket is not None and not bucket.take(self.clock()):
-            wait = bucket.wait_time()
-            await self.send([error_event("flood", "too many messages; this one was not delivered",
-                                         retry_after=round(wait, 3))])
+        shared = self.shared
+        refused = ""
+        if bucket is not None and not bucket.take(now):
+            wait, refused = bucket.wait_time(), "too many messages; this one was not delivered"
+        elif shared is not None and not shared[0].take(shared[1], now):
+            wait = shared[0].wait_time(shared[1])
+            refused = "too many messages from your address; this one was not delivered"
+        if refused:
+            await self.send([error_event("flood", refused, retry_after=round(wait, 3))])
             # Pace this page's reads a little, as the server does: the rest waits in its socket.
             await asyncio.sleep(min(wait, 1.0))
             return

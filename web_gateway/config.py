@@ -40,6 +40,8 @@ class GatewayConfig:
     allowed_origins: tuple[str, ...] = ()
     allowed_hosts: tuple[str, ...] = ()
     max_ws_per_address: int = 20
+    address_rate: float = 20.0
+    address_burst: int = 40
     ipv6_prefix: int = DEFAULT_IPV6_PREFIX
     keepalive_timeout: float = 15.0
     stall_timeout: float = 30.0
@@ -102,6 +104,11 @@ def add_gateway_arguments(parser: EnvArgumentParser, *, launcher: bool = False) 
                             type=int, default=d.max_ws_per_address,
                             help="WebSockets open at once per user address (IPv6: per --ipv6-prefix network); "
                                  "past it: 429 (0: no limit)")
+    parser.add_env_argument("--address-rate", env="CHAT_GATEWAY_ADDRESS_RATE", type=float, default=d.address_rate,
+                            help="messages a second allowed from all the WebSockets of one user address together "
+                                 "(0: no limit)")
+    parser.add_env_argument("--address-burst", env="CHAT_GATEWAY_ADDRESS_BURST", type=int, default=d.address_burst,
+                            help="messages one address may send at once before --address-rate applies")
     if not launcher:  # the launcher takes the server's
         parser.add_env_argument("--ipv6-prefix", env="CHAT_IPV6_PREFIX", type=int, default=d.ipv6_prefix,
                                 help="IPv6 addresses are limited together by this prefix length (64: a /64 "
@@ -148,6 +155,8 @@ def check_config(cfg: GatewayConfig) -> None:
         raise ValueError("--heartbeat must be > 0")
     if cfg.max_message < 16:
         raise ValueError("--max-message must be at least 16")
+    if cfg.address_rate < 0 or (cfg.address_rate > 0 and cfg.address_burst < 1):
+        raise ValueError("--address-rate must be >= 0 and --address-burst >= 1")
     if cfg.max_ws_per_address < 0:
         raise ValueError("--max-ws-per-address must be >= 0")
     if cfg.keepalive_timeout <= 0 or cfg.stall_timeout <= 0:
