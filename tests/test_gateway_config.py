@@ -45,12 +45,27 @@ def test_defaults_env_and_flags() -> None:
     (["--server", "nohost"], {}, "server"),
     (["--heartbeat", "0"], {}, "heartbeat"),
     (["--base-path", "/a/../b"], {}, "base-path"),
+    (["--allowed-host", "http://x/"], {}, "allowed-host"),
+    (["--ipv6-prefix", "8"], {}, "ipv6-prefix"),
+    (["--max-ws-per-address", "-1"], {}, "max-ws-per-address"),
+    (["--stall-timeout", "0"], {}, "stall-timeout"),
 ])
 def test_bad_settings_are_clear_errors(argv: list[str], env: dict[str, str], needle: str,
                                        capsys: pytest.CaptureFixture[str]) -> None:
     with pytest.raises(SystemExit):
         parse_config(argv, environ=env)
     assert needle in capsys.readouterr().err
+
+
+def test_security_settings_defaults_and_env() -> None:
+    cfg = parse_config([], environ={})
+    assert (cfg.allowed_hosts, cfg.max_ws_per_address, cfg.ipv6_prefix) == ((), 20, 64)
+    assert (cfg.address_rate, cfg.address_burst, cfg.keepalive_timeout, cfg.stall_timeout) == (20.0, 40, 15.0, 30.0)
+    cfg = parse_config([], environ={"CHAT_ALLOWED_HOSTS": "chat.example.org, Other.example:8443",
+                                    "CHAT_GATEWAY_MAX_PER_ADDRESS": "5", "CHAT_IPV6_PREFIX": "56",
+                                    "CHAT_GATEWAY_STALL_TIMEOUT": "10"})
+    assert (cfg.allowed_hosts, cfg.max_ws_per_address, cfg.ipv6_prefix, cfg.stall_timeout) == (
+        ("chat.example.org", "other.example"), 5, 56, 10.0)
 
 
 @pytest.mark.parametrize(("raw", "path"), [("/", "/"), ("", "/"), ("chat", "/chat/"), ("/chat", "/chat/"),
@@ -67,7 +82,12 @@ def test_help_lists_every_flag_with_its_variable() -> None:
                       ("--gateway-secret", "CHAT_GATEWAY_SECRET"), ("--allowed-origin", "CHAT_ALLOWED_ORIGINS"),
                       ("--heartbeat", "CHAT_HEARTBEAT"), ("--rate", "CHAT_GATEWAY_RATE"),
                       ("--burst", "CHAT_GATEWAY_BURST"), ("--max-message", "CHAT_GATEWAY_MAX_MESSAGE"),
-                      ("--lang", "CHAT_LANG"), ("--log-level", "CHAT_LOG_LEVEL")]:
+                      ("--lang", "CHAT_LANG"), ("--log-level", "CHAT_LOG_LEVEL"),
+                      ("--allowed-host", "CHAT_ALLOWED_HOSTS"),
+                      ("--max-ws-per-address", "CHAT_GATEWAY_MAX_PER_ADDRESS"),
+                      ("--address-rate", "CHAT_GATEWAY_ADDRESS_RATE"), ("--ipv6-prefix", "CHAT_IPV6_PREFIX"),
+                      ("--keepalive-timeout", "CHAT_GATEWAY_KEEPALIVE_TIMEOUT"),
+                      ("--stall-timeout", "CHAT_GATEWAY_STALL_TIMEOUT")]:
         assert flag in out and env in out, flag
 
 
