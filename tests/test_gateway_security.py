@@ -118,6 +118,16 @@ async def test_slow_headers_are_cut_at_the_keepalive_timeout(make_gateway_stack:
         writer.close()
 
 
+async def test_an_idle_websocket_outlives_the_keepalive_timeout(make_gateway_stack: Any, ws_clients: Any) -> None:
+    """The timeout is for requests; a WebSocket is a request being handled, however quiet."""
+    stack: GatewayStack = await make_gateway_stack(gateway={"keepalive_timeout": 0.5})
+    page = await ws_clients(stack.ws_url)
+    await page.join("quiet")
+    with pytest.raises(TimeoutError):
+        await page.recv(timeout=2.0)  # nothing comes, and nothing closes, for four timeouts' worth
+    assert await page.sync() == []
+
+
 # ------------------------------------------------------------ DNS rebinding
 
 
