@@ -242,7 +242,8 @@ def run_gateway(
     with run_ours(0, host, cpus, pythonpath=pythonpath) as backend:
         cmd = [
             sys.executable, "-m", "web_gateway", "--host", host, "--port", str(port),
-            "--server", f"{host}:{backend.port}", "--rate", "0", "--heartbeat", "3600", "--log-level", "WARNING",
+            "--server", f"{host}:{backend.port}", "--rate", "0", "--address-rate", "0", "--max-ws-per-address", "0",
+            "--heartbeat", "3600", "--log-level", "WARNING",
         ]
         log.info("starting the gateway: %s", " ".join(cmd))
         env = dict(os.environ)

@@ -11,6 +11,8 @@ if [ "$what" = test ] || [ "$what" = bench ]; then
   have chromium || pkgs+=(chromium)
   [ -x /usr/sbin/nginx ] || have nginx || pkgs+=(nginx-light)
   have tmux || pkgs+=(tmux)
+  # tests/test_deploy_systemd.py rates the shipped units with systemd-analyze security --offline.
+  have systemd-analyze || pkgs+=(systemd)
   # Korean glyphs for Chromium's screenshots of the page (the UI speaks Korean).
   [ -d /usr/share/fonts/truetype/nanum ] || pkgs+=(fonts-nanum)
 fi

@@ -19,6 +19,23 @@ DEFAULT_METRICS_PORT = 9002
 """chat-run's metrics port (chat-server's is off unless given)."""
 
 
+MIN_SECRET_LENGTH = 16
+PLACEHOLDER_SECRETS = frozenset({"change-me", "changeme", "secret"})
+
+
+def check_gateway_secret(secret: str | None) -> None:
+    """Refuse the shipped placeholder and guessable secrets: whoever knows it can claim any address."""
+    if not secret:
+        return  # no secret: 000 is refused, nothing to guess
+    if secret.strip().lower() in PLACEHOLDER_SECRETS:
+        raise ValueError(f"the gateway secret is the placeholder {secret!r}; set CHAT_GATEWAY_SECRET to "
+                         "the output of: python3 -c 'import secrets; print(secrets.token_urlsafe(32))'")
+    if len(secret) < MIN_SECRET_LENGTH:
+        raise ValueError(f"the gateway secret is shorter than {MIN_SECRET_LENGTH} characters; set "
+                         "CHAT_GATEWAY_SECRET to the output of: "
+                         "python3 -c 'import secrets; print(secrets.token_urlsafe(32))'")
+
+
 @dataclass
 class ServerConfig:
     """Everything the server can be told. Defaults are the embedded ones."""
@@ -150,8 +167,11 @@ def check_server_config(cfg: ServerConfig) -> None:
 
 
 def config_from_args(ns: object) -> ServerConfig:
+    """ValueError for settings that must not be run with (a placeholder secret)."""
     fields = ServerConfig.__dataclass_fields__
-    return ServerConfig(**{name: getattr(ns, name) for name in fields if hasattr(ns, name)})
+    cfg = ServerConfig(**{name: getattr(ns, name) for name in fields if hasattr(ns, name)})
+    check_gateway_secret(cfg.gateway_secret)
+    return cfg
 
 
 def parse_config(argv: Sequence[str] | None = None, environ: dict[str, str] | None = None) -> ServerConfig:
@@ -161,7 +181,10 @@ def parse_config(argv: Sequence[str] | None = None, environ: dict[str, str] | No
         environ=environ,
     )
     add_server_arguments(parser)
-    config = config_from_args(parser.parse_args(argv))
+    try:
+        config = config_from_args(parser.parse_args(argv))
+    except ValueError as exc:
+        parser.error(str(exc))
     problems = config_problems(config)
     if problems:
         parser.error("; ".join(problems))

@@ -37,7 +37,7 @@ Event = dict[str, Any]
 def gateway_config(server_port: int, **overrides: Any) -> GatewayConfig:
     """Test defaults: port 0, loopback, no rate limit unless asked, a short heartbeat."""
     base: dict[str, Any] = dict(host="127.0.0.1", port=0, server=("127.0.0.1", server_port), rate=0.0,
-                                heartbeat=5.0, lang="en", uvloop=False)
+                                address_rate=0.0, heartbeat=5.0, lang="en", uvloop=False)
     base.update(overrides)
     if base.get("trusted_proxy"):
         base["trusted_proxy"] = parse_networks(base["trusted_proxy"])  # CIDR strings are fine

@@ -25,16 +25,42 @@ def free_port(host: str = "127.0.0.1") -> int:
         return int(s.getsockname()[1])
 
 
-def render_config(gateway_port: int, listen_port: int, read_timeout: str | None = None) -> str:
-    """The shipped server block with the test's ports (and timeout); nothing else changes."""
+@dataclass
+class Tls:
+    """Turn on the shipped (commented) TLS lines: a port and a certificate chain and key (PEM files)."""
+
+    port: int
+    cert: pathlib.Path
+    key: pathlib.Path
+
+
+def render_config(gateway_port: int, listen_port: int, read_timeout: str | None = None, tls: Tls | None = None) -> str:
+    """The shipped server block with the test's ports (and timeout, and TLS lines on); nothing else changes."""
     conf = SHIPPED.read_text()
     conf, n1 = re.subn(r"server 127\.0\.0\.1:8080;", f"server 127.0.0.1:{gateway_port};", conf)
     conf, n2 = re.subn(r"listen 80;", f"listen 127.0.0.1:{listen_port};", conf)
     conf, n3 = re.subn(r"server_name chat\.example\.org;", "server_name 127.0.0.1;", conf)
-    assert (n1, n2, n3) == (1, 1, 1), "the shipped config changed shape; update this test"
+    conf, n4 = re.subn(r"listen 80 default_server;", f"listen 127.0.0.1:{listen_port} default_server;", conf)
+    assert (n1, n2, n3, n4) == (1, 1, 1, 1), "the shipped config changed shape; update this test"
     if read_timeout is not None:
-        conf, n4 = re.subn(r"proxy_read_timeout \S+;", f"proxy_read_timeout {read_timeout};", conf)
-        assert n4 == 1
+        conf, n5 = re.subn(r"proxy_read_timeout \S+;", f"proxy_read_timeout {read_timeout};", conf)
+        assert n5 == 1
+    if tls is not None:
+        swaps = [
+            (r"# listen 443 ssl default_server;", f"listen 127.0.0.1:{tls.port} ssl default_server;"),
+            (r"# ssl_reject_handshake on;", "ssl_reject_handshake on;"),
+            (r"# listen 443 ssl;", f"listen 127.0.0.1:{tls.port} ssl;"),
+            (r"# ssl_certificate +\S+;", f"ssl_certificate {tls.cert};"),
+            (r"# ssl_certificate_key +\S+;", f"ssl_certificate_key {tls.key};"),
+            (r"# ssl_protocols ", "ssl_protocols "),
+            (r"# ssl_prefer_server_ciphers ", "ssl_prefer_server_ciphers "),
+            (r"# add_header Strict-Transport-Security ", "add_header Strict-Transport-Security "),
+            # clients send SNI only for a name: the certificate and the server block answer to localhost too
+            (r"server_name 127\.0\.0\.1;", "server_name 127.0.0.1 localhost;"),
+        ]
+        for pattern, replacement in swaps:  # "http2 on;" stays off: Debian 12's nginx 1.22 predates it
+            conf, n = re.subn(pattern, replacement, conf)
+            assert n == 1, pattern
     return conf
 
 
@@ -53,13 +79,14 @@ class Nginx:
         return path.read_text() if path.exists() else ""
 
 
-def start_nginx(workdir: pathlib.Path, gateway_port: int, read_timeout: str | None = None) -> Nginx:
+def start_nginx(workdir: pathlib.Path, gateway_port: int, read_timeout: str | None = None,
+                tls: Tls | None = None) -> Nginx:
     """Start nginx in the foreground on a free port; wait until it accepts connections."""
     port = free_port()
     workdir.mkdir(parents=True, exist_ok=True)
     for sub in ("client_body", "proxy", "fastcgi", "uwsgi", "scgi"):
         (workdir / sub).mkdir(exist_ok=True)
-    (workdir / "chat.conf").write_text(render_config(gateway_port, port, read_timeout))
+    (workdir / "chat.conf").write_text(render_config(gateway_port, port, read_timeout, tls))
     user = "user root;\n" if os.geteuid() == 0 else ""
     (workdir / "nginx.conf").write_text(
         f"""{user}worker_processes 1;

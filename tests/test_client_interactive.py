@@ -104,7 +104,7 @@ async def test_seed_commands_between_two_users(server: ChatServer, connect: Call
     alice.type("bob" + ENTER)
     await alice.shown("중복된 ID입니다. ID를 다시 입력해주세요.", Kind.ERROR)
     alice.type("bad id" + ENTER)
-    await alice.shown("[오류] 사용할 수 없는 ID입니다. (ID contains a forbidden character U+0020)", Kind.ERROR)
+    await alice.shown("[오류] 사용할 수 없는 ID입니다. (ID contains a space: U+0020)", Kind.ERROR)
     alice.type("alice" + ENTER)
     await alice.shown("채팅방에 입장하였습니다.", Kind.INFO)
     await alice.shown("=== 접속자 리스트 ===\nbob\nalice\n=====================", Kind.INFO)

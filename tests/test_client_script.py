@@ -115,7 +115,7 @@ async def test_asks_like_the_seed_and_asks_again_after_101_and_bad_id(
     assert code == 0, err
     assert out[:4] == [
         "중복된 ID입니다. ID를 다시 입력해주세요.",
-        "[오류] 사용할 수 없는 ID입니다. (ID contains a forbidden character U+0020)",
+        "[오류] 사용할 수 없는 ID입니다. (ID contains a space: U+0020)",
         "채팅방에 입장하였습니다.",
         "=== 접속자 리스트 === bob bot",
     ]

@@ -22,7 +22,7 @@ def test_defaults_env_and_flags() -> None:
     assert 0 < cfg.heartbeat < 75 / 2  # well inside nginx's proxy_read_timeout
     env = {  # the names deploy/systemd/chat.env uses
         "CHAT_GATEWAY_HOST": "127.0.0.2", "CHAT_GATEWAY_PORT": "8181", "CHAT_SERVER": "127.0.0.3:9100",
-        "CHAT_BASE_PATH": "/chat/", "CHAT_TRUSTED_PROXY": "127.0.0.1/32", "CHAT_GATEWAY_SECRET": "s3",
+        "CHAT_BASE_PATH": "/chat/", "CHAT_TRUSTED_PROXY": "127.0.0.1/32", "CHAT_GATEWAY_SECRET": "k7Qm2pXv9LrT4wZa",
         "CHAT_HEARTBEAT": "15", "CHAT_ALLOWED_ORIGINS": "https://chat.example.org", "CHAT_LANG": "ko",
         "CHAT_GATEWAY_RATE": "5", "CHAT_GATEWAY_BURST": "7", "CHAT_GATEWAY_MAX_MESSAGE": "2048",
         # the server's own settings in the same file must not leak into the gateway
@@ -32,7 +32,7 @@ def test_defaults_env_and_flags() -> None:
     assert (cfg.host, cfg.port, cfg.server, cfg.base_path) == ("127.0.0.2", 8181, ("127.0.0.3", 9100), "/chat/")
     assert [str(n) for n in cfg.trusted_proxy] == ["127.0.0.1/32"]
     assert (cfg.gateway_secret, cfg.heartbeat, cfg.allowed_origins, cfg.lang) == (
-        "s3", 15.0, ("https://chat.example.org",), "ko")
+        "k7Qm2pXv9LrT4wZa", 15.0, ("https://chat.example.org",), "ko")
     assert (cfg.rate, cfg.burst, cfg.max_message) == (5.0, 7, 2048)
     cfg = parse_config(["--port", "8282", "--server", "[::1]:9001", "--base-path", "x", "--rate", "0"], environ=env)
     assert (cfg.port, cfg.server, cfg.base_path, cfg.rate) == (8282, ("::1", 9001), "/x/", 0.0)
@@ -45,12 +45,27 @@ def test_defaults_env_and_flags() -> None:
     (["--server", "nohost"], {}, "server"),
     (["--heartbeat", "0"], {}, "heartbeat"),
     (["--base-path", "/a/../b"], {}, "base-path"),
+    (["--allowed-host", "http://x/"], {}, "allowed-host"),
+    (["--ipv6-prefix", "8"], {}, "ipv6-prefix"),
+    (["--max-ws-per-address", "-1"], {}, "max-ws-per-address"),
+    (["--stall-timeout", "0"], {}, "stall-timeout"),
 ])
 def test_bad_settings_are_clear_errors(argv: list[str], env: dict[str, str], needle: str,
                                        capsys: pytest.CaptureFixture[str]) -> None:
     with pytest.raises(SystemExit):
         parse_config(argv, environ=env)
     assert needle in capsys.readouterr().err
+
+
+def test_security_settings_defaults_and_env() -> None:
+    cfg = parse_config([], environ={})
+    assert (cfg.allowed_hosts, cfg.max_ws_per_address, cfg.ipv6_prefix) == ((), 20, 64)
+    assert (cfg.address_rate, cfg.address_burst, cfg.keepalive_timeout, cfg.stall_timeout) == (20.0, 40, 15.0, 30.0)
+    cfg = parse_config([], environ={"CHAT_ALLOWED_HOSTS": "chat.example.org, Other.example:8443",
+                                    "CHAT_GATEWAY_MAX_PER_ADDRESS": "5", "CHAT_IPV6_PREFIX": "56",
+                                    "CHAT_GATEWAY_STALL_TIMEOUT": "10"})
+    assert (cfg.allowed_hosts, cfg.max_ws_per_address, cfg.ipv6_prefix, cfg.stall_timeout) == (
+        ("chat.example.org", "other.example"), 5, 56, 10.0)
 
 
 @pytest.mark.parametrize(("raw", "path"), [("/", "/"), ("", "/"), ("chat", "/chat/"), ("/chat", "/chat/"),
@@ -67,7 +82,12 @@ def test_help_lists_every_flag_with_its_variable() -> None:
                       ("--gateway-secret", "CHAT_GATEWAY_SECRET"), ("--allowed-origin", "CHAT_ALLOWED_ORIGINS"),
                       ("--heartbeat", "CHAT_HEARTBEAT"), ("--rate", "CHAT_GATEWAY_RATE"),
                       ("--burst", "CHAT_GATEWAY_BURST"), ("--max-message", "CHAT_GATEWAY_MAX_MESSAGE"),
-                      ("--lang", "CHAT_LANG"), ("--log-level", "CHAT_LOG_LEVEL")]:
+                      ("--lang", "CHAT_LANG"), ("--log-level", "CHAT_LOG_LEVEL"),
+                      ("--allowed-host", "CHAT_ALLOWED_HOSTS"),
+                      ("--max-ws-per-address", "CHAT_GATEWAY_MAX_PER_ADDRESS"),
+                      ("--address-rate", "CHAT_GATEWAY_ADDRESS_RATE"), ("--ipv6-prefix", "CHAT_IPV6_PREFIX"),
+                      ("--keepalive-timeout", "CHAT_GATEWAY_KEEPALIVE_TIMEOUT"),
+                      ("--stall-timeout", "CHAT_GATEWAY_STALL_TIMEOUT")]:
         assert flag in out and env in out, flag
 
 
@@ -80,9 +100,9 @@ def test_launcher_shares_a_secret_and_the_flood_rule() -> None:
     assert server2.gateway_secret != server.gateway_secret
     server, gateway = parse_launcher_config(
         ["--port", "9100", "--gateway-port", "8181", "--flood-rate", "3"],
-        environ={"CHAT_GATEWAY_SECRET": "fixed", "CHAT_BASE_PATH": "/chat/"})
+        environ={"CHAT_GATEWAY_SECRET": "fixed-secret-of-16+", "CHAT_BASE_PATH": "/chat/"})
     assert (server.port, gateway.port, gateway.rate, gateway.base_path) == (9100, 8181, 3.0, "/chat/")
-    assert server.gateway_secret == gateway.gateway_secret == "fixed"
+    assert server.gateway_secret == gateway.gateway_secret == "fixed-secret-of-16+"
 
 
 @pytest.mark.parametrize(("header", "query", "default", "lang"), [

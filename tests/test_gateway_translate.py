@@ -74,6 +74,11 @@ REFUSED = [
     ({"type": "say", "text": "nul \x00"}, "alice", "malformed"),
     ({"type": "ping", "token": "a\nb"}, None, "malformed"),
     ({"type": "ping"}, None, "malformed"),
+    # lone surrogates (JSON's "\ud800"): no frame can carry them
+    ({"type": "say", "text": "a\ud800b"}, "alice", "malformed"),
+    ({"type": "whisper", "to": "bob", "text": "\udfff"}, "alice", "malformed"),
+    ({"type": "ping", "token": "\ud800"}, None, "malformed"),
+    ({"type": "join", "id": "a\ud800"}, None, "malformed"),
     ({"type": "shout", "text": "x"}, "alice", "unknown-type"),
     ({"type": "say", "text": "x" * 4096}, "alice", "too-long"),
     ({"type": "say", "text": "가" * 1400}, "alice", "too-long"),  # 4,200 bytes in UTF-8

@@ -316,7 +316,7 @@ async def test_per_address_limit_through_the_gateway(make_gateway_stack: Any, ws
     """Issue 7: 25 users from 25 addresses all get in; of 25 from one address, the 21st on are refused."""
     stack: GatewayStack = await make_gateway_stack(
         server={"gateway_secret": "s3cret", "max_per_address": 20},
-        gateway={"trusted_proxy": ("127.0.0.1/32",)})
+        gateway={"trusted_proxy": ("127.0.0.1/32",), "max_ws_per_address": 0})  # the server's limit
 
     async def user(name: str, address: str) -> tuple[JsonClient, dict[str, Any]]:
         page = await ws_clients(stack.ws_url, {"X-Forwarded-For": address})

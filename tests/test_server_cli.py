@@ -19,11 +19,11 @@ from tests.helpers import TIMEOUT, LineClient
 def test_flags_env_and_defaults() -> None:
     cfg = parse_config([], environ={})
     assert (cfg.host, cfg.port, cfg.legacy_port, cfg.max_frame) == ("127.0.0.1", 9000, None, 4096)
-    env = {"CHAT_PORT": "9100", "CHAT_LEGACY_PORT": "9101", "CHAT_GATEWAY_SECRET": "s", "CHAT_LANG": "ko",
-           "CHAT_MAX_QUEUE": "2048", "CHAT_FLOOD_RATE": "0", "CHAT_KEEPALIVE": "off"}
+    env = {"CHAT_PORT": "9100", "CHAT_LEGACY_PORT": "9101", "CHAT_GATEWAY_SECRET": "k7Qm2pXv9LrT4wZa",
+           "CHAT_LANG": "ko", "CHAT_MAX_QUEUE": "2048", "CHAT_FLOOD_RATE": "0", "CHAT_KEEPALIVE": "off"}
     cfg = parse_config([], environ=env)
     assert (cfg.port, cfg.legacy_port, cfg.gateway_secret, cfg.lang, cfg.max_queue, cfg.flood_rate, cfg.keepalive) == (
-        9100, 9101, "s", "ko", 2048, 0.0, False)
+        9100, 9101, "k7Qm2pXv9LrT4wZa", "ko", 2048, 0.0, False)
     cfg = parse_config(["--port", "9200", "--lang", "en"], environ=env)  # the flag wins
     assert (cfg.port, cfg.lang) == (9200, "en")
 

@@ -22,8 +22,11 @@ async def start_gateway(config: GatewayConfig) -> tuple[web.AppRunner, int]:
 
     Stop it with ``await runner.cleanup()``: pages are told, backends get 004.
     """
+    # keepalive_timeout also bounds how long a connection may take to send its request (slowloris):
+    # aiohttp arms it when the connection opens and only a complete request resets it.
     runner = web.AppRunner(make_app(config), handle_signals=False, shutdown_timeout=SHUTDOWN_TIMEOUT,
-                           access_log=logging.getLogger("web_gateway.access"))
+                           access_log=logging.getLogger("web_gateway.access"),
+                           keepalive_timeout=config.keepalive_timeout)
     await runner.setup()
     site = web.TCPSite(runner, config.host, config.port, backlog=1024)
     try:

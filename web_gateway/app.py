@@ -7,18 +7,24 @@ relative URL, so it works the same at ``/`` and behind a proxy at ``/chat/``.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import hashlib
 import logging
 import pathlib
+from collections.abc import AsyncIterator
 
 import aiohttp_jinja2
 import jinja2
 from aiohttp import web
+from aiohttp.typedefs import Handler
+
+from tcp_server.protocol.limits import AddressBuckets, AddressLimits, address_key
 
 from .bridge import Bridge
 from .config import GatewayConfig
-from .forwarded import client_address
+from .forwarded import client_address, is_trusted, parse_ip
 from .health import HealthCheck
+from .hosts import forwarded_host, host_allowed
 from .i18n import all_strings, page_rules, pick_lang
 from .metrics import GatewayCollector, GatewayStats, metrics_handler
 from .origin import origin_allowed
@@ -36,6 +42,9 @@ BRIDGES: web.AppKey[set[Bridge]] = web.AppKey("bridges")
 HEALTH = web.AppKey("health", HealthCheck)
 STATS = web.AppKey("stats", GatewayStats)
 STATIC_VERSIONS: web.AppKey[dict[str, str]] = web.AppKey("static_versions")
+WS_PER_ADDRESS = web.AppKey("ws_per_address", AddressLimits)
+MESSAGES_PER_ADDRESS: web.AppKey[AddressBuckets | None] = web.AppKey("messages_per_address")
+SWEEP_INTERVAL = 60.0
 
 CSP = (
     "default-src 'none'; script-src 'self'; style-src 'self'; img-src 'self'; connect-src 'self'; "
@@ -48,7 +57,10 @@ SECURITY_HEADERS = {
     "X-Frame-Options": "DENY",
     "Cross-Origin-Opener-Policy": "same-origin",
 }
-SHUTDOWN_TIMEOUT = 10.0
+SHUTDOWN_TIMEOUT = 5.0
+"""Seconds for every page to hear ``shutdown`` and every user's 004 (a bridge takes at most ~5 s: the
+102's grace, the backend's close, the page's close), and again for aiohttp's handlers to end: together
+well under systemd's TimeoutStopSec=15."""
 # A static URL carries its file's hash (``static/app.js?v=…``): that version never changes, so it
 # may be kept for a year; an upgrade changes the URL, so a browser never runs a stale app.js.
 VERSIONED_CACHE = "public, max-age=31536000, immutable"
@@ -80,6 +92,32 @@ def real_address(request: web.BaseRequest, config: GatewayConfig) -> str:
     return client_address(peer_address(request), config.trusted_proxy, forwarded, xff)
 
 
+def browser_host(request: web.BaseRequest, config: GatewayConfig) -> str:
+    """The host the browser asked for: a trusted proxy's ``Forwarded: host=`` / ``X-Forwarded-Host``, else ``Host``."""
+    if config.trusted_proxy and is_trusted(parse_ip(peer_address(request)), config.trusted_proxy):
+        headers = request.headers
+        forwarded = ",".join(headers.getall("Forwarded", [])) or None
+        x_host = ",".join(headers.getall("X-Forwarded-Host", [])) or None
+        host = forwarded_host(forwarded, x_host)
+        if host:
+            return host
+    return request.host
+
+
+@web.middleware
+async def check_host(request: web.Request, handler: Handler) -> web.StreamResponse:
+    """DNS rebinding: serve only requests for a host the gateway is known by (hosts.py)."""
+    config = request.app[CONFIG]
+    host = browser_host(request, config)
+    if not host_allowed(host, config.allowed_hosts, config.host):
+        log.warning("refused %s %s for host %r from %s: not an allowed host (DNS rebinding?); if this is the "
+                    "name users type, add it with --allowed-host / CHAT_ALLOWED_HOSTS",
+                    request.method, request.path, host, peer_address(request))
+        request.app[STATS].refused("host")
+        raise web.HTTPMisdirectedRequest(text=f"This gateway does not serve the host {host[:100]!r}.\n")
+    return await handler(request)
+
+
 async def index(request: web.Request) -> web.Response:
     config = request.app[CONFIG]
     lang = pick_lang(request.headers.get("Accept-Language"), config.lang, request.query.get("lang"))
@@ -100,26 +138,42 @@ async def index(request: web.Request) -> web.Response:
 async def websocket(request: web.Request) -> web.StreamResponse:
     config = request.app[CONFIG]
     origin = request.headers.get("Origin")
-    if not origin_allowed(origin, config.allowed_origins, request.host):
+    host = browser_host(request, config)
+    if not origin_allowed(origin, config.allowed_origins, host):
+        log.warning("refused /ws from origin %r: not the page's host %r (peer %s); a proxy must pass the "
+                    "browser's host and port (Host $http_host, or X-Forwarded-Host with --trusted-proxy), "
+                    "or list the origin with --allowed-origin", origin, host, peer_address(request))
         request.app[STATS].refused("origin")
-        log.warning("refused /ws from origin %r (host %r, peer %s)", origin, request.host, peer_address(request))
         raise web.HTTPForbidden(text="This page's origin may not open the chat WebSocket.\n")
-    ws = web.WebSocketResponse(
-        heartbeat=config.heartbeat, max_msg_size=config.ws_max_size, timeout=5.0, compress=False,
-    )
-    await ws.prepare(request)
-    page = request.transport
-    if page is None:  # the page went away during the handshake
-        return ws
-    bridge = Bridge(ws, config, real_address(request, config), asyncio.get_running_loop().time, page,
-                    request.app[STATS])
-    bridges = request.app[BRIDGES]
-    bridges.add(bridge)
+    address = real_address(request, config)
+    key = address_key(address, config.ipv6_prefix)
+    per_address = request.app[WS_PER_ADDRESS]
+    loop = asyncio.get_running_loop()
+    if not per_address.admit(key, loop.time()):
+        log.warning("refused /ws from %s: %d WebSockets already open from %s (--max-ws-per-address)",
+                    address, per_address.open_count(key), key)
+        request.app[STATS].refused("rate")
+        raise web.HTTPTooManyRequests(text="Too many chat connections from your address.\n")
     try:
-        await bridge.run()
+        ws = web.WebSocketResponse(
+            heartbeat=config.heartbeat, max_msg_size=config.ws_max_size, timeout=5.0, compress=False,
+        )
+        await ws.prepare(request)
+        page = request.transport
+        if page is None:  # the page went away during the handshake
+            return ws
+        buckets = request.app[MESSAGES_PER_ADDRESS]
+        bridge = Bridge(ws, config, address, loop.time, page, request.app[STATS],
+                        shared=(buckets, key) if buckets is not None else None)
+        bridges = request.app[BRIDGES]
+        bridges.add(bridge)
+        try:
+            await bridge.run()
+        finally:
+            bridges.discard(bridge)
+        return ws
     finally:
-        bridges.discard(bridge)
-    return ws
+        per_address.release(key, loop.time())
 
 
 async def healthz(request: web.Request) -> web.Response:
@@ -156,12 +210,36 @@ async def close_bridges(app: web.Application) -> None:
         await asyncio.wait_for(asyncio.gather(*(b.shutdown() for b in bridges), return_exceptions=True),
                                SHUTDOWN_TIMEOUT)
     except TimeoutError:
-        log.warning("some WebSockets did not close within %.0f s", SHUTDOWN_TIMEOUT)
+        log.warning("some WebSockets did not close within %.0f s; aborting them", SHUTDOWN_TIMEOUT)
+    for bridge in bridges:  # whatever is left (a page that reads nothing) must not hold the exit
+        bridge.drop_page("the gateway is stopping")
+
+
+async def sweep_buckets(app: web.Application) -> AsyncIterator[None]:
+    """Forget, now and then, the message budgets of addresses that have not spent any lately."""
+    buckets = app[MESSAGES_PER_ADDRESS]
+
+    async def sweep() -> None:
+        loop = asyncio.get_running_loop()
+        while True:
+            await asyncio.sleep(SWEEP_INTERVAL)
+            if buckets is not None:
+                buckets.sweep(loop.time())
+
+    task = asyncio.get_running_loop().create_task(sweep(), name="sweep message budgets")
+    yield
+    task.cancel()
+    with contextlib.suppress(asyncio.CancelledError):
+        await task
 
 
 def make_app(config: GatewayConfig) -> web.Application:
-    app = web.Application()
+    app = web.Application(middlewares=[check_host])
     app[CONFIG] = config
+    app[WS_PER_ADDRESS] = AddressLimits(config.max_ws_per_address, 0)
+    app[MESSAGES_PER_ADDRESS] = (AddressBuckets(config.address_rate, config.address_burst)
+                                 if config.address_rate > 0 else None)
+    app.cleanup_ctx.append(sweep_buckets)
     app[BRIDGES] = set()
     app[HEALTH] = HealthCheck(config)
     app[STATS] = GatewayStats()

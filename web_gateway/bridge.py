@@ -24,6 +24,7 @@ import asyncio
 import contextlib
 import json
 import logging
+import socket
 from collections.abc import Callable
 
 from aiohttp import WSCloseCode, WSMsgType, web
@@ -42,7 +43,7 @@ from tcp_server.protocol import (
 from tcp_server.protocol.decoder import CLIENT_SIDE_MAX_LINE
 from tcp_server.protocol.encoders import JSON
 from tcp_server.protocol.events import JOINED_MARK
-from tcp_server.protocol.limits import TokenBucket
+from tcp_server.protocol.limits import AddressBuckets, TokenBucket
 from tcp_server.tls import backend_context
 
 from .config import GatewayConfig
@@ -69,6 +70,30 @@ PAGE_BUFFER_HIGH = 1 << 20
 """Bytes queued for a page beyond which its backend stops being read (resumed below PAGE_BUFFER_LOW)."""
 PAGE_BUFFER_LOW = 1 << 18
 PAGE_DRAIN_POLL = 0.05
+PAGE_CLOSE_GRACE = 1.0
+"""Seconds a closing WebSocket may take to flush its close frame before its socket is aborted."""
+_TCP_ESTABLISHED = 1  # tcp_info.tcpi_state (Linux)
+
+
+def peer_has_closed(transport: asyncio.BaseTransport) -> bool:
+    """Whether the other end of a TCP socket we are not reading has sent its FIN or RST.
+
+    A paused transport reports nothing, so the kernel is asked: ``TCP_INFO``'s
+    state leaves ESTABLISHED on either (Linux); elsewhere a peek can still see a
+    reset or an EOF that no data precedes.
+    """
+    sock = transport.get_extra_info("socket")
+    if sock is None:
+        return True
+    tcp_info = getattr(socket, "TCP_INFO", None)
+    try:
+        if tcp_info is not None:
+            return bool(sock.getsockopt(socket.IPPROTO_TCP, tcp_info, 1)[0] != _TCP_ESTABLISHED)
+        return bool(sock.recv(1, socket.MSG_PEEK | socket.MSG_DONTWAIT) == b"")
+    except BlockingIOError:
+        return False
+    except OSError:
+        return True
 
 
 class Backend(asyncio.Protocol):
@@ -87,6 +112,7 @@ class Backend(asyncio.Protocol):
         self.out: list[bytes] = []
         self.left = False  # the server said 102: its EOF is expected
         self.paused = False
+        self.paused_at = 0.0
         self.closed: asyncio.Future[None] = asyncio.get_running_loop().create_future()
         self.task: asyncio.Task[None] | None = None  # telling the page after the server closed
 
@@ -139,17 +165,40 @@ class Backend(asyncio.Protocol):
         """The page reads slower than the server writes: let the server's queue take the strain."""
         if not self.paused and self.transport is not None:
             self.paused = True
+            loop = asyncio.get_running_loop()
+            self.paused_at = loop.time()
             self.transport.pause_reading()
-            asyncio.get_running_loop().call_later(PAGE_DRAIN_POLL, self._maybe_resume)
+            loop.call_later(PAGE_DRAIN_POLL, self._maybe_resume)
 
     def _maybe_resume(self) -> None:
-        if self.transport is None or not self.paused:
+        """While paused: resume once the page has read, or give up on a page or server that is gone.
+
+        Paused, this connection is not read, so the server dropping it (the
+        slow-reader rule) would go unseen and its buffers held for as long as
+        the page stays; the kernel is asked instead. A page that reads nothing
+        for ``--stall-timeout`` is closed.
+        """
+        transport = self.transport
+        if transport is None or not self.paused:
             return
-        if self.bridge.page_buffered() > PAGE_BUFFER_LOW:
-            asyncio.get_running_loop().call_later(PAGE_DRAIN_POLL, self._maybe_resume)
+        if self.bridge.page_buffered() <= PAGE_BUFFER_LOW:
+            self.resume()
             return
-        self.paused = False
-        self.transport.resume_reading()
+        bridge = self.bridge
+        if peer_has_closed(transport):
+            bridge.drop_page("the chat server closed its connection while the page was not reading")
+            self.resume()  # read the rest and the EOF: the connection is released at once
+            return
+        loop = asyncio.get_running_loop()
+        if loop.time() - self.paused_at > bridge.config.stall_timeout:
+            bridge.drop_page(f"the page read nothing for {bridge.config.stall_timeout:.0f} s")
+            return
+        loop.call_later(PAGE_DRAIN_POLL, self._maybe_resume)
+
+    def resume(self) -> None:
+        if self.paused and self.transport is not None:
+            self.paused = False
+            self.transport.resume_reading()
 
     async def close(self, timeout: float = 2.0) -> None:
         """Send what is queued and close the socket."""
@@ -173,6 +222,7 @@ class Bridge:
         clock: Callable[[], float],
         page: asyncio.Transport,
         stats: GatewayStats | None = None,
+        shared: tuple[AddressBuckets, str] | None = None,
     ) -> None:
         self.stats = stats if stats is not None else GatewayStats()
         self.ws = ws
@@ -182,6 +232,8 @@ class Bridge:
         self.address = address
         self.clock = clock
         self.bucket = TokenBucket(config.rate, config.burst, clock()) if config.rate > 0 else None
+        # The budget every WebSocket of this address (its limiting key) draws on too.
+        self.shared = shared
         self.name: str | None = None  # as the server confirmed it with 100
         self.backend: Backend | None = None
         self.finished = False
@@ -213,6 +265,33 @@ class Bridge:
         page = self.page
         return 0 if page.is_closing() else page.get_write_buffer_size()
 
+    async def _page_drained(self) -> bool:
+        """Stop reading a page that does not read what it is sent (its pongs, its errors) until it does.
+
+        Every reply the gateway writes counts against the same buffer as the
+        room's output, so a page that pings without reading holds at most
+        PAGE_BUFFER_HIGH; TCP then holds up its sending. False (and the page
+        closed) after ``--stall-timeout``.
+        """
+        deadline = self.clock() + self.config.stall_timeout
+        while self.page_buffered() > PAGE_BUFFER_LOW:
+            if self.clock() > deadline:
+                self.drop_page(f"the page read nothing for {self.config.stall_timeout:.0f} s")
+                return False
+            await asyncio.sleep(PAGE_DRAIN_POLL)  # no event for "the peer read": the kernel's buffer is polled
+        return not self.page.is_closing()
+
+    def drop_page(self, why: str) -> None:
+        """Close a page that will not read: its socket is aborted (its buffers freed), and then, as
+        for any page gone, ``run`` sends the user's 004 and closes the backend."""
+        page = self.page
+        unread = page.get_write_buffer_size()
+        if page.is_closing() and not unread:
+            return
+        log.warning("closing the page of %s (%s): %s; %d bytes unread", self.address, self.name or "not joined",
+                    why, unread)
+        page.abort()  # a closing transport would wait for the page to read what it holds
+
     # ------------------------------------------------------------ the session
 
     async def run(self) -> None:
@@ -234,11 +313,19 @@ class Bridge:
                 log.info("page %s gone (%s)", self.address, self.ws.close_code)
 
     async def on_text(self, data: str) -> None:
+        if self.page_buffered() > PAGE_BUFFER_HIGH and not await self._page_drained():
+            return
+        now = self.clock()
         bucket = self.bucket
-        if bucket is not None and not bucket.take(self.clock()):
-            wait = bucket.wait_time()
-            await self.send([error_event("flood", "too many messages; this one was not delivered",
-                                         retry_after=round(wait, 3))])
+        shared = self.shared
+        refused = ""
+        if bucket is not None and not bucket.take(now):
+            wait, refused = bucket.wait_time(), "too many messages; this one was not delivered"
+        elif shared is not None and not shared[0].take(shared[1], now):
+            wait = shared[0].wait_time(shared[1])
+            refused = "too many messages from your address; this one was not delivered"
+        if refused:
+            await self.send([error_event("flood", refused, retry_after=round(wait, 3))])
             # Pace this page's reads a little, as the server does: the rest waits in its socket.
             await asyncio.sleep(min(wait, 1.0))
             return
@@ -308,6 +395,8 @@ class Bridge:
         this bridge's state: the only ``left`` answers a ``004`` the bridge sent
         itself, having already marked that backend as left and forgotten the name.
         """
+        if self.finished:
+            return  # leaving: only the 102 and the EOF matter now, and they need no parsing
         partial = backend.partial
         if partial:
             data = partial + data
@@ -366,8 +455,7 @@ class Bridge:
         log.info("chat server closed the connection of %s; telling the page", self.address)
         self.stats.page_dropped("backend_closed")
         await self.send([status_event("disconnected", reason="backend-closed")])
-        with contextlib.suppress(Exception):
-            await self.ws.close(code=WSCloseCode.TRY_AGAIN_LATER, message=b"chat server connection lost")
+        await self.close_page(WSCloseCode.TRY_AGAIN_LATER, b"chat server connection lost")
 
     # ------------------------------------------------------------ the end
 
@@ -380,6 +468,7 @@ class Bridge:
         self.backend = None
         if backend is None:
             return
+        backend.resume()  # a paused backend must be read again to see the 102 and the EOF
         if self.name is not None and not backend.left:
             backend.write(serialize(Leave(self.name)))
             backend.flush()
@@ -390,8 +479,15 @@ class Bridge:
         await backend.close()
 
     async def shutdown(self) -> None:
-        """The gateway is stopping: tell the page, leave, close."""
+        """The gateway is stopping: tell the page, leave, close; a page that does not read is aborted."""
         await self.send([status_event("shutdown")])
         await self.finish()
+        await self.close_page(WSCloseCode.GOING_AWAY, b"gateway shutting down")
+
+    async def close_page(self, code: int, message: bytes) -> None:
+        """Close the WebSocket, within PAGE_CLOSE_GRACE: a page that reads nothing cannot take the
+        close frame (the write waits for it), so its socket is aborted instead."""
         with contextlib.suppress(Exception):
-            await self.ws.close(code=WSCloseCode.GOING_AWAY, message=b"gateway shutting down")
+            await asyncio.wait_for(self.ws.close(code=code, message=message), PAGE_CLOSE_GRACE)
+        if self.page.get_write_buffer_size():  # closing or not, it would wait for the page to read
+            self.page.abort()

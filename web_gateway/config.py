@@ -6,12 +6,15 @@ import argparse
 from collections.abc import Sequence
 from dataclasses import dataclass
 
+from tcp_server.config import check_gateway_secret
 from tcp_server.env_flags import EnvArgumentParser, parse_bool, parse_hostport
 from tcp_server.logformat import LOG_FORMATS
 from tcp_server.protocol import DEFAULT_MAX_LINE
+from tcp_server.protocol.limits import DEFAULT_IPV6_PREFIX, check_ipv6_prefix
 from tcp_server.protocol.texts import LANGS, Lang, default_lang
 
 from .forwarded import IPNetwork, parse_networks
+from .hosts import parse_hosts
 from .origin import parse_origins
 
 DEFAULT_PORT = 8080
@@ -38,6 +41,13 @@ class GatewayConfig:
     trusted_proxy: tuple[IPNetwork, ...] = ()
     gateway_secret: str | None = None
     allowed_origins: tuple[str, ...] = ()
+    allowed_hosts: tuple[str, ...] = ()
+    max_ws_per_address: int = 20
+    address_rate: float = 20.0
+    address_burst: int = 40
+    ipv6_prefix: int = DEFAULT_IPV6_PREFIX
+    keepalive_timeout: float = 15.0
+    stall_timeout: float = 30.0
     heartbeat: float = 20.0
     max_message: int = DEFAULT_MAX_LINE
     rate: float = 10.0
@@ -103,6 +113,32 @@ def add_gateway_arguments(parser: EnvArgumentParser, *, launcher: bool = False) 
     parser.add_env_argument("--metrics-allow", env="CHAT_METRICS_ALLOW", type=parse_networks, default=d.metrics_allow,
                             help="CIDRs that may read /metrics (comma or space separated; the address is the "
                                  "real one, through --trusted-proxy)")
+    parser.add_env_argument("--allowed-host", dest="allowed_hosts", env="CHAT_ALLOWED_HOSTS",
+                            type=parse_hosts, default=(),
+                            help="host names the gateway answers to (comma or space separated; nginx's "
+                                 "server_name); IP addresses, localhost and the listen address always are. "
+                                 "Any other Host (DNS rebinding) gets 421")
+    parser.add_env_argument("--max-ws-per-address", dest="max_ws_per_address", env="CHAT_GATEWAY_MAX_PER_ADDRESS",
+                            type=int, default=d.max_ws_per_address,
+                            help="WebSockets open at once per user address (IPv6: per --ipv6-prefix network); "
+                                 "past it: 429 (0: no limit)")
+    parser.add_env_argument("--address-rate", env="CHAT_GATEWAY_ADDRESS_RATE", type=float, default=d.address_rate,
+                            help="messages a second allowed from all the WebSockets of one user address together "
+                                 "(0: no limit)")
+    parser.add_env_argument("--address-burst", env="CHAT_GATEWAY_ADDRESS_BURST", type=int, default=d.address_burst,
+                            help="messages one address may send at once before --address-rate applies")
+    if not launcher:  # the launcher takes the server's
+        parser.add_env_argument("--ipv6-prefix", env="CHAT_IPV6_PREFIX", type=int, default=d.ipv6_prefix,
+                                help="IPv6 addresses are limited together by this prefix length (64: a /64 "
+                                     "is one user)")
+    parser.add_env_argument("--keepalive-timeout", env="CHAT_GATEWAY_KEEPALIVE_TIMEOUT", type=float,
+                            default=d.keepalive_timeout,
+                            help="seconds an HTTP connection may take to send its request headers, and stay "
+                                 "idle between requests (slowloris)")
+    parser.add_env_argument("--stall-timeout", env="CHAT_GATEWAY_STALL_TIMEOUT", type=float,
+                            default=d.stall_timeout,
+                            help="seconds a page may leave 1 MiB unread (its backend paused) before it is "
+                                 "closed and its memory freed")
     parser.add_env_argument("--heartbeat", env="CHAT_HEARTBEAT", type=float, default=d.heartbeat,
                             help="seconds between WebSocket pings; a page silent for half as long again is "
                                  "dropped (and leaves with 004)")
@@ -146,6 +182,14 @@ def check_config(cfg: GatewayConfig) -> None:
             client_context(cfg.server_ca)
         except (OSError, ValueError) as exc:
             raise ValueError(f"--server-ca {cfg.server_ca}: {exc}") from None
+    if cfg.address_rate < 0 or (cfg.address_rate > 0 and cfg.address_burst < 1):
+        raise ValueError("--address-rate must be >= 0 and --address-burst >= 1")
+    if cfg.max_ws_per_address < 0:
+        raise ValueError("--max-ws-per-address must be >= 0")
+    if cfg.keepalive_timeout <= 0 or cfg.stall_timeout <= 0:
+        raise ValueError("--keepalive-timeout and --stall-timeout must be > 0")
+    check_ipv6_prefix(cfg.ipv6_prefix)
+    check_gateway_secret(cfg.gateway_secret)
 
 
 def make_parser(environ: dict[str, str] | None = None) -> EnvArgumentParser:

@@ -55,9 +55,9 @@ def forwarded_for(header: str) -> list[str]:
     An element without ``for=`` yields an empty string, which stops the walk.
     """
     out: list[str] = []
-    for element in _split_outside_quotes(header, ","):
+    for element in split_outside_quotes(header, ","):
         value = ""
-        for pair in _split_outside_quotes(element, ";"):
+        for pair in split_outside_quotes(element, ";"):
             name, sep, raw = pair.partition("=")
             if sep and name.strip().lower() == "for":
                 raw = raw.strip()
@@ -73,7 +73,7 @@ def x_forwarded_for(header: str) -> list[str]:
     return [part.strip() for part in header.split(",")]
 
 
-def _split_outside_quotes(text: str, sep: str) -> list[str]:
+def split_outside_quotes(text: str, sep: str) -> list[str]:
     parts: list[str] = []
     current: list[str] = []
     quoted = escaped = False

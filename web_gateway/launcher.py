@@ -44,7 +44,10 @@ def parse_launcher_config(
     add_server_arguments(parser, legacy_default=DEFAULT_LEGACY_PORT, metrics_default=DEFAULT_METRICS_PORT)
     add_gateway_arguments(parser, launcher=True)
     ns = parser.parse_args(argv)
-    server_cfg = config_from_args(ns)
+    try:
+        server_cfg = config_from_args(ns)
+    except ValueError as exc:
+        parser.error(str(exc))
     if not server_cfg.gateway_secret:
         server_cfg = replace(server_cfg, gateway_secret=secrets.token_urlsafe(32))
     try:

@@ -86,6 +86,10 @@ def _field(msg: Event, name: str) -> str | Refusal:
     value = msg.get(name)
     if not isinstance(value, str):
         return Refusal("malformed", f'"{name}" must be a string')
+    try:
+        value.encode("utf-8")
+    except UnicodeEncodeError:  # JSON lets "\ud800" through; no frame can carry it
+        return Refusal("malformed", f'"{name}" is not valid Unicode (a lone surrogate)')
     return value
 
 

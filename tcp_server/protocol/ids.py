@@ -1,42 +1,127 @@
-"""User IDs: validation, normalisation and the uniqueness key.
+"""User IDs: what is allowed, how an ID is shown, and the key under which it is unique.
 
-An ID is shown as typed (after NFC) but compared case-insensitively, so that
-``Alice`` and ``alice`` cannot both be online and confuse their readers.
+The rule is a published profile, not a hand-made list (PROTOCOL.md, "IDs"):
+
+- PRECIS ``UsernameCaseMapped`` (RFC 8265, the ``precis-i18n`` package) decides
+  which characters are allowed: letters and digits of every script, ASCII
+  punctuation; no spaces, symbols, emoji, controls, compatibility forms or
+  invisible (default-ignorable) characters, and the bidi rule. Full-width
+  letters are mapped to their plain form.
+- UTS #39 on top: at most the script mixing of the "Highly Restrictive" level
+  (Latin may go with Han + Hangul, Han + kana or Han + Bopomofo, as Korean,
+  Japanese and Chinese users write; Latin + Cyrillic may not), digits of one
+  number system, and no overlay marks (U+0334–U+0338 …) that strike through
+  letters.
+- ``#`` separates the fields of a frame, so it is refused too.
+
+An ID is shown as ``UsernameCasePreserved`` gives it (NFC, width-mapped, case
+kept) and compared by :func:`id_key`: the case-mapped form, case-folded, then
+reduced to its UTS #39 confusable skeleton, so ``Alice``, ``ALICE`` and
+``аlice`` (Cyrillic а) are one ID and cannot be online together.
 """
 
 from __future__ import annotations
 
 import unicodedata
+from functools import lru_cache
+
+import precis_i18n
+
+from .uts39 import highly_restrictive, mixed_digits, scripts_of, skeleton
 
 MAX_ID_LENGTH = 32
 
+_CASE_MAPPED = precis_i18n.get_profile("UsernameCaseMapped")
+_CASE_PRESERVED = precis_i18n.get_profile("UsernameCasePreserved")
+
+# precis-i18n's DISALLOWED/<rule> names, in words a user can act on.
+_PRECIS_REASONS = {
+    "empty": "empty ID",
+    "spaces": "ID contains a space",
+    "controls": "ID contains a control character",
+    "precis_ignorable_properties": "ID contains an invisible character",
+    "zero_width_joiner": "ID contains an invisible character",
+    "zero_width_nonjoiner": "ID contains an invisible character",
+    "old_hangul_jamo": "ID contains a Hangul filler or an old jamo (write the syllable instead)",
+    "has_compat": "ID contains a compatibility form (write the plain letter or digit instead)",
+    "symbols": "ID contains a symbol or emoji",
+    "punctuation": "ID contains punctuation other than ASCII",
+    "other_letter_digits": "ID contains a character that is not a plain letter or digit",
+    "unassigned": "ID contains an unassigned code point",
+    "bidi_rule": "ID mixes right-to-left and left-to-right writing",
+    "not_idempotent": "ID does not have a stable form",
+}
+
 
 class InvalidId(ValueError):
-    """The ID breaks a rule; ``str(exc)`` says which, in English."""
+    """The ID breaks a rule; ``str(exc)`` says which, in English (sent as ``109#bad-id``'s text)."""
 
 
-def _is_forbidden_char(ch: str) -> bool:
-    # Separators (Z*), controls and other invisible characters (C*) let two IDs
-    # look alike or break a terminal; '#' would split the frame.
-    return ch == "#" or ch.isspace() or unicodedata.category(ch)[0] in "CZ"
+def _precis_reason(exc: UnicodeEncodeError) -> str:
+    rule = exc.reason.partition("/")[2]
+    text = _PRECIS_REASONS.get(rule, f"ID not allowed ({rule})")
+    if rule in ("empty", "bidi_rule", "not_idempotent"):
+        return text
+    value = exc.object
+    if 0 <= exc.start < len(value):
+        ch = value[exc.start]
+        if unicodedata.category(ch).startswith("Z"):  # U+3000, U+00A0: spaces with a compatibility form
+            text = _PRECIS_REASONS["spaces"]
+        text += f": U+{ord(ch):04X}"
+    return text
 
 
+def _enforce(profile: precis_i18n.profile.Profile, raw: str) -> str:
+    try:
+        result = profile.enforce(raw)
+    except UnicodeEncodeError as exc:
+        raise InvalidId(_precis_reason(exc)) from None
+    assert isinstance(result, str)
+    return result
+
+
+def _check_uts39(name: str) -> None:
+    for ch in name:
+        if ch == "#":
+            raise InvalidId("ID contains '#', which separates the fields of a frame")
+        if unicodedata.combining(ch) == 1:  # canonical combining class 1: overlays
+            raise InvalidId(f"ID contains an overlay mark that strikes through letters: U+{ord(ch):04X}")
+    if not highly_restrictive(name):
+        used = ", ".join(sorted(s.title() for s in scripts_of(name)))
+        raise InvalidId(f"ID mixes scripts ({used}); one script only, or Latin with Hangul and Han, "
+                        "with kana and Han, or with Bopomofo and Han")
+    if mixed_digits(name):
+        raise InvalidId("ID mixes digits of different number systems")
+
+
+@lru_cache(maxsize=4096)
 def normalize_id(raw: str) -> str:
-    """Return the NFC form of ``raw`` or raise :class:`InvalidId`."""
-    name = unicodedata.normalize("NFC", raw)
-    if not name:
+    """The ID as it is shown (PRECIS UsernameCasePreserved), or :class:`InvalidId` saying why not."""
+    if not raw:
         raise InvalidId("empty ID")
+    if "#" in raw:  # before PRECIS, which would let it through
+        raise InvalidId("ID contains '#', which separates the fields of a frame")
+    _enforce(_CASE_MAPPED, raw)  # what is allowed; its errors name the first offending character
+    name = _enforce(_CASE_PRESERVED, raw)
     if len(name) > MAX_ID_LENGTH:
         raise InvalidId(f"ID longer than {MAX_ID_LENGTH} characters")
-    for ch in name:
-        if _is_forbidden_char(ch):
-            raise InvalidId(f"ID contains a forbidden character U+{ord(ch):04X}")
+    _check_uts39(name)
     return name
 
 
+@lru_cache(maxsize=4096)
 def id_key(name: str) -> str:
-    """The key under which an (already normalised) ID is unique."""
-    return name.casefold()
+    """The key under which an ID is unique: ``id_key(a) == id_key(b)`` means a and b may not both be online.
+
+    Case-mapped (PRECIS), case-folded, then the UTS #39 skeleton. Takes any
+    string: one that is not a valid ID still gets a key (of its NFKC form), so
+    looking up a bad whisper target just finds nobody.
+    """
+    try:
+        mapped = _CASE_MAPPED.enforce(name)
+    except UnicodeEncodeError:
+        mapped = unicodedata.normalize("NFKC", name)
+    return skeleton(str(mapped).casefold())
 
 
 def is_valid_id(raw: str) -> bool:

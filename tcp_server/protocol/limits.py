@@ -6,6 +6,7 @@ WebSocket), so both apply the same rules.
 
 from __future__ import annotations
 
+import ipaddress
 from collections import deque
 from dataclasses import dataclass, field
 
@@ -108,3 +109,68 @@ class AddressLimits:
     def _forget_if_idle(self, address: str, state: _AddressState) -> None:
         if state.open == 0 and not state.recent:
             del self._by_address[address]
+
+
+DEFAULT_IPV6_PREFIX = 64
+
+
+def address_key(address: str, ipv6_prefix: int = DEFAULT_IPV6_PREFIX) -> str:
+    """The key an address is limited under: IPv4 as it is, IPv6 by its ``/ipv6_prefix`` network.
+
+    One IPv6 user usually holds a whole /64, so counting its addresses one by
+    one would multiply every per-address limit by 2**64. An IPv4-mapped IPv6
+    address counts as its IPv4 address; anything that is not an IP address
+    (a Unix socket's empty peer, ``unknown``) is its own key.
+    """
+    try:
+        ip = ipaddress.ip_address(address.strip().strip("[]").split("%", 1)[0])
+    except ValueError:
+        return address
+    if isinstance(ip, ipaddress.IPv6Address):
+        if ip.ipv4_mapped is not None:
+            return str(ip.ipv4_mapped)
+        if ipv6_prefix < 128:
+            return str(ipaddress.IPv6Network((ip, ipv6_prefix), strict=False))
+    return str(ip)
+
+
+def check_ipv6_prefix(prefix: int) -> int:
+    """A usable ``--ipv6-prefix`` (32 to 128), or ValueError."""
+    if not 32 <= prefix <= 128:
+        raise ValueError("--ipv6-prefix must be between 32 and 128")
+    return prefix
+
+
+class AddressBuckets:
+    """One :class:`TokenBucket` per address key, for a budget shared by all of an address's connections.
+
+    Buckets that have filled up again are forgotten by :meth:`sweep`, so the
+    table holds only addresses that spent something recently.
+    """
+
+    def __init__(self, rate: float, burst: float) -> None:
+        if rate <= 0 or burst < 1:
+            raise ValueError("rate must be > 0 and burst >= 1")
+        self.rate = rate
+        self.burst = burst
+        self._buckets: dict[str, TokenBucket] = {}
+
+    def __len__(self) -> int:
+        return len(self._buckets)
+
+    def take(self, key: str, now: float) -> bool:
+        """Spend one token of ``key``'s bucket if there is one."""
+        bucket = self._buckets.get(key)
+        if bucket is None:
+            bucket = self._buckets[key] = TokenBucket(self.rate, self.burst, now)
+        return bucket.take(now)
+
+    def wait_time(self, key: str) -> float:
+        bucket = self._buckets.get(key)
+        return 0.0 if bucket is None else bucket.wait_time()
+
+    def sweep(self, now: float) -> None:
+        """Forget the buckets that are full again (they would behave exactly like new ones)."""
+        full = [k for k, b in self._buckets.items() if b.tokens + (now - b.stamp) * b.rate >= b.burst]
+        for key in full:
+            del self._buckets[key]

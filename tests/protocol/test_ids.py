@@ -1,26 +1,89 @@
-from __future__ import annotations
+"""The ID rule (PROTOCOL.md, "IDs"): PRECIS UsernameCaseMapped + UTS #39, both ways, as tables."""
 
-import unicodedata
+from __future__ import annotations
 
 import pytest
 
 from tcp_server.protocol import MAX_ID_LENGTH, InvalidId, id_key, is_valid_id, normalize_id
+from tcp_server.protocol.uts39 import highly_restrictive, script, skeleton
 
-VALID = ["alice", "Bob_1", "김철수", "a" * MAX_ID_LENGTH, "é", "x.y-z", "😀"]
-INVALID = ["", "a b", "a#b", "tab\tx", "nl\n", "a" * (MAX_ID_LENGTH + 1), "\u200bzero", "rtl\u202e",
-           "nb\u00a0sp", "ctl\x01", "del\x7f", "ideo\u3000space"]
+# (typed, shown as, key)
+ACCEPTED = [
+    ("alice", "alice", "alice"),
+    ("Alice", "Alice", "alice"),
+    ("ALICE", "ALICE", "alice"),
+    ("ａｌｉｃｅ", "alice", "alice"),  # full-width letters are mapped to plain ones (PRECIS width mapping)
+    ("Bob_1", "Bob_1", "bob_l"),  # the skeleton writes 1 as l: "bob_1" and "bob_l" are one ID
+    ("x.y-z", "x.y-z", "x.y-z"),
+    ("e\u0301", "\u00e9", "e\u0301"),  # NFC to show, NFD in the key
+    ("Straße", "Straße", "strasse"),  # case folding: STRASSE is the same ID
+    ("민수", "민수", skeleton("민수")),  # Korean
+    ("김철수", "김철수", skeleton("김철수")),
+    ("민수kim", "민수kim", skeleton("민수") + "kirn"),  # Hangul + Latin, as Korean users write
+    ("민수金kim", "민수金kim", skeleton("민수金") + "kirn"),  # Hangul + Han + Latin
+    ("abc漢字かなカナ", "abc漢字かなカナ", skeleton("abc漢字かなカナ")),  # Latin + Han + Hiragana + Katakana
+    ("中文ㄅkim", "中文ㄅkim", skeleton("中文ㄅ") + "kirn"),  # Latin + Han + Bopomofo
+    ("ΑΛΙΚΗ", "ΑΛΙΚΗ", skeleton("αλικη")),  # Greek alone is one script
+    ("ก๑", "ก๑", "ก๑"),  # Thai letter and Thai digit
+    ("mary", "mary", "rnary"),  # m looks like rn
+    ("a" * MAX_ID_LENGTH, "a" * MAX_ID_LENGTH, "a" * MAX_ID_LENGTH),
+]
+
+# (typed, the start of the reason given)
+REFUSED = [
+    ("", "empty ID"),
+    ("a b", "ID contains a space"),
+    ("ideo\u3000space", "ID contains a space"),
+    ("nb\u00a0sp", "ID contains a space: U+00A0"),
+    ("a#b", "ID contains '#'"),
+    ("tab\tx", "ID contains a control character"),
+    ("ctl\x01", "ID contains a control character"),
+    ("del\x7f", "ID contains a control character"),
+    ("a" * (MAX_ID_LENGTH + 1), f"ID longer than {MAX_ID_LENGTH} characters"),
+    # invisible: each looks exactly like "alice"
+    ("alice\u034f", "ID contains an invisible character: U+034F"),
+    ("alice\ufe0f", "ID contains an invisible character: U+FE0F"),
+    ("alice\U000e0100", "ID contains an invisible character: U+E0100"),
+    ("alice\u180b", "ID contains an invisible character: U+180B"),
+    ("\u200bzero", "ID contains an invisible character: U+200B"),
+    ("bob\u200c", "ID contains an invisible character: U+200C"),
+    ("alice\u200d", "ID contains an invisible character: U+200D"),
+    ("rtl\u202e", "ID contains an invisible character: U+202E"),
+    # blank names
+    ("\u3164", "ID contains an invisible character: U+3164"),
+    ("\u115f", "ID contains a Hangul filler"),
+    ("\u1160", "ID contains a Hangul filler"),
+    ("\uffa0", "ID contains a Hangul filler"),
+    ("\u2800", "ID contains a symbol or emoji: U+2800"),
+    # overlays strike through letters
+    ("a\u0336lice", "ID contains an overlay mark that strikes through letters: U+0336"),
+    ("alice\u0338", "ID contains an overlay mark"),
+    # look-alikes from other scripts or styles
+    ("\u0430lice", "ID mixes scripts (Cyrillic, Latin)"),  # Cyrillic а
+    ("ΑLICE", "ID mixes scripts (Greek, Latin)"),
+    ("\u13aalice", "ID mixes scripts (Cherokee, Latin)"),
+    ("한글かな", "ID mixes scripts (Hangul, Hiragana)"),
+    ("ก1๑", "ID mixes digits of different number systems"),
+    ("ⓐlice", "ID contains a compatibility form"),
+    ("\U0001d41alice", "ID contains a compatibility form"),  # mathematical bold a
+    ("ﬁ", "ID contains a compatibility form"),
+    ("😀", "ID contains a symbol or emoji"),
+    ("abc\u05d0", "ID mixes right-to-left and left-to-right writing"),
+]
 
 
-@pytest.mark.parametrize("raw", VALID)
-def test_valid_ids(raw: str) -> None:
-    assert normalize_id(raw) == unicodedata.normalize("NFC", raw)
+@pytest.mark.parametrize(("raw", "shown", "key"), ACCEPTED, ids=repr)
+def test_accepted_ids_with_their_key(raw: str, shown: str, key: str) -> None:
+    assert normalize_id(raw) == shown
     assert is_valid_id(raw)
+    assert id_key(shown) == key
 
 
-@pytest.mark.parametrize("raw", INVALID, ids=repr)
-def test_invalid_ids(raw: str) -> None:
-    with pytest.raises(InvalidId):
+@pytest.mark.parametrize(("raw", "reason"), REFUSED, ids=repr)
+def test_refused_ids_with_their_reason(raw: str, reason: str) -> None:
+    with pytest.raises(InvalidId) as caught:
         normalize_id(raw)
+    assert str(caught.value).startswith(reason), str(caught.value)
     assert not is_valid_id(raw)
 
 
@@ -29,7 +92,32 @@ def test_nfc_normalisation_counts_length_after_nfc() -> None:
     assert normalize_id(decomposed) == "é" * MAX_ID_LENGTH
 
 
-def test_uniqueness_key_is_casefolded() -> None:
-    assert id_key("Alice") == id_key("ALICE") == id_key("alice")
-    assert id_key(normalize_id("Stra\u00dfe")) == id_key("STRASSE")
-    assert id_key(normalize_id("e\u0301")) == id_key(normalize_id("\u00e9"))
+@pytest.mark.parametrize(("one", "other"), [
+    ("Alice", "ALICE"),
+    ("alice", "ａｌｉｃｅ"),
+    ("Straße", "STRASSE"),
+    ("e\u0301", "\u00e9"),
+    ("alice", "a1ice"),  # 1 and l
+    ("mary", "rnary"),  # m and rn
+    ("scope", "\u0455\u0441\u043e\u0440\u0435"),  # whole-script Cyrillic look-alike: valid, but the same ID
+])
+def test_look_alikes_share_a_key(one: str, other: str) -> None:
+    assert id_key(normalize_id(one)) == id_key(normalize_id(other))
+
+
+def test_different_ids_keep_different_keys() -> None:
+    keys = {id_key(normalize_id(n)) for n in ("alice", "bob", "민수", "민지", "carol", "alicia", "김철수")}
+    assert len(keys) == 7
+
+
+def test_key_of_an_invalid_string_does_not_raise() -> None:
+    """The room looks up whisper targets by key; a bad target finds nobody instead of failing."""
+    assert id_key("a b") != id_key("ab")
+    assert isinstance(id_key("\x00"), str)
+
+
+def test_uts39_data_is_present_offline() -> None:
+    assert script("a") == "LATIN" and script("한") == "HANGUL" and script("\u0430") == "CYRILLIC"
+    assert script("1") == "COMMON"
+    assert skeleton("\u0430") == "a"
+    assert highly_restrictive("민수kim") and not highly_restrictive("\u0430b")
