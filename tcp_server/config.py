@@ -9,6 +9,7 @@ from dataclasses import dataclass
 from .env_flags import EnvArgumentParser, parse_bool
 from .logformat import LOG_FORMATS
 from .protocol.decoder import DEFAULT_MAX_LINE
+from .protocol.limits import DEFAULT_IPV6_PREFIX
 from .protocol.texts import LANGS, Lang, default_lang
 
 DEFAULT_PORT = 9000
@@ -54,6 +55,9 @@ class ServerConfig:
     flood_kick: int = 100
     max_per_address: int = 20
     max_new_per_minute: int = 120
+    address_flood_rate: float = 20.0
+    address_flood_burst: int = 40
+    ipv6_prefix: int = DEFAULT_IPV6_PREFIX
     join_timeout: float = 30.0
     keepalive: bool = True
     uvloop: bool = True
@@ -90,6 +94,10 @@ def config_problems(cfg: ServerConfig) -> list[str]:
                         ("--max-new-per-minute", cfg.max_new_per_minute)):
         if value < 0:
             problems.append(f"{flag} must be 0 or more, not {value}")
+    if cfg.address_flood_rate < 0 or (cfg.address_flood_rate > 0 and cfg.address_flood_burst < 1):
+        problems.append("--address-flood-rate must be 0 (off) or more, with --address-flood-burst at least 1")
+    if not 32 <= cfg.ipv6_prefix <= 128:
+        problems.append(f"--ipv6-prefix must be between 32 and 128, not {cfg.ipv6_prefix}")
     if not cfg.join_timeout > 0:
         problems.append(f"--join-timeout must be more than 0 seconds, not {cfg.join_timeout}")
     if cfg.tls_port is not None and not (cfg.tls_cert and cfg.tls_key):
@@ -133,6 +141,15 @@ def add_server_arguments(
                             help="connections open at once per address (0: no limit)")
     parser.add_env_argument("--max-new-per-minute", env="CHAT_MAX_NEW_PER_MINUTE", type=int,
                             default=d.max_new_per_minute, help="new connections per address per minute (0: no limit)")
+    parser.add_env_argument("--address-flood-rate", env="CHAT_ADDRESS_FLOOD_RATE", type=float,
+                            default=d.address_flood_rate,
+                            help="messages a second allowed from all the connections of one address together "
+                                 "(after a gateway's 000: of one real user); 0: no limit")
+    parser.add_env_argument("--address-flood-burst", env="CHAT_ADDRESS_FLOOD_BURST", type=int,
+                            default=d.address_flood_burst,
+                            help="messages one address may send at once before --address-flood-rate applies")
+    parser.add_env_argument("--ipv6-prefix", env="CHAT_IPV6_PREFIX", type=int, default=d.ipv6_prefix,
+                            help="IPv6 addresses are limited together by this prefix length (64: a /64 is one user)")
     parser.add_env_argument("--join-timeout", env="CHAT_JOIN_TIMEOUT", type=float, default=d.join_timeout,
                             help="seconds a connection may stay without joining")
     parser.add_env_argument("--keepalive", env="CHAT_KEEPALIVE", type=parse_bool, default=d.keepalive,

@@ -22,7 +22,7 @@ from .protocol.codes import ErrorReason, OutputFormat
 from .protocol.decoder import FrameReader, client_frame_reader
 from .protocol.encoders import BY_FORMAT, FRAMES, LEGACY, Encoder
 from .protocol.frames import ClientFrame, Error, FrameError, ServerFrame
-from .protocol.limits import AddressLimits, TokenBucket
+from .protocol.limits import AddressBuckets, AddressLimits, TokenBucket, address_key
 from .protocol.session import (
     Claim,
     Close,
@@ -59,6 +59,7 @@ class Node(Protocol):
     directory: Directory
     bus: Bus
     address_limits: AddressLimits
+    address_buckets: AddressBuckets | None
     stats: ServerStats
     closing: bool
     in_grace: int
@@ -102,7 +103,7 @@ class ChatConnection(asyncio.Protocol):
     __slots__ = (
         "node", "transport", "session", "reader", "out", "encoder", "cursor", "counted_address",
         "timer", "closing", "bucket", "control", "strikes", "paused", "over_limit", "pending", "in_grace",
-        "leave_cause", "connected_at",
+        "leave_cause", "connected_at", "limit_key",
     )
 
     def __init__(self, node: Node, encoder: Encoder = FRAMES) -> None:
@@ -127,6 +128,7 @@ class ChatConnection(asyncio.Protocol):
         self.pending: list[Union[ClientFrame, FrameError]] = []  # read while a join waits for the directory
         self.leave_cause = "drop"  # why a joined user left, for the metrics (stats.LEAVE_CAUSES)
         self.connected_at = time.time()
+        self.limit_key = ""  # the address's key for every per-address limit (IPv6: its /64)
 
     # ------------------------------------------------------------ lifecycle
 
@@ -143,8 +145,9 @@ class ChatConnection(asyncio.Protocol):
             self.refuse(ErrorReason.BUSY, "too many connections")
             return
         now = node.loop.time()
-        if node.address_limits.admit(address, now):
-            self.counted_address = address
+        self.limit_key = key = address_key(address, node.config.ipv6_prefix)
+        if node.address_limits.admit(key, now):
+            self.counted_address = key
             self.timer = node.loop.call_later(node.config.join_timeout, self._join_timeout)
         elif node.config.gateway_secret and node.in_grace < GRACE_MAX:
             self.over_limit = self.in_grace = True
@@ -318,7 +321,11 @@ class ChatConnection(asyncio.Protocol):
         bucket = self.bucket if budget is Budget.MESSAGE else self.control
         if bucket is None:
             return True
-        if not bucket.take(self.node.loop.time()):
+        now = self.node.loop.time()
+        shared = self.node.address_buckets if budget is Budget.MESSAGE else None
+        # Both budgets must allow it: this connection's, and (for messages) its address's, shared by all
+        # of that address's connections, so that opening more sockets does not multiply the rate.
+        if not bucket.take(now) or (shared is not None and not shared.take(self.limit_key, now)):
             self._flooding()
             return False
         self.strikes = 0
@@ -434,15 +441,17 @@ class ChatConnection(asyncio.Protocol):
         node = self.node
         now = node.loop.time()
         if self.counted_address is not None:
-            node.address_limits.release(self.counted_address, now)
+            # The gateway's host is not this user: its count, this minute's included, goes back.
+            node.address_limits.release(self.counted_address, now, refund=True)
             self.counted_address = None
         self.over_limit = False
         self._end_grace()
         if self.timer is not None:
             self.timer.cancel()
             self.timer = None
-        if not node.address_limits.admit(real_address, now):
+        self.limit_key = key = address_key(real_address, node.config.ipv6_prefix)
+        if not node.address_limits.admit(key, now):
             self.refuse(ErrorReason.BUSY, "too many connections from your address")
             return
-        self.counted_address = real_address
+        self.counted_address = key
         self.timer = node.loop.call_later(node.config.join_timeout, self._join_timeout)

@@ -12,7 +12,7 @@ from .local_room import LocalRoom
 from .protocol.codes import ErrorReason
 from .protocol.encoders import LEGACY
 from .protocol.frames import Error
-from .protocol.limits import AddressLimits
+from .protocol.limits import AddressBuckets, AddressLimits
 from .protocol.texts import text
 from .room import Bus, Directory, InMemoryBus, InMemoryDirectory
 from .stats import PORT_KINDS, ServerStats
@@ -42,6 +42,9 @@ class ChatServer:
         self.bus: Bus = bus if bus is not None else InMemoryBus()
         self.connections: set[ChatConnection] = set()
         self.address_limits = AddressLimits(self.config.max_per_address, self.config.max_new_per_minute)
+        cfg = self.config
+        self.address_buckets = (AddressBuckets(cfg.address_flood_rate, cfg.address_flood_burst)
+                                if cfg.address_flood_rate > 0 and cfg.flood_rate > 0 else None)
         self.closing = False
         self.in_grace = 0  # connections over their address's limit waiting for a gateway's 000
         self._room: LocalRoom | None = None
@@ -147,7 +150,10 @@ class ChatServer:
 
     def _sweep(self) -> None:
         """Forget per-address history older than the rate window, once a window."""
-        self.address_limits.sweep(self.loop.time())
+        now = self.loop.time()
+        self.address_limits.sweep(now)
+        if self.address_buckets is not None:
+            self.address_buckets.sweep(now)
         self._sweeper = self.loop.call_later(AddressLimits.WINDOW, self._sweep)
 
     def connections_by_kind(self) -> dict[str, int]:

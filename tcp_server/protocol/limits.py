@@ -87,13 +87,19 @@ class AddressLimits:
             recent.append(now)
         return True
 
-    def release(self, address: str, now: float) -> None:
-        """A connection counted by :meth:`admit` has closed."""
+    def release(self, address: str, now: float, refund: bool = False) -> None:
+        """A connection counted by :meth:`admit` has closed.
+
+        ``refund``: it was never this address's to count (a gateway's backend that
+        named its real user with 000), so it leaves the per-minute count too.
+        """
         state = self._by_address.get(address)
         if state is None:
             return
         state.open = max(0, state.open - 1)
         recent = state.recent
+        if refund and recent:
+            recent.pop()
         while recent and now - recent[0] >= self.WINDOW:
             recent.popleft()
         self._forget_if_idle(address, state)
