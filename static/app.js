@@ -512,7 +512,10 @@
         if (!failPending(t('no_such_user'))) showNotice(t('no_such_user'));
         break;
       case 'error':
-        handleError(ev.reason);
+        handleError(ev.reason, isText(ev.text) ? ev.text : '');
+        break;
+      case 'notice': // from the server's operators, to everyone
+        if (isText(ev.text)) addNotice(t('server_notice', { text: ev.text }));
         break;
       default:
         break; // anything newer than this page is ignored (PROTOCOL: unknown codes are ignored)
@@ -529,8 +532,14 @@
     save('sessionStorage', SESSION_KEY, null);
   }
 
-  function handleError(reason) {
-    if (reason === 'bad-token') { // the session expired: join afresh with the remembered ID
+  function handleError(reason, text) {
+    if (reason === 'kicked' || reason === 'banned') {
+      // An operator's decision: no automatic rejoin; their reason is their own words, so it is shown.
+      forgetId();
+      myId = null;
+      setUsers([]);
+      showJoin(text ? `${reasonText(reason)} (${text})` : reasonText(reason));
+    } else if (reason === 'bad-token') { // the session expired: join afresh with the remembered ID
       save('sessionStorage', SESSION_KEY, null);
       if (wantId) sendJoin(wantId, autoJoin);
     } else if (reason === 'backend-unavailable') {

@@ -58,6 +58,9 @@ class ServerConfig:
     address_flood_rate: float = 20.0
     address_flood_burst: int = 40
     ipv6_prefix: int = DEFAULT_IPV6_PREFIX
+    admin_socket: str | None = None
+    admin_socket_mode: int = 0o600
+    bans_file: str | None = None
     join_timeout: float = 30.0
     keepalive: bool = True
     uvloop: bool = True
@@ -68,6 +71,14 @@ class ServerConfig:
     metrics_port: int | None = None
     metrics_host: str = "127.0.0.1"
     log_format: str = "text"
+
+
+def parse_mode(raw: str) -> int:
+    """A file mode in octal (``600``, ``0600``, ``0o660``)."""
+    value = int(raw.lower().removeprefix("0o"), 8)
+    if not 0 <= value <= 0o777:
+        raise ValueError(f"not a file mode: {raw!r}")
+    return value
 
 
 def config_problems(cfg: ServerConfig) -> list[str]:
@@ -98,6 +109,9 @@ def config_problems(cfg: ServerConfig) -> list[str]:
         problems.append("--address-flood-rate must be 0 (off) or more, with --address-flood-burst at least 1")
     if not 32 <= cfg.ipv6_prefix <= 128:
         problems.append(f"--ipv6-prefix must be between 32 and 128, not {cfg.ipv6_prefix}")
+    if cfg.admin_socket_mode & 0o007:
+        problems.append(f"--admin-socket-mode {cfg.admin_socket_mode:o} lets every local user kick and ban; "
+                        "use 0600 or 0660")
     if not cfg.join_timeout > 0:
         problems.append(f"--join-timeout must be more than 0 seconds, not {cfg.join_timeout}")
     if cfg.tls_port is not None and not (cfg.tls_cert and cfg.tls_key):
@@ -150,6 +164,15 @@ def add_server_arguments(
                             help="messages one address may send at once before --address-flood-rate applies")
     parser.add_env_argument("--ipv6-prefix", env="CHAT_IPV6_PREFIX", type=int, default=d.ipv6_prefix,
                             help="IPv6 addresses are limited together by this prefix length (64: a /64 is one user)")
+    parser.add_env_argument("--admin-socket", env="CHAT_ADMIN_SOCKET", default=None,
+                            help="Unix socket for chat-admin (who, kick, ban, mute, notice); off unless given")
+    parser.add_env_argument("--admin-socket-mode", env="CHAT_ADMIN_SOCKET_MODE", type=parse_mode,
+                            default=d.admin_socket_mode,
+                            help="file mode of the admin socket, in octal: who may use chat-admin (0600: the "
+                                 "server's own user, and root)")
+    parser.add_env_argument("--bans-file", env="CHAT_BANS_FILE", default=None,
+                            help="JSON file the bans are kept in across restarts (written atomically); "
+                                 "without it bans last until the server stops")
     parser.add_env_argument("--join-timeout", env="CHAT_JOIN_TIMEOUT", type=float, default=d.join_timeout,
                             help="seconds a connection may stay without joining")
     parser.add_env_argument("--keepalive", env="CHAT_KEEPALIVE", type=parse_bool, default=d.keepalive,

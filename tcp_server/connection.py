@@ -23,6 +23,7 @@ from .protocol.decoder import FrameReader, client_frame_reader
 from .protocol.encoders import BY_FORMAT, FRAMES, LEGACY, Encoder
 from .protocol.frames import ClientFrame, Error, FrameError, ServerFrame
 from .protocol.limits import AddressBuckets, AddressLimits, TokenBucket, address_key
+from .protocol.moderation import Moderation
 from .protocol.session import (
     Claim,
     Close,
@@ -60,6 +61,7 @@ class Node(Protocol):
     bus: Bus
     address_limits: AddressLimits
     address_buckets: AddressBuckets | None
+    moderation: Moderation
     stats: ServerStats
     closing: bool
     in_grace: int
@@ -137,7 +139,7 @@ class ChatConnection(asyncio.Protocol):
         node = self.node
         peer = transport.get_extra_info("peername")
         address = str(peer[0]) if peer else "unknown"
-        self.session = Session(node.room.roster, address, node.config.gateway_secret)
+        self.session = Session(node.room.roster, address, node.config.gateway_secret, node.moderation)
         count = node.opened(self)
         if node.config.keepalive:
             _set_keepalive(transport)
@@ -260,6 +262,21 @@ class ChatConnection(asyncio.Protocol):
         self.flush()
         if self.transport is not None:
             self.transport.close()
+
+    def remove(self, reason: ErrorReason, detail: str) -> None:
+        """An operator's kick or ban: say why, leave the room (the others see the 104), close."""
+        if self.closing:
+            return
+        self.send(Error(reason, detail))
+        session = self.session
+        was_in = self.cursor is not None
+        self.apply(session.drop())
+        if was_in:
+            self.node.room.exit(session.key, self)
+            self.node.stats.left("kick")
+            if session.name is not None:
+                self.node.log_disconnected(session.name, session.address)
+        self.close_after_flush()
 
     def refuse(self, reason: ErrorReason, detail: str) -> None:
         self.send(Error(reason, detail))

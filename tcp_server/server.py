@@ -4,8 +4,10 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import time
 from typing import TYPE_CHECKING
 
+from .admin import AdminServer, load_bans
 from .config import ServerConfig
 from .connection import ChatConnection
 from .local_room import LocalRoom
@@ -13,6 +15,7 @@ from .protocol.codes import ErrorReason
 from .protocol.encoders import LEGACY
 from .protocol.frames import Error
 from .protocol.limits import AddressBuckets, AddressLimits
+from .protocol.moderation import Moderation
 from .protocol.texts import text
 from .room import Bus, Directory, InMemoryBus, InMemoryDirectory
 from .stats import PORT_KINDS, ServerStats
@@ -55,6 +58,8 @@ class ChatServer:
         self._drained = asyncio.Event()  # set when closing and the last connection is gone
         self._sweeper: asyncio.TimerHandle | None = None
         self.stats = ServerStats()  # plain counters; read at scrape time (tcp_server/stats.py)
+        self.moderation = Moderation(time.time)  # bans and mutes (chat-admin); bans kept in --bans-file
+        self.admin: AdminServer | None = None
         self.tls: ServerTLS | None = None  # the TLS port's context; reload() on SIGHUP
         self.tls_port: int | None = None
         self.metrics: ServerMetrics | None = None
@@ -95,6 +100,12 @@ class ChatServer:
 
             self.metrics = ServerMetrics(self)
             await self.metrics.start(cfg.metrics_host, cfg.metrics_port)
+        if cfg.bans_file:
+            count = load_bans(cfg.bans_file, self.moderation)
+            log.info("%d ban(s) in force from %s", count, cfg.bans_file)
+        if cfg.admin_socket:
+            self.admin = AdminServer(self, cfg.admin_socket, cfg.admin_socket_mode, cfg.bans_file)
+            await self.admin.start()
         self._sweeper = self._loop.call_later(AddressLimits.WINDOW, self._sweep)
         log.info("chat server listening on %s:%d%s%s", cfg.host, self.port,
                  f" (legacy port {self.legacy_port})" if self.legacy_port is not None else "",
@@ -128,6 +139,8 @@ class ChatServer:
             await srv.wait_closed()
         if self.metrics is not None:
             await self.metrics.close()
+        if self.admin is not None:
+            await self.admin.close()
         log.info("chat server stopped")
 
     async def __aenter__(self) -> ChatServer:
@@ -167,6 +180,15 @@ class ChatServer:
             else:
                 kinds["line"] += 1
         return kinds
+
+    @property
+    def members(self) -> list[ChatConnection]:
+        """Every connection (the admin socket looks at the joined ones)."""
+        return list(self.connections)
+
+    @property
+    def node_name(self) -> str:
+        return f"{self.config.host}:{self.port}"
 
     def users_online(self) -> int:
         return len(self.room.members) if self._room is not None else 0

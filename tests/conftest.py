@@ -9,6 +9,9 @@ import pytest
 from tcp_server import ChatServer, ServerConfig
 from tests.helpers import LineClient
 
+# Fixture modules: their fixtures are available to every test without importing them by name.
+pytest_plugins = ["tests.gateway_fixtures"]
+
 
 def server_config(**overrides: object) -> ServerConfig:
     """Test defaults: port 0, loopback, limits loose enough not to trip by accident."""

@@ -495,3 +495,26 @@ def keep_if_same(path: pathlib.Path, png: bytes) -> None:
         if old.size == image.size and not ImageChops.difference(old, image.convert("RGBA")).getbbox():
             return
     path.write_bytes(png)
+
+
+# ---------------------------------------------------------------- moderation
+
+
+async def test_a_server_notice_shows_and_a_kick_is_not_undone_by_a_rejoin(stacks: Any, contexts: Any,
+                                                                          tmp_path: pathlib.Path) -> None:
+    from tests.test_admin import chat_admin
+
+    sock = f"/tmp/hanchat-page-{id(tmp_path) % 100000}.sock"
+    stack: GatewayStack = await stacks(server={"admin_socket": sock})
+    page, console = await open_page(await contexts(locale="ko-KR"), stack.base_url + "?lang=ko")
+    await join(page, "alice")
+    assert (await chat_admin(sock, "notice", "점검", "22:00"))[0] == 0
+    await expect(log_line(page, "[서버 공지] 점검 22:00")).to_be_visible()
+    assert (await chat_admin(sock, "kick", "alice", "please", "rest"))[0] == 0
+    await expect(page.locator("#join-form")).to_be_visible()
+    await expect(page.locator("#join-error")).to_contain_text("운영자가 채팅방에서 내보냈습니다. (please rest)")
+    # the page reconnects to the gateway, but does not join again by itself
+    await expect(page.locator("#state")).to_have_attribute("data-state", "connected")
+    assert await page.evaluate("sessionStorage.getItem('hanchat.id')") is None
+    assert stack.server.room.roster.names() == []
+    assert console.errors == []

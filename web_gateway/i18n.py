@@ -18,7 +18,7 @@ from tcp_server.protocol import MAX_ID_LENGTH, Broadcast, ErrorReason, Whisper, 
 from tcp_server.protocol.texts import LANGS, USER_LIST_HEADER, Lang, reason_text, text
 
 _SEED_KEYS = ("joined", "id_taken", "left", "user_joined", "user_left", "message", "whisper",
-              "no_such_user", "error", "bad_input")
+              "no_such_user", "error", "bad_input", "server_notice")
 
 _PAGE: dict[str, dict[Lang, str]] = {
     "title": {"ko": "채팅", "en": "Chat"},

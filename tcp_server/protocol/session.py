@@ -32,6 +32,7 @@ from .frames import (
     Ping,
     Pong,
     ServerFrame,
+    ServerNotice,
     SetFormat,
     UserJoined,
     UserLeft,
@@ -40,11 +41,12 @@ from .frames import (
     WhisperMessage,
 )
 from .ids import InvalidId, id_key, normalize_id
+from .moderation import Moderation
 from .roster import Roster
 from .states import ConnState, Move, next_state
 from .table import spec_of
 
-RoomFrame = Union[UserJoined, UserLeft, Message]
+RoomFrame = Union[UserJoined, UserLeft, Message, ServerNotice]
 """What the room fans out to every member."""
 
 # ----------------------------------------------------------------------------- effects
@@ -118,10 +120,13 @@ _CLOSE = Close()
 class Session:
     """Protocol state for one connection: where it stands, and as whom."""
 
-    __slots__ = ("roster", "gateway_secret", "state", "name", "key", "address", "format_chosen", "_before_join")
+    __slots__ = ("roster", "moderation", "gateway_secret", "state", "name", "key", "address", "format_chosen",
+                 "_before_join")
 
-    def __init__(self, roster: Roster, address: str, gateway_secret: str | None = None) -> None:
+    def __init__(self, roster: Roster, address: str, gateway_secret: str | None = None,
+                 moderation: Moderation | None = None) -> None:
         self.roster = roster  # the room as this node sees it: for 005 and a whisper's target
+        self.moderation = moderation  # bans and mutes, when the node has an operator
         self.gateway_secret = gateway_secret
         self.state = ConnState.NEW
         self.name: str | None = None
@@ -147,11 +152,15 @@ class Session:
             case Broadcast(sender, message):
                 if not self._is_self(sender):
                     return self._mismatch()
+                if self.moderation is not None and self.moderation.muted(self.key):
+                    return [Reply(Error(ErrorReason.MUTED, "your message was not delivered"))]
                 assert self.name is not None
                 return [Publish(Message(self.name, message), self.key)]
             case Whisper(sender, to, message):
                 if not self._is_self(sender):
                     return self._mismatch()
+                if self.moderation is not None and self.moderation.muted(self.key):
+                    return [Reply(Error(ErrorReason.MUTED, "your message was not delivered"))]
                 return self._whisper(to, message)
             case Ping(token):
                 return [Reply(Pong(token))]
@@ -206,6 +215,8 @@ class Session:
             name = normalize_id(raw)
         except InvalidId as exc:
             return [Reply(Error(ErrorReason.BAD_ID, str(exc)))]
+        if self.moderation is not None and (ban := self.moderation.banned(id_key(name), self.address)):
+            return [Reply(Error(ErrorReason.BANNED, ban.reason))]
         self._before_join = self.state
         self._move(Move.JOIN)
         self.name = name

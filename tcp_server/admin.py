@@ -1,0 +1,278 @@
+"""The admin socket: ``chat-admin`` talks to a running node over a Unix socket.
+
+Access control is the socket file's permissions (mode 0600 by default, so only
+the user the server runs as, and root, may connect); every action is logged
+with the peer's uid. One JSON object a line each way:
+``{"cmd": "kick", "id": "bob", "reason": "spam"}`` →
+``{"ok": true, ...}`` or ``{"ok": false, "error": "..."}``.
+
+Bans are written to ``--bans-file`` after every change (a temporary file, then
+an atomic rename), and read back at start, so they survive a restart.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import json
+import logging
+import os
+import socket
+import struct
+import tempfile
+import time
+from collections.abc import Callable, Iterable
+from typing import Any, Protocol
+
+from .protocol.codes import ErrorReason
+from .protocol.encoders import JSON, LEGACY
+from .protocol.frames import ServerNotice, replace_control_chars
+from .protocol.ids import InvalidId, id_key, normalize_id
+from .protocol.moderation import Ban, Moderation, parse_duration
+from .protocol.session import Session
+from .room import Bus
+
+log = logging.getLogger("tcp_server.admin")
+
+MAX_REQUEST = 64 * 1024
+"""Longest request line; the socket is local and trusted, but every read is bounded."""
+MAX_NOTICE = 1000
+
+
+class Member(Protocol):
+    """A connection, as the admin socket sees it."""
+
+    session: Session
+    connected_at: float
+
+    @property
+    def encoder(self) -> object: ...
+
+    def remove(self, reason: ErrorReason, text: str) -> None:
+        """Tell the user why, take it out of the room (the others see its leave), close."""
+
+
+class Node(Protocol):
+    """What the admin socket needs of the server node."""
+
+    moderation: Moderation
+    bus: Bus
+
+    @property
+    def members(self) -> Iterable[Member]: ...
+
+    @property
+    def node_name(self) -> str: ...
+
+
+def client_kind(member: Member) -> str:
+    if member.encoder is LEGACY:
+        return "legacy"
+    if member.encoder is JSON:
+        return "web"
+    return "terminal"
+
+
+def save_bans(path: str, moderation: Moderation) -> None:
+    """Write the bans atomically: a reader (or a crash) sees the old file or the new one, never half."""
+    directory = os.path.dirname(os.path.abspath(path))
+    fd, tmp = tempfile.mkstemp(prefix=".bans-", dir=directory)
+    try:
+        with os.fdopen(fd, "w", encoding="utf-8") as out:
+            json.dump(moderation.to_json(), out, ensure_ascii=False, indent=1)
+            out.flush()
+            os.fsync(out.fileno())
+        os.replace(tmp, path)
+    except BaseException:
+        with contextlib.suppress(OSError):
+            os.unlink(tmp)
+        raise
+
+
+def load_bans(path: str, moderation: Moderation) -> int:
+    """Read the bans back (a missing file is no bans); how many are in force."""
+    try:
+        with open(path, encoding="utf-8") as f:
+            data = json.load(f)
+    except FileNotFoundError:
+        return 0
+    moderation.load_json(data)
+    return len(moderation.bans())
+
+
+def peer_uid(writer: asyncio.StreamWriter) -> str:
+    sock = writer.get_extra_info("socket")
+    try:
+        creds = sock.getsockopt(socket.SOL_SOCKET, socket.SO_PEERCRED, struct.calcsize("3i"))
+        _, uid, _ = struct.unpack("3i", creds)
+        return f"uid {uid}"
+    except (OSError, AttributeError):  # pragma: no cover - not Linux
+        return "uid ?"
+
+
+def _ban_json(ban: Ban) -> dict[str, Any]:
+    return {"kind": ban.kind, "target": ban.target, "reason": ban.reason, "until": ban.until, "by": ban.by,
+            "at": ban.at}
+
+
+class AdminServer:
+    """The Unix socket and the actions behind it."""
+
+    def __init__(self, node: Node, path: str, mode: int = 0o600, bans_file: str | None = None,
+                 clock: Callable[[], float] = time.time) -> None:
+        self.node = node
+        self.path = path
+        self.mode = mode
+        self.bans_file = bans_file
+        self.clock = clock
+        self._server: asyncio.base_events.Server | None = None
+
+    async def start(self) -> None:
+        with contextlib.suppress(FileNotFoundError):
+            os.unlink(self.path)  # a socket left by a server that did not stop cleanly
+        old = os.umask(0o777 & ~self.mode)  # the socket is born with its mode: no window with a wider one
+        try:
+            self._server = await asyncio.start_unix_server(self._serve, self.path, limit=MAX_REQUEST)
+        finally:
+            os.umask(old)
+        os.chmod(self.path, self.mode)
+        log.info("admin socket on %s (mode %o)", self.path, self.mode)
+
+    async def close(self) -> None:
+        if self._server is not None:
+            self._server.close()
+            await self._server.wait_closed()
+            self._server = None
+        with contextlib.suppress(FileNotFoundError):
+            os.unlink(self.path)
+
+    async def _serve(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        who = peer_uid(writer)
+        try:
+            while True:
+                try:
+                    line = await reader.readline()
+                except ValueError:  # longer than MAX_REQUEST
+                    writer.write(b'{"ok":false,"error":"request too long"}\n')
+                    break
+                if not line:
+                    break
+                writer.write((json.dumps(self.handle(line, who), ensure_ascii=False) + "\n").encode())
+                await writer.drain()
+        except ConnectionError:
+            pass
+        finally:
+            writer.close()
+            with contextlib.suppress(ConnectionError):
+                await writer.wait_closed()
+
+    def handle(self, line: bytes, who: str) -> dict[str, Any]:
+        """One request; a bad request gets an error answer, our own bug is logged and answered generically."""
+        try:
+            request = json.loads(line)
+            if not isinstance(request, dict) or not isinstance(request.get("cmd"), str):
+                raise ValueError('expected {"cmd": ...}')
+            action = _ACTIONS.get(request["cmd"])
+            if action is None:
+                raise ValueError(f"unknown command {request['cmd'][:32]!r}; one of: {', '.join(_ACTIONS)}")
+            return {"ok": True, **action(self, request, who)}
+        except (ValueError, InvalidId, KeyError, TypeError) as exc:
+            return {"ok": False, "error": str(exc)}
+        except Exception:
+            log.exception("admin request failed")
+            return {"ok": False, "error": "internal error (see the server's log)"}
+
+    # ------------------------------------------------------------ actions
+
+    def _find(self, name: str) -> Member:
+        key = id_key(normalize_id(name))
+        for member in self.node.members:
+            if member.session.key == key and member.session.joined:
+                return member
+        raise ValueError(f"{name!r} is not online on this node")
+
+    def who(self, request: dict[str, Any], who: str) -> dict[str, Any]:
+        users = [
+            {"id": m.session.name, "address": m.session.address, "node": self.node.node_name,
+             "since": m.connected_at, "kind": client_kind(m)}
+            for m in self.node.members if m.session.joined
+        ]
+        return {"users": users}
+
+    def kick(self, request: dict[str, Any], who: str) -> dict[str, Any]:
+        name, reason = str(request["id"]), _text(request.get("reason", ""))
+        member = self._find(name)
+        log.warning("admin %s kicked %s [%s]: %s", who, member.session.name, member.session.address, reason or "-")
+        member.remove(ErrorReason.KICKED, reason)
+        return {"kicked": member.session.name}
+
+    def ban(self, request: dict[str, Any], who: str) -> dict[str, Any]:
+        duration = parse_duration(str(request["for"])) if request.get("for") else None
+        ban = self.node.moderation.ban(str(request["target"]), _text(request.get("reason", "")), duration, who)
+        self._save()
+        removed = []
+        for member in list(self.node.members):
+            session = member.session
+            if self.node.moderation.banned(session.key, session.address) is ban:
+                removed.append(session.name or session.address)
+                member.remove(ErrorReason.BANNED, ban.reason)
+        log.warning("admin %s banned %s %s%s: %s (removed: %s)", who, ban.kind, ban.target,
+                    f" for {request['for']}" if duration else "", ban.reason or "-", ", ".join(removed) or "nobody")
+        return {"ban": _ban_json(ban), "removed": removed}
+
+    def unban(self, request: dict[str, Any], who: str) -> dict[str, Any]:
+        ban = self.node.moderation.unban(str(request["target"]))
+        if ban is None:
+            raise ValueError(f"{request['target']!r} is not banned")
+        self._save()
+        log.warning("admin %s lifted the ban on %s %s", who, ban.kind, ban.target)
+        return {"unbanned": _ban_json(ban)}
+
+    def bans(self, request: dict[str, Any], who: str) -> dict[str, Any]:
+        return {"bans": [_ban_json(b) for b in self.node.moderation.bans()]}
+
+    def mute(self, request: dict[str, Any], who: str) -> dict[str, Any]:
+        name = str(request["id"])
+        duration = parse_duration(str(request["for"])) if request.get("for") else None
+        until = self.node.moderation.mute(name, duration)
+        log.warning("admin %s muted %s%s", who, name, f" for {request['for']}" if duration else "")
+        return {"muted": normalize_id(name), "until": until}
+
+    def unmute(self, request: dict[str, Any], who: str) -> dict[str, Any]:
+        name = str(request["id"])
+        if not self.node.moderation.unmute(name):
+            raise ValueError(f"{name!r} is not muted")
+        log.warning("admin %s unmuted %s", who, name)
+        return {"unmuted": normalize_id(name)}
+
+    def notice(self, request: dict[str, Any], who: str) -> dict[str, Any]:
+        text = _text(request["text"])
+        if not text:
+            raise ValueError("empty notice")
+        self.node.bus.publish(ServerNotice(text), None)
+        log.warning("admin %s sent a notice: %s", who, text)
+        return {"notice": text}
+
+    def _save(self) -> None:
+        if self.bans_file:
+            save_bans(self.bans_file, self.node.moderation)
+
+
+def _text(value: object) -> str:
+    """A reason or notice: one line of at most MAX_NOTICE characters with no control characters."""
+    text = replace_control_chars(str(value), " ").strip()
+    if len(text) > MAX_NOTICE:
+        raise ValueError(f"longer than {MAX_NOTICE} characters")
+    return text
+
+
+_ACTIONS: dict[str, Callable[[AdminServer, dict[str, Any], str], dict[str, Any]]] = {
+    "who": AdminServer.who,
+    "kick": AdminServer.kick,
+    "ban": AdminServer.ban,
+    "unban": AdminServer.unban,
+    "bans": AdminServer.bans,
+    "mute": AdminServer.mute,
+    "unmute": AdminServer.unmute,
+    "notice": AdminServer.notice,
+}
