@@ -16,13 +16,16 @@ from typing import assert_never
 from tcp_server.protocol import texts
 from tcp_server.protocol.frames import (
     Error,
+    History,
     IdTaken,
     Joined,
     Left,
     Message,
     NoSuchUser,
     Pong,
+    Resumed,
     ServerFrame,
+    SessionToken,
     UserJoined,
     UserLeft,
     UserList,
@@ -59,11 +62,11 @@ class Line:
 def kind_of(frame: ServerFrame) -> Kind:
     """What a server frame is about, for its colour (mypy names a frame this forgets)."""
     match frame:
-        case Joined() | Left() | UserList() | Pong():
+        case Joined() | Left() | UserList() | Pong() | SessionToken() | Resumed():
             return Kind.INFO
         case UserJoined() | UserLeft():
             return Kind.NOTICE
-        case Message():
+        case Message() | History():
             return Kind.MESSAGE
         case WhisperMessage():
             return Kind.WHISPER

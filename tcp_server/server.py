@@ -9,10 +9,19 @@ from .config import ServerConfig
 from .connection import ChatConnection, LegacyConnection
 from .local_room import LocalRoom
 from .protocol.codes import ErrorReason
-from .protocol.frames import Error
+from .protocol.frames import Error, UserLeft
 from .protocol.limits import AddressLimits
 from .protocol.texts import text
-from .room import Bus, Directory, InMemoryBus, InMemoryDirectory
+from .room import (
+    Bus,
+    Directory,
+    History,
+    InMemoryBus,
+    InMemoryDirectory,
+    InMemoryHistory,
+    InMemorySessionStore,
+    SessionStore,
+)
 
 log = logging.getLogger("tcp_server")
 
@@ -29,10 +38,20 @@ class ChatServer:
         config: ServerConfig | None = None,
         directory: Directory | None = None,
         bus: Bus | None = None,
+        history: History | None = None,
+        sessions: SessionStore | None = None,
     ) -> None:
-        self.config = config or ServerConfig()
+        self.config = cfg = config or ServerConfig()
         self.directory: Directory = directory if directory is not None else InMemoryDirectory()
         self.bus: Bus = bus if bus is not None else InMemoryBus()
+        if history is None and cfg.history > 0:
+            history = InMemoryHistory(cfg.history, cfg.history_max_bytes)
+        self.history = history
+        if sessions is None and cfg.resume_grace > 0:
+            sessions = InMemorySessionStore(cfg.resume_grace, cfg.resume_max_frames, cfg.resume_max_bytes)
+        if sessions is not None:
+            sessions.on_expire = self._session_expired
+        self.sessions = sessions
         self.connections: set[ChatConnection] = set()
         self.address_limits = AddressLimits(self.config.max_per_address, self.config.max_new_per_minute)
         self.closing = False
@@ -59,7 +78,7 @@ class ChatServer:
 
     async def start(self) -> None:
         self._loop = asyncio.get_running_loop()
-        self._room = LocalRoom(self._loop)
+        self._room = LocalRoom(self._loop, self.history, self.sessions)
         self.bus.subscribe(self._room)
         cfg = self.config
         main = await self._loop.create_server(lambda: ChatConnection(self), cfg.host, cfg.port, backlog=1024)
@@ -96,6 +115,8 @@ class ChatServer:
         for conn in list(self.connections):
             if conn.transport is not None:
                 conn.transport.abort()
+        if self.sessions is not None:
+            self.sessions.close()  # the sessions parked by the closes above end with the process
         for srv in self._servers:
             await srv.wait_closed()
         log.info("chat server stopped")
@@ -122,6 +143,14 @@ class ChatServer:
         """Forget per-address history older than the rate window, once a window."""
         self.address_limits.sweep(self.loop.time())
         self._sweeper = self.loop.call_later(AddressLimits.WINDOW, self._sweep)
+
+    def _session_expired(self, name: str, key: str) -> None:
+        """A parked session's grace ran out (or what it missed passed the bound): it leaves, as a drop does."""
+        if self.closing:
+            return
+        self.bus.publish(UserLeft(name), key)
+        self.directory.release(key)
+        log.info("%s [session expired]", text("log_disconnected", self.config.lang, id=name))
 
     def log_connected(self, name: str, address: str) -> None:
         log.info("%s [%s]", text("log_connected", self.config.lang, id=name), address)

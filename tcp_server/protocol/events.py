@@ -13,13 +13,16 @@ from typing import Any, assert_never
 
 from .frames import (
     Error,
+    History,
     IdTaken,
     Joined,
     Left,
     Message,
     NoSuchUser,
     Pong,
+    Resumed,
     ServerFrame,
+    SessionToken,
     UserJoined,
     UserLeft,
     UserList,
@@ -38,8 +41,16 @@ def to_event(frame: ServerFrame) -> Event:
     """Exactly one JSON event for every server frame."""
     kind = spec_of(frame).event
     match frame:
-        case Message(sender, message) | WhisperMessage(sender, message):
-            return {"type": kind, "from": sender, "text": message}
+        case Message(sender, message, ts) | WhisperMessage(sender, message, ts):
+            if ts is None:
+                return {"type": kind, "from": sender, "text": message}
+            return {"type": kind, "from": sender, "text": message, "ts": ts}
+        case History(ts, sender, message):
+            return {"type": kind, "ts": ts, "from": sender, "text": message}
+        case SessionToken(token) | Pong(token):
+            return {"type": kind, "token": token}
+        case Resumed(missed):
+            return {"type": kind, "missed": missed}
         case UserJoined(name) | UserLeft(name) | Joined(name):
             return {"type": kind, "id": name}
         case UserList(ids):
@@ -50,8 +61,6 @@ def to_event(frame: ServerFrame) -> Event:
             return {"type": kind, "to": to}
         case Error(reason, text):
             return error_event(str(reason), text)
-        case Pong(token):
-            return {"type": kind, "token": token}
         case _:
             assert_never(frame)
 

@@ -26,6 +26,7 @@ from .frames import (
     Frame,
     FrameError,
     GatewayHello,
+    History,
     IdTaken,
     Join,
     Joined,
@@ -36,7 +37,10 @@ from .frames import (
     NoSuchUser,
     Ping,
     Pong,
+    Resumed,
+    ResumeSession,
     ServerFrame,
+    SessionToken,
     SetFormat,
     UserJoined,
     UserLeft,
@@ -79,6 +83,26 @@ def token(code: str, value: str) -> str:
     if has_control_chars(value):
         raise FrameError(ErrorReason.MALFORMED, f"{code}: control characters in token")
     return value
+
+
+_TOKEN_CHARS = frozenset("ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_")
+MAX_RESUME_TOKEN = 128
+
+
+def resume_token(code: str, value: str) -> str:
+    """A resume token: URL-safe base64 characters, something, not absurdly long (it is opaque otherwise)."""
+    if not value:
+        raise FrameError(ErrorReason.MALFORMED, f"{code}: empty token")
+    if len(value) > MAX_RESUME_TOKEN or not _TOKEN_CHARS.issuperset(value):
+        raise FrameError(ErrorReason.MALFORMED, f"{code}: a token is up to {MAX_RESUME_TOKEN} URL-safe characters")
+    return value
+
+
+def count(code: str, value: str) -> int:
+    """A non-negative decimal number (a timestamp in ms, a frame count): ASCII digits only."""
+    if not value or not value.isascii() or not value.isdigit() or len(value) > 18:
+        raise FrameError(ErrorReason.MALFORMED, f"{code}: {value[:20]!r} is not a number")
+    return int(value)
 
 
 def address(code: str, value: str) -> str:
@@ -154,6 +178,7 @@ CLIENT_SPECS: tuple[FrameSpec, ...] = (
     FrameSpec(ListUsers, "005", (non_empty,), states=_JOINED, budget=Budget.MESSAGE),
     FrameSpec(Ping, "006", (token,), tail=True, states=_OPEN, budget=Budget.CONTROL),
     FrameSpec(SetFormat, "007", (output_format,), states=_PRE_JOIN, budget=Budget.CONTROL),
+    FrameSpec(ResumeSession, "008", (resume_token,), states=_PRE_JOIN, budget=Budget.MESSAGE),
 )
 
 SERVER_SPECS: tuple[FrameSpec, ...] = (
@@ -168,6 +193,9 @@ SERVER_SPECS: tuple[FrameSpec, ...] = (
     FrameSpec(NoSuchUser, "108", (raw,), event="no_such_user"),
     FrameSpec(Error, "109", (reason, raw), tail=True, optional_last=True, event="error"),
     FrameSpec(Pong, "110", (token,), tail=True, event="pong"),
+    FrameSpec(History, "111", (count, raw, raw), tail=True, event="history"),
+    FrameSpec(SessionToken, "112", (resume_token,), event="session"),
+    FrameSpec(Resumed, "113", (count,), event="resumed"),
 )
 
 CLIENT: dict[str, FrameSpec] = {spec.code: spec for spec in CLIENT_SPECS}
