@@ -183,8 +183,8 @@ class ChatConnection(asyncio.Protocol):
         """Dropped without 004: keep the session for a resume (with what it had not been written yet)."""
         sessions = self.node.sessions
         key = self.session.key
-        if sessions is None or key is None or self.encoder is LEGACY:
-            return False
+        if sessions is None or key is None or self.encoder is LEGACY or self.node.closing:
+            return False  # a server going down says goodbye to everyone (its sessions die with it)
         unsent = self.node.room.log.take(self.cursor) if self.cursor is not None else []
         unsent += self.out
         if not sessions.park(key, unsent):
