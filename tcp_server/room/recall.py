@@ -131,6 +131,9 @@ class InMemorySessionStore:
         if session is not None:
             self._keep(key, session, frame)
 
+    def is_parked(self, key: str) -> bool:
+        return key in self._parked
+
     def parked_bytes(self, key: str) -> int:
         """What a parked session's kept frames count against ``max_bytes`` (0 if not parked)."""
         session = self._parked.get(key)
