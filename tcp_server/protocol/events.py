@@ -79,3 +79,7 @@ JOINED_MARK = b'{"type":"joined"'
 """The start of a ``joined`` event line. JSON escapes every '"' inside a string,
 so this byte sequence occurs only as that event's own start: the gateway finds
 its user's confirmed ID with one C-level scan of a read."""
+
+SESSION_MARK = b'{"type":"session"'
+"""The start of a ``session`` event line (a ``112``), found the same way: a gateway that has seen it
+knows its user's session can resume, so it closes without ``004`` when the page goes away."""
