@@ -93,8 +93,8 @@ class InMemorySessionStore:
         loop = asyncio.get_running_loop()
         session.timer = loop.call_later(self.grace, self._expire, key)
         self._parked[key] = session
-        for frame in unsent:
-            self._keep(key, session, frame)  # past the bound, this already ended it (and its 104 is coming)
+        for frame in unsent:  # past the bound, this already ends it (and its 104 is coming)
+            self._keep(key, session, frame, frame_size(frame))
         return True
 
     def take(self, token: str) -> Resumable | None:
@@ -122,14 +122,15 @@ class InMemorySessionStore:
 
     def room_event(self, frame: RoomFrame, exclude: str | None) -> None:
         if self._parked:
+            size = frame_size(frame)  # once, however many sessions are parked
             for key, session in list(self._parked.items()):
                 if key != exclude:
-                    self._keep(key, session, frame)
+                    self._keep(key, session, frame, size)
 
     def whisper(self, key: str, frame: WhisperMessage) -> None:
         session = self._parked.get(key)
         if session is not None:
-            self._keep(key, session, frame)
+            self._keep(key, session, frame, frame_size(frame))
 
     def is_parked(self, key: str) -> bool:
         return key in self._parked
@@ -147,8 +148,7 @@ class InMemorySessionStore:
         self._tokens.clear()
         self._parked.clear()
 
-    def _keep(self, key: str, session: _Session, frame: ServerFrame) -> None:
-        size = frame_size(frame)
+    def _keep(self, key: str, session: _Session, frame: ServerFrame, size: int) -> None:
         if len(session.missed) >= self.max_frames or session.bytes + size > self.max_bytes:
             # Past the bound: the session ends now (its resume gets bad-token), not in the caller's turn.
             self.end(key)
