@@ -135,3 +135,22 @@ async def test_resume_messages_are_checked_before_they_reach_the_server(make_gat
         assert (await tab.recv())["reason"] == "already-joined"
     finally:
         await tab.close()
+
+
+async def test_a_vanished_resumable_page_is_parked_then_leaves_once_after_the_grace(make_gateway_stack: Make) -> None:
+    stack = await make_gateway_stack(server={"resume_grace": 0.5}, gateway={"heartbeat": 0.4})
+    carol = await LineClient.connect("127.0.0.1", stack.server_port)
+    ghost: JsonClient | None = None
+    try:
+        await carol.join("carol")
+        # autoping off and never reading again: to the gateway, a tab that vanished
+        ghost = await JsonClient.connect(stack.ws_url, autoping=False)
+        await ghost.send({"type": "join", "id": "ghost"})
+        await carol.recv_until(UserJoined("ghost"))
+        await wait_until(parked(stack, "ghost"), timeout=10, what="the heartbeat to drop ghost without 004")
+        assert await carol.recv(10) == UserLeft("ghost")  # the grace ran out: one leave
+        assert await carol.sync() == []
+    finally:
+        if ghost is not None:
+            await ghost.close()
+        await carol.close()
