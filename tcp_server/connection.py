@@ -358,6 +358,7 @@ class ChatConnection(asyncio.Protocol):
         self.strikes += 1
         if self.strikes > self.node.config.flood_kick:
             log.warning("dropping %s (%s): flooding", self.session.name or "-", self.session.address)
+            self.apply(self.session.drop())  # a leave now: a session the server ended is not kept for a resume
             self.refuse(ErrorReason.FLOOD, "disconnected for flooding")
         else:
             self.send(Error(ErrorReason.FLOOD, "too many messages; this one was not delivered"))

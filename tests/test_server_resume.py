@@ -224,3 +224,23 @@ async def test_bad_tokens_and_the_legacy_port(resumable: ChatServer, open_client
     writer.transport.abort()
     assert await bob.recv() == UserLeft("seed")
     assert not store(resumable).is_parked("seed")
+
+
+async def test_a_flooder_the_server_drops_leaves_at_once_and_cannot_resume(
+        make_server: Callable[..., Awaitable[ChatServer]]) -> None:
+    server = await make_server(resume_grace=30.0, flood_rate=0.5, flood_burst=2, flood_kick=3)
+    alice = await LineClient.connect("127.0.0.1", server.port)
+    bob = await LineClient.connect("127.0.0.1", server.port)
+    try:
+        token = await join_with_token(alice, "alice")
+        await join_with_token(bob, "bob")
+        await alice.send("".join(f"002#alice#spam {i}\n" for i in range(10)).encode())
+        assert (await bob.recv_until(UserLeft))[-1] == UserLeft("alice")
+        assert not store(server).is_parked("alice")
+        late = await LineClient.connect("127.0.0.1", server.port)
+        await late.send(f"008#{token}")
+        assert isinstance(err := await late.recv(), Error) and err.reason is ErrorReason.BAD_TOKEN
+        await late.close()
+    finally:
+        await alice.close()
+        await bob.close()
