@@ -14,7 +14,7 @@ from enum import Enum
 from typing import Protocol
 
 from tcp_server.protocol.codes import ErrorReason
-from tcp_server.protocol.frames import Error, IdTaken, Join, Joined, Leave, Left
+from tcp_server.protocol.frames import Error, IdTaken, Join, Joined, Leave, Left, ResumeSession, SessionToken
 from tcp_server.protocol.roster import Roster
 from tcp_server.protocol.texts import text
 from tcp_server.tls import client_context
@@ -71,6 +71,8 @@ class ChatClient:
         self.roster = Roster()
         self.name: str | None = None
         """Our ID as the server confirmed it (after NFC)."""
+        self.token: str | None = None
+        """The server's resume token for this session (``112``): a reconnect resumes with it. Never shown."""
         self.conn: Connection | None = None
         self.online = False
         """Joined and connected: commands can be sent."""
@@ -191,6 +193,32 @@ class ChatClient:
             if isinstance(frame, Error):
                 return _Join.FATAL
 
+    async def _resume(self, token: str) -> _Join:
+        """``008#token``: JOINED (the missed frames and ``113`` follow, shown by :meth:`run`),
+        RETRY after ``109#bad-token`` (the connection may still ``001``), else FATAL or CLOSED."""
+        conn = self.conn
+        assert conn is not None
+        if not await conn.send(ResumeSession(token)):
+            return _Join.CLOSED
+        try:
+            async with asyncio.timeout(self.config.connect_timeout):
+                frame = await conn.recv()
+        except TimeoutError:
+            conn.abort()
+            return _Join.CLOSED
+        if frame is None:
+            return _Join.CLOSED
+        if isinstance(frame, Joined):
+            self.name = frame.id
+            self.roster.apply(frame)
+            self.online = True
+            return _Join.JOINED
+        if isinstance(frame, Error) and frame.reason is ErrorReason.BAD_TOKEN:
+            log.info("the server could not resume the session; joining again")
+            return _Join.RETRY
+        self.ui.show(render_frame(frame, self.lang, self.ui.one_line))
+        return _Join.FATAL
+
     # ------------------------------------------------------------- run
 
     async def run(self) -> int:
@@ -223,9 +251,13 @@ class ChatClient:
                 frame = await conn.recv()
                 if frame is None:
                     break
+                if isinstance(frame, SessionToken):
+                    self.token = frame.token  # kept for a reconnect, never printed
+                    continue
                 self.roster.apply(frame)
                 self.ui.show(render_frame(frame, self.lang, self.ui.one_line))
                 if isinstance(frame, Left):
+                    self.token = None
                     return True
         finally:
             self.online = False
@@ -253,7 +285,10 @@ class ChatClient:
             except ConnectFailed as exc:
                 log.info("reconnect to %s:%d failed: %s", self._host, self._port, exc)
                 continue
-            result = await self._handshake(self.name, quiet=True)
+            token, self.token = self.token, None  # single use, whatever the answer
+            result = await self._resume(token) if token is not None else _Join.RETRY
+            if result is _Join.RETRY:  # no token, or the server could not resume it: join as before
+                result = await self._handshake(self.name, quiet=True)
             if result is _Join.JOINED:
                 self._say(Kind.INFO, "reconnected")
                 return True

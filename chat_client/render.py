@@ -9,6 +9,7 @@ defence against a server that sends terminal escapes.
 from __future__ import annotations
 
 import dataclasses
+import time
 from dataclasses import dataclass
 from enum import StrEnum
 from typing import assert_never
@@ -16,14 +17,17 @@ from typing import assert_never
 from tcp_server.protocol import texts
 from tcp_server.protocol.frames import (
     Error,
+    History,
     IdTaken,
     Joined,
     Left,
     Message,
     NoSuchUser,
     Pong,
+    Resumed,
     ServerFrame,
     ServerNotice,
+    SessionToken,
     UserJoined,
     UserLeft,
     UserList,
@@ -60,11 +64,11 @@ class Line:
 def kind_of(frame: ServerFrame) -> Kind:
     """What a server frame is about, for its colour (mypy names a frame this forgets)."""
     match frame:
-        case Joined() | Left() | UserList() | Pong():
+        case Joined() | Left() | UserList() | Pong() | SessionToken() | Resumed():
             return Kind.INFO
         case UserJoined() | UserLeft() | ServerNotice():
             return Kind.NOTICE
-        case Message():
+        case Message() | History():
             return Kind.MESSAGE
         case WhisperMessage():
             return Kind.WHISPER
@@ -101,7 +105,14 @@ def render_frame(frame: ServerFrame, lang: Lang, one_line: bool = False) -> Line
     frame = _cleaned(frame)
     if one_line and isinstance(frame, UserList):
         return Line(Kind.INFO, " ".join((texts.USER_LIST_HEADER[lang], *frame.ids)))
+    if isinstance(frame, History):  # from before you joined: when it was said
+        return Line(Kind.MESSAGE, f"[{hh_mm(frame.ts)}] {texts.render(frame, lang)}")
     return Line(kind_of(frame), texts.render(frame, lang))
+
+
+def hh_mm(ts: int) -> str:
+    """A server timestamp (ms since the epoch) as this terminal's local ``HH:MM``."""
+    return time.strftime("%H:%M", time.localtime(ts / 1000))
 
 
 def echo_say(message: str, lang: Lang) -> Line:

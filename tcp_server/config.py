@@ -71,6 +71,11 @@ class ServerConfig:
     metrics_port: int | None = None
     metrics_host: str = "127.0.0.1"
     log_format: str = "text"
+    history: int = 50
+    history_max_bytes: int = 256 * 1024
+    resume_grace: float = 60.0
+    resume_max_frames: int = 1000
+    resume_max_bytes: int = 256 * 1024
 
 
 def parse_mode(raw: str) -> int:
@@ -177,6 +182,13 @@ def add_server_arguments(
                             help="seconds a connection may stay without joining")
     parser.add_env_argument("--keepalive", env="CHAT_KEEPALIVE", type=parse_bool, default=d.keepalive,
                             help="TCP keepalive on every connection")
+    parser.add_env_argument("--history", env="CHAT_HISTORY", type=int, default=d.history,
+                            help="recent messages to all kept and sent (111) to a newcomer (0: none)")
+    parser.add_env_argument("--resume-grace", env="CHAT_RESUME_GRACE", type=float, default=d.resume_grace,
+                            help="seconds a dropped session keeps its ID and place for a resume (008) (0: off)")
+    parser.add_env_argument("--resume-max-bytes", env="CHAT_RESUME_MAX_BYTES", type=int,
+                            default=d.resume_max_bytes,
+                            help="bytes of missed frames kept for one dropped session; past it the session ends")
     parser.add_env_argument("--uvloop", env="CHAT_UVLOOP", type=parse_bool, default=d.uvloop,
                             help="use uvloop when it is installed")
     parser.add_argument("--no-uvloop", dest="uvloop", action="store_false", default=argparse.SUPPRESS,

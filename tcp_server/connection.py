@@ -21,7 +21,7 @@ from .local_room import LocalRoom
 from .protocol.codes import ErrorReason, OutputFormat
 from .protocol.decoder import FrameReader, client_frame_reader
 from .protocol.encoders import BY_FORMAT, FRAMES, LEGACY, Encoder
-from .protocol.frames import ClientFrame, Error, FrameError, ServerFrame
+from .protocol.frames import ClientFrame, Error, FrameError, Message, ServerFrame, WhisperMessage
 from .protocol.limits import AddressBuckets, AddressLimits, TokenBucket, address_key
 from .protocol.moderation import Moderation
 from .protocol.session import (
@@ -30,6 +30,7 @@ from .protocol.session import (
     Deliver,
     Effect,
     Publish,
+    Reattach,
     Rehome,
     Release,
     Reply,
@@ -38,7 +39,7 @@ from .protocol.session import (
 )
 from .protocol.states import ConnState
 from .protocol.table import Budget, spec_of
-from .room import Bus, Directory
+from .room import Bus, Directory, History, SessionStore
 from .stats import ServerStats
 
 log = logging.getLogger("tcp_server")
@@ -59,6 +60,8 @@ class Node(Protocol):
     config: ServerConfig
     directory: Directory
     bus: Bus
+    history: History | None
+    sessions: SessionStore | None
     address_limits: AddressLimits
     address_buckets: AddressBuckets | None
     moderation: Moderation
@@ -97,6 +100,11 @@ def _set_keepalive(transport: asyncio.BaseTransport) -> None:
 
 
 _INTERNAL = Error(ErrorReason.INTERNAL, "internal server error")
+
+
+def now_ms() -> int:
+    """The server's timestamp for a message: milliseconds since the Unix epoch (UTC)."""
+    return time.time_ns() // 1_000_000
 
 
 class ChatConnection(asyncio.Protocol):
@@ -165,12 +173,15 @@ class ChatConnection(asyncio.Protocol):
         if self.timer is not None:
             self.timer.cancel()
             self.timer = None
-        self.out.clear()
         self.pending.clear()
         self.closing = True
         session = self.session
         was_in = session.joined
-        self.apply(session.drop())
+        if was_in and self._park():
+            was_in = False  # not gone yet: it may resume within the grace
+        else:
+            self.apply(session.drop())
+        self.out.clear()
         node.room.exit(session.key, self)
         if was_in and session.name is not None:
             node.stats.left(self.leave_cause)
@@ -179,6 +190,25 @@ class ChatConnection(asyncio.Protocol):
             node.address_limits.release(self.counted_address, node.loop.time())
             self.counted_address = None
         self.transport = None
+
+    def _park(self) -> bool:
+        """Dropped without 004: keep the session for a resume (with what it had not been written yet)."""
+        sessions = self.node.sessions
+        key = self.session.key
+        if sessions is None or key is None or self.encoder is LEGACY or self.node.closing:
+            return False  # a server going down says goodbye to everyone (its sessions die with it)
+        unsent = self.node.room.log.take(self.cursor) if self.cursor is not None else []
+        unsent += self.out
+        if not sessions.park(key, unsent):
+            return False
+        self.session.detach()
+        return True
+
+    def replaced(self) -> None:
+        """Another connection resumed this session: leave the room quietly, say why, close."""
+        self.session.detach()
+        self.node.room.exit(self.session.key, self)
+        self.refuse(ErrorReason.REPLACED, "this session was resumed by another connection")
 
     def _end_grace(self) -> None:
         if self.in_grace:
@@ -374,6 +404,7 @@ class ChatConnection(asyncio.Protocol):
         if self.strikes > self.node.config.flood_kick:
             self.leave_cause = "flood"
             log.warning("dropping %s (%s): flooding", self.session.name or "-", self.session.address)
+            self.apply(self.session.drop())  # a leave now: a session the server ended is not kept for a resume
             self.refuse(ErrorReason.FLOOD, "disconnected for flooding")
         else:
             self.send(Error(ErrorReason.FLOOD, "too many messages; this one was not delivered"))
@@ -388,19 +419,25 @@ class ChatConnection(asyncio.Protocol):
                 case Reply(frame):
                     self.send(frame)
                 case Publish(frame, exclude):
+                    if type(frame) is Message:
+                        frame = Message(frame.sender, frame.message, now_ms())
                     node.bus.publish(frame, exclude)
                 case Deliver(key, frame):
-                    node.bus.deliver(key, frame)
+                    node.bus.deliver(key, WhisperMessage(frame.sender, frame.message, now_ms()))
                 case Claim(name, key):
                     node.loop.create_task(self._claim(name, key), name=f"claim {name}")
                 case Release(_, key):
                     node.directory.release(key)
+                    if node.sessions is not None:
+                        node.sessions.end(key)
                 case Close():
                     self._close_gracefully()
                 case UseFormat(fmt):
                     self._use_format(fmt)
                 case Rehome(address):
                     self._rehome(address)
+                case Reattach(token):
+                    self._reattach(token)
                 case _:
                     assert_never(effect)
 
@@ -426,7 +463,11 @@ class ChatConnection(asyncio.Protocol):
                     self.timer.cancel()
                     self.timer = None
                 node.room.enter(key, self)
-                self.apply(session.claimed(users))
+                sessions = node.sessions
+                token = sessions.issue(name, key) if sessions is not None and self.encoder is not LEGACY else None
+                # Taken in the same turn as enter(): each message is history or live, never both.
+                history = node.history.recent() if node.history is not None else []
+                self.apply(session.claimed(users, token, history))
                 node.log_connected(name, session.address)
             pending, self.pending = self.pending, []
             if pending:
@@ -436,6 +477,27 @@ class ChatConnection(asyncio.Protocol):
                 self._pace()
         except Exception:
             self.internal_error()
+
+    def _reattach(self, token: str) -> None:
+        """``008#TOKEN``: take the session back (from its grace, or from a connection still open)."""
+        node = self.node
+        sessions = node.sessions
+        found = sessions.take(token) if sessions is not None and self.encoder is not LEGACY else None
+        if found is None:
+            self.apply(self.session.refused())
+            return
+        assert sessions is not None
+        old = node.room.members.get(found.key)
+        if old is not None and old is not self:
+            old.replaced()  # the tab that reconnects wins
+        if self.timer is not None:
+            self.timer.cancel()
+            self.timer = None
+        node.room.enter(found.key, self)
+        fresh = sessions.issue(found.name, found.key)
+        users = node.room.roster.user_list().ids
+        self.apply(self.session.resumed(found.name, users, fresh, found.missed))
+        log.info("%s resumed [%s] (%d missed frames)", found.name, self.session.address, len(found.missed))
 
     def _close_gracefully(self) -> None:
         session = self.session

@@ -12,11 +12,12 @@ import asyncio
 from typing import Protocol
 
 from tcp_server.protocol.encoders import Encoder
-from tcp_server.protocol.frames import ServerFrame, WhisperMessage
+from tcp_server.protocol.frames import Message, ServerFrame, WhisperMessage
 from tcp_server.protocol.roster import Roster
 from tcp_server.protocol.session import RoomFrame
 
 from .fanout import Cursor, FanoutLog
+from .room.base import History, SessionStore
 from .stats import ServerStats
 
 # Flush pacing. A flush costs one write per member with output, so a join into
@@ -50,13 +51,19 @@ class Member(Protocol):
     def take_log(self, chunks: list[bytes], pos: int, shared: bytes) -> None:
         """A flush's encoded log from ``pos`` on (``shared``: all of it joined, for shareable encoders)."""
 
+    def replaced(self) -> None:
+        """Another connection resumed this member's session: leave quietly, tell the peer, close."""
+
 
 class LocalRoom:
     """The room's members on this node, and the fan-out to them."""
 
-    def __init__(self, loop: asyncio.AbstractEventLoop, stats: ServerStats | None = None) -> None:
+    def __init__(self, loop: asyncio.AbstractEventLoop, stats: ServerStats | None = None,
+                 history: History | None = None, sessions: SessionStore | None = None) -> None:
         self.loop = loop
         self.stats = stats if stats is not None else ServerStats()
+        self.history = history  # fed here, in the same turn as the log: a newcomer gets each message once
+        self.sessions = sessions  # keeps what parked sessions miss
         self.roster = Roster()  # the whole room, as the bus told this node
         self.log = FanoutLog()
         self.members: dict[str, Member] = {}  # ID key -> member on this node
@@ -88,6 +95,10 @@ class LocalRoom:
     def room_event(self, frame: RoomFrame, exclude: str | None) -> None:
         """One append for every member; ``exclude`` (the sender, or the one who joined) skips it."""
         self.roster.apply(frame)
+        if self.history is not None and type(frame) is Message:
+            self.history.add(frame)
+        if self.sessions is not None:
+            self.sessions.room_event(frame, exclude)
         log = self.log
         sender = self.members.get(exclude) if exclude is not None else None
         cursor = sender.cursor if sender is not None else None
@@ -104,6 +115,8 @@ class LocalRoom:
         member = self.members.get(key)
         if member is not None:
             member.send(frame)
+        elif self.sessions is not None:
+            self.sessions.whisper(key, frame)
 
     # ------------------------------------------------------------ flushing
 

@@ -13,11 +13,20 @@ from .connection import ChatConnection
 from .local_room import LocalRoom
 from .protocol.codes import ErrorReason
 from .protocol.encoders import LEGACY
-from .protocol.frames import Error
+from .protocol.frames import Error, UserLeft
 from .protocol.limits import AddressBuckets, AddressLimits
 from .protocol.moderation import Moderation
 from .protocol.texts import text
-from .room import Bus, Directory, InMemoryBus, InMemoryDirectory
+from .room import (
+    Bus,
+    Directory,
+    History,
+    InMemoryBus,
+    InMemoryDirectory,
+    InMemoryHistory,
+    InMemorySessionStore,
+    SessionStore,
+)
 from .stats import PORT_KINDS, ServerStats
 from .tls import ServerTLS
 
@@ -39,10 +48,20 @@ class ChatServer:
         config: ServerConfig | None = None,
         directory: Directory | None = None,
         bus: Bus | None = None,
+        history: History | None = None,
+        sessions: SessionStore | None = None,
     ) -> None:
-        self.config = config or ServerConfig()
+        self.config = cfg = config or ServerConfig()
         self.directory: Directory = directory if directory is not None else InMemoryDirectory()
         self.bus: Bus = bus if bus is not None else InMemoryBus()
+        if history is None and cfg.history > 0:
+            history = InMemoryHistory(cfg.history, cfg.history_max_bytes)
+        self.history = history
+        if sessions is None and cfg.resume_grace > 0:
+            sessions = InMemorySessionStore(cfg.resume_grace, cfg.resume_max_frames, cfg.resume_max_bytes)
+        if sessions is not None:
+            sessions.on_expire = self._session_expired
+        self.sessions = sessions
         self.connections: set[ChatConnection] = set()
         self.address_limits = AddressLimits(self.config.max_per_address, self.config.max_new_per_minute)
         cfg = self.config
@@ -78,7 +97,7 @@ class ChatServer:
 
     async def start(self) -> None:
         self._loop = asyncio.get_running_loop()
-        self._room = LocalRoom(self._loop, self.stats)
+        self._room = LocalRoom(self._loop, self.stats, self.history, self.sessions)
         self.bus.subscribe(self._room)
         cfg = self.config
         main = await self._loop.create_server(lambda: ChatConnection(self), cfg.host, cfg.port, backlog=1024)
@@ -135,6 +154,8 @@ class ChatServer:
         for conn in list(self.connections):
             if conn.transport is not None:
                 conn.transport.abort()
+        if self.sessions is not None:
+            self.sessions.close()  # the sessions parked by the closes above end with the process
         for srv in self._servers:
             await srv.wait_closed()
         if self.metrics is not None:
@@ -192,6 +213,14 @@ class ChatServer:
 
     def users_online(self) -> int:
         return len(self.room.members) if self._room is not None else 0
+
+    def _session_expired(self, name: str, key: str) -> None:
+        """A parked session's grace ran out (or what it missed passed the bound): it leaves, as a drop does."""
+        if self.closing:
+            return
+        self.bus.publish(UserLeft(name), key)
+        self.directory.release(key)
+        log.info("%s [session expired]", text("log_disconnected", self.config.lang, id=name))
 
     def log_connected(self, name: str, address: str) -> None:
         self.stats.joined()

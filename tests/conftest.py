@@ -14,10 +14,11 @@ pytest_plugins = ["tests.gateway_fixtures"]
 
 
 def server_config(**overrides: object) -> ServerConfig:
-    """Test defaults: port 0, loopback, limits loose enough not to trip by accident."""
+    """Test defaults: port 0, loopback, limits loose enough not to trip by accident;
+    no history and no resume grace (a drop is a leave at once) unless a test asks for them."""
     base: dict[str, object] = dict(
         host="127.0.0.1", port=0, legacy_port=0, lang="en", flood_rate=0.0,
-        max_per_address=0, max_new_per_minute=0, uvloop=False,
+        max_per_address=0, max_new_per_minute=0, uvloop=False, history=0, resume_grace=0,
     )
     base.update(overrides)
     return ServerConfig(**base)  # type: ignore[arg-type]

@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import asyncio
+import time
 from collections.abc import Callable
+from typing import Any
 
 from tcp_server.protocol import FrameError, ServerFrame, server_frame_reader
 
@@ -103,3 +105,11 @@ async def wait_until(predicate: Callable[[], bool], timeout: float = TIMEOUT, wh
         if loop.time() > deadline:
             raise AssertionError(f"timed out after {timeout}s waiting for {what}")
         await asyncio.sleep(0.01)
+
+
+def stamped(event: dict[str, Any]) -> dict[str, Any]:
+    """``event`` without its server timestamp, after checking it is one (ms since the epoch, just now)."""
+    event = dict(event)
+    ts = event.pop("ts")
+    assert isinstance(ts, int) and abs(ts - time.time() * 1000) < 60_000, ts
+    return event

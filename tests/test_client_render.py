@@ -12,7 +12,17 @@ import pytest
 import chat_client
 from chat_client.commands import Invalid, Problem
 from chat_client.messages import keys, msg
-from chat_client.render import Kind, Line, clean, echo_say, echo_whisper, format_line, invalid_lines, render_frame
+from chat_client.render import (
+    Kind,
+    Line,
+    clean,
+    echo_say,
+    echo_whisper,
+    format_line,
+    hh_mm,
+    invalid_lines,
+    render_frame,
+)
 from tcp_server.protocol import (
     Error,
     ErrorReason,
@@ -43,6 +53,13 @@ FRAMES: list[tuple[str, Kind, str, str]] = [
     ("109#shutdown#server shutting down", Kind.ERROR, "[오류] 서버가 종료됩니다. (server shutting down)",
      "[Error] The server is shutting down. (server shutting down)"),
     ("110#t1", Kind.INFO, "응답 t1", "pong t1"),
+    # history carries its time, as this terminal's local HH:MM
+    ("111#1767225600000#bob#hi # all", Kind.MESSAGE, f"[{hh_mm(1767225600000)}] bob : hi # all",
+     f"[{hh_mm(1767225600000)}] bob : hi # all"),
+    ("112#tok", Kind.INFO, "연결이 끊겨도 이 대화를 이어갈 수 있습니다.",
+     "This conversation can be resumed if the connection drops."),
+    ("113#2", Kind.INFO, "다시 연결되었습니다. 놓친 메시지 2개를 위에 표시했습니다.",
+     "Reconnected: 2 missed message(s) shown above."),
 ]
 
 
@@ -55,7 +72,13 @@ def test_every_frame_in_korean_and_english(wire: str, kind: Kind, ko: str, en: s
 
 
 def test_the_table_covers_every_server_code() -> None:
-    assert {wire[:3] for wire, *_ in FRAMES} == {str(c) for c in range(100, 111)}
+    assert {wire[:3] for wire, *_ in FRAMES} == {str(c) for c in range(100, 114)}
+
+
+def test_hh_mm_is_local_time_of_a_server_timestamp() -> None:
+    import time
+
+    assert hh_mm(1767225600000) == time.strftime("%H:%M", time.localtime(1767225600))
 
 
 @pytest.mark.parametrize("reason", list(ErrorReason))

@@ -24,7 +24,7 @@ from tests.gateway_fixtures import (  # noqa: F401  (fixtures)
     make_gateway_stack,
     ws_clients,
 )
-from tests.helpers import LineClient, wait_until
+from tests.helpers import LineClient, stamped, wait_until
 from web_gateway.app import make_app
 
 Connect = Callable[..., Awaitable[LineClient]]
@@ -70,13 +70,13 @@ async def test_every_mapping_both_ways(gw: Any, server: ChatServer, connect: Con
 
     # 002 from a terminal → message event
     await carol.send("002#carol#hello # alice")
-    assert await alice.recv() == {"type": "message", "from": "carol", "text": "hello # alice"}
+    assert stamped(await alice.recv()) == {"type": "message", "from": "carol", "text": "hello # alice"}
 
     # whisper → 003 → 106; and 106 back as a whisper event
     await alice.send({"type": "whisper", "to": "carol", "text": "psst"})
     assert await carol.recv() == WhisperMessage("alice", "psst")
     await carol.send("003#carol#alice#psst back")
-    assert await alice.recv() == {"type": "whisper", "from": "carol", "text": "psst back"}
+    assert stamped(await alice.recv()) == {"type": "whisper", "from": "carol", "text": "psst back"}
 
     # whisper to nobody → 108 → no_such_user
     await alice.send({"type": "whisper", "to": "dave", "text": "?"})

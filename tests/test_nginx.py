@@ -20,7 +20,7 @@ from playwright.async_api import Browser, Page, async_playwright, expect
 
 from tcp_server.protocol import Message, UserJoined, UserLeft
 from tests.gateway_fixtures import GatewayStack, JsonClient, make_gateway_stack  # noqa: F401  (fixture)
-from tests.helpers import TIMEOUT, LineClient, wait_until
+from tests.helpers import TIMEOUT, LineClient, stamped, wait_until
 from tests.nginx_fixtures import Nginx, start_nginx, stop_nginx
 from web_gateway.__main__ import start_gateway
 from web_gateway.forwarded import parse_networks
@@ -142,7 +142,8 @@ async def test_page_static_and_ws_under_the_sub_path(make_gateway_stack: StackMa
     await web.send({"type": "say", "text": "through nginx #1"})
     await terminal.recv_until(Message("wendy", "through nginx #1"))
     await terminal.send("003#tina#wendy#back at you")
-    await web.recv_until(lambda e: e == {"type": "whisper", "from": "tina", "text": "back at you"})
+    await web.recv_until(lambda e: e.get("type") == "whisper" and stamped(e) == {"type": "whisper", "from": "tina",
+                                                                            "text": "back at you"})
 
 
 async def test_chromium_chats_through_nginx(make_gateway_stack: StackMaker, nginx_for: Any, page: Page,

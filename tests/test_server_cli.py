@@ -12,7 +12,7 @@ import sys
 import pytest
 
 from tcp_server.config import parse_config
-from tcp_server.protocol import Error, ErrorReason
+from tcp_server.protocol import Error, ErrorReason, SessionToken
 from tests.helpers import TIMEOUT, LineClient
 
 
@@ -85,7 +85,9 @@ async def test_signal_shuts_down_cleanly_telling_every_client(sig: signal.Signal
         client = await LineClient.connect("127.0.0.1", port)
         await client.join("alice")
         proc.send_signal(sig)
-        assert await client.recv() == Error(ErrorReason.SHUTDOWN, "server shutting down")
+        frames = await client.recv_until(Error)  # after the join's 112 (resume is on by default)
+        assert frames[-1] == Error(ErrorReason.SHUTDOWN, "server shutting down")
+        assert all(isinstance(frame, SessionToken) for frame in frames[:-1])
         await client.closed()
         await client.close()
         assert await asyncio.wait_for(proc.wait(), TIMEOUT * 2) == 0

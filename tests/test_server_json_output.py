@@ -11,7 +11,7 @@ import pytest
 from tcp_server import ChatServer
 from tcp_server.protocol import ErrorReason, Message, ServerFrame, UserJoined, UserLeft, WhisperMessage
 from tcp_server.protocol.encoders import JsonEncoder
-from tests.helpers import TIMEOUT, LineClient
+from tests.helpers import TIMEOUT, LineClient, stamped
 
 
 class EventClient:
@@ -58,9 +58,9 @@ async def test_a_json_connection_gets_every_frame_as_its_event(connect) -> None:
     assert await jay.recv() == {"type": "user_joined", "id": "fran"}
 
     await fran.send('002#fran#hi # "there" \\ 안녕')
-    assert await jay.recv() == {"type": "message", "from": "fran", "text": 'hi # "there" \\ 안녕'}
+    assert stamped(await jay.recv()) == {"type": "message", "from": "fran", "text": 'hi # "there" \\ 안녕'}
     await fran.send("003#fran#jay#psst")
-    assert await jay.recv() == {"type": "whisper", "from": "fran", "text": "psst"}
+    assert stamped(await jay.recv()) == {"type": "whisper", "from": "fran", "text": "psst"}
 
     await jay.client.send("002#jay#yo")  # the frame user gets a frame; no echo for jay
     assert await fran.recv() == Message("jay", "yo")

@@ -12,10 +12,14 @@ rule (its output queue bound) decides the rest.
 Lifecycle (PROTOCOL.md, "Browser JSON"):
 
 - the page closes or vanishes (no pong within half a heartbeat) → ``004`` to
-  the server, so the others see the leave, then the TCP connection closes;
+  the server, so the others see the leave, then the TCP connection closes; but
+  when the server gave this session a resume token (a ``session`` event), the
+  TCP connection just closes: the server keeps the session for its grace, and
+  the page resumes it after a reload, a dropped WebSocket or a gateway restart
+  (the gateway relays the token and never logs it);
 - the server drops or restarts → ``status: disconnected`` to the page and the
   WebSocket closes with 1013 (try again later): the page reconnects and rejoins;
-- the gateway stops → ``status: shutdown``, ``004``, close 1001.
+- the gateway stops → ``status: shutdown``, ``004`` (none for a resumable session), close 1001.
 """
 
 from __future__ import annotations
@@ -36,13 +40,14 @@ from tcp_server.protocol import (
     Leave,
     OutputFormat,
     Ping,
+    ResumeSession,
     SetFormat,
     parse_server,
     serialize,
 )
 from tcp_server.protocol.decoder import CLIENT_SIDE_MAX_LINE
 from tcp_server.protocol.encoders import JSON
-from tcp_server.protocol.events import JOINED_MARK
+from tcp_server.protocol.events import JOINED_MARK, SESSION_MARK
 from tcp_server.protocol.limits import AddressBuckets, TokenBucket
 from tcp_server.tls import backend_context
 
@@ -111,6 +116,7 @@ class Backend(asyncio.Protocol):
         self.events_seen = False  # the server has answered 007#json: every line from here on is an event
         self.out: list[bytes] = []
         self.left = False  # the server said 102: its EOF is expected
+        self.resumable = False  # the server sent a session token: closing without 004 keeps the session
         self.paused = False
         self.paused_at = 0.0
         self.closed: asyncio.Future[None] = asyncio.get_running_loop().create_future()
@@ -343,7 +349,7 @@ class Bridge:
         if isinstance(frame, Ping) and backend is None:
             await self.send([{"type": "pong", "token": frame.token}])  # nothing to ask the server yet
             return
-        if isinstance(frame, Join) and backend is None:
+        if isinstance(frame, (Join, ResumeSession)) and backend is None:
             backend = await self.open_backend()
             if backend is None:
                 return
@@ -410,6 +416,8 @@ class Bridge:
             whole = self._first_lines(backend, bytes(whole))
         if self.name is None and JOINED_MARK in data:
             self._track(backend, bytes(whole))
+        if not backend.resumable and SESSION_MARK in data:
+            backend.resumable = True
         if not self.finished:
             self.send_frame(whole)
 
@@ -460,7 +468,8 @@ class Bridge:
     # ------------------------------------------------------------ the end
 
     async def finish(self) -> None:
-        """Leave politely (004) and close the backend; idempotent."""
+        """Leave politely (004) and close the backend; idempotent. A resumable session is
+        not left: closing its connection parks it on the server for the page to resume."""
         if self.finished:
             return
         self.finished = True
@@ -469,7 +478,7 @@ class Bridge:
         if backend is None:
             return
         backend.resume()  # a paused backend must be read again to see the 102 and the EOF
-        if self.name is not None and not backend.left:
+        if self.name is not None and not backend.left and not backend.resumable:
             backend.write(serialize(Leave(self.name)))
             backend.flush()
             self.name = None

@@ -29,12 +29,15 @@ from tcp_server.protocol import (
     Leave,
     ListUsers,
     Ping,
+    ResumeSession,
     Whisper,
     fits,
     has_control_chars,
     normalize_id,
 )
 from tcp_server.protocol.events import Event, encode_event, encode_events, error_event
+from tcp_server.protocol.frames import FrameError
+from tcp_server.protocol.table import resume_token
 
 __all__ = [
     "GATEWAY_REASONS", "Event", "Refusal", "decode_message", "encode_event", "encode_events",
@@ -130,6 +133,16 @@ def to_frame(msg: Event, own_id: str | None, max_frame: int = DEFAULT_MAX_LINE) 
         if isinstance(name, Refusal):
             return name
         frame = Join(name)
+    elif kind == "resume":
+        if own_id is not None:
+            return Refusal("already-joined", f"you are {own_id}")
+        token = _field(msg, "token")
+        if isinstance(token, Refusal):
+            return token
+        try:
+            frame = ResumeSession(resume_token("008", token))
+        except FrameError as exc:
+            return Refusal("malformed", exc.detail)  # the detail never quotes the token
     elif kind == "ping":
         token = _field(msg, "token")
         if isinstance(token, Refusal):

@@ -19,6 +19,7 @@ class ClientCode(StrEnum):
     LIST = "005"
     PING = "006"
     FORMAT = "007"
+    RESUME = "008"
 
 
 class ServerCode(StrEnum):
@@ -35,6 +36,9 @@ class ServerCode(StrEnum):
     NO_SUCH_USER = "108"
     ERROR = "109"
     PONG = "110"
+    HISTORY = "111"
+    SESSION = "112"
+    RESUMED = "113"
     NOTICE = "114"
 
 
@@ -53,6 +57,8 @@ class ErrorReason(StrEnum):
     BUSY = "busy"
     SHUTDOWN = "shutdown"
     INTERNAL = "internal"
+    BAD_TOKEN = "bad-token"
+    REPLACED = "replaced"
     KICKED = "kicked"
     BANNED = "banned"
     MUTED = "muted"

@@ -14,7 +14,7 @@ from typing import Protocol
 
 from .codes import ErrorReason, OutputFormat
 from .events import encode_event, to_event
-from .frames import Error, IdTaken, Left, Message, Pong, ServerFrame
+from .frames import Error, IdTaken, Left, Message, Pong, Resumed, ServerFrame, SessionToken
 from .table import serialize
 from .texts import render
 
@@ -59,8 +59,9 @@ class JsonEncoder:
     @staticmethod
     def encode(frame: ServerFrame) -> bytes:
         if type(frame) is Message:  # the same bytes as the generic path, without building a dict
+            ts = "" if frame.ts is None else f',"ts":{frame.ts}'
             return (f'{{"type":"message","from":{encode_basestring(frame.sender)},'
-                    f'"text":{encode_basestring(frame.message)}}}\n').encode()
+                    f'"text":{encode_basestring(frame.message)}{ts}}}\n').encode()
         return (encode_event(to_event(frame)) + "\n").encode()
 
     @staticmethod
@@ -70,6 +71,8 @@ class JsonEncoder:
 
 class LegacyEncoder:
     """The seed's client: Korean text, no framing; ``101`` and ``102`` bare, in writes of their own.
+
+    History (``111``) reads as the messages it was (``FROM : MESSAGE``).
 
     The seed's client compares a whole read with '101' or '102', and an invalid
     ID must make it ask again, so ``109#bad-id`` is also a bare ``101``.
@@ -85,7 +88,7 @@ class LegacyEncoder:
             return b"101"
         if isinstance(frame, Left):
             return b"102"
-        if isinstance(frame, Pong):
+        if isinstance(frame, (Pong, SessionToken, Resumed)):  # the seed's client cannot resume
             return b""
         return render(frame, "ko").encode()
 

@@ -9,6 +9,7 @@ itself) both use it.
 from __future__ import annotations
 
 import json
+from dataclasses import fields as dataclass_fields
 from typing import Any
 
 from .frames import ServerFrame
@@ -22,12 +23,22 @@ def error_event(reason: str, text: str, **extra: Any) -> Event:
 
 
 def to_event(frame: ServerFrame) -> Event:
-    """Exactly one JSON event for every server frame: its type and keys come from the table."""
+    """Exactly one JSON event for every server frame: its type and keys come from the table.
+
+    The values are the frame's own (a timestamp or a count stays a number); a field
+    that is not on the wire (a message's server timestamp) is added under its own
+    name when it is set.
+    """
     spec = spec_of(frame)
-    fields = frame.fields()
+    values = [getattr(frame, f.name) for f in dataclass_fields(frame)]
     if spec.variadic:
-        return {"type": spec.event, spec.keys[0]: list(fields)}
-    return {"type": spec.event, **dict(zip(spec.keys, fields, strict=True))}
+        return {"type": spec.event, spec.keys[0]: list(values[0])}
+    event: Event = {"type": spec.event}
+    event.update(zip(spec.keys, values, strict=False))
+    for f, value in zip(dataclass_fields(frame)[len(spec.keys):], values[len(spec.keys):], strict=True):
+        if value is not None:
+            event[f.name] = value
+    return event
 
 
 def encode_event(event: Event) -> str:
@@ -44,3 +55,7 @@ JOINED_MARK = b'{"type":"joined"'
 """The start of a ``joined`` event line. JSON escapes every '"' inside a string,
 so this byte sequence occurs only as that event's own start: the gateway finds
 its user's confirmed ID with one C-level scan of a read."""
+
+SESSION_MARK = b'{"type":"session"'
+"""The start of a ``session`` event line (a ``112``), found the same way: a gateway that has seen it
+knows its user's session can resume, so it closes without ``004`` when the page goes away."""

@@ -10,7 +10,7 @@ in ``assert_never`` makes mypy name every renderer a new frame is missing from.
 from __future__ import annotations
 
 import re
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import ClassVar, Union
 
 from .codes import ClientCode, ErrorReason, OutputFormat, ServerCode
@@ -143,7 +143,18 @@ class SetFormat:
         return (str(self.format),)
 
 
-ClientFrame = Union[GatewayHello, Join, Broadcast, Whisper, Leave, ListUsers, Ping, SetFormat]
+@dataclass(frozen=True, slots=True)
+class ResumeSession:
+    """``008#TOKEN``: instead of ``001``, take back the session a ``112`` named."""
+
+    token: str
+    CODE: ClassVar[str] = ClientCode.RESUME
+
+    def fields(self) -> tuple[str, ...]:
+        return (self.token,)
+
+
+ClientFrame = Union[GatewayHello, Join, Broadcast, Whisper, Leave, ListUsers, Ping, SetFormat, ResumeSession]
 
 
 # --------------------------------------------------------------------------
@@ -205,10 +216,15 @@ class UserLeft:
 
 @dataclass(frozen=True, slots=True)
 class Message:
-    """``105#FROM#MESSAGE``: a message to everyone."""
+    """``105#FROM#MESSAGE``: a message to everyone.
+
+    ``ts`` (ms since the epoch, set by the server when it publishes) is not a
+    wire field of 105: JSON events carry it, history keeps it.
+    """
 
     sender: str
     message: str
+    ts: int | None = field(default=None, compare=False)
     CODE: ClassVar[str] = ServerCode.MESSAGE
 
     def fields(self) -> tuple[str, ...]:
@@ -217,10 +233,11 @@ class Message:
 
 @dataclass(frozen=True, slots=True)
 class WhisperMessage:
-    """``106#FROM#MESSAGE``: a whisper to you."""
+    """``106#FROM#MESSAGE``: a whisper to you (``ts`` as for :class:`Message`, not on the wire)."""
 
     sender: str
     message: str
+    ts: int | None = field(default=None, compare=False)
     CODE: ClassVar[str] = ServerCode.WHISPER
 
     def fields(self) -> tuple[str, ...]:
@@ -273,6 +290,41 @@ class Pong:
 
 
 @dataclass(frozen=True, slots=True)
+class History:
+    """``111#TS#FROM#MESSAGE``: a message to all from before you joined (TS: ms since the epoch, UTC)."""
+
+    ts: int
+    sender: str
+    message: str
+    CODE: ClassVar[str] = ServerCode.HISTORY
+
+    def fields(self) -> tuple[str, ...]:
+        return (str(self.ts), self.sender, self.message)
+
+
+@dataclass(frozen=True, slots=True)
+class SessionToken:
+    """``112#TOKEN``: the opaque token that resumes this session with ``008`` (single use)."""
+
+    token: str
+    CODE: ClassVar[str] = ServerCode.SESSION
+
+    def fields(self) -> tuple[str, ...]:
+        return (self.token,)
+
+
+@dataclass(frozen=True, slots=True)
+class Resumed:
+    """``113#COUNT``: the resume is complete; COUNT missed frames came just before; you are live."""
+
+    missed: int
+    CODE: ClassVar[str] = ServerCode.RESUMED
+
+    def fields(self) -> tuple[str, ...]:
+        return (str(self.missed),)
+
+
+@dataclass(frozen=True, slots=True)
 class ServerNotice:
     """``114#TEXT``: a notice from the server's operators to everyone (``chat-admin notice``)."""
 
@@ -285,6 +337,6 @@ class ServerNotice:
 
 ServerFrame = Union[
     Joined, IdTaken, Left, UserJoined, UserLeft, Message, WhisperMessage,
-    UserList, NoSuchUser, Error, Pong, ServerNotice,
+    UserList, NoSuchUser, Error, Pong, History, SessionToken, Resumed, ServerNotice,
 ]
 Frame = Union[ClientFrame, ServerFrame]

@@ -11,6 +11,7 @@ The connection's state moves only along :mod:`.states`' table.
 from __future__ import annotations
 
 import hmac
+from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Union, assert_never
 
@@ -21,6 +22,7 @@ from .frames import (
     Error,
     FrameError,
     GatewayHello,
+    History,
     IdTaken,
     Join,
     Joined,
@@ -31,8 +33,11 @@ from .frames import (
     NoSuchUser,
     Ping,
     Pong,
+    Resumed,
+    ResumeSession,
     ServerFrame,
     ServerNotice,
+    SessionToken,
     SetFormat,
     UserJoined,
     UserLeft,
@@ -110,7 +115,14 @@ class Rehome:
     address: str
 
 
-Effect = Union[Reply, Publish, Deliver, Claim, Release, Close, UseFormat, Rehome]
+@dataclass(frozen=True, slots=True)
+class Reattach:
+    """Look up the session ``token`` names; answer with :meth:`Session.resumed` or :meth:`Session.refused`."""
+
+    token: str
+
+
+Effect = Union[Reply, Publish, Deliver, Claim, Release, Close, UseFormat, Rehome, Reattach]
 
 _CLOSE = Close()
 
@@ -170,6 +182,10 @@ class Session:
                 return [Reply(self.roster.user_list())]
             case Join(raw):
                 return self._join(raw)
+            case ResumeSession(token):
+                self._before_join = self.state
+                self._move(Move.JOIN)
+                return [Reattach(token)]
             case Leave(sender):
                 if not self._is_self(sender):
                     return self._mismatch()
@@ -223,17 +239,48 @@ class Session:
         self.key = id_key(name)
         return [Claim(name, self.key)]
 
-    def claimed(self, users: tuple[str, ...]) -> list[Effect]:
-        """The directory gave us the ID; ``users`` is everyone now in the room, in join order (us last)."""
+    def claimed(
+        self, users: tuple[str, ...], token: str | None = None, history: Sequence[Message] = (),
+    ) -> list[Effect]:
+        """The directory gave us the ID; ``users`` is everyone now in the room, in join order (us last).
+
+        ``token`` (when sessions can resume) goes out as ``112``, then ``history`` (the room's last
+        messages, oldest first, taken in the same turn the connection joined the fan-out) as ``111``.
+        """
         self._move(Move.CLAIMED)
         assert self.name is not None
-        return [Publish(UserJoined(self.name), self.key), Reply(Joined(self.name)), Reply(UserList(users))]
+        effects: list[Effect] = [Publish(UserJoined(self.name), self.key), Reply(Joined(self.name)),
+                                 Reply(UserList(users))]
+        if token is not None:
+            effects.append(Reply(SessionToken(token)))
+        effects += [Reply(History(m.ts or 0, m.sender, m.message)) for m in history]
+        return effects
 
     def taken(self) -> list[Effect]:
         """The ID is someone else's: ask again."""
         self._move(Move.TAKEN)
         self.name = self.key = None
         return [Reply(IdTaken())]
+
+    def resumed(
+        self, name: str, users: tuple[str, ...], token: str, missed: Sequence[ServerFrame],
+    ) -> list[Effect]:
+        """The token was good: we are ``name`` again, silently for the others; the frames we missed, then 113."""
+        self._move(Move.CLAIMED)
+        self.name = name
+        self.key = id_key(name)
+        return [Reply(Joined(name)), Reply(UserList(users)), Reply(SessionToken(token)),
+                *(Reply(frame) for frame in missed), Reply(Resumed(len(missed)))]
+
+    def refused(self) -> list[Effect]:
+        """The token is unknown, used or expired: the peer may join with 001 instead."""
+        self._move(Move.TAKEN)
+        return [Reply(Error(ErrorReason.BAD_TOKEN, "unknown, used or expired token; join with 001"))]
+
+    def detach(self) -> None:
+        """The connection is gone but the session lives on (parked for a resume, or taken over):
+        no leave, no release; nothing more is handled here."""
+        self._move(Move.CLOSE)
 
     def _leave(self) -> list[Effect]:
         name, key = self.name, self.key

@@ -26,6 +26,7 @@ from .frames import (
     Frame,
     FrameError,
     GatewayHello,
+    History,
     IdTaken,
     Join,
     Joined,
@@ -36,8 +37,11 @@ from .frames import (
     NoSuchUser,
     Ping,
     Pong,
+    Resumed,
+    ResumeSession,
     ServerFrame,
     ServerNotice,
+    SessionToken,
     SetFormat,
     UserJoined,
     UserLeft,
@@ -80,6 +84,26 @@ def token(code: str, value: str) -> str:
     if has_control_chars(value):
         raise FrameError(ErrorReason.MALFORMED, f"{code}: control characters in token")
     return value
+
+
+_TOKEN_CHARS = frozenset("ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_")
+MAX_RESUME_TOKEN = 128
+
+
+def resume_token(code: str, value: str) -> str:
+    """A resume token: URL-safe base64 characters, something, not absurdly long (it is opaque otherwise)."""
+    if not value:
+        raise FrameError(ErrorReason.MALFORMED, f"{code}: empty token")
+    if len(value) > MAX_RESUME_TOKEN or not _TOKEN_CHARS.issuperset(value):
+        raise FrameError(ErrorReason.MALFORMED, f"{code}: a token is up to {MAX_RESUME_TOKEN} URL-safe characters")
+    return value
+
+
+def count(code: str, value: str) -> int:
+    """A non-negative decimal number (a timestamp in ms, a frame count): ASCII digits only."""
+    if not value or not value.isascii() or not value.isdigit() or len(value) > 18:
+        raise FrameError(ErrorReason.MALFORMED, f"{code}: {value[:20]!r} is not a number")
+    return int(value)
 
 
 def address(code: str, value: str) -> str:
@@ -157,6 +181,7 @@ CLIENT_SPECS: tuple[FrameSpec, ...] = (
     FrameSpec(ListUsers, "005", (non_empty,), states=_JOINED, budget=Budget.MESSAGE),
     FrameSpec(Ping, "006", (token,), tail=True, states=_OPEN, budget=Budget.CONTROL),
     FrameSpec(SetFormat, "007", (output_format,), states=_PRE_JOIN, budget=Budget.CONTROL),
+    FrameSpec(ResumeSession, "008", (resume_token,), states=_PRE_JOIN, budget=Budget.MESSAGE),
 )
 
 SERVER_SPECS: tuple[FrameSpec, ...] = (
@@ -171,6 +196,9 @@ SERVER_SPECS: tuple[FrameSpec, ...] = (
     FrameSpec(NoSuchUser, "108", (raw,), event="no_such_user", keys=("to",)),
     FrameSpec(Error, "109", (reason, raw), tail=True, optional_last=True, event="error", keys=("reason", "text")),
     FrameSpec(Pong, "110", (token,), tail=True, event="pong", keys=("token",)),
+    FrameSpec(History, "111", (count, raw, raw), tail=True, event="history", keys=("ts", "from", "text")),
+    FrameSpec(SessionToken, "112", (resume_token,), event="session", keys=("token",)),
+    FrameSpec(Resumed, "113", (count,), event="resumed", keys=("missed",)),
     FrameSpec(ServerNotice, "114", (raw,), tail=True, event="notice", keys=("text",)),
 )
 

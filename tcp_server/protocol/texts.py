@@ -14,14 +14,17 @@ from typing import Literal, assert_never
 from .codes import ErrorReason
 from .frames import (
     Error,
+    History,
     IdTaken,
     Joined,
     Left,
     Message,
     NoSuchUser,
     Pong,
+    Resumed,
     ServerFrame,
     ServerNotice,
+    SessionToken,
     UserJoined,
     UserLeft,
     UserList,
@@ -49,6 +52,10 @@ _TEXTS: dict[str, dict[Lang, str]] = {
     "pong": {"ko": "응답 {token}", "en": "pong {token}"},
     "error": {"ko": "[오류] {text}", "en": "[Error] {text}"},
     "server_notice": {"ko": "[서버 공지] {text}", "en": "[Server notice] {text}"},
+    "session": {"ko": "연결이 끊겨도 이 대화를 이어갈 수 있습니다.",
+                "en": "This conversation can be resumed if the connection drops."},
+    "resumed": {"ko": "다시 연결되었습니다. 놓친 메시지 {missed}개를 위에 표시했습니다.",
+                "en": "Reconnected: {missed} missed message(s) shown above."},
     # log lines, as the seed's server console printed them
     "log_connected": {"ko": "{id} 사용자가 연결되었습니다.", "en": "{id} connected."},
     "log_disconnected": {"ko": "{id} 사용자가 접속을 해제하였습니다.", "en": "{id} disconnected."},
@@ -83,6 +90,14 @@ _REASONS: dict[ErrorReason, dict[Lang, str]] = {
         "ko": "운영자가 발언을 금지하여 메시지가 전달되지 않았습니다.",
         "en": "An operator has muted you; your message was not delivered.",
     },
+    ErrorReason.BAD_TOKEN: {
+        "ko": "이전 대화를 이어갈 수 없습니다. 다시 입장해주세요.",
+        "en": "That session cannot be resumed; join again.",
+    },
+    ErrorReason.REPLACED: {
+        "ko": "다른 연결이 이 대화를 이어받았습니다.",
+        "en": "Another connection took over this session.",
+    },
 }
 
 
@@ -99,7 +114,7 @@ def reason_text(reason: ErrorReason, lang: Lang = "ko") -> str:
 def render(frame: ServerFrame, lang: Lang = "ko") -> str:
     """The seed's text for a server frame (PROTOCOL.md's table); may span lines (107)."""
     match frame:
-        case Message(sender, message):
+        case Message(sender, message) | History(_, sender, message):
             return text("message", lang, sender=sender, message=message)
         case WhisperMessage(sender, message):
             return text("whisper", lang, sender=sender, message=message)
@@ -122,6 +137,10 @@ def render(frame: ServerFrame, lang: Lang = "ko") -> str:
             return text("error", lang, text=explanation + (f" ({detail})" if detail else ""))
         case Pong(token):
             return text("pong", lang, token=token)
+        case SessionToken():
+            return text("session", lang)
+        case Resumed(missed):
+            return text("resumed", lang, missed=str(missed))
         case ServerNotice(notice):
             return text("server_notice", lang, text=notice)
         case _:

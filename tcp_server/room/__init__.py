@@ -1,6 +1,10 @@
-"""The room seam (directory + bus) and its implementations: see :mod:`.base`."""
+"""The room seam (directory, bus, history, sessions) and its implementations: see :mod:`.base`."""
 
-from .base import Bus, Directory, Subscriber
+from .base import Bus, Directory, History, Resumable, SessionStore, Subscriber
 from .memory import InMemoryBus, InMemoryDirectory
+from .recall import InMemoryHistory, InMemorySessionStore
 
-__all__ = ["Bus", "Directory", "InMemoryBus", "InMemoryDirectory", "Subscriber"]
+__all__ = [
+    "Bus", "Directory", "History", "InMemoryBus", "InMemoryDirectory", "InMemoryHistory", "InMemorySessionStore",
+    "Resumable", "SessionStore", "Subscriber",
+]

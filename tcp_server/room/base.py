@@ -5,6 +5,8 @@ What is one room in one process must be split so that a second implementation
 
 - the **directory** decides who holds which ID (an async claim, since a shared
   directory needs a round trip) and keeps the user list in join order;
+- the **history** keeps the room's last messages, and the **session store** keeps
+  dropped sessions (and what they miss) for a resume within the grace;
 - the **bus** carries room events (a message, a join, a leave, a whisper) to
   every node; each node's subscriber (:class:`tcp_server.local_room.LocalRoom`)
   fans them out to its own connections and keeps its roster from them.
@@ -14,9 +16,11 @@ ARCHITECTURE.md draws the path of one message across this seam.
 
 from __future__ import annotations
 
+from collections.abc import Callable
+from dataclasses import dataclass
 from typing import Protocol
 
-from tcp_server.protocol.frames import WhisperMessage
+from tcp_server.protocol.frames import Message, ServerFrame, WhisperMessage
 from tcp_server.protocol.session import RoomFrame
 
 
@@ -51,3 +55,57 @@ class Bus(Protocol):
 
     def deliver(self, key: str, frame: WhisperMessage) -> None:
         """A whisper to the user whose ID key is ``key``."""
+
+
+class History(Protocol):
+    """The room's last messages to all (``111`` on a fresh join); never whispers."""
+
+    def add(self, frame: Message) -> None:
+        """Keep ``frame`` (it carries its server timestamp); the oldest go past the bounds."""
+
+    def recent(self) -> list[Message]:
+        """What is kept, oldest first."""
+
+
+@dataclass(frozen=True, slots=True)
+class Resumable:
+    """A session a token named: who it is, whether it was parked (else a live connection holds it),
+    and the frames it missed meanwhile, in order."""
+
+    name: str
+    key: str
+    parked: bool
+    missed: list[ServerFrame]
+
+
+class SessionStore(Protocol):
+    """Sessions that outlive their connection for a grace period, and their single-use resume tokens.
+
+    The store keeps the frames a parked session misses (it hears every room event
+    and whisper through :meth:`room_event` and :meth:`whisper`); when a grace ends
+    unused, or the kept frames pass their bounds, it calls ``on_expire(name, key)``
+    once, and the server says ``104`` and frees the ID.
+    """
+
+    on_expire: Callable[[str, str], None] | None
+
+    def issue(self, name: str, key: str) -> str:
+        """A fresh token for the session of ``key`` (any earlier one dies). Never log it."""
+
+    def park(self, key: str, unsent: list[ServerFrame]) -> bool:
+        """Its connection dropped: keep the session (``unsent`` first) for the grace. False: no session."""
+
+    def take(self, token: str) -> Resumable | None:
+        """Use ``token`` up (single use): the session it names, or None if unknown, used or expired."""
+
+    def end(self, key: str) -> None:
+        """The session is over (``004``): its token dies, nothing is kept."""
+
+    def room_event(self, frame: RoomFrame, exclude: str | None) -> None:
+        """A room frame: kept for every parked session but ``exclude``."""
+
+    def whisper(self, key: str, frame: WhisperMessage) -> None:
+        """A whisper: kept if ``key`` is parked."""
+
+    def close(self) -> None:
+        """The server stops: forget everything, no expiry calls."""

@@ -9,14 +9,17 @@ import pytest
 from tcp_server.protocol import (
     Error,
     ErrorReason,
+    History,
     IdTaken,
     Joined,
     Left,
     Message,
     NoSuchUser,
     Pong,
+    Resumed,
     ServerCode,
     ServerNotice,
+    SessionToken,
     UserJoined,
     UserLeft,
     UserList,
@@ -43,6 +46,10 @@ TO_EVENT = [
      {"type": "error", "reason": "flood", "text": "too many"}),
     ("109#shutdown", Error(ErrorReason.SHUTDOWN, ""), {"type": "error", "reason": "shutdown", "text": ""}),
     ("110#t1", Pong("t1"), {"type": "pong", "token": "t1"}),
+    ("111#1700000000123#bob#hi # there", History(1700000000123, "bob", "hi # there"),
+     {"type": "history", "ts": 1700000000123, "from": "bob", "text": "hi # there"}),
+    ("112#tok-EN_1", SessionToken("tok-EN_1"), {"type": "session", "token": "tok-EN_1"}),
+    ("113#3", Resumed(3), {"type": "resumed", "missed": 3}),
     ("114#back soon", ServerNotice("back soon"), {"type": "notice", "text": "back soon"}),
 ]
 
@@ -89,6 +96,18 @@ def test_frames_encoder_is_serialize(line: str) -> None:
     assert parse_server(FRAMES.encode(frame).decode()[:-1]) == frame
 
 
+@pytest.mark.parametrize("text", TRICKY_TEXTS)
+def test_server_timestamp_is_in_json_events_but_not_on_the_wire(text: str) -> None:
+    """105/106 keep their two fields; the server's ts rides only in the JSON event (short path included)."""
+    for frame in (Message("bob", text, 1700000000123), WhisperMessage("bob", text, 1700000000123)):
+        event = to_event(frame)
+        assert event["ts"] == 1700000000123
+        assert JSON.encode(frame) == (encode_event(event) + "\n").encode()
+        assert FRAMES.encode(frame) == serialize(type(frame)("bob", text))
+        assert parse_server(FRAMES.encode(frame).decode()[:-1]) == frame  # ts does not take part in ==
+    assert "ts" not in to_event(Message("bob", text))
+
+
 def test_shareable_encoders_batch_into_one_write() -> None:
     chunks = [FRAMES.encode(f) for _, f, _ in TO_EVENT]
     assert FRAMES.batch(chunks) == [b"".join(chunks)] and FRAMES.shareable and JSON.shareable
@@ -106,6 +125,9 @@ LEGACY_CASES = [
     (Message("bob", "hi # x"), b"bob : hi # x"),
     (WhisperMessage("bob", "psst"), "bob님의 귓속말 : psst".encode()),
     (NoSuchUser("carol"), "해당 사용자가 존재하지 않습니다.".encode()),
+    (History(1700000000123, "bob", "earlier # x"), b"bob : earlier # x"),  # history reads as the messages it was
+    (SessionToken("tok"), b""),  # the seed's client cannot resume: nothing to show
+    (Resumed(2), b""),
     (ServerNotice("점검 예정"), "[서버 공지] 점검 예정".encode()),
 ]
 

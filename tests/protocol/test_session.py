@@ -5,13 +5,18 @@ from __future__ import annotations
 from tcp_server.protocol import ErrorReason, OutputFormat, client_frame_reader
 from tcp_server.protocol.frames import (
     Error,
+    History,
     IdTaken,
+    Join,
     Joined,
     Left,
     Message,
     NoSuchUser,
     Pong,
+    Resumed,
+    ResumeSession,
     ServerFrame,
+    SessionToken,
     UserJoined,
     UserLeft,
     UserList,
@@ -25,6 +30,7 @@ from tcp_server.protocol.session import (
     Deliver,
     Effect,
     Publish,
+    Reattach,
     Rehome,
     Release,
     Reply,
@@ -270,3 +276,44 @@ def test_address_limits() -> None:
     assert len(lim) == 1
     lim.sweep(400)  # ...until a sweep after the window
     assert len(lim) == 0
+
+
+def test_resume_asks_the_shell_and_a_refusal_leaves_the_connection_free_to_join() -> None:
+    room = Room()
+    s = room.session()
+    assert room.feed(s, "008#abc") == [Reattach("abc")]
+    assert s.state is ConnState.JOINING
+    assert s.refused() == [Reply(Error(ErrorReason.BAD_TOKEN, "unknown, used or expired token; join with 001"))]
+    assert s.state is ConnState.NEW
+    room.feed(s, "001#alice")
+    assert s.joined and room.take(s) == [Joined("alice"), UserList(("alice",))]
+    room.feed(s, "008#abc")
+    assert reasons(room.take(s)) == [ErrorReason.ALREADY_JOINED]
+
+
+def test_resumed_replies_joined_users_token_missed_then_resumed() -> None:
+    s = Session(Roster(), "192.0.2.1")
+    s.handle(ResumeSession("old"))
+    missed = [Message("bob", "1"), UserJoined("carol"), WhisperMessage("bob", "psst")]
+    effects = s.resumed("Alice", ("bob", "Alice", "carol"), "new", missed)
+    assert [e.frame for e in effects if isinstance(e, Reply)] == [
+        Joined("Alice"), UserList(("bob", "Alice", "carol")), SessionToken("new"), *missed, Resumed(3)]
+    assert len(effects) == 7  # nothing published: the others see no 103
+    assert s.joined and s.key == "alice"
+
+
+def test_a_fresh_join_gets_its_token_then_history() -> None:
+    room = Room()
+    s = room.session()
+    s.handle(Join("alice"))
+    effects = s.claimed(("alice",), "tok", [Message("bob", "earlier", 1700000000123)])
+    assert [e.frame for e in effects if isinstance(e, Reply)] == [
+        Joined("alice"), UserList(("alice",)), SessionToken("tok"), History(1700000000123, "bob", "earlier")]
+
+
+def test_a_detached_session_neither_leaves_nor_releases() -> None:
+    room = Room()
+    s = room.session()
+    room.feed(s, "001#alice")
+    s.detach()
+    assert s.state is ConnState.CLOSED and s.drop() == []

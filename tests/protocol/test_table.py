@@ -12,6 +12,7 @@ from tcp_server.protocol import (
     ErrorReason,
     FrameError,
     GatewayHello,
+    History,
     IdTaken,
     Join,
     Joined,
@@ -23,7 +24,10 @@ from tcp_server.protocol import (
     OutputFormat,
     Ping,
     Pong,
+    Resumed,
+    ResumeSession,
     ServerNotice,
+    SessionToken,
     SetFormat,
     UserJoined,
     UserLeft,
@@ -58,6 +62,7 @@ CLIENT_CASES = [
     ("006#a#b", Ping("a#b")),
     ("007#json", SetFormat(OutputFormat.JSON)),
     ("007#frames", SetFormat(OutputFormat.FRAMES)),
+    ("008#AbC-_09xyz", ResumeSession("AbC-_09xyz")),
 ]
 
 SERVER_CASES = [
@@ -76,6 +81,11 @@ SERVER_CASES = [
     ("109#malformed#002 takes 2 field(s)#really", Error(ErrorReason.MALFORMED, "002 takes 2 field(s)#really")),
     ("109#busy#", Error(ErrorReason.BUSY, "")),
     ("110#t1", Pong("t1")),
+    ("111#1700000000123#alice#hi # there", History(1700000000123, "alice", "hi # there")),
+    ("111#0#김철수#안녕", History(0, "김철수", "안녕")),
+    ("112#Zm9v-YmFy_", SessionToken("Zm9v-YmFy_")),
+    ("113#0", Resumed(0)),
+    ("113#42", Resumed(42)),
     ("114#maintenance at 22:00 # back soon", ServerNotice("maintenance at 22:00 # back soon")),
 ]
 
@@ -133,7 +143,14 @@ MALFORMED_CLIENT = [
     ("007#xml", ErrorReason.MALFORMED),
     ("007#JSON", ErrorReason.MALFORMED),
     ("007#json#x", ErrorReason.MALFORMED),
-    ("008#json", ErrorReason.UNKNOWN_CODE),
+    ("009#json", ErrorReason.UNKNOWN_CODE),
+    ("008", ErrorReason.MALFORMED),
+    ("008#", ErrorReason.MALFORMED),
+    ("008#a#b", ErrorReason.MALFORMED),
+    ("008#to ken", ErrorReason.MALFORMED),
+    ("008#tok\x1b[2J", ErrorReason.MALFORMED),
+    ("008#" + "a" * 129, ErrorReason.MALFORMED),
+    ("112#abc", ErrorReason.UNKNOWN_CODE),  # a server code from a client
 ]
 
 
@@ -146,6 +163,8 @@ def test_malformed_client_lines(line: str, reason: ErrorReason) -> None:
 
 MALFORMED_SERVER = [
     "101#x", "102#", "103", "103#a#b", "105#alice", "108", "109", "109#", "109#nonsense#x", "110", "999",
+    "111#x#a#b", "111#-5#a#b", "111#12#a", "111", "111#١٢#a#b", "112", "112#", "112#a b", "112#a#b",
+    "113", "113#", "113#x", "113#-1", "113#1#2",
 ]
 
 
