@@ -26,7 +26,6 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import json
 import logging
 import socket
 from collections.abc import Callable
@@ -34,7 +33,6 @@ from collections.abc import Callable
 from aiohttp import WSCloseCode, WSMsgType, web
 
 from tcp_server.protocol import (
-    FrameError,
     GatewayHello,
     Join,
     Leave,
@@ -42,22 +40,19 @@ from tcp_server.protocol import (
     Ping,
     ResumeSession,
     SetFormat,
-    parse_server,
     serialize,
 )
 from tcp_server.protocol.decoder import CLIENT_SIDE_MAX_LINE
-from tcp_server.protocol.encoders import JSON
-from tcp_server.protocol.events import JOINED_MARK, SESSION_MARK
 from tcp_server.protocol.limits import AddressBuckets, TokenBucket
 from tcp_server.tls import backend_context
 
 from .config import GatewayConfig
 from .metrics import GatewayStats, close_cause
+from .relay import EventRelay, LineTooLong
 from .translate import (
     Event,
     Refusal,
     decode_message,
-    encode_event,
     encode_events,
     error_event,
     status_event,
@@ -112,11 +107,9 @@ class Backend(asyncio.Protocol):
     def __init__(self, bridge: Bridge) -> None:
         self.bridge = bridge
         self.transport: asyncio.Transport | None = None
-        self.partial = b""  # the start of an event line whose LF has not come yet
-        self.events_seen = False  # the server has answered 007#json: every line from here on is an event
+        self.relay = EventRelay(MAX_EVENT_LINE)  # partial lines, the first frames, joined and session
         self.out: list[bytes] = []
         self.left = False  # the server said 102: its EOF is expected
-        self.resumable = False  # the server sent a session token: closing without 004 keeps the session
         self.paused = False
         self.paused_at = 0.0
         self.closed: asyncio.Future[None] = asyncio.get_running_loop().create_future()
@@ -141,16 +134,10 @@ class Backend(asyncio.Protocol):
         self.task = asyncio.get_running_loop().create_task(
             self.bridge.backend_closed(self), name=f"backend-closed {self.bridge.address}")
 
-    def hold(self, data: bytes) -> None:
-        """Keep an unfinished event line for the next read, or give up on a server gone wrong."""
-        if len(data) > MAX_EVENT_LINE:
-            log.warning("event line of over %d bytes from the chat server for %s; closing",
-                        MAX_EVENT_LINE, self.bridge.address)
-            self.partial = b""
-            if self.transport is not None:
-                self.transport.abort()
-            return
-        self.partial = data
+    @property
+    def resumable(self) -> bool:
+        """The server sent a session token: closing without 004 keeps the session for a resume."""
+        return self.relay.resumable
 
     def write(self, data: bytes) -> None:
         """Queue a frame for the server; everything queued in one loop turn goes in one write."""
@@ -403,54 +390,19 @@ class Bridge:
         """
         if self.finished:
             return  # leaving: only the 102 and the EOF matter now, and they need no parsing
-        partial = backend.partial
-        if partial:
-            data = partial + data
-        cut = data.rfind(b"\n")
-        if cut < 0:
-            backend.hold(data)
+        relay = backend.relay
+        try:
+            whole = relay.feed(data)
+        except LineTooLong as exc:
+            log.warning("%s for %s; closing", exc, self.address)
+            if backend.transport is not None:
+                backend.transport.abort()
             return
-        backend.hold(data[cut + 1:])
-        whole: bytes | memoryview = memoryview(data)[:cut]
-        if not backend.events_seen:
-            whole = self._first_lines(backend, bytes(whole))
-        if self.name is None and JOINED_MARK in data:
-            self._track(backend, bytes(whole))
-        if not backend.resumable and SESSION_MARK in data:
-            backend.resumable = True
-        if not self.finished:
-            self.send_frame(whole)
-
-    @staticmethod
-    def _first_lines(backend: Backend, lines: bytes) -> bytes:
-        """Until the server has switched to events, a line may still be a frame: translate those.
-
-        The server reads ``007#json`` before anything else we send, so only what
-        it says before reading at all (a busy or shutdown refusal) comes as a frame.
-        """
-        out: list[bytes] = []
-        for line in lines.split(b"\n"):
-            if line.startswith(b"{"):
-                backend.events_seen = True
-                out.append(line)
-                continue
-            try:
-                out.append(JSON.encode(parse_server(line.decode()))[:-1])
-            except (FrameError, UnicodeDecodeError) as exc:
-                log.warning("unreadable line from the chat server: %s", exc)
-                out.append(encode_event(error_event("internal", "the gateway could not read a server frame")).encode())
-        return b"\n".join(out)
-
-    def _track(self, backend: Backend, events: bytes) -> None:
-        """This user's name, from its ``joined`` event."""
-        if backend is not self.backend:
-            return  # a connection being closed after 004 says nothing about the current one
-        for line in events.split(b"\n"):
-            if line.startswith(JOINED_MARK):
-                try:
-                    self.name = str(json.loads(line)["id"])
-                except (ValueError, KeyError, TypeError):
-                    log.warning("unreadable joined event from the chat server: %r", line[:80])
+        if whole is None:
+            return
+        if self.name is None and relay.joined is not None and backend is self.backend:
+            self.name = relay.joined  # a connection being closed after 004 says nothing about the current one
+        self.send_frame(whole)
 
     async def backend_closed(self, backend: Backend) -> None:
         """The server closed: expected after 102 or before a join, otherwise tell the page."""
