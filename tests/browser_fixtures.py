@@ -1,6 +1,6 @@
 """Browser test fixtures: Debian's Chromium driven by Playwright, a gateway stack, terminal users.
 
-Import the fixtures into a test module (``from tests.browser_fixtures import browser, contexts, ...``);
+Import the fixtures into a test module (``from tests.browser_fixtures import ...``;
 ``browser`` is module-scoped, so each module shares one Chromium and each test opens its own contexts.
 Every await has a timeout (Playwright's ``expect`` and ``WAIT_MS``).
 """

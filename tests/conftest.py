@@ -10,7 +10,9 @@ from tcp_server import ChatServer, ServerConfig
 from tests.helpers import LineClient
 
 # Fixture modules: their fixtures are available to every test without importing them by name.
-pytest_plugins = ["tests.gateway_fixtures"]
+pytest_plugins = [
+    "tests.gateway_fixtures", "tests.browser_fixtures", "tests.nginx_fixtures", "tests.client_fixtures",
+]
 
 
 def server_config(**overrides: object) -> ServerConfig:

@@ -25,6 +25,7 @@ import pytest
 from aiohttp import web
 
 from tcp_server import ChatServer
+from tests.clients import Receiver
 from tests.conftest import server_config
 from tests.helpers import TIMEOUT
 from web_gateway.__main__ import start_gateway
@@ -136,13 +137,13 @@ async def gateway_stack(make_gateway_stack: Callable[..., Awaitable[GatewayStack
     return await make_gateway_stack()
 
 
-class JsonClient:
+class JsonClient(Receiver[Event]):
     """A browser stand-in: JSON messages out, NDJSON events in, timeouts everywhere."""
 
     def __init__(self, session: aiohttp.ClientSession | None, ws: aiohttp.ClientWebSocketResponse) -> None:
+        super().__init__()
         self.session = session  # closed with the client when it is the client's own
         self.ws = ws
-        self._pending: list[Event] = []
         self.close_code: int | None = None  # from the gateway's close frame
         self.messages = 0  # WebSocket messages received (events may share one)
 
@@ -165,32 +166,19 @@ class JsonClient:
         data = msg if isinstance(msg, str) else json.dumps(msg)
         await asyncio.wait_for(self.ws.send_str(data), TIMEOUT)
 
-    async def recv(self, timeout: float = TIMEOUT) -> Event:
-        """The next event; ConnectionError when the gateway closed the WebSocket."""
-        while not self._pending:
-            msg = await asyncio.wait_for(self.ws.receive(), timeout)
-            if msg.type is aiohttp.WSMsgType.TEXT:
-                self.messages += 1
-                self._pending.extend(json.loads(line) for line in msg.data.split("\n"))
-            elif msg.type in (aiohttp.WSMsgType.CLOSE, aiohttp.WSMsgType.CLOSING, aiohttp.WSMsgType.CLOSED):
-                if msg.type is aiohttp.WSMsgType.CLOSE and self.close_code is None:
-                    self.close_code = int(msg.data)
-                raise ConnectionError(f"WebSocket closed ({self.close_code or self.ws.close_code})")
-            elif msg.type is aiohttp.WSMsgType.ERROR:
-                raise ConnectionError(f"WebSocket error: {msg.data}")
-        return self._pending.pop(0)
-
-    async def recv_until(self, predicate: Callable[[Event], bool] | str, timeout: float = TIMEOUT) -> list[Event]:
-        """Events up to and including the first matching one (a predicate, or a ``type``)."""
-        match = (lambda e: e.get("type") == predicate) if isinstance(predicate, str) else predicate
-        loop = asyncio.get_running_loop()
-        deadline = loop.time() + timeout
-        seen: list[Event] = []
-        while True:
-            event = await self.recv(max(0.01, deadline - loop.time()))
-            seen.append(event)
-            if match(event):
-                return seen
+    async def read_items(self, timeout: float) -> list[Event]:
+        """One WebSocket message's events; ConnectionError when the gateway closed the WebSocket."""
+        msg = await asyncio.wait_for(self.ws.receive(), timeout)
+        if msg.type is aiohttp.WSMsgType.TEXT:
+            self.messages += 1
+            return [json.loads(line) for line in msg.data.split("\n")]
+        if msg.type in (aiohttp.WSMsgType.CLOSE, aiohttp.WSMsgType.CLOSING, aiohttp.WSMsgType.CLOSED):
+            if msg.type is aiohttp.WSMsgType.CLOSE and self.close_code is None:
+                self.close_code = int(msg.data)
+            raise ConnectionError(f"WebSocket closed ({self.close_code or self.ws.close_code})")
+        if msg.type is aiohttp.WSMsgType.ERROR:
+            raise ConnectionError(f"WebSocket error: {msg.data}")
+        return []
 
     async def sync(self, token: str = "sync") -> list[Event]:
         """Ping through the gateway and the server: every earlier message has been handled."""

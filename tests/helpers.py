@@ -8,18 +8,17 @@ from collections.abc import Callable
 from typing import Any
 
 from tcp_server.protocol import FrameError, ServerFrame, server_frame_reader
+from tests.clients import TIMEOUT, Receiver
 
-TIMEOUT = 5.0
 
-
-class LineClient:
+class LineClient(Receiver[ServerFrame]):
     """A raw wire-protocol client for tests: send lines, await parsed frames."""
 
     def __init__(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        super().__init__()
         self.reader = reader
         self.writer = writer
         self._decoder = server_frame_reader()
-        self._pending: list[ServerFrame] = []
         self.raw = bytearray()
 
     @classmethod
@@ -34,29 +33,17 @@ class LineClient:
         self.writer.write(data)
         await asyncio.wait_for(self.writer.drain(), TIMEOUT)
 
-    async def recv(self, timeout: float = TIMEOUT) -> ServerFrame:
-        """The next frame; fails the test after ``timeout`` seconds."""
-        while not self._pending:
-            data = await asyncio.wait_for(self.reader.read(65536), timeout)
-            if not data:
-                raise ConnectionError("server closed the connection")
-            self.raw += data
-            for item in self._decoder.feed(data):
-                if isinstance(item, FrameError):
-                    raise AssertionError(f"server sent a bad frame: {item}")
-                self._pending.append(item)
-        return self._pending.pop(0)
-
-    async def recv_until(self, predicate: type | object, timeout: float = TIMEOUT) -> list[ServerFrame]:
-        """Frames up to and including the first matching one (a type or an equal frame)."""
-        seen: list[ServerFrame] = []
-        loop = asyncio.get_running_loop()
-        deadline = loop.time() + timeout
-        while True:
-            frame = await self.recv(max(0.01, deadline - loop.time()))
-            seen.append(frame)
-            if (isinstance(predicate, type) and isinstance(frame, predicate)) or frame == predicate:
-                return seen
+    async def read_items(self, timeout: float) -> list[ServerFrame]:
+        data = await asyncio.wait_for(self.reader.read(65536), timeout)
+        if not data:
+            raise ConnectionError("server closed the connection")
+        self.raw += data
+        frames: list[ServerFrame] = []
+        for item in self._decoder.feed(data):
+            if isinstance(item, FrameError):
+                raise AssertionError(f"server sent a bad frame: {item}")
+            frames.append(item)
+        return frames
 
     async def sync(self, token: str = "sync") -> list[ServerFrame]:
         """Ping and collect everything before the pong: all earlier frames are handled."""
@@ -83,9 +70,6 @@ class LineClient:
 
     async def close(self) -> None:
         await close_writer(self.writer)
-
-    def pending(self) -> ServerFrame | None:
-        return self._pending[0] if self._pending else None
 
 
 async def close_writer(writer: asyncio.StreamWriter) -> None:

@@ -1,5 +1,6 @@
 """Real nginx for tests: the shipped deploy/nginx/chat.conf, only names, ports and
-(when asked) the read timeout changed, on an ephemeral loopback port."""
+(when asked) the read timeout changed, on an ephemeral loopback port; and the fixtures that
+put it in front of a real gateway stack (registered in conftest.py)."""
 
 from __future__ import annotations
 
@@ -11,8 +12,16 @@ import signal
 import socket
 import subprocess
 import time
-from collections.abc import Iterator
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
 from dataclasses import dataclass
+from typing import Any
+
+import aiohttp
+import pytest
+
+from tests.gateway_fixtures import GatewayStack, JsonClient
+from tests.helpers import LineClient
+from web_gateway.forwarded import parse_networks
 
 REPO = pathlib.Path(__file__).resolve().parent.parent
 SHIPPED = REPO / "deploy" / "nginx" / "chat.conf"
@@ -143,3 +152,48 @@ def nginx_in_front_of(workdir: pathlib.Path, gateway_port: int, read_timeout: st
         yield nginx
     finally:
         stop_nginx(nginx)
+
+
+SECRET = "nginx-test-secret-of-32-characters"
+StackMaker = Callable[..., Awaitable[GatewayStack]]
+
+
+async def deployed(make_gateway_stack: StackMaker, **gateway: Any) -> GatewayStack:
+    """Server and gateway configured as deploy/systemd/chat.env configures them."""
+    settings: dict[str, Any] = dict(base_path="/chat/", trusted_proxy=parse_networks("127.0.0.1/32"))
+    settings.update(gateway)
+    return await make_gateway_stack(server={"gateway_secret": SECRET}, gateway=settings)
+
+
+@pytest.fixture
+def nginx_for(tmp_path: pathlib.Path) -> Iterator[Callable[..., Nginx]]:
+    """``nginx_for(stack, read_timeout=None)``: nginx in front of the stack's gateway, stopped after."""
+    started: list[Nginx] = []
+
+    def start(stack: GatewayStack, read_timeout: str | None = None) -> Nginx:
+        nginx = start_nginx(tmp_path / f"nginx{len(started)}", stack.gateway_port, read_timeout)
+        started.append(nginx)
+        return nginx
+
+    yield start
+    for nginx in started:
+        stop_nginx(nginx)
+
+
+async def ws_through(nginx: Nginx, *, local_addr: str | None = None,
+                     headers: dict[str, str] | None = None) -> JsonClient:
+    """A browser-protocol client on nginx's ``/chat/ws``, optionally from another loopback address."""
+    connector = aiohttp.TCPConnector(local_addr=(local_addr, 0)) if local_addr else None
+    session = aiohttp.ClientSession(connector=connector)
+    client = await JsonClient.connect(f"ws://127.0.0.1:{nginx.port}/chat/ws",
+                                      {"Origin": nginx.base_url, **(headers or {})}, session=session)
+    client.session = session  # the client closes its session with it
+    return client
+
+
+@pytest.fixture
+async def clients() -> AsyncIterator[list[JsonClient | LineClient]]:
+    opened: list[JsonClient | LineClient] = []
+    yield opened
+    for client in opened:
+        await client.close()

@@ -12,19 +12,7 @@ import pytest
 from playwright.async_api import expect
 
 from tcp_server.protocol import Message, UserJoined, UserLeft, UserList, WhisperMessage
-from tests.browser_fixtures import (  # noqa: F401  (fixtures)
-    browser,
-    contexts,
-    join,
-    log_line,
-    messages,
-    open_page,
-    say,
-    shot,
-    stacks,
-    terminals,
-    user_buttons,
-)
+from tests.browser_fixtures import join, log_line, messages, open_page, say, shot, user_buttons
 from tests.gateway_fixtures import GatewayStack
 
 pytestmark = pytest.mark.asyncio(loop_scope="module")

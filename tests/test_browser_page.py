@@ -18,20 +18,7 @@ from PIL import Image, ImageChops
 from playwright.async_api import Page, expect
 
 from tcp_server.protocol import Message, UserJoined, UserLeft, is_valid_id
-from tests.browser_fixtures import (  # noqa: F401  (fixtures)
-    ROOT,
-    browser,
-    contexts,
-    join,
-    log_line,
-    messages,
-    open_page,
-    say,
-    shot,
-    stacks,
-    terminals,
-    user_buttons,
-)
+from tests.browser_fixtures import ROOT, join, log_line, messages, open_page, say, shot, user_buttons
 from tests.gateway_fixtures import GatewayStack, JsonClient
 
 pytestmark = pytest.mark.asyncio(loop_scope="module")

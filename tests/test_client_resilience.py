@@ -4,48 +4,14 @@ from __future__ import annotations
 
 import asyncio
 import io
-import os
-from collections.abc import AsyncIterator, Awaitable, Callable
-
-import pytest
+from collections.abc import Awaitable, Callable
 
 from chat_client.client import ChatClient
-from chat_client.config import ClientConfig
-from chat_client.script import LineSource, ScriptFrontend, run_script
+from chat_client.script import ScriptFrontend, run_script
 from tcp_server import ChatServer
 from tcp_server.protocol import Message
+from tests.client_fixtures import Stdin, config
 from tests.helpers import TIMEOUT, LineClient, wait_until
-
-
-class Stdin:
-    """A real pipe standing in for stdin, with a LineSource reading it."""
-
-    def __init__(self) -> None:
-        self.r, self.w = os.pipe()
-        self.lines = LineSource(self.r)
-
-    def write(self, text: str) -> None:
-        os.write(self.w, text.encode())
-
-    def close(self) -> None:
-        if self.w >= 0:
-            os.close(self.w)
-            self.w = -1
-
-
-@pytest.fixture
-async def stdin() -> AsyncIterator[Stdin]:
-    pipe = Stdin()
-    yield pipe
-    pipe.close()
-    await wait_until(lambda: not pipe.lines.reading, what="the reader thread to see EOF")
-    os.close(pipe.r)
-
-
-def config(port: int, **overrides: object) -> ClientConfig:
-    base: dict[str, object] = dict(host="127.0.0.1", port=port, lang="ko", color=False)
-    base.update(overrides)
-    return ClientConfig(**base)  # type: ignore[arg-type]
 
 
 async def test_a_silent_server_is_detected_by_the_idle_ping(stdin: Stdin) -> None:

@@ -12,12 +12,12 @@ from chat_client.script import ScriptFrontend
 from tcp_server import ChatServer
 from tcp_server.protocol import Message, UserJoined
 from tcp_server.room import InMemorySessionStore
+from tests.client_fixtures import Stdin, config
 from tests.helpers import TIMEOUT, LineClient, wait_until
-from tests.test_client_resilience import Stdin, config, stdin  # noqa: F401  (fixture)
 
 
 async def test_reconnect_resumes_with_the_token_and_prints_missed_lines(
-        make_server: Callable[..., Awaitable[ChatServer]], stdin: Stdin) -> None:  # noqa: F811
+        make_server: Callable[..., Awaitable[ChatServer]], stdin: Stdin) -> None:
     server = await make_server(resume_grace=30.0, history=5)
     sessions = server.sessions
     assert isinstance(sessions, InMemorySessionStore)

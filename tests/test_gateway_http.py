@@ -9,13 +9,7 @@ import aiohttp
 import pytest
 
 from tcp_server import ChatServer
-from tests.gateway_fixtures import (  # noqa: F401  (fixtures)
-    GatewayStack,
-    JsonClient,
-    gateway_config,
-    make_gateway_stack,
-    ws_clients,
-)
+from tests.gateway_fixtures import GatewayStack, gateway_config
 from tests.helpers import TIMEOUT
 from web_gateway.app import HEALTH, make_app
 

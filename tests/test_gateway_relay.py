@@ -16,24 +16,19 @@ import socket
 from typing import Any
 
 from tcp_server.protocol import UserLeft
-from tests.gateway_fixtures import (  # noqa: F401  (fixtures)
-    GatewayStack,
-    JsonClient,
-    make_gateway_stack,
-    ws_clients,
-)
+from tests.clients import Receiver
+from tests.gateway_fixtures import GatewayStack, JsonClient
 from tests.helpers import TIMEOUT, LineClient, close_writer, wait_until
 from web_gateway.app import BRIDGES
 
 
-class RawPage:
+class RawPage(Receiver[dict[str, Any]]):
     """A WebSocket page on a bare socket: it reads only when told to, like a stalled browser tab."""
 
     def __init__(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        super().__init__()
         self.reader = reader
         self.writer = writer
-        self.lines: list[bytes] = []
-        self.partial = b""
 
     @classmethod
     async def connect(cls, port: int) -> RawPage:
@@ -56,25 +51,18 @@ class RawPage:
         self.writer.write(bytes((0x81, 0x80 | len(payload))) + mask
                           + bytes(b ^ mask[i % 4] for i, b in enumerate(payload)))
 
-    async def recv(self) -> dict[str, Any]:
-        """The next event, reading frames (unmasked text, or a ping/close) as needed."""
-        while not self.lines:
-            head = await asyncio.wait_for(self.reader.readexactly(2), TIMEOUT)
-            length = head[1] & 0x7F
-            if length == 126:
-                length = int.from_bytes(await self.reader.readexactly(2), "big")
-            elif length == 127:
-                length = int.from_bytes(await self.reader.readexactly(8), "big")
-            payload = await asyncio.wait_for(self.reader.readexactly(length), TIMEOUT)
-            if head[0] & 0x0F == 0x1:
-                self.lines += payload.split(b"\n")
-        return json.loads(self.lines.pop(0))  # type: ignore[no-any-return]
-
-    async def recv_until(self, kind: str) -> list[dict[str, Any]]:
-        seen = [await self.recv()]
-        while seen[-1]["type"] != kind:
-            seen.append(await self.recv())
-        return seen
+    async def read_items(self, timeout: float) -> list[dict[str, Any]]:
+        """One WebSocket frame: a text frame's events (unmasked, NDJSON); nothing for a ping or close."""
+        head = await asyncio.wait_for(self.reader.readexactly(2), timeout)
+        length = head[1] & 0x7F
+        if length == 126:
+            length = int.from_bytes(await self.reader.readexactly(2), "big")
+        elif length == 127:
+            length = int.from_bytes(await self.reader.readexactly(8), "big")
+        payload = await asyncio.wait_for(self.reader.readexactly(length), TIMEOUT)
+        if head[0] & 0x0F != 0x1:
+            return []
+        return [json.loads(line) for line in payload.split(b"\n")]
 
     async def close(self) -> None:
         await close_writer(self.writer)

@@ -10,12 +10,7 @@ import pytest
 
 from tcp_server.protocol import Message, UserJoined, UserLeft
 from tcp_server.room import InMemorySessionStore
-from tests.gateway_fixtures import (  # noqa: F401  (fixtures)
-    GatewayStack,
-    JsonClient,
-    gateway_config,
-    make_gateway_stack,
-)
+from tests.gateway_fixtures import GatewayStack, JsonClient, gateway_config
 from tests.helpers import LineClient, stamped, wait_until
 from web_gateway.__main__ import start_gateway
 

@@ -14,12 +14,7 @@ import aiohttp
 import pytest
 
 from tcp_server.protocol import Message
-from tests.gateway_fixtures import (  # noqa: F401  (fixtures)
-    GatewayStack,
-    JsonClient,
-    make_gateway_stack,
-    ws_clients,
-)
+from tests.gateway_fixtures import GatewayStack
 from tests.helpers import TIMEOUT, LineClient, wait_until
 from web_gateway.app import WS_PER_ADDRESS
 from web_gateway.hosts import forwarded_host, host_allowed, parse_hosts

@@ -16,7 +16,7 @@ from typing import Any
 import pytest
 
 from tcp_server.protocol import UserLeft
-from tests.gateway_fixtures import GatewayStack, make_gateway_stack  # noqa: F401  (fixtures)
+from tests.gateway_fixtures import GatewayStack
 from tests.helpers import wait_until
 from tests.test_gateway_relay import RawPage, flood, terminal
 from web_gateway.app import BRIDGES

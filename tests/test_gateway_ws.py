@@ -16,14 +16,7 @@ import pytest
 
 from tcp_server import ChatServer
 from tcp_server.protocol import Message, UserJoined, UserLeft, UserList, WhisperMessage
-from tests.gateway_fixtures import (  # noqa: F401  (fixtures)
-    GatewayStack,
-    JsonClient,
-    gateway_config,
-    gateway_stack,
-    make_gateway_stack,
-    ws_clients,
-)
+from tests.gateway_fixtures import GatewayStack, JsonClient, gateway_config
 from tests.helpers import LineClient, stamped, wait_until
 from web_gateway.app import make_app
 

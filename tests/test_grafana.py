@@ -8,7 +8,7 @@ from collections.abc import Awaitable, Callable, Iterator
 from pathlib import Path
 from typing import Any
 
-from tests.gateway_fixtures import GatewayStack, JsonClient, make_gateway_stack  # noqa: F401
+from tests.gateway_fixtures import GatewayStack, JsonClient
 from tests.helpers import LineClient
 from tests.metrics_helpers import samples
 
@@ -51,7 +51,7 @@ def test_the_dashboard_is_well_formed() -> None:
 
 
 async def test_every_query_names_a_metric_the_programs_export(
-    make_gateway_stack: Callable[..., Awaitable[GatewayStack]],  # noqa: F811
+    make_gateway_stack: Callable[..., Awaitable[GatewayStack]],
 ) -> None:
     stack = await make_gateway_stack(server={"metrics_port": 0})
     assert stack.server.metrics is not None

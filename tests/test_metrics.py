@@ -16,7 +16,7 @@ import trustme
 from tcp_server import ChatServer
 from tcp_server.protocol import UserJoined
 from tcp_server.stats import Buckets
-from tests.gateway_fixtures import GatewayStack, JsonClient, make_gateway_stack  # noqa: F401
+from tests.gateway_fixtures import GatewayStack, JsonClient
 from tests.helpers import TIMEOUT, LineClient
 from tests.metrics_helpers import read_line_matching, samples, scrape, value, wait_for_value
 from tests.test_server_cli import free_port
@@ -126,7 +126,7 @@ async def test_chat_run_turns_metrics_on_and_prints_where() -> None:
 
 
 async def test_gateway_metrics_move_with_traffic(
-    make_gateway_stack: Callable[..., Awaitable[GatewayStack]],  # noqa: F811
+    make_gateway_stack: Callable[..., Awaitable[GatewayStack]],
 ) -> None:
     stack = await make_gateway_stack()
     url = stack.base_url + "metrics"
@@ -163,7 +163,7 @@ async def test_gateway_metrics_move_with_traffic(
 
 
 async def test_gateway_counts_backend_failures(
-    make_gateway_stack: Callable[..., Awaitable[GatewayStack]],  # noqa: F811
+    make_gateway_stack: Callable[..., Awaitable[GatewayStack]],
 ) -> None:
     stack = await make_gateway_stack()
     await stack.stop_server()
@@ -179,7 +179,7 @@ async def test_gateway_counts_backend_failures(
 
 
 async def test_gateway_metrics_refused_outside_the_allowed_networks(
-    make_gateway_stack: Callable[..., Awaitable[GatewayStack]],  # noqa: F811
+    make_gateway_stack: Callable[..., Awaitable[GatewayStack]],
 ) -> None:
     from web_gateway.forwarded import parse_networks
 
@@ -207,7 +207,7 @@ async def test_gateway_metrics_default_to_loopback_only() -> None:
 
 
 async def test_gateway_counts_a_page_dropped_by_the_heartbeat(
-    make_gateway_stack: Callable[..., Awaitable[GatewayStack]],  # noqa: F811
+    make_gateway_stack: Callable[..., Awaitable[GatewayStack]],
 ) -> None:
     stack = await make_gateway_stack(gateway={"heartbeat": 0.5})
     url = stack.base_url + "metrics"

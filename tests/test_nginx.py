@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import logging
 import pathlib
-from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
+from collections.abc import AsyncIterator
 from dataclasses import replace
 from typing import Any
 
@@ -19,59 +19,13 @@ import pytest
 from playwright.async_api import Browser, Page, async_playwright, expect
 
 from tcp_server.protocol import Message, UserJoined, UserLeft
-from tests.gateway_fixtures import GatewayStack, JsonClient, make_gateway_stack  # noqa: F401  (fixture)
+from tests.gateway_fixtures import GatewayStack
 from tests.helpers import TIMEOUT, LineClient, stamped, wait_until
-from tests.nginx_fixtures import Nginx, start_nginx, stop_nginx
+from tests.nginx_fixtures import StackMaker, deployed, ws_through
 from web_gateway.__main__ import start_gateway
-from web_gateway.forwarded import parse_networks
 
-SECRET = "nginx-test-secret"
 ARTIFACTS = pathlib.Path(__file__).resolve().parent.parent / "test-artifacts" / "nginx"
 CHROMIUM_ARGS = ["--no-sandbox", "--disable-background-networking", "--disable-component-update", "--disable-sync"]
-
-StackMaker = Callable[..., Awaitable[GatewayStack]]
-
-
-async def deployed(make_gateway_stack: StackMaker, **gateway: Any) -> GatewayStack:
-    """Server and gateway configured as deploy/systemd/chat.env configures them."""
-    settings: dict[str, Any] = dict(base_path="/chat/", trusted_proxy=parse_networks("127.0.0.1/32"))
-    settings.update(gateway)
-    return await make_gateway_stack(server={"gateway_secret": SECRET}, gateway=settings)
-
-
-@pytest.fixture
-def nginx_for(tmp_path: pathlib.Path) -> Iterator[Callable[..., Nginx]]:
-    """``nginx_for(stack, read_timeout=None)``: nginx in front of the stack's gateway, stopped after."""
-    started: list[Nginx] = []
-
-    def start(stack: GatewayStack, read_timeout: str | None = None) -> Nginx:
-        nginx = start_nginx(tmp_path / f"nginx{len(started)}", stack.gateway_port, read_timeout)
-        started.append(nginx)
-        return nginx
-
-    yield start
-    for nginx in started:
-        stop_nginx(nginx)
-
-
-async def ws_through(nginx: Nginx, *, local_addr: str | None = None,
-                     headers: dict[str, str] | None = None) -> JsonClient:
-    """A browser-protocol client on nginx's ``/chat/ws``, optionally from another loopback address."""
-    connector = aiohttp.TCPConnector(local_addr=(local_addr, 0)) if local_addr else None
-    session = aiohttp.ClientSession(connector=connector)
-    client = await JsonClient.connect(f"ws://127.0.0.1:{nginx.port}/chat/ws",
-                                      {"Origin": nginx.base_url, **(headers or {})}, session=session)
-    client.session = session  # the client closes its session with it
-    return client
-
-
-@pytest.fixture
-async def clients() -> AsyncIterator[list[JsonClient | LineClient]]:
-    opened: list[JsonClient | LineClient] = []
-    yield opened
-    for client in opened:
-        await client.close()
-
 
 @pytest.fixture
 async def browser() -> AsyncIterator[Browser]:

@@ -17,10 +17,8 @@ import aiohttp
 import pytest
 import trustme
 
-from tests.gateway_fixtures import make_gateway_stack  # noqa: F401  (fixture)
 from tests.helpers import TIMEOUT
-from tests.nginx_fixtures import Nginx, Tls, free_port, start_nginx, stop_nginx
-from tests.test_nginx import StackMaker, clients, deployed, nginx_for, ws_through  # noqa: F401  (fixtures)
+from tests.nginx_fixtures import Nginx, StackMaker, Tls, deployed, free_port, start_nginx, stop_nginx, ws_through
 
 
 async def get_status(nginx: Nginx, path: str = "/chat/", *, host: str | None = None,

@@ -11,35 +11,27 @@ import pytest
 from tcp_server import ChatServer
 from tcp_server.protocol import ErrorReason, Message, ServerFrame, UserJoined, UserLeft, WhisperMessage
 from tcp_server.protocol.encoders import JsonEncoder
+from tests.clients import Receiver
 from tests.helpers import TIMEOUT, LineClient, stamped
 
 
-class EventClient:
+class EventClient(Receiver[dict[str, Any]]):
     """A raw connection that asked for JSON events: each line must be one JSON object."""
 
     def __init__(self, client: LineClient) -> None:
+        super().__init__()
         self.client = client
         self.buf = b""
-        self.lines: list[bytes] = []
 
-    async def recv(self, timeout: float = TIMEOUT) -> dict[str, Any]:
-        while not self.lines:
-            data = await asyncio.wait_for(self.client.reader.read(65536), timeout)
-            if not data:
-                raise ConnectionError("server closed the connection")
-            self.buf += data
-            *whole, self.buf = self.buf.split(b"\n")
-            self.lines += whole
-        line = self.lines.pop(0)
-        event = json.loads(line)
-        assert isinstance(event, dict), line
-        return event
-
-    async def recv_until(self, kind: str) -> list[dict[str, Any]]:
-        seen = [await self.recv()]
-        while seen[-1]["type"] != kind:
-            seen.append(await self.recv())
-        return seen
+    async def read_items(self, timeout: float) -> list[dict[str, Any]]:
+        data = await asyncio.wait_for(self.client.reader.read(65536), timeout)
+        if not data:
+            raise ConnectionError("server closed the connection")
+        self.buf += data
+        *whole, self.buf = self.buf.split(b"\n")
+        events = [json.loads(line) for line in whole]
+        assert all(isinstance(event, dict) for event in events), whole
+        return events
 
     async def sync(self, token: str = "sync") -> list[dict[str, Any]]:
         await self.client.send(f"006#{token}")

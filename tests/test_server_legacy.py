@@ -8,17 +8,19 @@ import sys
 
 from tcp_server import ChatServer
 from tcp_server.protocol import Message, UserJoined, UserLeft, WhisperMessage
+from tests.clients import Receiver
 from tests.helpers import TIMEOUT, LineClient
 
 SEED_CLIENT = pathlib.Path(__file__).with_name("seed_client.py")
 
 
-class SeedClient:
+class SeedClient(Receiver[str]):
     """The seed's client as a subprocess: type lines, read what it prints."""
 
     def __init__(self, proc: asyncio.subprocess.Process) -> None:
+        super().__init__()
         self.proc = proc
-        self.output: list[str] = []
+        self.output = ""  # printed, not yet matched by expect()
 
     @classmethod
     async def start(cls) -> SeedClient:
@@ -33,18 +35,18 @@ class SeedClient:
         self.proc.stdin.write(line.encode() + b"\n")
         await asyncio.wait_for(self.proc.stdin.drain(), TIMEOUT)
 
+    async def read_items(self, timeout: float) -> list[str]:
+        assert self.proc.stdout is not None
+        chunk = await asyncio.wait_for(self.proc.stdout.read(4096), timeout)
+        if not chunk:
+            raise ConnectionError(f"seed client ended; output: {self.output!r}")
+        return [chunk.decode()]
+
     async def expect(self, needle: str) -> str:
         """Read printed output until ``needle`` shows up; the text up to it."""
-        assert self.proc.stdout is not None
-        buf = "".join(self.output)
-        while needle not in buf:
-            chunk = await asyncio.wait_for(self.proc.stdout.read(4096), TIMEOUT)
-            if not chunk:
-                raise AssertionError(f"seed client ended before printing {needle!r}; output: {buf!r}")
-            self.output.append(chunk.decode())
-            buf = "".join(self.output)
-        head, _, tail = buf.partition(needle)
-        self.output = [tail]
+        while needle not in self.output:
+            self.output += await self.recv()
+        head, _, self.output = self.output.partition(needle)
         return head + needle
 
     async def stop(self) -> None:

@@ -19,7 +19,7 @@ import trustme
 from tcp_server import ChatServer
 from tcp_server.protocol import Pong, UserJoined
 from tcp_server.tls import client_context
-from tests.gateway_fixtures import GatewayStack, JsonClient, make_gateway_stack  # noqa: F401
+from tests.gateway_fixtures import GatewayStack, JsonClient
 from tests.helpers import TIMEOUT, LineClient
 from tests.test_client_script import run as run_client
 from tests.test_server_cli import free_port
@@ -268,7 +268,7 @@ async def test_sighup_with_a_broken_certificate_keeps_the_old_one(
 
 
 async def test_gateway_backend_over_tls(
-    make_gateway_stack: Callable[..., Awaitable[GatewayStack]], pki: Pki,  # noqa: F811
+    make_gateway_stack: Callable[..., Awaitable[GatewayStack]], pki: Pki,
 ) -> None:
     stack = await make_gateway_stack(server={"tls_port": 0, "tls_cert": pki.cert_file, "tls_key": pki.key_file})
     await stack.runner.cleanup()  # the stack's own gateway talks plain TCP; start one that uses TLS
@@ -299,7 +299,7 @@ async def test_gateway_backend_over_tls(
 
 
 async def test_gateway_refuses_a_backend_certificate_it_cannot_verify(
-    make_gateway_stack: Callable[..., Awaitable[GatewayStack]], pki: Pki, tmp_path: Path,  # noqa: F811
+    make_gateway_stack: Callable[..., Awaitable[GatewayStack]], pki: Pki, tmp_path: Path,
 ) -> None:
     other = make_pki(tmp_path, "other")
     stack = await make_gateway_stack(server={"tls_port": 0, "tls_cert": pki.cert_file, "tls_key": pki.key_file})
