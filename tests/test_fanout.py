@@ -1,0 +1,47 @@
+"""The fan-out log and its cursors: one append per room frame, each member its own part, no resets."""
+
+from __future__ import annotations
+
+from tcp_server.fanout import FanoutLog
+from tcp_server.protocol.encoders import FRAMES, JSON
+from tcp_server.protocol.frames import Message, UserJoined
+
+
+def test_a_cursor_takes_what_was_appended_after_it_and_only_once() -> None:
+    log = FanoutLog()
+    early = log.cursor()
+    log.append(UserJoined("bob"))
+    late = log.cursor()
+    log.append(Message("bob", "hi"))
+    assert log.take(early) == [UserJoined("bob"), Message("bob", "hi")]
+    assert log.take(early) == [] and not log.behind(early)
+    assert log.position(late) == 1 and log.take(late) == [Message("bob", "hi")]
+
+
+def test_the_sender_skips_its_own_entry_after_catching_up() -> None:
+    log = FanoutLog()
+    sender = log.cursor()
+    log.append(UserJoined("carol"))
+    assert log.take(sender) == [UserJoined("carol")]  # what the log held for it comes first
+    log.append(Message("alice", "mine"))
+    log.skip(sender)
+    assert not log.behind(sender)
+
+
+def test_after_a_flush_every_old_cursor_means_the_start_without_touching_it() -> None:
+    log = FanoutLog()
+    cursors = [log.cursor() for _ in range(3)]
+    log.append(Message("a", "1"))
+    log.take(cursors[0])
+    log.reset()
+    assert log.entries == [] and all(not log.behind(c) for c in cursors)
+    log.append(Message("a", "2"))
+    assert all(log.position(c) == 0 for c in cursors)
+    assert [log.take(c) for c in cursors] == [[Message("a", "2")]] * 3
+
+
+def test_the_log_is_encoded_per_encoder() -> None:
+    log = FanoutLog()
+    log.append(Message("a", "x # y"))
+    assert log.encoded(FRAMES) == [b"105#a#x # y\n"]
+    assert log.encoded(JSON) == [b'{"type":"message","from":"a","text":"x # y"}\n']
