@@ -14,7 +14,17 @@ from enum import Enum
 from typing import Protocol
 
 from tcp_server.protocol.codes import ErrorReason
-from tcp_server.protocol.frames import Error, IdTaken, Join, Joined, Leave, Left, ResumeSession, SessionToken
+from tcp_server.protocol.frames import (
+    Error,
+    IdTaken,
+    Join,
+    Joined,
+    Leave,
+    Left,
+    ResumeSession,
+    ServerFrame,
+    SessionToken,
+)
 from tcp_server.protocol.roster import Roster
 from tcp_server.protocol.texts import text
 from tcp_server.tls import client_context
@@ -171,12 +181,7 @@ class ChatClient:
         if not await conn.send(Join(name)):
             return _Join.CLOSED
         while True:
-            try:
-                async with asyncio.timeout(self.config.connect_timeout):
-                    frame = await conn.recv()
-            except TimeoutError:
-                conn.abort()
-                return _Join.CLOSED
+            frame = await self._answer()
             if frame is None:
                 return _Join.CLOSED
             if isinstance(frame, Error) and frame.reason is ErrorReason.NOT_JOINED:
@@ -184,14 +189,28 @@ class ChatClient:
             if not (quiet and isinstance(frame, IdTaken)):
                 self.ui.show(render_frame(frame, self.lang, self.ui.one_line))
             if isinstance(frame, Joined):
-                self.name = frame.id
-                self.roster.apply(frame)
-                self.online = True
-                return _Join.JOINED
+                return self._now_joined(frame)
             if isinstance(frame, IdTaken) or (isinstance(frame, Error) and frame.reason is ErrorReason.BAD_ID):
                 return _Join.RETRY
             if isinstance(frame, Error):
                 return _Join.FATAL
+
+    async def _answer(self) -> ServerFrame | None:
+        """The server's next frame within the connect timeout; None when it is gone (or silent: aborted)."""
+        conn = self.conn
+        assert conn is not None
+        try:
+            async with asyncio.timeout(self.config.connect_timeout):
+                return await conn.recv()
+        except TimeoutError:
+            conn.abort()
+            return None
+
+    def _now_joined(self, frame: Joined) -> _Join:
+        self.name = frame.id
+        self.roster.apply(frame)
+        self.online = True
+        return _Join.JOINED
 
     async def _resume(self, token: str) -> _Join:
         """``008#token``: JOINED (the missed frames and ``113`` follow, shown by :meth:`run`),
@@ -200,19 +219,11 @@ class ChatClient:
         assert conn is not None
         if not await conn.send(ResumeSession(token)):
             return _Join.CLOSED
-        try:
-            async with asyncio.timeout(self.config.connect_timeout):
-                frame = await conn.recv()
-        except TimeoutError:
-            conn.abort()
-            return _Join.CLOSED
+        frame = await self._answer()
         if frame is None:
             return _Join.CLOSED
         if isinstance(frame, Joined):
-            self.name = frame.id
-            self.roster.apply(frame)
-            self.online = True
-            return _Join.JOINED
+            return self._now_joined(frame)
         if isinstance(frame, Error) and frame.reason is ErrorReason.BAD_TOKEN:
             log.info("the server could not resume the session; joining again")
             return _Join.RETRY

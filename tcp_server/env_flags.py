@@ -8,7 +8,8 @@ from __future__ import annotations
 
 import argparse
 import os
-from collections.abc import Callable, Sequence
+import re
+from collections.abc import Callable, Iterable, Sequence
 from typing import Any
 
 
@@ -27,6 +28,12 @@ def parse_hostport(raw: str) -> tuple[str, int]:
     if not sep or not host:
         raise ValueError(f"expected HOST:PORT, got {raw!r}")
     return host.strip("[]"), int(port)
+
+
+def split_values(raw: str | Iterable[str]) -> list[str]:
+    """A list flag's items: comma or space separated, in one string or several (a flag given twice)."""
+    parts = [raw] if isinstance(raw, str) else list(raw)
+    return [item for part in parts for item in re.split(r"[,\s]+", part) if item]
 
 
 class EnvArgumentParser(argparse.ArgumentParser):

@@ -23,6 +23,8 @@ import re
 from collections.abc import Iterable
 from urllib.parse import urlsplit
 
+from tcp_server.env_flags import split_values
+
 from .forwarded import split_outside_quotes
 
 
@@ -39,11 +41,8 @@ def host_name(host: str) -> str | None:
 
 def parse_hosts(raw: str | Iterable[str]) -> tuple[str, ...]:
     """``--allowed-host`` values (comma or space separated, ports ignored); ValueError on a bad one."""
-    items = re.split(r"[,\s]+", raw) if isinstance(raw, str) else [p for r in raw for p in re.split(r"[,\s]+", r)]
     out: list[str] = []
-    for item in items:
-        if not item:
-            continue
+    for item in split_values(raw):
         name = host_name(item)
         if name is None or "/" in item:
             raise ValueError(f"not a host name: {item!r}")

@@ -7,9 +7,10 @@ header anyway, so it is allowed. ``null`` (sandboxed frames, ``file:``) is not.
 
 from __future__ import annotations
 
-import re
 from collections.abc import Iterable
 from urllib.parse import urlsplit
+
+from tcp_server.env_flags import split_values
 
 _DEFAULT_PORTS = {"http": 80, "https": 443, "ws": 80, "wss": 443}
 
@@ -34,11 +35,8 @@ def normalize_origin(origin: str) -> str | None:
 
 def parse_origins(raw: str | Iterable[str]) -> tuple[str, ...]:
     """An allowlist from a comma/space separated string; ValueError on an entry that is no origin."""
-    items = re.split(r"[,\s]+", raw) if isinstance(raw, str) else [p for r in raw for p in re.split(r"[,\s]+", r)]
     out: list[str] = []
-    for item in items:
-        if not item:
-            continue
+    for item in split_values(raw):
         norm = normalize_origin(item)
         if norm is None:
             raise ValueError(f"not an origin (scheme://host[:port]): {item!r}")
