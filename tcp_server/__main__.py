@@ -6,9 +6,15 @@ import asyncio
 import logging
 import signal
 from collections.abc import Sequence
+from typing import TYPE_CHECKING
 
 from .config import ServerConfig, parse_config
+from .connection import ChatConnection
+from .protocol.codes import ErrorReason
 from .server import ChatServer
+
+if TYPE_CHECKING:
+    from .room.redis import RedisRoom
 
 
 def install_uvloop(wanted: bool) -> bool:
@@ -27,9 +33,38 @@ def setup_logging(level: str) -> None:
     logging.basicConfig(level=level.upper(), format="%(asctime)s %(levelname)s %(name)s: %(message)s")
 
 
-async def serve(config: ServerConfig) -> None:
-    server = ChatServer(config)
+async def start_node(config: ServerConfig) -> tuple[ChatServer, RedisRoom | None]:
+    """A started server node: on the embedded room, or on the shared one in Redis with ``--redis``."""
+    if not config.redis:
+        server = ChatServer(config)
+        await server.start()
+        return server, None
+    from .room.redis import RedisRoom, RedisSettings
+
+    room = RedisRoom.create(RedisSettings(config.redis, config.node_id, config.redis_prefix, config.node_timeout))
+    server = ChatServer(config, directory=room.directory, bus=room.bus)
     await server.start()
+    room.link.on_lost = lambda key: close_lost(server, key)
+    await room.link.start(server.port)
+    return server, room
+
+
+def close_lost(server: ChatServer, key: str) -> None:
+    """A member whose ID someone else took while this node was cut off from Redis: closed with a clear 109."""
+    member = server.room.members.get(key)
+    if isinstance(member, ChatConnection):
+        member.refuse(ErrorReason.UNAVAILABLE, "your ID was taken while this server was cut off from the room")
+
+
+async def stop_node(server: ChatServer, room: RedisRoom | None) -> None:
+    """Close the node; its users' releases reach Redis before it disconnects."""
+    await server.close()
+    if room is not None:
+        await room.link.close()
+
+
+async def serve(config: ServerConfig) -> None:
+    server, room = await start_node(config)
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGTERM, signal.SIGINT):
@@ -40,7 +75,7 @@ async def serve(config: ServerConfig) -> None:
     )
     await stop.wait()
     logging.getLogger("tcp_server").info("signal received, shutting down")
-    await server.close()
+    await stop_node(server, room)
 
 
 def main(argv: Sequence[str] | None = None) -> None:

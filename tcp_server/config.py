@@ -34,6 +34,10 @@ class ServerConfig:
     join_timeout: float = 30.0
     keepalive: bool = True
     uvloop: bool = True
+    redis: str | None = None
+    node_id: str | None = None
+    redis_prefix: str = "hanchat:"
+    node_timeout: float = 15.0
 
 
 def add_server_arguments(parser: EnvArgumentParser, *, legacy_default: int | None = None) -> None:
@@ -72,6 +76,15 @@ def add_server_arguments(parser: EnvArgumentParser, *, legacy_default: int | Non
                             help="seconds a connection may stay without joining")
     parser.add_env_argument("--keepalive", env="CHAT_KEEPALIVE", type=parse_bool, default=d.keepalive,
                             help="TCP keepalive on every connection")
+    parser.add_env_argument("--redis", env="CHAT_REDIS", default=None,
+                            help="redis://HOST:PORT/DB: share one room between several nodes through Redis "
+                                 "(default: the embedded in-memory room)")
+    parser.add_env_argument("--node-id", env="CHAT_NODE_ID", default=None,
+                            help="this node's name in logs and in Redis (default: hostname:port)")
+    parser.add_env_argument("--redis-prefix", env="CHAT_REDIS_PREFIX", default=d.redis_prefix,
+                            help="prefix of every Redis key, so that two chats can share one Redis")
+    parser.add_env_argument("--node-timeout", env="CHAT_NODE_TIMEOUT", type=float, default=d.node_timeout,
+                            help="seconds after which a silent node counts as dead and its users leave the room")
     parser.add_env_argument("--uvloop", env="CHAT_UVLOOP", type=parse_bool, default=d.uvloop,
                             help="use uvloop when it is installed")
 

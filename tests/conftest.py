@@ -8,6 +8,7 @@ import pytest
 
 from tcp_server import ChatServer, ServerConfig
 from tests.helpers import LineClient
+from tests.redis_fixtures import redis_server  # noqa: F401 - a fixture, for every test module
 
 
 def server_config(**overrides: object) -> ServerConfig:

@@ -52,6 +52,8 @@ class ErrorReason(StrEnum):
     BUSY = "busy"
     SHUTDOWN = "shutdown"
     INTERNAL = "internal"
+    UNAVAILABLE = "unavailable"
+    """The shared room (several nodes, Redis) cannot be reached right now: try again later."""
 
 
 class OutputFormat(StrEnum):

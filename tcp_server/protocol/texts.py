@@ -75,6 +75,10 @@ _REASONS: dict[ErrorReason, dict[Lang, str]] = {
     },
     ErrorReason.SHUTDOWN: {"ko": "서버가 종료됩니다.", "en": "The server is shutting down."},
     ErrorReason.INTERNAL: {"ko": "서버 내부 오류입니다.", "en": "Internal server error."},
+    ErrorReason.UNAVAILABLE: {
+        "ko": "채팅방을 일시적으로 사용할 수 없습니다. 잠시 후 다시 시도해주세요.",
+        "en": "The chat room is unavailable right now; try again later.",
+    },
 }
 
 

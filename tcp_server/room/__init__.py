@@ -1,6 +1,6 @@
 """The room seam (directory + bus) and its implementations: see :mod:`.base`."""
 
-from .base import Bus, Directory, Subscriber
+from .base import Bus, Directory, RoomUnavailable, Subscriber
 from .memory import InMemoryBus, InMemoryDirectory
 
-__all__ = ["Bus", "Directory", "InMemoryBus", "InMemoryDirectory", "Subscriber"]
+__all__ = ["Bus", "Directory", "InMemoryBus", "InMemoryDirectory", "RoomUnavailable", "Subscriber"]

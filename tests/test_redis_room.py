@@ -1,0 +1,251 @@
+"""Several real server nodes sharing one room through a real redis-server (``chat-server --redis``)."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import AsyncIterator, Awaitable, Callable
+from dataclasses import dataclass
+
+import pytest
+import redis.asyncio as aioredis
+
+from tcp_server import ChatServer
+from tcp_server.__main__ import start_node, stop_node
+from tcp_server.protocol import (
+    Error,
+    ErrorReason,
+    IdTaken,
+    Joined,
+    Message,
+    NoSuchUser,
+    Pong,
+    UserJoined,
+    UserLeft,
+    UserList,
+    WhisperMessage,
+)
+from tcp_server.room.redis import RedisRoom
+from tests.conftest import server_config
+from tests.helpers import TIMEOUT, LineClient, wait_until
+from tests.redis_fixtures import RedisServer
+
+NODE_TIMEOUT = 2.0  # short, so that a dead node is noticed quickly; a beat every 0.5 s
+
+
+@dataclass
+class Node:
+    server: ChatServer
+    room: RedisRoom
+    stopped: bool = False
+
+    @property
+    def port(self) -> int:
+        return self.server.port
+
+    async def kill(self) -> None:
+        """Gone without a word: Redis connections dropped, nothing released; its sockets then close."""
+        await self.room.link.abort()
+        await self.server.close(timeout=2.0)
+        self.stopped = True
+
+
+MakeNode = Callable[..., Awaitable[Node]]
+Connect = Callable[[Node], Awaitable[LineClient]]
+
+
+@pytest.fixture
+async def make_node(redis_server: RedisServer) -> AsyncIterator[MakeNode]:
+    nodes: list[Node] = []
+
+    async def start(**overrides: object) -> Node:
+        overrides.setdefault("node_timeout", NODE_TIMEOUT)
+        cfg = server_config(redis=redis_server.url, node_id=f"node{len(nodes)}", **overrides)
+        server, room = await asyncio.wait_for(start_node(cfg), TIMEOUT)
+        assert room is not None
+        node = Node(server, room)
+        nodes.append(node)
+        await asyncio.wait_for(room.link.ready.wait(), TIMEOUT)
+        return node
+
+    yield start
+    for node in nodes:
+        if not node.stopped:
+            await asyncio.wait_for(stop_node(node.server, node.room), TIMEOUT * 2)
+
+
+@pytest.fixture
+async def connect() -> AsyncIterator[Connect]:
+    clients: list[LineClient] = []
+
+    async def open_client(node: Node) -> LineClient:
+        client = await LineClient.connect("127.0.0.1", node.port)
+        clients.append(client)
+        return client
+
+    yield open_client
+    for client in clients:
+        await client.close()
+
+
+async def test_ids_are_unique_across_nodes_case_insensitively(make_node: MakeNode, connect: Connect) -> None:
+    a, b = await make_node(), await make_node()
+    alice = await connect(a)
+    assert (await alice.join("Alice"))[-1] == UserList(("Alice",))
+    other = await connect(b)
+    await other.send("001#ALICE")
+    assert await other.recv() == IdTaken()
+    await alice.send("004#Alice")
+    await alice.closed()
+    # The release is fire-and-forget; its 104 on the room channel says it is done.
+    await wait_until(lambda: len(b.server.room.roster) == 0, what="Alice's leave seen on the other node")
+    again = await connect(b)
+    assert (await again.join("alice"))[-1] == UserList(("alice",))
+
+
+async def test_a_race_of_two_joins_on_two_nodes_has_one_winner(make_node: MakeNode, connect: Connect) -> None:
+    a, b = await make_node(), await make_node()
+    for round_ in range(10):
+        name = f"racer{round_}"
+        x, y = await connect(a), await connect(b)
+        x.writer.write(f"001#{name}\n".encode())
+        y.writer.write(f"001#{name.upper()}\n".encode())
+        results = await asyncio.gather(x.recv(), y.recv())
+        won = [r for r in results if r == Joined(name) or r == Joined(name.upper())]
+        lost = [r for r in results if r == IdTaken()]
+        assert len(won) == 1 and len(lost) == 1, results
+
+
+async def test_the_room_across_nodes(make_node: MakeNode, connect: Connect) -> None:
+    a, b = await make_node(), await make_node()
+    alice, bob, carol = await connect(a), await connect(b), await connect(a)
+    await alice.join("alice")
+    assert (await bob.join("bob"))[-1] == UserList(("alice", "bob"))
+    assert (await carol.join("carol"))[-1] == UserList(("alice", "bob", "carol"))
+    assert await alice.recv() == UserJoined("bob")
+    assert await alice.recv() == UserJoined("carol")
+    assert await bob.recv() == UserJoined("carol")
+    # 005 on either node: everyone in join order.
+    await bob.send("005#bob")
+    assert await bob.recv() == UserList(("alice", "bob", "carol"))
+    await alice.send("005#alice")
+    assert await alice.recv() == UserList(("alice", "bob", "carol"))
+    # A message reaches both nodes, not its sender.
+    await bob.send("002#bob#안녕 everyone")
+    assert await alice.recv() == Message("bob", "안녕 everyone")
+    assert await carol.recv() == Message("bob", "안녕 everyone")
+    assert await bob.sync() == []
+    # Whispers cross nodes; a missing user is 108.
+    await carol.send("003#carol#BOB#psst")
+    assert await bob.recv() == WhisperMessage("carol", "psst")
+    await bob.send("003#bob#nobody#hello?")
+    assert await bob.recv() == NoSuchUser("nobody")
+    assert await alice.sync() == []
+    # A leave on one node is a 104 on the other.
+    await carol.send("004#carol")
+    assert await bob.recv() == UserLeft("carol")
+    assert await alice.recv() == UserLeft("carol")
+
+
+async def test_each_senders_order_is_kept_for_every_receiver(make_node: MakeNode, connect: Connect) -> None:
+    a, b = await make_node(), await make_node()
+    s1, s2, r1, r2 = await connect(a), await connect(b), await connect(a), await connect(b)
+    for c, name in ((s1, "s1"), (s2, "s2"), (r1, "r1"), (r2, "r2")):
+        await c.join(name)
+    n = 200
+    s1.writer.write("".join(f"002#s1#{i}\n" for i in range(n)).encode())
+    s2.writer.write("".join(f"002#s2#{i}\n" for i in range(n)).encode())
+    for receiver in (r1, r2):
+        got: dict[str, list[int]] = {"s1": [], "s2": []}
+        while len(got["s1"]) < n or len(got["s2"]) < n:
+            frame = await receiver.recv()
+            if isinstance(frame, Message):
+                got[frame.sender].append(int(frame.message))
+        assert got == {"s1": list(range(n)), "s2": list(range(n))}
+
+
+async def test_a_node_that_dies_loses_its_users_once(make_node: MakeNode, connect: Connect) -> None:
+    a, b, c = await make_node(), await make_node(), await make_node()
+    watchers = [await connect(a), await connect(b)]
+    await watchers[0].join("wa")
+    await watchers[1].join("wb")
+    doomed = [await connect(c) for _ in range(3)]
+    for i, d in enumerate(doomed):
+        await d.join(f"ghost{i}")
+    for w in watchers:
+        await w.recv_until(UserJoined("ghost2"))
+    await c.kill()
+    loop = asyncio.get_running_loop()
+    start = loop.time()
+    for w in watchers:
+        frames: list[object] = []
+        while len([f for f in frames if isinstance(f, UserLeft)]) < 3:
+            frames.append(await w.recv(timeout=NODE_TIMEOUT * 2))
+        assert sorted(f.id for f in frames if isinstance(f, UserLeft)) == ["ghost0", "ghost1", "ghost2"]
+    assert loop.time() - start < NODE_TIMEOUT * 2
+    # Exactly once: after one more beat of both survivors, nothing else arrived.
+    await asyncio.sleep(NODE_TIMEOUT / 2)  # two reaper rounds of each survivor; then nothing may be pending
+    for w in watchers:
+        assert await w.sync() == []
+        await w.send(f"005#{'wa' if w is watchers[0] else 'wb'}")
+        assert await w.recv() == UserList(("wa", "wb"))
+    again = await connect(a)
+    assert (await again.join("ghost1"))[-1] == UserList(("wa", "wb", "ghost1"))
+
+
+async def test_redis_down_refuses_joins_and_recovers(
+    make_node: MakeNode, connect: Connect, redis_server: RedisServer,
+) -> None:
+    a, b = await make_node(), await make_node()
+    alice = await connect(a)
+    await alice.join("alice")
+    redis_server.stop()
+    await wait_until(lambda: not a.room.link.subscribed and not b.room.link.subscribed, what="the outage noticed")
+    late = await connect(b)
+    await late.send("001#bob")
+    assert await late.recv() == Error(ErrorReason.UNAVAILABLE, "the room is unavailable; try again later")
+    assert await late.closed() == b""
+    # Nothing crashed: the connected user is still served.
+    await alice.send("006#still")
+    assert await alice.recv() == Pong("still")
+    redis_server.start()
+    await wait_until(lambda: a.room.link.subscribed and b.room.link.subscribed, timeout=10.0, what="reconnection")
+    # Alice was registered again (Redis lost everything): her ID is still hers.
+    bob = await connect(b)
+    assert (await bob.join("bob"))[-1] == UserList(("alice", "bob"))
+    thief = await connect(b)
+    await thief.send("001#ALICE")
+    assert await thief.recv() == IdTaken()
+    await bob.send("002#bob#back")
+    assert await alice.recv_until(Message("bob", "back"))
+
+
+async def test_one_message_costs_one_redis_command(
+    make_node: MakeNode, connect: Connect, redis_server: RedisServer,
+) -> None:
+    """O(1) per message, not per user: 50 users on two nodes, 20 messages, 20 PUBLISHes."""
+    a, b = await make_node(), await make_node()
+    users = []
+    for i in range(50):
+        u = await connect(a if i % 2 else b)
+        await u.join(f"u{i}")
+        users.append(u)
+    for u in users:
+        await u.sync()
+    probe = aioredis.Redis.from_url(redis_server.url, decode_responses=True)
+    try:
+        before = await asyncio.wait_for(probe.info("commandstats"), TIMEOUT)
+        for i in range(20):
+            await users[0].send(f"002#u0#m{i}")
+        await users[1].recv_until(Message("u0", "m19"))
+        await users[2].recv_until(Message("u0", "m19"))
+        after = await asyncio.wait_for(probe.info("commandstats"), TIMEOUT)
+    finally:
+        await probe.aclose()
+
+    def calls(stats: dict[str, dict[str, int]], cmd: str) -> int:
+        return int(stats.get(f"cmdstat_{cmd}", {}).get("calls", 0))
+
+    assert calls(after, "publish") - calls(before, "publish") == 20
+    other = sum(calls(after, c.removeprefix("cmdstat_")) - calls(before, c.removeprefix("cmdstat_"))
+                for c in after if c not in ("cmdstat_publish", "cmdstat_info"))
+    assert other <= 4 * 4  # heartbeats and reaper rounds of two nodes meanwhile, at most; none per message
