@@ -11,6 +11,7 @@ from typing import TYPE_CHECKING
 from .config import ServerConfig, parse_config
 from .connection import ChatConnection
 from .protocol.codes import ErrorReason
+from .protocol.frames import Error
 from .server import ChatServer
 
 if TYPE_CHECKING:
@@ -45,15 +46,24 @@ async def start_node(config: ServerConfig) -> tuple[ChatServer, RedisRoom | None
     server = ChatServer(config, directory=room.directory, bus=room.bus)
     await server.start()
     room.link.on_lost = lambda key: close_lost(server, key)
+    room.link.on_degraded = lambda: tell_degraded(server)
     await room.link.start(server.port)
     return server, room
 
 
 def close_lost(server: ChatServer, key: str) -> None:
-    """A member whose ID someone else took while this node was cut off from Redis: closed with a clear 109."""
+    """A member whose place in the room is gone (taken elsewhere, or removed while this node was cut off or
+    paused): closed with a clear 109 rather than left a ghost."""
     member = server.room.members.get(key)
     if isinstance(member, ChatConnection):
-        member.refuse(ErrorReason.UNAVAILABLE, "your ID was taken while this server was cut off from the room")
+        member.refuse(ErrorReason.UNAVAILABLE, "this server lost your place in the room; please reconnect")
+
+
+def tell_degraded(server: ChatServer) -> None:
+    """Redis is gone: every member hears it once, since messages now reach no one until it is back."""
+    notice = Error(ErrorReason.UNAVAILABLE, "the room is degraded: messages are not delivered until it recovers")
+    for member in list(server.room.members.values()):
+        member.send(notice)
 
 
 async def stop_node(server: ChatServer, room: RedisRoom | None) -> None:

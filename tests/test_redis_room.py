@@ -3,6 +3,10 @@
 from __future__ import annotations
 
 import asyncio
+import os
+import signal
+import subprocess
+import sys
 from collections.abc import AsyncIterator, Awaitable, Callable
 from dataclasses import dataclass
 
@@ -27,7 +31,7 @@ from tcp_server.protocol import (
 from tcp_server.room.redis import RedisRoom
 from tests.conftest import server_config
 from tests.helpers import TIMEOUT, LineClient, wait_until
-from tests.redis_fixtures import RedisServer
+from tests.redis_fixtures import RedisServer, free_port
 
 NODE_TIMEOUT = 2.0  # short, so that a dead node is noticed quickly; a beat every 0.5 s
 
@@ -200,13 +204,14 @@ async def test_redis_down_refuses_joins_and_recovers(
     await alice.join("alice")
     redis_server.stop()
     await wait_until(lambda: not a.room.link.subscribed and not b.room.link.subscribed, what="the outage noticed")
+    degraded = Error(ErrorReason.UNAVAILABLE, "the room is degraded: messages are not delivered until it recovers")
+    assert await alice.recv() == degraded
     late = await connect(b)
     await late.send("001#bob")
     assert await late.recv() == Error(ErrorReason.UNAVAILABLE, "the room is unavailable; try again later")
     assert await late.closed() == b""
     # Nothing crashed: the connected user is still served.
-    await alice.send("006#still")
-    assert await alice.recv() == Pong("still")
+    assert await alice.sync("still") == []  # told once, and still served
     redis_server.start()
     await wait_until(lambda: a.room.link.subscribed and b.room.link.subscribed, timeout=10.0, what="reconnection")
     # Alice was registered again (Redis lost everything): her ID is still hers.
@@ -249,3 +254,112 @@ async def test_one_message_costs_one_redis_command(
     other = sum(calls(after, c.removeprefix("cmdstat_")) - calls(before, c.removeprefix("cmdstat_"))
                 for c in after if c not in ("cmdstat_publish", "cmdstat_info"))
     assert other <= 4 * 4  # heartbeats and reaper rounds of two nodes meanwhile, at most; none per message
+
+
+class NodeProcess:
+    """A chat-server node in a process of its own, to be killed or paused like a real one."""
+
+    def __init__(self, redis_url: str, node_id: str) -> None:
+        self.port = free_port()
+        self.proc = subprocess.Popen(
+            [sys.executable, "-m", "tcp_server", "--host", "127.0.0.1", "--port", str(self.port),
+             "--redis", redis_url, "--node-id", node_id, "--node-timeout", str(NODE_TIMEOUT),
+             "--flood-rate", "0", "--max-per-address", "0", "--max-new-per-minute", "0", "--uvloop", "false",
+             "--lang", "en"],
+            stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE,
+        )
+
+    async def ready(self) -> None:
+        """Wait until it accepts a join (it follows the room by then)."""
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + TIMEOUT * 2
+        while True:
+            assert self.proc.poll() is None, "the node exited"
+            try:
+                probe = await LineClient.connect("127.0.0.1", self.port)
+            except (OSError, TimeoutError):
+                probe = None
+            if probe is not None:
+                await probe.send("006#up")
+                ok = await probe.recv() == Pong("up")
+                await probe.close()
+                if ok:
+                    return
+            assert loop.time() < deadline, "the node did not come up"
+            await asyncio.sleep(0.1)  # polling a process that has no event to wait for
+
+    def stop(self) -> None:
+        if self.proc.poll() is None:
+            os.kill(self.proc.pid, signal.SIGCONT)
+            self.proc.kill()
+        self.proc.wait(timeout=TIMEOUT)
+        if self.proc.stderr is not None:
+            self.proc.stderr.close()
+
+
+@pytest.fixture
+async def node_process(redis_server: RedisServer) -> AsyncIterator[Callable[[str], Awaitable[NodeProcess]]]:
+    procs: list[NodeProcess] = []
+
+    async def start(node_id: str) -> NodeProcess:
+        proc = NodeProcess(redis_server.url, node_id)
+        procs.append(proc)
+        await proc.ready()
+        return proc
+
+    yield start
+    for proc in procs:
+        proc.stop()
+
+
+async def test_a_node_killed_with_sigkill_loses_its_users_once(
+    make_node: MakeNode, connect: Connect, node_process: Callable[[str], Awaitable[NodeProcess]],
+) -> None:
+    a, b = await make_node(), await make_node()
+    wa, wb = await connect(a), await connect(b)
+    await wa.join("wa")
+    await wb.join("wb")
+    victim = await node_process("victim")
+    users = [await LineClient.connect("127.0.0.1", victim.port) for _ in range(2)]
+    try:
+        for i, u in enumerate(users):
+            await u.join(f"k{i}")
+        for w in (wa, wb):
+            await w.recv_until(UserJoined("k1"))
+        victim.proc.send_signal(signal.SIGKILL)
+        victim.proc.wait(timeout=TIMEOUT)
+        for w in (wa, wb):
+            got = [await w.recv(timeout=NODE_TIMEOUT * 2), await w.recv(timeout=NODE_TIMEOUT * 2)]
+            assert sorted(got, key=str) == [UserLeft("k0"), UserLeft("k1")]
+        await asyncio.sleep(NODE_TIMEOUT / 2)  # more reaper rounds on both survivors: still nothing new
+        assert await wa.sync() == [] and await wb.sync() == []
+    finally:
+        for u in users:
+            await u.close()
+
+
+async def test_a_paused_node_does_not_resurrect_its_users(
+    make_node: MakeNode, connect: Connect, node_process: Callable[[str], Awaitable[NodeProcess]],
+) -> None:
+    a = await make_node()
+    watcher = await connect(a)
+    await watcher.join("w")
+    sleeper = await node_process("sleeper")
+    stale = await LineClient.connect("127.0.0.1", sleeper.port)
+    try:
+        await stale.join("zed")
+        await watcher.recv_until(UserJoined("zed"))
+        os.kill(sleeper.proc.pid, signal.SIGSTOP)
+        assert await watcher.recv(timeout=NODE_TIMEOUT * 2) == UserLeft("zed")
+        taker = await connect(a)
+        assert (await taker.join("ZED"))[-1] == UserList(("w", "ZED"))
+        os.kill(sleeper.proc.pid, signal.SIGCONT)
+        frames = await stale.recv_until(Error, timeout=NODE_TIMEOUT * 2)
+        assert frames[-1] == Error(ErrorReason.UNAVAILABLE, "this server lost your place in the room; please reconnect")
+        assert await stale.closed() == b""
+        # The room still has the new ZED, and no ghost came back.
+        await watcher.send("005#w")
+        assert (await watcher.recv_until(UserList))[-1] == UserList(("w", "ZED"))
+        assert await watcher.sync() == []
+    finally:
+        await stale.close()

@@ -26,6 +26,7 @@ from __future__ import annotations
 import asyncio
 import json
 import logging
+import secrets
 import socket
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -77,6 +78,7 @@ class _Keys:
     order: str = field(init=False)
     seq: str = field(init=False)
     nodes: str = field(init=False)
+    epoch: str = field(init=False)
     alive: str = field(init=False)
     held: str = field(init=False)
     channel: str = field(init=False)
@@ -84,7 +86,7 @@ class _Keys:
     def __post_init__(self) -> None:
         p = self.prefix
         self.names, self.owner, self.order, self.seq = p + "names", p + "owner", p + "order", p + "seq"
-        self.nodes, self.channel = p + "nodes", p + "room"
+        self.nodes, self.channel, self.epoch = p + "nodes", p + "room", p + "epoch"
         self.alive, self.held = f"{p}alive:{self.node}", f"{p}users:{self.node}"
 
 
@@ -106,7 +108,8 @@ class RedisLink:
         self.reap_script = c.register_script(redis_lua.REAP)
         self.reconcile_script = c.register_script(redis_lua.RECONCILE)
         self.mine: dict[str, str] = {}  # ID keys this node holds -> IDs, in join order
-        self.on_lost: Callable[[str], None] | None = None  # a member whose ID went to someone else meanwhile
+        self.on_lost: Callable[[str], None] | None = None  # a member whose place in the room is gone
+        self.on_degraded: Callable[[], None] | None = None  # the room channel was lost (told once per outage)
         self.bus: RedisBus | None = None
         self.ready = asyncio.Event()  # set while the room channel is followed: the node knows the room
         self._idle = asyncio.Event()  # set when the writer has nothing queued or in flight
@@ -117,7 +120,8 @@ class RedisLink:
         self._tasks: list[asyncio.Task[None]] = []
         self._beat = settings.node_timeout / 4  # a beat every quarter; the key lives two beats
         self._ttl_ms = max(int(settings.node_timeout * 500), 100)
-        self._registered = False
+        self._epoch: str | None = None  # the room's state this node registered in
+        self._beat_lock = asyncio.Lock()
 
     # ------------------------------------------------------------ lifecycle
 
@@ -224,12 +228,12 @@ class RedisLink:
             try:
                 await asyncio.wait_for(pubsub.subscribe(self.keys.channel), COMMAND_TIMEOUT)
                 # Subscribed first, loaded second: whatever changes between is in the channel after the load.
+                # This node's own users are registered again (after a Redis restart) before the load.
+                await self._check_in()
                 names = await asyncio.wait_for(self.client.zrange(self.keys.order, 0, -1), COMMAND_TIMEOUT)
                 self.commands += 2
                 if self.bus is not None:
                     self.bus.load([str(n) for n in names])
-                if self._registered or self.mine:
-                    await self._reconcile()
                 self.ready.set()
                 log.info("node %s follows the room on %s", self.node, self.settings.url)
                 while True:
@@ -239,7 +243,9 @@ class RedisLink:
             except (RedisError, OSError, TimeoutError) as exc:
                 if self.subscribed:
                     log.warning("lost the room channel (%s); joins are refused until Redis is back", exc)
-                self.ready.clear()
+                    self.ready.clear()
+                    if self.on_degraded is not None:
+                        self.on_degraded()
             finally:
                 try:
                     await asyncio.wait_for(pubsub.aclose(), COMMAND_TIMEOUT)  # type: ignore[no-untyped-call]
@@ -250,17 +256,12 @@ class RedisLink:
     # ------------------------------------------------------------ liveness
 
     async def _liveness(self) -> None:
-        """Beat; notice when this node was presumed dead (a pause, an outage); remove dead nodes' users."""
+        """Beat; remove dead nodes' users."""
         k = self.keys
         while True:
             try:
-                was = await asyncio.wait_for(
-                    self.heartbeat_script(keys=[k.alive, k.nodes], args=[self.node, self._ttl_ms]), COMMAND_TIMEOUT,
-                )
-                if not was and self._registered and self.subscribed:
-                    log.warning("node %s was presumed dead: registering its users again", self.node)
-                    await self._reconcile()
-                self._registered = True
+                if self.subscribed:
+                    await self._check_in()
                 gone = await asyncio.wait_for(
                     self.reap_script(keys=[k.names, k.owner, k.order, k.nodes],
                                      args=[self.settings.prefix, self.node, k.channel]), COMMAND_TIMEOUT,
@@ -270,6 +271,41 @@ class RedisLink:
             except (RedisError, OSError, TimeoutError) as exc:
                 log.debug("heartbeat failed: %s", exc)
             await asyncio.sleep(self._beat)
+
+    async def _check_in(self) -> None:
+        """One beat, and what it says about this node's past: nothing, a restart of Redis, or its own death.
+
+        - Redis lost the room (a new epoch): this node registers its live users again.
+        - Other nodes removed this node (a pause longer than the node timeout): its users are gone from
+          the room; they are closed, not resurrected.
+        - The heartbeat had lapsed but nobody removed the node yet: registering again keeps everyone.
+        """
+        k = self.keys
+        async with self._beat_lock:
+            alive, member, epoch = await asyncio.wait_for(
+                self.heartbeat_script(keys=[k.alive, k.nodes, k.epoch],
+                                      args=[self.node, self._ttl_ms, secrets.token_hex(8)]), COMMAND_TIMEOUT,
+            )
+            epoch = str(epoch)
+            known, self._epoch = self._epoch, epoch
+            if known is None or (alive and member and epoch == known):
+                return
+            if epoch != known:
+                log.warning("Redis lost the room (restarted?): node %s registers its %d users again",
+                            self.node, len(self.mine))
+                await self._reconcile()
+            elif not member:
+                log.warning("node %s was presumed dead and removed: closing its %d stale users",
+                            self.node, len(self.mine))
+                lost, self.mine = list(self.mine), {}
+                for key in lost:
+                    self._lose(key)
+            else:
+                await self._reconcile()
+
+    def _lose(self, key: str) -> None:
+        if self.on_lost is not None:
+            self.on_lost(key)
 
     async def _reconcile(self) -> None:
         """Register this node's live users again; members whose ID someone else took meanwhile are lost."""
@@ -283,8 +319,7 @@ class RedisLink:
         for key in conflicts:
             self.mine.pop(str(key), None)
             log.warning("ID key %r was taken elsewhere while this node was away", key)
-            if self.on_lost is not None:
-                self.on_lost(str(key))
+            self._lose(str(key))
 
 
 class RedisDirectory:

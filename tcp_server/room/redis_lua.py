@@ -7,8 +7,9 @@ users must be removed and announced exactly once, whichever node notices.
 
 Keys (``P`` is the prefix): ``P names`` (hash ID key -> ID), ``P owner`` (hash
 ID key -> node), ``P order`` (sorted set of IDs by join number), ``P seq`` (the
-join counter), ``P nodes`` (set of node IDs), ``P alive:NODE`` (heartbeat, with a
-TTL), ``P users:NODE`` (set of the ID keys a node holds). The room channel
+join counter), ``P nodes`` (set of node IDs), ``P epoch`` (made by the first
+node to meet this Redis's state), ``P alive:NODE`` (heartbeat, with a TTL),
+``P users:NODE`` (set of the ID keys a node holds). The room channel
 ``P room`` carries JSON arrays: ``["m", exclude, sender, text]``, ``["w", key,
 sender, text]``, ``["j", key, name]``, ``["l", key, name]``.
 """
@@ -38,11 +39,19 @@ return 1
 """
 
 HEARTBEAT = """
--- KEYS: alive:NODE nodes; ARGV: node ttl_ms. 1 if the node was alive before this beat, 0 if not.
-local was = redis.call('EXISTS', KEYS[1])
+-- KEYS: alive:NODE nodes epoch; ARGV: node ttl_ms epoch_if_none.
+-- Returns {alive before this beat (0/1), in the node list before it (0/1), the epoch}. The epoch is made by
+-- the first node to meet this Redis: a new one means Redis lost the room (a restart without persistence).
+local alive = redis.call('EXISTS', KEYS[1])
+local member = redis.call('SISMEMBER', KEYS[2], ARGV[1])
+local epoch = redis.call('GET', KEYS[3])
+if not epoch then
+  epoch = ARGV[3]
+  redis.call('SET', KEYS[3], epoch)
+end
 redis.call('SET', KEYS[1], '1', 'PX', ARGV[2])
 redis.call('SADD', KEYS[2], ARGV[1])
-return was
+return {alive, member, epoch}
 """
 
 REAP = """
