@@ -363,3 +363,67 @@ async def test_a_paused_node_does_not_resurrect_its_users(
         assert await watcher.sync() == []
     finally:
         await stale.close()
+
+
+async def test_a_node_shut_down_tells_its_users_and_the_others_see_them_leave(
+    make_node: MakeNode, connect: Connect,
+) -> None:
+    a, b = await make_node(), await make_node()
+    stay, go = await connect(a), await connect(b)
+    await stay.join("stay")
+    await go.join("go")
+    await stay.recv_until(UserJoined("go"))
+    await asyncio.wait_for(stop_node(b.server, b.room), TIMEOUT * 2)  # what SIGTERM runs
+    b.stopped = True
+    assert (await go.recv_until(Error))[-1].reason is ErrorReason.SHUTDOWN  # type: ignore[union-attr]
+    assert await stay.recv() == UserLeft("go")  # at once, not after the node timeout
+    assert await stay.sync() == []
+
+
+async def test_legacy_and_line_users_mix_across_nodes(make_node: MakeNode, connect: Connect) -> None:
+    a, b = await make_node(), await make_node()
+    alice = await connect(a)
+    await alice.join("alice")
+    assert b.server.legacy_port is not None
+    reader, writer = await asyncio.wait_for(asyncio.open_connection("127.0.0.1", b.server.legacy_port), TIMEOUT)
+    try:
+        writer.write(b"001#lee")
+        await asyncio.wait_for(writer.drain(), TIMEOUT)
+        assert await alice.recv() == UserJoined("lee")
+        await alice.send("002#alice#반가워요")
+        seen = b""
+        while "alice : 반가워요".encode() not in seen:
+            chunk = await asyncio.wait_for(reader.read(4096), TIMEOUT)
+            assert chunk, seen
+            seen += chunk
+    finally:
+        writer.close()
+    assert await alice.recv() == UserLeft("lee")
+
+
+async def test_after_a_redis_restart_an_id_taken_meanwhile_closes_the_later_holder(
+    make_node: MakeNode, connect: Connect, redis_server: RedisServer,
+    node_process: Callable[[str], Awaitable[NodeProcess]],
+) -> None:
+    b = await make_node()
+    sleeper = await node_process("sleeper")
+    alice = await LineClient.connect("127.0.0.1", sleeper.port)
+    try:
+        await alice.join("alice")
+        os.kill(sleeper.proc.pid, signal.SIGSTOP)  # it misses the restart and reconnects late
+        redis_server.stop()
+        await wait_until(lambda: not b.room.link.subscribed, what="node b noticed the outage")
+        redis_server.start()
+        await wait_until(lambda: b.room.link.subscribed, timeout=10.0, what="node b back on Redis")
+        other = await connect(b)
+        assert (await other.join("ALICE"))[-1] == UserList(("ALICE",))  # Redis forgot her: the ID was free
+        os.kill(sleeper.proc.pid, signal.SIGCONT)
+        lost = Error(ErrorReason.UNAVAILABLE, "this server lost your place in the room; please reconnect")
+        frames = await alice.recv_until(lost, timeout=10.0)
+        degraded = Error(ErrorReason.UNAVAILABLE, "the room is degraded: messages are not delivered until it recovers")
+        assert frames == [degraded, lost]  # told once that the room was cut off, then closed, no ghost
+        assert await alice.closed() == b""
+        await other.send("005#ALICE")
+        assert (await other.recv_until(UserList))[-1] == UserList(("ALICE",))
+    finally:
+        await alice.close()

@@ -389,10 +389,10 @@ class RedisBus:
         if sub is None:
             return
         for key, name in old.items():
-            if key not in fresh:
+            if fresh.get(key) != name:  # gone, or someone else holds the ID now (another spelling)
                 sub.room_event(UserLeft(name), key)
         for key, name in fresh.items():
-            if key not in old:
+            if old.get(key) != name:
                 sub.room_event(UserJoined(name), key)
 
     def received(self, data: Any) -> None:
