@@ -9,11 +9,13 @@ from __future__ import annotations
 import asyncio
 import logging
 import pathlib
+import time
 
 import aiohttp_jinja2
 import jinja2
 from aiohttp import web
 
+from .backends import BackendPool
 from .bridge import Bridge
 from .config import GatewayConfig
 from .forwarded import client_address
@@ -32,6 +34,7 @@ STATIC_DIR = PACKAGE_DIR / "static"
 CONFIG = web.AppKey("config", GatewayConfig)
 BRIDGES: web.AppKey[set[Bridge]] = web.AppKey("bridges")
 HEALTH = web.AppKey("health", HealthCheck)
+POOL = web.AppKey("pool", BackendPool)
 
 CSP = (
     "default-src 'none'; script-src 'self'; style-src 'self'; img-src 'self'; connect-src 'self'; "
@@ -92,7 +95,8 @@ async def websocket(request: web.Request) -> web.StreamResponse:
     page = request.transport
     if page is None:  # the page went away during the handshake
         return ws
-    bridge = Bridge(ws, config, real_address(request, config), asyncio.get_running_loop().time, page)
+    bridge = Bridge(ws, config, real_address(request, config), asyncio.get_running_loop().time, page,
+                    request.app[POOL])
     bridges = request.app[BRIDGES]
     bridges.add(bridge)
     try:
@@ -139,6 +143,7 @@ def make_app(config: GatewayConfig) -> web.Application:
     app[CONFIG] = config
     app[BRIDGES] = set()
     app[HEALTH] = HealthCheck(config)
+    app[POOL] = BackendPool(config.backends, time.monotonic)
     aiohttp_jinja2.setup(
         app,
         loader=jinja2.FileSystemLoader(str(TEMPLATES_DIR)),

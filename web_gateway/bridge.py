@@ -44,6 +44,7 @@ from tcp_server.protocol.encoders import JSON
 from tcp_server.protocol.events import JOINED_MARK
 from tcp_server.protocol.limits import TokenBucket
 
+from .backends import Address, BackendPool
 from .config import GatewayConfig
 from .translate import (
     Event,
@@ -87,6 +88,7 @@ class Backend(asyncio.Protocol):
         self.paused = False
         self.closed: asyncio.Future[None] = asyncio.get_running_loop().create_future()
         self.task: asyncio.Task[None] | None = None  # telling the page after the server closed
+        self.server: Address | None = None  # which server this is (for the pool's counts)
 
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
         self.transport = transport  # type: ignore[assignment]  # uvloop's is not a subclass
@@ -102,6 +104,10 @@ class Backend(asyncio.Protocol):
             log.info("chat server connection of %s lost: %s", self.bridge.address, exc)
         self.transport = None
         self.out.clear()
+        pool = self.bridge.pool
+        if pool is not None and self.server is not None:
+            pool.closed(self.server)
+            self.server = None
         if not self.closed.done():
             self.closed.set_result(None)
         self.task = asyncio.get_running_loop().create_task(
@@ -170,8 +176,10 @@ class Bridge:
         address: str,
         clock: Callable[[], float],
         page: asyncio.Transport,
+        pool: BackendPool | None = None,
     ) -> None:
         self.ws = ws
+        self.pool = pool  # several servers: which to try first
         # The page's socket, for writing server output straight from a backend read (see send_frame).
         self.page = page
         self.config = config
@@ -265,13 +273,24 @@ class Bridge:
     # ------------------------------------------------------------ the backend
 
     async def open_backend(self) -> Backend | None:
-        host, port = self.config.server
         loop = asyncio.get_running_loop()
-        try:
-            _, backend = await asyncio.wait_for(
-                loop.create_connection(lambda: Backend(self), host, port), self.config.connect_timeout)
-        except (OSError, TimeoutError) as exc:
-            log.warning("chat server %s:%d unavailable for %s: %s", host, port, self.address, exc)
+        pool = self.pool
+        backend: Backend | None = None
+        for host, port in pool.order() if pool is not None else [self.config.server]:
+            try:
+                _, made = await asyncio.wait_for(
+                    loop.create_connection(lambda: Backend(self), host, port), self.config.connect_timeout)
+            except (OSError, TimeoutError) as exc:
+                log.warning("chat server %s:%d unavailable for %s: %s", host, port, self.address, exc)
+                if pool is not None:
+                    pool.failed((host, port))  # skipped for a while: the next user tries another first
+                continue
+            if pool is not None:
+                pool.opened((host, port))
+                made.server = (host, port)
+            backend = made
+            break
+        if backend is None:
             await self.send([
                 error_event("backend-unavailable", "the chat server cannot be reached"),
                 status_event("disconnected", reason="backend-unavailable"),

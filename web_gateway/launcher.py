@@ -63,7 +63,7 @@ def connect_host(listen_host: str) -> str:
 async def run(server_cfg: ServerConfig, gateway_cfg: GatewayConfig) -> None:
     server, room = await start_node(server_cfg)  # with --redis: a node of a shared room
     try:
-        gateway_cfg = replace(gateway_cfg, server=(connect_host(server_cfg.host), server.port))
+        gateway_cfg = replace(gateway_cfg, server=(connect_host(server_cfg.host), server.port), servers=())
         runner, port = await start_gateway(gateway_cfg)
         try:
             url = page_url(gateway_cfg, port)

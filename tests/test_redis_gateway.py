@@ -1,0 +1,81 @@
+"""One gateway in front of two nodes of a shared room (``chat-gateway --server A:9000,B:9000``)."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+
+import aiohttp
+import pytest
+
+from tcp_server.protocol import Message
+from tests.gateway_fixtures import JsonClient, gateway_config
+from tests.helpers import TIMEOUT, LineClient
+from tests.redis_fixtures import free_port
+from tests.test_redis_room import Connect, MakeNode, connect, make_node  # noqa: F401 - fixtures
+from web_gateway.__main__ import start_gateway
+from web_gateway.config import parse_config
+
+
+@pytest.fixture
+async def clients() -> AsyncIterator[list[JsonClient]]:
+    opened: list[JsonClient] = []
+    yield opened
+    for c in opened:
+        await c.close()
+
+
+async def test_users_are_spread_over_nodes_and_skip_one_that_is_down(
+    make_node: MakeNode, connect: Connect, clients: list[JsonClient],
+) -> None:
+    a, b = await make_node(), await make_node()
+    dead_port = free_port()  # nothing listens there: a node that is down
+    cfg = gateway_config(a.port, servers=(("127.0.0.1", dead_port), ("127.0.0.1", a.port), ("127.0.0.1", b.port)))
+    runner, port = await start_gateway(cfg)
+    try:
+        url = f"ws://127.0.0.1:{port}/ws"
+        for i in range(4):
+            c = await JsonClient.connect(url)
+            clients.append(c)
+            events = await c.join(f"web{i}")
+            assert {"type": "joined", "id": f"web{i}"} in events
+        # Least-connected: two on each live node, none lost to the dead one.
+        assert len(a.server.room.members) == 2 and len(b.server.room.members) == 2
+        # One room: a terminal user on a node hears the browser users on both.
+        term: LineClient = await connect(a)
+        await term.join("term")
+        await clients[0].send({"type": "say", "text": "from the web"})
+        assert (await term.recv_until(Message("web0", "from the web")))[-1] == Message("web0", "from the web")
+        await clients[3].send({"type": "say", "text": "and again"})
+        await term.recv_until(Message("web3", "and again"))
+        async with aiohttp.ClientSession() as http:
+            async with http.get(f"http://127.0.0.1:{port}/healthz",
+                                timeout=aiohttp.ClientTimeout(total=TIMEOUT)) as resp:
+                body = await resp.text()
+                assert resp.status == 200  # one node down, the gateway still serves
+        lines = body.strip().split("\n")
+        assert lines[0].startswith(f"127.0.0.1:{dead_port} the chat server cannot be reached")
+        assert lines[1:] == [f"127.0.0.1:{a.port} ok", f"127.0.0.1:{b.port} ok"]
+    finally:
+        await runner.cleanup()
+
+
+async def test_healthz_is_503_when_every_node_is_down(clients: list[JsonClient]) -> None:
+    ports = (free_port(), free_port())
+    cfg = gateway_config(ports[0], servers=tuple(("127.0.0.1", p) for p in ports))
+    runner, port = await start_gateway(cfg)
+    try:
+        async with aiohttp.ClientSession() as http:
+            async with http.get(f"http://127.0.0.1:{port}/healthz",
+                                timeout=aiohttp.ClientTimeout(total=TIMEOUT)) as resp:
+                assert resp.status == 503
+                assert (await resp.text()).count("cannot be reached") == 2
+    finally:
+        await runner.cleanup()
+
+
+def test_several_servers_from_the_flag_and_the_environment() -> None:
+    cfg = parse_config(["--server", "10.0.0.1:9000, 10.0.0.2:9000"], environ={})
+    assert cfg.server == ("10.0.0.1", 9000)
+    assert cfg.backends == (("10.0.0.1", 9000), ("10.0.0.2", 9000))
+    one = parse_config([], environ={"CHAT_SERVER": "127.0.0.1:9100"})
+    assert one.server == ("127.0.0.1", 9100) and one.backends == (("127.0.0.1", 9100),)
