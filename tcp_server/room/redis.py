@@ -115,6 +115,7 @@ class RedisLink:
         self._idle = asyncio.Event()  # set when the writer has nothing queued or in flight
         self._idle.set()
         self.commands = 0  # Redis commands sent (a pipeline counts each), for measuring
+        self.reaper_rounds = 0  # dead-node checks done (tests wait on it)
         self._outbox: list[tuple[str, str]] = []  # ("p", payload) or ("r", key), in order
         self._wake = asyncio.Event()
         self._tasks: list[asyncio.Task[None]] = []
@@ -266,6 +267,7 @@ class RedisLink:
                     self.reap_script(keys=[k.names, k.owner, k.order, k.nodes],
                                      args=[self.settings.prefix, self.node, k.channel]), COMMAND_TIMEOUT,
                 )
+                self.reaper_rounds += 1
                 if gone:
                     log.info("removed %d users of dead nodes", gone)
             except (RedisError, OSError, TimeoutError) as exc:
