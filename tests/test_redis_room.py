@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import os
+import pathlib
 import signal
 import subprocess
 import sys
@@ -266,22 +267,24 @@ async def test_one_message_costs_one_redis_command(
 class NodeProcess:
     """A chat-server node in a process of its own, to be killed or paused like a real one."""
 
-    def __init__(self, redis_url: str, node_id: str) -> None:
+    def __init__(self, redis_url: str, node_id: str, log_path: pathlib.Path) -> None:
         self.port = free_port()
-        self.proc = subprocess.Popen(
-            [sys.executable, "-m", "tcp_server", "--host", "127.0.0.1", "--port", str(self.port),
-             "--redis", redis_url, "--node-id", node_id, "--node-timeout", str(NODE_TIMEOUT),
-             "--flood-rate", "0", "--max-per-address", "0", "--max-new-per-minute", "0", "--uvloop", "false",
-             "--lang", "en"],
-            stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE,
-        )
+        self.log_path = log_path
+        with open(log_path, "ab") as log:
+            self.proc = subprocess.Popen(
+                [sys.executable, "-m", "tcp_server", "--host", "127.0.0.1", "--port", str(self.port),
+                 "--redis", redis_url, "--node-id", node_id, "--node-timeout", str(NODE_TIMEOUT),
+                 "--flood-rate", "0", "--max-per-address", "0", "--max-new-per-minute", "0", "--uvloop", "false",
+                 "--lang", "en"],
+                stdin=subprocess.DEVNULL, stdout=log, stderr=subprocess.STDOUT,
+            )
 
     async def ready(self) -> None:
         """Wait until it accepts a join (it follows the room by then)."""
         loop = asyncio.get_running_loop()
         deadline = loop.time() + TIMEOUT * 2
         while True:
-            assert self.proc.poll() is None, "the node exited"
+            assert self.proc.poll() is None, f"the node exited: {self.log_path.read_text()}"
             try:
                 probe = await LineClient.connect("127.0.0.1", self.port)
             except (OSError, TimeoutError):
@@ -300,8 +303,6 @@ class NodeProcess:
             os.kill(self.proc.pid, signal.SIGCONT)
             self.proc.kill()
         self.proc.wait(timeout=TIMEOUT)
-        if self.proc.stderr is not None:
-            self.proc.stderr.close()
 
 
 @pytest.fixture
@@ -309,7 +310,7 @@ async def node_process(redis_server: RedisServer) -> AsyncIterator[Callable[[str
     procs: list[NodeProcess] = []
 
     async def start(node_id: str) -> NodeProcess:
-        proc = NodeProcess(redis_server.url, node_id)
+        proc = NodeProcess(redis_server.url, node_id, redis_server.workdir / f"{node_id}.log")
         procs.append(proc)
         await proc.ready()
         return proc
@@ -434,3 +435,21 @@ async def test_after_a_redis_restart_an_id_taken_meanwhile_closes_the_later_hold
         assert (await other.recv_until(UserList))[-1] == UserList(("ALICE",))
     finally:
         await alice.close()
+
+
+async def test_a_node_starts_without_redis_and_refuses_joins_clearly(connect: Connect) -> None:
+    cfg = server_config(redis=f"redis://127.0.0.1:{free_port()}/0", node_id="alone", node_timeout=NODE_TIMEOUT)
+    server, room = await asyncio.wait_for(start_node(cfg), TIMEOUT * 2)
+    assert room is not None
+    node = Node(server, room)
+    try:
+        assert not room.link.subscribed
+        user = await connect(node)
+        await user.send("001#alice")
+        assert await user.recv(timeout=TIMEOUT * 2) == Error(
+            ErrorReason.UNAVAILABLE, "the room is unavailable; try again later")
+        assert await user.closed() == b""
+        other = await connect(node)
+        assert await other.sync("alive") == []  # the node still serves
+    finally:
+        await asyncio.wait_for(stop_node(server, room), TIMEOUT * 2)

@@ -112,6 +112,7 @@ class RedisLink:
         self.on_degraded: Callable[[], None] | None = None  # the room channel was lost (told once per outage)
         self.bus: RedisBus | None = None
         self.ready = asyncio.Event()  # set while the room channel is followed: the node knows the room
+        self.ever_ready = False  # it was once: the node has started
         self._idle = asyncio.Event()  # set when the writer has nothing queued or in flight
         self._idle.set()
         self.commands = 0  # Redis commands sent (a pipeline counts each), for measuring
@@ -236,6 +237,7 @@ class RedisLink:
                 if self.bus is not None:
                     self.bus.load([str(n) for n in names])
                 self.ready.set()
+                self.ever_ready = True
                 log.info("node %s follows the room on %s", self.node, self.settings.url)
                 while True:
                     message = await pubsub.get_message(ignore_subscribe_messages=True, timeout=1.0)
@@ -333,7 +335,12 @@ class RedisDirectory:
     async def claim(self, name: str, key: str) -> tuple[str, ...] | None:
         link = self.link
         if not link.subscribed:
-            raise RoomUnavailable("the shared room's Redis is not reachable")
+            if link.ever_ready:
+                raise RoomUnavailable("the shared room's Redis is not reachable")
+            try:  # the node is starting: the first joins wait for the room (a moment) rather than fail
+                await asyncio.wait_for(link.ready.wait(), COMMAND_TIMEOUT)
+            except TimeoutError:
+                raise RoomUnavailable("the shared room's Redis is not reachable yet") from None
         k = link.keys
         payload = json.dumps(["j", key, name], ensure_ascii=False)
         try:
