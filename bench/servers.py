@@ -226,6 +226,36 @@ def run_ours(
 
 
 @contextmanager
+def run_ours_redis(
+    port: int, host: str = "127.0.0.1", cpus: set[int] | None = None, pythonpath: str | None = None,
+) -> Iterator[ServerHandle]:
+    """Our server as one node of a shared room (``--redis``), with a private redis-server on a free port.
+
+    Redis runs unpinned (it is the shared engine, not the node under test); its CPU is
+    counted with the node's, so the figure is what the shared room costs in all.
+    """
+    check_loopback(host)
+    redis_port = free_port(host)
+    tmp = Path(tempfile.mkdtemp(prefix="bench-redis-"))
+    redis = subprocess.Popen(
+        [shutil.which("redis-server") or "/usr/bin/redis-server", "--port", str(redis_port), "--bind", host,
+         "--save", "", "--appendonly", "no", "--dir", str(tmp)],
+        stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+    )
+    try:
+        wait_listening(host, redis_port, redis)
+        url = f"redis://{host}:{redis_port}/0"
+        with run_ours(port, host, cpus, ("--redis", url), pythonpath) as handle:
+            handle.name = "hanchat-redis"
+            handle.companions.append(redis)
+            handle.extra["redis"] = url
+            yield handle
+    finally:
+        _stop(redis)
+        shutil.rmtree(tmp, ignore_errors=True)
+
+
+@contextmanager
 def run_gateway(
     port: int, host: str = "127.0.0.1", cpus: set[int] | None = None, pythonpath: str | None = None,
 ) -> Iterator[ServerHandle]:
@@ -335,12 +365,15 @@ def run_ngircd(port: int, host: str = "127.0.0.1", cpus: set[int] | None = None)
 @contextmanager
 def run_server(kind: str, port: int, host: str = "127.0.0.1", cpus: set[int] | None = None,
                pythonpath: str | None = None) -> Iterator[ServerHandle]:
-    """``kind`` is "ours", "ngircd" or "gateway" (ours behind the web gateway)."""
+    """``kind`` is "ours", "ours-redis" (one node of a shared room in Redis), "ngircd" or "gateway"."""
     if kind == "gateway":
         with run_gateway(port, host, cpus, pythonpath=pythonpath) as handle:
             yield handle
     elif kind == "ours":
         with run_ours(port, host, cpus, pythonpath=pythonpath) as handle:
+            yield handle
+    elif kind == "ours-redis":
+        with run_ours_redis(port, host, cpus, pythonpath=pythonpath) as handle:
             yield handle
     elif kind == "ngircd":
         with run_ngircd(port, host, cpus) as handle:

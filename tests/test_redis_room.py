@@ -71,7 +71,8 @@ async def make_node(redis_server: RedisServer) -> AsyncIterator[MakeNode]:
 
     async def start(**overrides: object) -> Node:
         overrides.setdefault("node_timeout", NODE_TIMEOUT)
-        cfg = server_config(redis=redis_server.url, node_id=f"node{len(nodes)}", **overrides)
+        overrides.setdefault("node_id", f"node{len(nodes)}")
+        cfg = server_config(redis=redis_server.url, **overrides)
         server, room = await asyncio.wait_for(start_node(cfg), TIMEOUT)
         assert room is not None
         node = Node(server, room)
@@ -453,3 +454,20 @@ async def test_a_node_starts_without_redis_and_refuses_joins_clearly(connect: Co
         assert await other.sync("alive") == []  # the node still serves
     finally:
         await asyncio.wait_for(stop_node(server, room), TIMEOUT * 2)
+
+
+async def test_a_node_restarted_under_its_old_id_clears_its_ghosts(make_node: MakeNode, connect: Connect) -> None:
+    """systemd restarts a crashed chat-server@9000 as the same node ID well within the node timeout."""
+    a = await make_node(node_timeout=60.0)  # a dead node would not be noticed in this test's time
+    b = await make_node(node_timeout=60.0)
+    watcher = await connect(a)
+    await watcher.join("w")
+    ghost = await connect(b)
+    await ghost.join("ghost")
+    await watcher.recv_until(UserJoined("ghost"))
+    await b.kill()
+    node_id = b.room.link.node
+    again = await make_node(node_timeout=60.0, node_id=node_id)
+    assert await watcher.recv() == UserLeft("ghost")
+    user = await connect(again)
+    assert (await user.join("ghost"))[-1] == UserList(("w", "ghost"))

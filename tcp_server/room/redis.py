@@ -163,11 +163,9 @@ class RedisLink:
         await self.client.aclose()
 
     async def _leave(self) -> None:
-        k = self.keys
-        async with self.client.pipeline(transaction=True) as pipe:
-            pipe.delete(k.alive, k.held)
-            pipe.srem(k.nodes, self.node)
-            await pipe.execute()
+        """This node is dead from now on: another node's next check removes whatever it still held
+        (nothing, when every release was written), announcing each once."""
+        await self.client.delete(self.keys.alive)
 
     async def abort(self) -> None:
         """Stop without a word to Redis (what a crash looks like to the other nodes; for tests)."""
@@ -292,7 +290,12 @@ class RedisLink:
             )
             epoch = str(epoch)
             known, self._epoch = self._epoch, epoch
-            if known is None or (alive and member and epoch == known):
+            if known is None:
+                if member:  # a previous run of this node ID died without cleaning up: its users are ghosts
+                    log.warning("node %s: removing the users of its previous run", self.node)
+                    await self._reconcile()
+                return
+            if alive and member and epoch == known:
                 return
             if epoch != known:
                 log.warning("Redis lost the room (restarted?): node %s registers its %d users again",
