@@ -236,7 +236,7 @@ async def test_redis_down_refuses_joins_and_recovers(
 async def test_one_message_costs_one_redis_command(
     make_node: MakeNode, connect: Connect, redis_server: RedisServer,
 ) -> None:
-    """O(1) per message, not per user: 50 users on two nodes, 20 messages, 20 PUBLISHes."""
+    """O(1) per message, not per user: 50 users on two nodes, 20 messages, at most 20 PUBLISHes."""
     a, b = await make_node(), await make_node()
     users = []
     for i in range(50):
@@ -259,7 +259,7 @@ async def test_one_message_costs_one_redis_command(
     def calls(stats: dict[str, dict[str, int]], cmd: str) -> int:
         return int(stats.get(f"cmdstat_{cmd}", {}).get("calls", 0))
 
-    assert calls(after, "publish") - calls(before, "publish") == 20
+    assert 1 <= calls(after, "publish") - calls(before, "publish") <= 20  # messages of one turn share one
     # Nothing else but the nodes' timed heartbeat and dead-node scripts (EVALSHA), and our own INFO.
     others = {c for c in after if calls(after, c.removeprefix("cmdstat_")) != calls(before, c.removeprefix("cmdstat_"))}
     assert others <= {"cmdstat_publish", "cmdstat_evalsha", "cmdstat_info"}, others

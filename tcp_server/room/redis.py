@@ -11,8 +11,9 @@
   cost, every node receiving every whisper, is small next to the messages all
   nodes receive anyway.
 - :class:`RedisLink` is the node's connection: one writer task drains a queue of
-  publishes and releases in order, pipelined (one round trip per batch, one
-  command per message whatever the number of users), and the node's liveness:
+  publishes and releases in order, pipelined (one round trip per batch; the
+  messages queued in one turn go out as one ``PUBLISH`` of all of them, so a
+  message costs at most one command whatever the number of users), and the node's liveness:
   a heartbeat key with a TTL, and a reaper that removes a dead node's users,
   announcing each ``104`` once (one atomic script, whichever node runs it).
 
@@ -33,7 +34,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 import redis.asyncio as aioredis
-from redis.asyncio.client import PubSub
+from redis.asyncio.client import Pipeline, PubSub
 from redis.backoff import NoBackoff
 from redis.exceptions import RedisError
 from redis.retry import Retry
@@ -199,16 +200,21 @@ class RedisLink:
             batch, self._outbox = self._outbox, []
             try:
                 pipe = self.client.pipeline(transaction=False)
+                run: list[str] = []  # consecutive events: one PUBLISH of them all (one delivery per node)
                 for kind, value in batch:
                     if kind == "p":
-                        pipe.publish(k.channel, value)
-                    else:
-                        self.mine.pop(value, None)
-                        await self.release_script(
-                            keys=[k.names, k.owner, k.order, k.held], args=[value, self.node, k.channel],
-                            client=pipe,
-                        )
-                self.commands += len(batch)
+                        run.append(value)
+                        continue
+                    if run:
+                        self._publish(pipe, run)
+                        run = []
+                    self.mine.pop(value, None)
+                    self.commands += 1
+                    await self.release_script(
+                        keys=[k.names, k.owner, k.order, k.held], args=[value, self.node, k.channel], client=pipe,
+                    )
+                if run:
+                    self._publish(pipe, run)
                 await asyncio.wait_for(pipe.execute(), COMMAND_TIMEOUT)
             except (RedisError, OSError, TimeoutError) as exc:
                 # Lost: the senders were not told they were delivered, and a release is redone by
@@ -218,6 +224,11 @@ class RedisLink:
                 if not self._outbox:
                     self._wake.clear()
                     self._idle.set()
+
+    def _publish(self, pipe: Pipeline, events: list[str]) -> None:
+        """One event as it is; several queued in one turn as one JSON array of them (``[[...], [...]]``)."""
+        self.commands += 1
+        pipe.publish(self.keys.channel, events[0] if len(events) == 1 else "[" + ",".join(events) + "]")
 
     # ------------------------------------------------------------ the room channel
 
@@ -408,9 +419,20 @@ class RedisBus:
                 sub.room_event(UserJoined(name), key)
 
     def received(self, data: Any) -> None:
-        """One event from the channel."""
+        """One event, or a batch of them, from the channel."""
         try:
             event = json.loads(data)
+        except ValueError:
+            log.exception("malformed room event %r", data)
+            return
+        if event and isinstance(event[0], list):
+            for one in event:
+                self._dispatch(one)
+        else:
+            self._dispatch(event)
+
+    def _dispatch(self, event: Any) -> None:
+        try:
             kind = event[0]
             sub = self._subscriber
             if kind == "m":
@@ -432,7 +454,7 @@ class RedisBus:
             else:
                 log.warning("unknown room event %r", kind)
         except (ValueError, IndexError, TypeError, KeyError):
-            log.exception("malformed room event %r", data)
+            log.exception("malformed room event %r", event)
 
 
 @dataclass

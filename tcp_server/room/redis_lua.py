@@ -11,7 +11,8 @@ join counter), ``P nodes`` (set of node IDs), ``P epoch`` (made by the first
 node to meet this Redis's state), ``P alive:NODE`` (heartbeat, with a TTL),
 ``P users:NODE`` (set of the ID keys a node holds). The room channel
 ``P room`` carries JSON arrays: ``["m", exclude, sender, text]``, ``["w", key,
-sender, text]``, ``["j", key, name]``, ``["l", key, name]``.
+sender, text]``, ``["j", key, name]``, ``["l", key, name]``, or an array of
+such arrays (the events one node queued in one turn, in order).
 """
 
 from __future__ import annotations
