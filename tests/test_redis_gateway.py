@@ -7,6 +7,7 @@ from collections.abc import AsyncIterator
 import aiohttp
 import pytest
 
+from tcp_server.config import parse_config as parse_server_config
 from tcp_server.protocol import Message
 from tests.gateway_fixtures import JsonClient, gateway_config
 from tests.helpers import TIMEOUT, LineClient
@@ -14,6 +15,7 @@ from tests.redis_fixtures import free_port
 from tests.test_redis_room import Connect, MakeNode, connect, make_node  # noqa: F401 - fixtures
 from web_gateway.__main__ import start_gateway
 from web_gateway.config import parse_config
+from web_gateway.launcher import parse_launcher_config
 
 
 @pytest.fixture
@@ -79,3 +81,14 @@ def test_several_servers_from_the_flag_and_the_environment() -> None:
     assert cfg.backends == (("10.0.0.1", 9000), ("10.0.0.2", 9000))
     one = parse_config([], environ={"CHAT_SERVER": "127.0.0.1:9100"})
     assert one.server == ("127.0.0.1", 9100) and one.backends == (("127.0.0.1", 9100),)
+
+
+def test_chat_run_and_chat_server_take_the_redis_flags() -> None:
+    server_cfg, _ = parse_launcher_config(["--redis", "redis://127.0.0.1:6390/2", "--node-id", "web-1"], environ={})
+    assert (server_cfg.redis, server_cfg.node_id, server_cfg.redis_prefix) == ("redis://127.0.0.1:6390/2", "web-1",
+                                                                              "hanchat:")
+    env = {"CHAT_REDIS": "redis://127.0.0.1:6391/0", "CHAT_REDIS_PREFIX": "chat2:", "CHAT_NODE_TIMEOUT": "5"}
+    cfg = parse_server_config([], environ=env)
+    assert (cfg.redis, cfg.redis_prefix, cfg.node_timeout, cfg.node_id) == ("redis://127.0.0.1:6391/0", "chat2:",
+                                                                            5.0, None)
+    assert parse_server_config([], environ={}).redis is None  # the in-memory room stays the default
