@@ -471,3 +471,30 @@ async def test_a_node_restarted_under_its_old_id_clears_its_ghosts(make_node: Ma
     assert await watcher.recv() == UserLeft("ghost")
     user = await connect(again)
     assert (await user.join("ghost"))[-1] == UserList(("w", "ghost"))
+
+
+async def test_after_a_lost_connection_a_node_drops_what_it_no_longer_holds(
+    make_node: MakeNode, connect: Connect, redis_server: RedisServer,
+) -> None:
+    """A release lost in a blip (or a claim Redis took after the node gave up on it) is undone on reconnection."""
+    a = await make_node()
+    alice = await connect(a)
+    await alice.join("alice")
+    node = a.room.link.node
+    probe = aioredis.Redis.from_url(redis_server.url, decode_responses=True)
+    try:
+        # What Redis holds for the node after a release that never arrived: "ghost", no longer on the node.
+        await asyncio.wait_for(probe.hset("hanchat:names", "ghost", "ghost"), TIMEOUT)
+        await asyncio.wait_for(probe.hset("hanchat:owner", "ghost", node), TIMEOUT)
+        await asyncio.wait_for(probe.zadd("hanchat:order", {"ghost": 1_000_000}), TIMEOUT)
+        await asyncio.wait_for(probe.sadd(f"hanchat:users:{node}", "ghost"), TIMEOUT)
+        await asyncio.wait_for(probe.client_kill_filter(_type="pubsub"), TIMEOUT)  # the blip
+        degraded = Error(ErrorReason.UNAVAILABLE, "the room is degraded: messages are not delivered until it recovers")
+        assert await alice.recv() == degraded
+        await wait_until(lambda: a.room.link.subscribed, timeout=10.0, what="reconnection")
+        assert await asyncio.wait_for(probe.zrange("hanchat:order", 0, -1), TIMEOUT) == ["alice"]
+    finally:
+        await probe.aclose()
+    again = await connect(a)
+    assert (await again.join("ghost"))[-1] == UserList(("alice", "ghost"))
+    assert await alice.recv() == UserJoined("ghost")  # no churn of alice herself meanwhile

@@ -240,7 +240,9 @@ class RedisLink:
                 await asyncio.wait_for(pubsub.subscribe(self.keys.channel), COMMAND_TIMEOUT)
                 # Subscribed first, loaded second: whatever changes between is in the channel after the load.
                 # This node's own users are registered again (after a Redis restart) before the load.
-                await self._check_in()
+                # After an outage, releases queued meanwhile may be lost, and a claim may have timed out
+                # after Redis took it: register this node's users again, drop what it no longer holds.
+                await self._check_in(resync=self.ever_ready)
                 names = await asyncio.wait_for(self.client.zrange(self.keys.order, 0, -1), COMMAND_TIMEOUT)
                 self.commands += 2
                 if self.bus is not None:
@@ -285,7 +287,7 @@ class RedisLink:
                 log.debug("heartbeat failed: %s", exc)
             await asyncio.sleep(self._beat)
 
-    async def _check_in(self) -> None:
+    async def _check_in(self, resync: bool = False) -> None:
         """One beat, and what it says about this node's past: nothing, a restart of Redis, or its own death.
 
         - Redis lost the room (a new epoch): this node registers its live users again.
@@ -307,6 +309,8 @@ class RedisLink:
                     await self._reconcile()
                 return
             if alive and member and epoch == known:
+                if resync:
+                    await self._reconcile()
                 return
             if epoch != known:
                 log.warning("Redis lost the room (restarted?): node %s registers its %d users again",
@@ -364,6 +368,7 @@ class RedisDirectory:
                 COMMAND_TIMEOUT,
             )
         except (RedisError, OSError, TimeoutError) as exc:
+            link.queue("r", key)  # in case Redis took the claim before failing us: undone, in order
             raise RoomUnavailable(str(exc)) from exc
         link.commands += 1
         if users is None:
