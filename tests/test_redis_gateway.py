@@ -2,18 +2,22 @@
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import AsyncIterator
 
 import aiohttp
 import pytest
 
+from tcp_server.__main__ import start_node, stop_node
 from tcp_server.config import parse_config as parse_server_config
 from tcp_server.protocol import Message
+from tests.conftest import server_config
 from tests.gateway_fixtures import JsonClient, gateway_config
-from tests.helpers import TIMEOUT, LineClient
+from tests.helpers import TIMEOUT, LineClient, wait_until
 from tests.redis_fixtures import free_port
 from tests.test_redis_room import Connect, MakeNode, connect, make_node  # noqa: F401 - fixtures
 from web_gateway.__main__ import start_gateway
+from web_gateway.app import POOL
 from web_gateway.config import parse_config
 from web_gateway.launcher import parse_launcher_config
 
@@ -92,3 +96,33 @@ def test_chat_run_and_chat_server_take_the_redis_flags() -> None:
     assert (cfg.redis, cfg.redis_prefix, cfg.node_timeout, cfg.node_id) == ("redis://127.0.0.1:6391/0", "chat2:",
                                                                             5.0, None)
     assert parse_server_config([], environ={}).redis is None  # the in-memory room stays the default
+
+
+async def test_a_node_that_refuses_joins_is_skipped_for_the_next_users(
+    make_node: MakeNode, clients: list[JsonClient],
+) -> None:
+    good = await make_node()
+    cfg = server_config(redis=f"redis://127.0.0.1:{free_port()}/0", node_id="cut-off", node_timeout=2.0)
+    bad_server, bad_room = await asyncio.wait_for(start_node(cfg), TIMEOUT * 2)  # no Redis: refuses joins
+    assert bad_room is not None
+    try:
+        gw = gateway_config(bad_server.port, servers=(("127.0.0.1", bad_server.port), ("127.0.0.1", good.port)))
+        runner, port = await start_gateway(gw)
+        try:
+            url = f"ws://127.0.0.1:{port}/ws"
+            first = await JsonClient.connect(url)
+            clients.append(first)
+            await first.send({"type": "join", "id": "unlucky"})
+            refused = await first.recv_until(lambda e: e.get("type") == "error", timeout=TIMEOUT * 2)
+            assert refused[-1]["reason"] == "unavailable"
+            # The node closed the backend after its 109: the gateway skips that node for a while.
+            pool = runner.app[POOL]
+            await wait_until(lambda: ("127.0.0.1", bad_server.port) in pool.failed_at, what="the refusal noted")
+            second = await JsonClient.connect(url)
+            clients.append(second)
+            assert {"type": "joined", "id": "lucky"} in await second.join("lucky")
+            assert list(good.server.room.roster.names()) == ["lucky"]
+        finally:
+            await runner.cleanup()
+    finally:
+        await asyncio.wait_for(stop_node(bad_server, bad_room), TIMEOUT * 2)

@@ -89,6 +89,7 @@ class Backend(asyncio.Protocol):
         self.closed: asyncio.Future[None] = asyncio.get_running_loop().create_future()
         self.task: asyncio.Task[None] | None = None  # telling the page after the server closed
         self.server: Address | None = None  # which server this is (for the pool's counts)
+        self.server_closed = False  # the server closed first
 
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
         self.transport = transport  # type: ignore[assignment]  # uvloop's is not a subclass
@@ -97,6 +98,7 @@ class Backend(asyncio.Protocol):
         self.bridge.from_server(self, data)
 
     def eof_received(self) -> bool | None:
+        self.server_closed = True
         return False  # close our side too
 
     def connection_lost(self, exc: Exception | None) -> None:
@@ -107,6 +109,8 @@ class Backend(asyncio.Protocol):
         pool = self.bridge.pool
         if pool is not None and self.server is not None:
             pool.closed(self.server)
+            if (self.server_closed or exc is not None) and not self.left and self.bridge.name is None:
+                pool.failed(self.server)  # refused before the join (busy, unavailable) or gone: skip it a while
             self.server = None
         if not self.closed.done():
             self.closed.set_result(None)
