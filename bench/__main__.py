@@ -40,7 +40,7 @@ from .servers import check_loopback, run_server
 
 log = logging.getLogger("bench")
 
-SERVERS = ("ours", "ngircd", "gateway")
+SERVERS = ("ours", "ours-redis", "ours-redis2", "ngircd", "gateway")
 
 
 def _servers(raw: str) -> list[str]:

@@ -77,12 +77,15 @@ class Agent:
         max_secs: float = 7200.0,
         cpus: set[int] | None = None,
         binary: Path | None = None,
+        port2: int | None = None,
     ) -> None:
         self.binary = binary or build()
         cmd = [
             str(self.binary), "--host", host, "--port", str(port), "--proto", proto,
             "--prefix", prefix, "--msg-size", str(msg_size), "--max-secs", str(max_secs),
         ]
+        if port2:  # a second node of a shared room: every odd user connects there
+            cmd += ["--port2", str(port2)]
         log.debug("starting agent: %s", " ".join(cmd))
         self.proc = subprocess.Popen(
             cmd, stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.PIPE,

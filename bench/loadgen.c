@@ -97,6 +97,8 @@ typedef struct conn {
 
 static int g_proto = P_CHAT;
 static struct sockaddr_in g_addr;
+static struct sockaddr_in g_addr2; /* --port2: a second node of a shared room; odd users go there */
+static int g_naddr = 1;
 static char g_prefix[16] = "u";
 static char g_chan[64] = "#bench";
 static char g_path[256] = "/ws"; /* the gateway's WebSocket path */
@@ -324,7 +326,8 @@ static int conn_open(conn *c) {
     }
     int one = 1;
     setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof one);
-    if (connect(fd, (struct sockaddr *)&g_addr, sizeof g_addr) < 0 && errno != EINPROGRESS) {
+    const struct sockaddr_in *to = (g_naddr > 1 && (c->id & 1)) ? &g_addr2 : &g_addr;
+    if (connect(fd, (const struct sockaddr *)to, sizeof *to) < 0 && errno != EINPROGRESS) {
         logmsg("connect: %s", strerror(errno));
         close(fd);
         return -1;
@@ -1129,7 +1132,7 @@ static void on_stdin(int64_t now) {
 /* ---------------------------------------------------------------- main */
 
 static void usage(void) {
-    fprintf(stderr, "usage: loadgen --port P [--host 127.0.0.1] [--proto chat|irc|ws] [--prefix u] [--channel #bench]\n"
+    fprintf(stderr, "usage: loadgen --port P [--port2 P2] [--host 127.0.0.1] [--proto chat|irc|ws] [--prefix u] [--channel #bench]\n"
                     "               [--path /ws]\n"
                     "               [--msg-size 100] [--max-secs 7200]\n");
     exit(64);
@@ -1137,12 +1140,13 @@ static void usage(void) {
 
 int main(int argc, char **argv) {
     const char *host = "127.0.0.1";
-    int port = 0;
+    int port = 0, port2 = 0;
     for (int i = 1; i < argc; i++) {
         const char *a = argv[i], *v = i + 1 < argc ? argv[i + 1] : NULL;
         if (!v) usage();
         if (!strcmp(a, "--host")) host = v;
         else if (!strcmp(a, "--port")) port = atoi(v);
+        else if (!strcmp(a, "--port2")) port2 = atoi(v);
         else if (!strcmp(a, "--proto"))
             g_proto = !strcmp(v, "irc") ? P_IRC : !strcmp(v, "chat") ? P_CHAT : !strcmp(v, "ws") ? P_WS : -1;
         else if (!strcmp(a, "--path")) snprintf(g_path, sizeof g_path, "%s", v);
@@ -1161,6 +1165,11 @@ int main(int argc, char **argv) {
     if (inet_pton(AF_INET, host, &g_addr.sin_addr) != 1 || (ntohl(g_addr.sin_addr.s_addr) >> 24) != 127) {
         fprintf(stderr, "loadgen: only loopback IPv4 addresses are allowed, got %s\n", host);
         return 64;
+    }
+    if (port2 > 0 && port2 <= 65535) {
+        g_addr2 = g_addr;
+        g_addr2.sin_port = htons((uint16_t)port2);
+        g_naddr = 2;
     }
     signal(SIGPIPE, SIG_IGN);
     g_rbuf = malloc(RBUF);

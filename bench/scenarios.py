@@ -37,8 +37,9 @@ def set_pinning(enabled: bool) -> None:
 
 
 def _agent(server: ServerHandle, prefix: str, msg_size: int = 100, max_secs: float = 7200.0) -> Agent:
+    port2 = int(server.extra["port2"]) if "port2" in server.extra else None
     return Agent(server.port, server.proto, prefix=prefix, msg_size=msg_size, host=server.host,
-                 max_secs=max_secs, cpus=AGENT_CPUS)
+                 max_secs=max_secs, cpus=AGENT_CPUS, port2=port2)
 
 
 def machine_busy_seconds() -> float:

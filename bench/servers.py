@@ -229,6 +229,45 @@ def run_ours(
 
 
 @contextmanager
+def run_ours_redis(
+    port: int, host: str = "127.0.0.1", cpus: set[int] | None = None, pythonpath: str | None = None,
+    nodes: int = 1,
+) -> Iterator[ServerHandle]:
+    """Our server as ``nodes`` (1 or 2) nodes of a shared room (``--redis``), with a private redis-server.
+
+    Redis runs unpinned (it is the shared engine, not a node under test); its CPU and the
+    second node's are counted with the first node's, so the figure is what the shared room
+    costs in all. With two nodes the generator sends every odd user to the second node.
+    """
+    check_loopback(host)
+    redis_port = free_port(host)
+    tmp = Path(tempfile.mkdtemp(prefix="bench-redis-"))
+    redis = subprocess.Popen(
+        [shutil.which("redis-server") or "/usr/bin/redis-server", "--port", str(redis_port), "--bind", host,
+         "--save", "", "--appendonly", "no", "--dir", str(tmp)],
+        stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+    )
+    try:
+        wait_listening(host, redis_port, redis)
+        url = f"redis://{host}:{redis_port}/0"
+        with run_ours(port, host, cpus, ("--redis", url, "--node-id", "bench-1"), pythonpath) as handle:
+            handle.name = "hanchat-redis"
+            handle.companions.append(redis)
+            handle.extra["redis"] = url
+            if nodes == 1:
+                yield handle
+                return
+            with run_ours(0, host, cpus, ("--redis", url, "--node-id", "bench-2"), pythonpath) as second:
+                handle.name = "hanchat-redis2"
+                handle.companions.append(second.proc)
+                handle.extra["port2"] = str(second.port)
+                yield handle
+    finally:
+        _stop(redis)
+        shutil.rmtree(tmp, ignore_errors=True)
+
+
+@contextmanager
 def run_gateway(
     port: int, host: str = "127.0.0.1", cpus: set[int] | None = None, pythonpath: str | None = None,
 ) -> Iterator[ServerHandle]:
@@ -339,12 +378,16 @@ def run_ngircd(port: int, host: str = "127.0.0.1", cpus: set[int] | None = None)
 @contextmanager
 def run_server(kind: str, port: int, host: str = "127.0.0.1", cpus: set[int] | None = None,
                pythonpath: str | None = None) -> Iterator[ServerHandle]:
-    """``kind`` is "ours", "ngircd" or "gateway" (ours behind the web gateway)."""
+    """``kind`` is "ours", "ours-redis" / "ours-redis2" (one / two nodes of a shared room in Redis),
+    "ngircd" or "gateway" (ours behind the web gateway)."""
     if kind == "gateway":
         with run_gateway(port, host, cpus, pythonpath=pythonpath) as handle:
             yield handle
     elif kind == "ours":
         with run_ours(port, host, cpus, pythonpath=pythonpath) as handle:
+            yield handle
+    elif kind in ("ours-redis", "ours-redis2"):
+        with run_ours_redis(port, host, cpus, pythonpath=pythonpath, nodes=2 if kind == "ours-redis2" else 1) as handle:
             yield handle
     elif kind == "ngircd":
         with run_ngircd(port, host, cpus) as handle:

@@ -13,6 +13,8 @@ if [ "$what" = test ] || [ "$what" = bench ]; then
   have tmux || pkgs+=(tmux)
   # tests/test_deploy_systemd.py rates the shipped units with systemd-analyze security --offline.
   have systemd-analyze || pkgs+=(systemd)
+  # The shared room of several nodes: tests and the benchmark start their own redis-server on a free port.
+  [ -x /usr/bin/redis-server ] || have redis-server || pkgs+=(redis-server)
   # Korean glyphs for Chromium's screenshots of the page (the UI speaks Korean).
   [ -d /usr/share/fonts/truetype/nanum ] || pkgs+=(fonts-nanum)
 fi
@@ -30,5 +32,7 @@ $sudo apt-get update -qq
 $sudo apt-get install -y -qq --no-install-recommends "${pkgs[@]}" >/dev/null
 # ngircd starts a system instance on install; the benchmark runs its own.
 if [[ " ${pkgs[*]} " == *" ngircd "* ]]; then $sudo systemctl disable --now ngircd >/dev/null 2>&1 || $sudo service ngircd stop >/dev/null 2>&1 || true; fi
+# redis-server too: tests and the benchmark start private instances.
+if [[ " ${pkgs[*]} " == *" redis-server "* ]]; then $sudo systemctl disable --now redis-server >/dev/null 2>&1 || $sudo service redis-server stop >/dev/null 2>&1 || true; fi
 # Same for nginx: tests start their own on ephemeral ports.
 if [[ " ${pkgs[*]} " == *" nginx-light "* ]]; then $sudo service nginx stop >/dev/null 2>&1 || true; fi

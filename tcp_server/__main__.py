@@ -6,10 +6,17 @@ import asyncio
 import logging
 import signal
 from collections.abc import Sequence
+from typing import TYPE_CHECKING
 
 from . import logformat
 from .config import ServerConfig, parse_config
+from .connection import ChatConnection
+from .protocol.codes import ErrorReason
+from .protocol.frames import Error
 from .server import ChatServer
+
+if TYPE_CHECKING:
+    from .room.redis import RedisRoom
 
 
 def install_uvloop(wanted: bool) -> bool:
@@ -35,9 +42,47 @@ def reload_tls_on_sighup(server: ChatServer) -> None:
         asyncio.get_running_loop().add_signal_handler(signal.SIGHUP, server.tls.reload)
 
 
-async def serve(config: ServerConfig) -> None:
-    server = ChatServer(config)
+async def start_node(config: ServerConfig) -> tuple[ChatServer, RedisRoom | None]:
+    """A started server node: on the embedded room, or on the shared one in Redis with ``--redis``."""
+    if not config.redis:
+        server = ChatServer(config)
+        await server.start()
+        return server, None
+    from .room.redis import RedisRoom, RedisSettings
+
+    room = RedisRoom.create(RedisSettings(config.redis, config.node_id, config.redis_prefix, config.node_timeout))
+    server = ChatServer(config, directory=room.directory, bus=room.bus)
     await server.start()
+    room.link.on_lost = lambda key: close_lost(server, key)
+    room.link.on_degraded = lambda: tell_degraded(server)
+    await room.link.start(server.port)
+    return server, room
+
+
+def close_lost(server: ChatServer, key: str) -> None:
+    """A member whose place in the room is gone (taken elsewhere, or removed while this node was cut off or
+    paused): closed with a clear 109 rather than left a ghost."""
+    member = server.room.members.get(key)
+    if isinstance(member, ChatConnection):
+        member.refuse(ErrorReason.UNAVAILABLE, "this server lost your place in the room; please reconnect")
+
+
+def tell_degraded(server: ChatServer) -> None:
+    """Redis is gone: every member hears it once, since messages now reach no one until it is back."""
+    notice = Error(ErrorReason.UNAVAILABLE, "the room is degraded: messages are not delivered until it recovers")
+    for member in list(server.room.members.values()):
+        member.send(notice)
+
+
+async def stop_node(server: ChatServer, room: RedisRoom | None) -> None:
+    """Close the node; its users' releases reach Redis before it disconnects."""
+    await server.close()
+    if room is not None:
+        await room.link.close()
+
+
+async def serve(config: ServerConfig) -> None:
+    server, room = await start_node(config)
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGTERM, signal.SIGINT):
@@ -51,7 +96,7 @@ async def serve(config: ServerConfig) -> None:
     )
     await stop.wait()
     logging.getLogger("tcp_server").info("signal received, shutting down")
-    await server.close()
+    await stop_node(server, room)
 
 
 def main(argv: Sequence[str] | None = None) -> None:

@@ -76,6 +76,10 @@ class ServerConfig:
     resume_grace: float = 60.0
     resume_max_frames: int = 1000
     resume_max_bytes: int = 256 * 1024
+    redis: str | None = None
+    node_id: str | None = None
+    redis_prefix: str = "hanchat:"
+    node_timeout: float = 15.0
 
 
 def parse_mode(raw: str) -> int:
@@ -189,6 +193,15 @@ def add_server_arguments(
     parser.add_env_argument("--resume-max-bytes", env="CHAT_RESUME_MAX_BYTES", type=int,
                             default=d.resume_max_bytes,
                             help="bytes of missed frames kept for one dropped session; past it the session ends")
+    parser.add_env_argument("--redis", env="CHAT_REDIS", default=None,
+                            help="redis://HOST:PORT/DB: share one room between several nodes through Redis "
+                                 "(default: the embedded in-memory room)")
+    parser.add_env_argument("--node-id", env="CHAT_NODE_ID", default=None,
+                            help="this node's name in logs and in Redis (default: hostname:port)")
+    parser.add_env_argument("--redis-prefix", env="CHAT_REDIS_PREFIX", default=d.redis_prefix,
+                            help="prefix of every Redis key, so that two chats can share one Redis")
+    parser.add_env_argument("--node-timeout", env="CHAT_NODE_TIMEOUT", type=float, default=d.node_timeout,
+                            help="seconds after which a silent node counts as dead and its users leave the room")
     parser.add_env_argument("--uvloop", env="CHAT_UVLOOP", type=parse_bool, default=d.uvloop,
                             help="use uvloop when it is installed")
     parser.add_argument("--no-uvloop", dest="uvloop", action="store_false", default=argparse.SUPPRESS,

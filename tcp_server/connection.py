@@ -39,7 +39,7 @@ from .protocol.session import (
 )
 from .protocol.states import ConnState
 from .protocol.table import Budget, spec_of
-from .room import Bus, Directory, History, SessionStore
+from .room import Bus, Directory, History, RoomUnavailable, SessionStore
 from .stats import ServerStats
 
 log = logging.getLogger("tcp_server")
@@ -445,6 +445,11 @@ class ChatConnection(asyncio.Protocol):
         node = self.node
         try:
             users = await node.directory.claim(name, key)
+        except RoomUnavailable as exc:
+            log.warning("join of %r refused: %s", name, exc)
+            if not self.closing:
+                self.refuse(ErrorReason.UNAVAILABLE, "the room is unavailable; try again later")
+            return
         except Exception:
             log.exception("the directory failed to claim %r", name)
             users = None

@@ -12,6 +12,7 @@ from tests.helpers import LineClient
 # Fixture modules: their fixtures are available to every test without importing them by name.
 pytest_plugins = [
     "tests.gateway_fixtures", "tests.browser_fixtures", "tests.nginx_fixtures", "tests.client_fixtures",
+    "tests.redis_fixtures",
 ]
 
 

@@ -11,6 +11,7 @@ import contextlib
 import hashlib
 import logging
 import pathlib
+import time
 from collections.abc import AsyncIterator
 
 import aiohttp_jinja2
@@ -20,6 +21,7 @@ from aiohttp.typedefs import Handler
 
 from tcp_server.protocol.limits import AddressBuckets, AddressLimits, address_key
 
+from .backends import BackendPool
 from .bridge import Bridge
 from .config import GatewayConfig
 from .forwarded import client_address, is_trusted, parse_ip
@@ -45,6 +47,7 @@ STATIC_VERSIONS: web.AppKey[dict[str, str]] = web.AppKey("static_versions")
 WS_PER_ADDRESS = web.AppKey("ws_per_address", AddressLimits)
 MESSAGES_PER_ADDRESS: web.AppKey[AddressBuckets | None] = web.AppKey("messages_per_address")
 SWEEP_INTERVAL = 60.0
+POOL = web.AppKey("pool", BackendPool)
 
 CSP = (
     "default-src 'none'; script-src 'self'; style-src 'self'; img-src 'self'; connect-src 'self'; "
@@ -164,7 +167,7 @@ async def websocket(request: web.Request) -> web.StreamResponse:
             return ws
         buckets = request.app[MESSAGES_PER_ADDRESS]
         bridge = Bridge(ws, config, address, loop.time, page, request.app[STATS],
-                        shared=(buckets, key) if buckets is not None else None)
+                        shared=(buckets, key) if buckets is not None else None, pool=request.app[POOL])
         bridges = request.app[BRIDGES]
         bridges.add(bridge)
         try:
@@ -244,6 +247,7 @@ def make_app(config: GatewayConfig) -> web.Application:
     app[HEALTH] = HealthCheck(config)
     app[STATS] = GatewayStats()
     app[STATIC_VERSIONS] = static_versions(STATIC_DIR)
+    app[POOL] = BackendPool(config.backends, time.monotonic)
     aiohttp_jinja2.setup(
         app,
         loader=jinja2.FileSystemLoader(str(TEMPLATES_DIR)),

@@ -46,6 +46,7 @@ from tcp_server.protocol.decoder import CLIENT_SIDE_MAX_LINE
 from tcp_server.protocol.limits import AddressBuckets, TokenBucket
 from tcp_server.tls import backend_context
 
+from .backends import Address, BackendPool
 from .config import GatewayConfig
 from .metrics import GatewayStats, close_cause
 from .relay import EventRelay, LineTooLong
@@ -114,6 +115,8 @@ class Backend(asyncio.Protocol):
         self.paused_at = 0.0
         self.closed: asyncio.Future[None] = asyncio.get_running_loop().create_future()
         self.task: asyncio.Task[None] | None = None  # telling the page after the server closed
+        self.server: Address | None = None  # which server this is (for the pool's counts)
+        self.server_closed = False  # the server closed first
 
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
         self.transport = transport  # type: ignore[assignment]  # uvloop's is not a subclass
@@ -122,6 +125,7 @@ class Backend(asyncio.Protocol):
         self.bridge.from_server(self, data)
 
     def eof_received(self) -> bool | None:
+        self.server_closed = True
         return False  # close our side too
 
     def connection_lost(self, exc: Exception | None) -> None:
@@ -129,6 +133,12 @@ class Backend(asyncio.Protocol):
             log.info("chat server connection of %s lost: %s", self.bridge.address, exc)
         self.transport = None
         self.out.clear()
+        pool = self.bridge.pool
+        if pool is not None and self.server is not None:
+            pool.closed(self.server)
+            if (self.server_closed or exc is not None) and not self.left and self.bridge.name is None:
+                pool.failed(self.server)  # refused before the join (busy, unavailable) or gone: skip it a while
+            self.server = None
         if not self.closed.done():
             self.closed.set_result(None)
         self.task = asyncio.get_running_loop().create_task(
@@ -216,9 +226,11 @@ class Bridge:
         page: asyncio.Transport,
         stats: GatewayStats | None = None,
         shared: tuple[AddressBuckets, str] | None = None,
+        pool: BackendPool | None = None,
     ) -> None:
         self.stats = stats if stats is not None else GatewayStats()
         self.ws = ws
+        self.pool = pool  # several servers: which to try first
         # The page's socket, for writing server output straight from a backend read (see send_frame).
         self.page = page
         self.config = config
@@ -353,16 +365,27 @@ class Bridge:
     # ------------------------------------------------------------ the backend
 
     async def open_backend(self) -> Backend | None:
-        host, port = self.config.server
         loop = asyncio.get_running_loop()
         tls = backend_context(self.config.server_tls, self.config.server_ca)
-        try:
-            _, backend = await asyncio.wait_for(
-                loop.create_connection(lambda: Backend(self), host, port, ssl=tls), self.config.connect_timeout)
-        except (OSError, TimeoutError) as exc:
-            self.stats.backend_failures += 1
+        pool = self.pool
+        backend: Backend | None = None
+        for host, port in pool.order() if pool is not None else [self.config.server]:
+            try:
+                _, made = await asyncio.wait_for(
+                    loop.create_connection(lambda: Backend(self), host, port, ssl=tls), self.config.connect_timeout)
+            except (OSError, TimeoutError) as exc:
+                self.stats.backend_failures += 1
+                log.warning("chat server %s:%d unavailable for %s: %s", host, port, self.address, exc)
+                if pool is not None:
+                    pool.failed((host, port))  # skipped for a while: the next user tries another first
+                continue
+            if pool is not None:
+                pool.opened((host, port))
+                made.server = (host, port)
+            backend = made
+            break
+        if backend is None:
             self.stats.page_dropped("backend_unavailable")
-            log.warning("chat server %s:%d unavailable for %s: %s", host, port, self.address, exc)
             await self.send([
                 error_event("backend-unavailable", "the chat server cannot be reached"),
                 status_event("disconnected", reason="backend-unavailable"),

@@ -37,6 +37,7 @@ class GatewayConfig:
     host: str = "127.0.0.1"
     port: int = DEFAULT_PORT
     server: tuple[str, int] = ("127.0.0.1", 9000)
+    servers: tuple[tuple[str, int], ...] = ()  # --server A:9000,B:9000: several nodes of one shared room
     base_path: str = "/"
     trusted_proxy: tuple[IPNetwork, ...] = ()
     gateway_secret: str | None = None
@@ -62,6 +63,11 @@ class GatewayConfig:
     log_format: str = "text"
 
     @property
+    def backends(self) -> tuple[tuple[str, int], ...]:
+        """Every server a user may be sent to (``server`` alone unless several were given)."""
+        return self.servers or (self.server,)
+
+    @property
     def ws_max_size(self) -> int:
         """Largest WebSocket message read at all: room for a full frame as escaped JSON.
 
@@ -82,8 +88,10 @@ def add_gateway_arguments(parser: EnvArgumentParser, *, launcher: bool = False) 
     parser.add_env_argument(f"{prefix}port", dest="gateway_port", env="CHAT_GATEWAY_PORT", type=int,
                             default=d.port, help="web gateway HTTP port (0: any free port)")
     if not launcher:
-        parser.add_env_argument("--server", env="CHAT_SERVER", type=parse_hostport, default=d.server,
-                                help="the TCP chat server, HOST:PORT")
+        parser.add_env_argument("--server", dest="servers", env="CHAT_SERVER", type=parse_hostports,
+                                default=(d.server,),
+                                help="the TCP chat server, HOST:PORT; several nodes of one room (chat-server "
+                                     "--redis): HOST:PORT,HOST:PORT, each user to the least busy one that is up")
         parser.add_env_argument("--gateway-secret", env="CHAT_GATEWAY_SECRET", default=None,
                                 help="shared with the server: send 000#SECRET#ADDRESS before 001 so the "
                                      "server logs and limits the real user")
@@ -160,12 +168,20 @@ def gateway_config_from_args(ns: object, **overrides: object) -> GatewayConfig:
             values[name] = getattr(ns, f"gateway_{name}")
         elif hasattr(ns, name):
             values[name] = getattr(ns, name)
+    servers = values.get("servers")
+    if servers:
+        values["server"] = servers[0]  # type: ignore[index]
     values.update(overrides)
     if values.get("server_ca"):
         values["server_tls"] = True
     cfg = GatewayConfig(**values)  # type: ignore[arg-type]
     check_config(cfg)
     return cfg
+
+
+def parse_hostports(raw: str) -> tuple[tuple[str, int], ...]:
+    """``HOST:PORT[,HOST:PORT...]``."""
+    return tuple(parse_hostport(part.strip()) for part in raw.split(",") if part.strip())
 
 
 def check_config(cfg: GatewayConfig) -> None:

@@ -1,9 +1,11 @@
-"""``/healthz``: does the TCP server answer a ping right now?
+"""``/healthz``: does the TCP server (each of them, with several) answer a ping right now?
 
 A probe opens a connection, names itself with ``000`` when the gateway has a
 secret (so per-address limits count the prober, not the gateway), sends
 ``006`` and waits for the matching ``110``. Results are reused for a second,
-so a busy health checker cannot hammer the server.
+so a busy health checker cannot hammer the server. With several servers
+(``--server A:9000,B:9000``) each is probed and reported on its own line; the
+gateway is healthy while one of them answers.
 """
 
 from __future__ import annotations
@@ -20,9 +22,11 @@ from .config import GatewayConfig
 CACHE_SECONDS = 1.0
 
 
-async def ping_server(config: GatewayConfig, address: str, timeout: float = 2.0) -> tuple[bool, str]:
-    """(True, "ok") when the server answered the ping in time, else (False, why)."""
-    host, port = config.server
+async def ping_server(
+    config: GatewayConfig, address: str, timeout: float = 2.0, server: tuple[str, int] | None = None,
+) -> tuple[bool, str]:
+    """(True, "ok") when the server (``config.server`` unless given) answered the ping in time, else (False, why)."""
+    host, port = server or config.server
     token = "healthz-" + secrets.token_hex(4)
     try:
         async with asyncio.timeout(timeout):
@@ -72,6 +76,14 @@ class HealthCheck:
         loop = asyncio.get_running_loop()
         async with self._lock:
             if loop.time() - self._at >= CACHE_SECONDS:
-                self._result = await ping_server(self.config, address)
+                self._result = await self._probe(address)
                 self._at = loop.time()
             return self._result
+
+    async def _probe(self, address: str) -> tuple[bool, str]:
+        servers = self.config.backends
+        if len(servers) == 1:
+            return await ping_server(self.config, address, server=servers[0])
+        results = await asyncio.gather(*(ping_server(self.config, address, server=s) for s in servers))
+        lines = [f"{host}:{port} {why}" for (host, port), (_, why) in zip(servers, results, strict=True)]
+        return any(ok for ok, _ in results), "\n".join(lines)

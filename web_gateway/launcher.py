@@ -14,8 +14,7 @@ import sys
 from collections.abc import Sequence
 from dataclasses import replace
 
-from tcp_server import ChatServer
-from tcp_server.__main__ import install_uvloop, reload_tls_on_sighup, setup_logging
+from tcp_server.__main__ import install_uvloop, reload_tls_on_sighup, setup_logging, start_node, stop_node
 from tcp_server.config import (
     DEFAULT_LEGACY_PORT,
     DEFAULT_METRICS_PORT,
@@ -74,10 +73,9 @@ def connect_host(listen_host: str) -> str:
 
 
 async def run(server_cfg: ServerConfig, gateway_cfg: GatewayConfig) -> None:
-    server = ChatServer(server_cfg)
-    await server.start()
+    server, room = await start_node(server_cfg)  # with --redis: a node of a shared room
     try:
-        gateway_cfg = replace(gateway_cfg, server=(connect_host(server_cfg.host), server.port))
+        gateway_cfg = replace(gateway_cfg, server=(connect_host(server_cfg.host), server.port), servers=())
         runner, port = await start_gateway(gateway_cfg)
         try:
             url = page_url(gateway_cfg, port)
@@ -100,7 +98,7 @@ async def run(server_cfg: ServerConfig, gateway_cfg: GatewayConfig) -> None:
         finally:
             await runner.cleanup()  # pages told, 004 for every browser user, while the server still runs
     finally:
-        await server.close()
+        await stop_node(server, room)
 
 
 def main(argv: Sequence[str] | None = None) -> None:

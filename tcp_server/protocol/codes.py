@@ -62,6 +62,8 @@ class ErrorReason(StrEnum):
     KICKED = "kicked"
     BANNED = "banned"
     MUTED = "muted"
+    UNAVAILABLE = "unavailable"
+    """The shared room (several nodes, Redis) cannot be reached right now: try again later."""
 
 
 class OutputFormat(StrEnum):

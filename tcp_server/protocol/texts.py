@@ -98,6 +98,10 @@ _REASONS: dict[ErrorReason, dict[Lang, str]] = {
         "ko": "다른 연결이 이 대화를 이어받았습니다.",
         "en": "Another connection took over this session.",
     },
+    ErrorReason.UNAVAILABLE: {
+        "ko": "채팅방을 일시적으로 사용할 수 없습니다. 잠시 후 다시 시도해주세요.",
+        "en": "The chat room is unavailable right now; try again later.",
+    },
 }
 
 

@@ -24,11 +24,18 @@ from tcp_server.protocol.frames import Message, ServerFrame, WhisperMessage
 from tcp_server.protocol.session import RoomFrame
 
 
+class RoomUnavailable(Exception):
+    """The room cannot be reached right now (a shared directory's store is down): the join is refused."""
+
+
 class Directory(Protocol):
     """Who holds which ID, across every node."""
 
     async def claim(self, name: str, key: str) -> tuple[str, ...] | None:
-        """Take ``name`` (unique by ``key``); everyone in the room in join order (``name`` last), or None if taken."""
+        """Take ``name`` (unique by ``key``); everyone in the room in join order (``name`` last), or None if taken.
+
+        Raises :class:`RoomUnavailable` when the directory cannot answer.
+        """
 
     def release(self, key: str) -> None:
         """``key`` is free again. Fire and forget: an implementation that needs a round trip queues it."""

@@ -1,0 +1,476 @@
+"""The shared room: several server nodes, one room, state in Redis (``chat-server --redis URL``).
+
+- :class:`RedisDirectory` holds IDs in Redis, unique by their key across nodes;
+  a claim is one Lua script that takes the ID, records its join order and its
+  node, and publishes the ``103`` in the same atomic step (see :mod:`.redis_lua`).
+- :class:`RedisBus` is Redis pub/sub on **one channel** for the whole room,
+  whispers included (each carries its target key; a node drops the ones not
+  for its members). One channel is one total order: every node sees every
+  event in the same order, so rosters agree with the directory's join order and
+  a sender's messages and whispers keep their order for every receiver. The
+  cost, every node receiving every whisper, is small next to the messages all
+  nodes receive anyway.
+- :class:`RedisLink` is the node's connection: one writer task drains a queue of
+  publishes and releases in order, pipelined (one round trip per batch; the
+  messages queued in one turn go out as one ``PUBLISH`` of all of them, so a
+  message costs at most one command whatever the number of users), and the node's liveness:
+  a heartbeat key with a TTL, and a reaper that removes a dead node's users,
+  announcing each ``104`` once (one atomic script, whichever node runs it).
+
+When Redis cannot be reached, claims raise :class:`RoomUnavailable` (the
+connection answers ``109#unavailable``); the link keeps trying, and when Redis
+is back it registers this node's live users again and catches the roster up.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import logging
+import secrets
+import socket
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any
+
+import redis.asyncio as aioredis
+from redis.asyncio.client import Pipeline, PubSub
+from redis.backoff import NoBackoff
+from redis.exceptions import RedisError
+from redis.retry import Retry
+
+from tcp_server.protocol.frames import Message, UserJoined, UserLeft, WhisperMessage
+from tcp_server.protocol.ids import id_key
+from tcp_server.protocol.session import RoomFrame
+
+from . import redis_lua
+from .base import RoomUnavailable, Subscriber
+
+log = logging.getLogger("tcp_server.redis")
+
+COMMAND_TIMEOUT = 2.0
+"""Seconds one Redis round trip may take before the room counts as unavailable."""
+RETRY_PAUSE = 0.5
+"""Seconds between attempts to reach Redis again."""
+MAX_OUTBOX = 100_000
+"""Publishes queued while Redis is slow; past it they are dropped (and logged), not hoarded."""
+
+
+def default_node_id(port: int) -> str:
+    return f"{socket.gethostname()}:{port}"
+
+
+@dataclass
+class RedisSettings:
+    """Where the shared room lives and who this node is."""
+
+    url: str
+    node_id: str | None = None  # default: hostname:port, known once the node listens
+    prefix: str = "hanchat:"
+    node_timeout: float = 15.0
+
+
+@dataclass
+class _Keys:
+    prefix: str
+    node: str
+    names: str = field(init=False)
+    owner: str = field(init=False)
+    order: str = field(init=False)
+    seq: str = field(init=False)
+    nodes: str = field(init=False)
+    epoch: str = field(init=False)
+    alive: str = field(init=False)
+    held: str = field(init=False)
+    channel: str = field(init=False)
+
+    def __post_init__(self) -> None:
+        p = self.prefix
+        self.names, self.owner, self.order, self.seq = p + "names", p + "owner", p + "order", p + "seq"
+        self.nodes, self.channel, self.epoch = p + "nodes", p + "room", p + "epoch"
+        self.alive, self.held = f"{p}alive:{self.node}", f"{p}users:{self.node}"
+
+
+class RedisLink:
+    """This node's Redis: the command client, the ordered writer, the room channel and the node's liveness."""
+
+    def __init__(self, settings: RedisSettings) -> None:
+        self.settings = settings
+        self.node = settings.node_id or ""
+        self.keys = _Keys(settings.prefix, self.node)
+        self.client: aioredis.Redis = aioredis.Redis.from_url(
+            settings.url, socket_timeout=COMMAND_TIMEOUT, socket_connect_timeout=COMMAND_TIMEOUT,
+            retry=Retry(NoBackoff(), 0), decode_responses=True,
+        )
+        c = self.client
+        self.claim_script = c.register_script(redis_lua.CLAIM)
+        self.release_script = c.register_script(redis_lua.RELEASE)
+        self.heartbeat_script = c.register_script(redis_lua.HEARTBEAT)
+        self.reap_script = c.register_script(redis_lua.REAP)
+        self.reconcile_script = c.register_script(redis_lua.RECONCILE)
+        self.mine: dict[str, str] = {}  # ID keys this node holds -> IDs, in join order
+        self.on_lost: Callable[[str], None] | None = None  # a member whose place in the room is gone
+        self.on_degraded: Callable[[], None] | None = None  # the room channel was lost (told once per outage)
+        self.bus: RedisBus | None = None
+        self.ready = asyncio.Event()  # set while the room channel is followed: the node knows the room
+        self.ever_ready = False  # it was once: the node has started
+        self._idle = asyncio.Event()  # set when the writer has nothing queued or in flight
+        self._idle.set()
+        self.commands = 0  # Redis commands sent (a pipeline counts each), for measuring
+        self.reaper_rounds = 0  # dead-node checks done (tests wait on it)
+        self._outbox: list[tuple[str, str]] = []  # ("p", payload) or ("r", key), in order
+        self._wake = asyncio.Event()
+        self._tasks: list[asyncio.Task[None]] = []
+        self._beat = settings.node_timeout / 4  # a beat every quarter; the key lives two beats
+        self._ttl_ms = max(int(settings.node_timeout * 500), 100)
+        self._epoch: str | None = None  # the room's state this node registered in
+        self._beat_lock = asyncio.Lock()
+
+    # ------------------------------------------------------------ lifecycle
+
+    async def start(self, port: int) -> None:
+        """Start following the room; when Redis is down the node starts anyway (joins refused until it is back).
+
+        ``port``: the node's line port, for the default node ID.
+        """
+        self.node = self.settings.node_id or default_node_id(port)
+        self.keys = _Keys(self.settings.prefix, self.node)
+        loop = asyncio.get_running_loop()
+        self._tasks = [
+            loop.create_task(self._writer(), name="redis writer"),
+            loop.create_task(self._follow(), name="redis room channel"),
+            loop.create_task(self._liveness(), name="redis liveness"),
+        ]
+        try:
+            await asyncio.wait_for(self.ready.wait(), COMMAND_TIMEOUT * 2)
+        except TimeoutError:
+            log.warning("Redis at %s is not reachable yet: joins are refused until it is", self.settings.url)
+
+    @property
+    def subscribed(self) -> bool:
+        return self.ready.is_set()
+
+    async def close(self) -> None:
+        """Write what is queued (the releases of a shutdown), leave the node list, disconnect."""
+        try:
+            await asyncio.wait_for(self._idle.wait(), COMMAND_TIMEOUT)
+        except TimeoutError:
+            log.warning("%d room events not written to Redis before shutdown", len(self._outbox))
+        self._cancel()
+        try:
+            await asyncio.wait_for(self._leave(), COMMAND_TIMEOUT)
+        except (RedisError, OSError, TimeoutError) as exc:
+            log.warning("could not remove node %s from Redis: %s", self.node, exc)
+        await self.client.aclose()
+
+    async def _leave(self) -> None:
+        """This node is dead from now on: another node's next check removes whatever it still held
+        (nothing, when every release was written), announcing each once."""
+        await self.client.delete(self.keys.alive)
+
+    async def abort(self) -> None:
+        """Stop without a word to Redis (what a crash looks like to the other nodes; for tests)."""
+        self._cancel()
+        self._outbox.clear()
+        await self.client.aclose()
+
+    def _cancel(self) -> None:
+        for task in self._tasks:
+            task.cancel()
+        self._tasks = []
+        self.ready.clear()
+
+    # ------------------------------------------------------------ the ordered writer
+
+    def queue(self, kind: str, value: str) -> None:
+        """Fire and forget, in order: ``p`` publishes ``value`` on the room channel, ``r`` releases key ``value``."""
+        if not self._tasks:
+            return  # stopped
+        if len(self._outbox) >= MAX_OUTBOX:
+            log.warning("Redis is not keeping up: a room event was dropped")
+            return
+        self._outbox.append((kind, value))
+        self._idle.clear()
+        self._wake.set()
+
+    async def _writer(self) -> None:
+        k = self.keys
+        while True:
+            await self._wake.wait()
+            batch, self._outbox = self._outbox, []
+            try:
+                pipe = self.client.pipeline(transaction=False)
+                run: list[str] = []  # consecutive events: one PUBLISH of them all (one delivery per node)
+                for kind, value in batch:
+                    if kind == "p":
+                        run.append(value)
+                        continue
+                    if run:
+                        self._publish(pipe, run)
+                        run = []
+                    self.mine.pop(value, None)
+                    self.commands += 1
+                    await self.release_script(
+                        keys=[k.names, k.owner, k.order, k.held], args=[value, self.node, k.channel], client=pipe,
+                    )
+                if run:
+                    self._publish(pipe, run)
+                await asyncio.wait_for(pipe.execute(), COMMAND_TIMEOUT)
+            except (RedisError, OSError, TimeoutError) as exc:
+                # Lost: the senders were not told they were delivered, and a release is redone by
+                # the reconciliation when Redis is back (this node no longer holds those IDs).
+                log.warning("Redis write failed, %d room events lost: %s", len(batch), exc)
+            finally:
+                if not self._outbox:
+                    self._wake.clear()
+                    self._idle.set()
+
+    def _publish(self, pipe: Pipeline, events: list[str]) -> None:
+        """One event as it is; several queued in one turn as one JSON array of them (``[[...], [...]]``)."""
+        self.commands += 1
+        pipe.publish(self.keys.channel, events[0] if len(events) == 1 else "[" + ",".join(events) + "]")
+
+    # ------------------------------------------------------------ the room channel
+
+    async def _follow(self) -> None:
+        """Subscribe, load the room, follow it; on a failure, again until it works."""
+        while True:
+            pubsub: PubSub = self.client.pubsub(ignore_subscribe_messages=True)
+            try:
+                await asyncio.wait_for(pubsub.subscribe(self.keys.channel), COMMAND_TIMEOUT)
+                # Subscribed first, loaded second: whatever changes between is in the channel after the load.
+                # This node's own users are registered again (after a Redis restart) before the load.
+                # After an outage, releases queued meanwhile may be lost, and a claim may have timed out
+                # after Redis took it: register this node's users again, drop what it no longer holds.
+                await self._check_in(resync=self.ever_ready)
+                names = await asyncio.wait_for(self.client.zrange(self.keys.order, 0, -1), COMMAND_TIMEOUT)
+                self.commands += 2
+                if self.bus is not None:
+                    self.bus.load([str(n) for n in names])
+                self.ready.set()
+                self.ever_ready = True
+                log.info("node %s follows the room on %s", self.node, self.settings.url)
+                while True:
+                    message = await pubsub.get_message(ignore_subscribe_messages=True, timeout=1.0)
+                    if message is not None and self.bus is not None:
+                        self.bus.received(message["data"])
+            except (RedisError, OSError, TimeoutError) as exc:
+                if self.subscribed:
+                    log.warning("lost the room channel (%s); joins are refused until Redis is back", exc)
+                    self.ready.clear()
+                    if self.on_degraded is not None:
+                        self.on_degraded()
+            finally:
+                try:
+                    await asyncio.wait_for(pubsub.aclose(), COMMAND_TIMEOUT)  # type: ignore[no-untyped-call]
+                except (RedisError, OSError, TimeoutError):
+                    pass
+            await asyncio.sleep(RETRY_PAUSE)
+
+    # ------------------------------------------------------------ liveness
+
+    async def _liveness(self) -> None:
+        """Beat; remove dead nodes' users."""
+        k = self.keys
+        while True:
+            try:
+                if self.subscribed:
+                    await self._check_in()
+                gone = await asyncio.wait_for(
+                    self.reap_script(keys=[k.names, k.owner, k.order, k.nodes],
+                                     args=[self.settings.prefix, self.node, k.channel]), COMMAND_TIMEOUT,
+                )
+                self.reaper_rounds += 1
+                if gone:
+                    log.info("removed %d users of dead nodes", gone)
+            except (RedisError, OSError, TimeoutError) as exc:
+                log.debug("heartbeat failed: %s", exc)
+            await asyncio.sleep(self._beat)
+
+    async def _check_in(self, resync: bool = False) -> None:
+        """One beat, and what it says about this node's past: nothing, a restart of Redis, or its own death.
+
+        - Redis lost the room (a new epoch): this node registers its live users again.
+        - Other nodes removed this node (a pause longer than the node timeout): its users are gone from
+          the room; they are closed, not resurrected.
+        - The heartbeat had lapsed but nobody removed the node yet: registering again keeps everyone.
+        """
+        k = self.keys
+        async with self._beat_lock:
+            alive, member, epoch = await asyncio.wait_for(
+                self.heartbeat_script(keys=[k.alive, k.nodes, k.epoch],
+                                      args=[self.node, self._ttl_ms, secrets.token_hex(8)]), COMMAND_TIMEOUT,
+            )
+            epoch = str(epoch)
+            known, self._epoch = self._epoch, epoch
+            if known is None:
+                if member:  # a previous run of this node ID died without cleaning up: its users are ghosts
+                    log.warning("node %s: removing the users of its previous run", self.node)
+                    await self._reconcile()
+                return
+            if alive and member and epoch == known:
+                if resync:
+                    await self._reconcile()
+                return
+            if epoch != known:
+                log.warning("Redis lost the room (restarted?): node %s registers its %d users again",
+                            self.node, len(self.mine))
+                await self._reconcile()
+            elif not member:
+                log.warning("node %s was presumed dead and removed: closing its %d stale users",
+                            self.node, len(self.mine))
+                lost, self.mine = list(self.mine), {}
+                for key in lost:
+                    self._lose(key)
+            else:
+                await self._reconcile()
+
+    def _lose(self, key: str) -> None:
+        if self.on_lost is not None:
+            self.on_lost(key)
+
+    async def _reconcile(self) -> None:
+        """Register this node's live users again; members whose ID someone else took meanwhile are lost."""
+        k = self.keys
+        args: list[str] = [self.node, k.channel]
+        for key, name in self.mine.items():
+            args += (key, name)
+        conflicts = await asyncio.wait_for(
+            self.reconcile_script(keys=[k.names, k.owner, k.order, k.seq, k.held], args=args), COMMAND_TIMEOUT,
+        )
+        for key in conflicts:
+            self.mine.pop(str(key), None)
+            log.warning("ID key %r was taken elsewhere while this node was away", key)
+            self._lose(str(key))
+
+
+class RedisDirectory:
+    """IDs in Redis, unique by key across nodes; everyone in join order on each claim."""
+
+    def __init__(self, link: RedisLink) -> None:
+        self.link = link
+
+    async def claim(self, name: str, key: str) -> tuple[str, ...] | None:
+        link = self.link
+        if not link.subscribed:
+            if link.ever_ready:
+                raise RoomUnavailable("the shared room's Redis is not reachable")
+            try:  # the node is starting: the first joins wait for the room (a moment) rather than fail
+                await asyncio.wait_for(link.ready.wait(), COMMAND_TIMEOUT)
+            except TimeoutError:
+                raise RoomUnavailable("the shared room's Redis is not reachable yet") from None
+        k = link.keys
+        payload = json.dumps(["j", key, name], ensure_ascii=False)
+        try:
+            users = await asyncio.wait_for(
+                link.claim_script(keys=[k.names, k.owner, k.order, k.seq, k.held],
+                                  args=[key, name, link.node, k.channel, payload]),
+                COMMAND_TIMEOUT,
+            )
+        except (RedisError, OSError, TimeoutError) as exc:
+            link.queue("r", key)  # in case Redis took the claim before failing us: undone, in order
+            raise RoomUnavailable(str(exc)) from exc
+        link.commands += 1
+        if users is None:
+            return None
+        link.mine[key] = name
+        return tuple(str(u) for u in users)
+
+    def release(self, key: str) -> None:
+        self.link.queue("r", key)
+
+
+class RedisBus:
+    """Room events through one Redis channel; this node's subscriber gets them in the channel's order.
+
+    Joins and leaves are published by the directory's scripts (atomically with
+    the claim or the release), so :meth:`publish` sends only messages.
+    """
+
+    def __init__(self, link: RedisLink) -> None:
+        self.link = link
+        link.bus = self
+        self._subscriber: Subscriber | None = None
+        self.view: dict[str, str] = {}  # the room as this node knows it: ID key -> ID, in join order
+
+    def subscribe(self, subscriber: Subscriber) -> None:
+        self._subscriber = subscriber
+        for key, name in self.view.items():
+            subscriber.room_event(UserJoined(name), key)
+
+    def publish(self, frame: RoomFrame, exclude: str | None) -> None:
+        if isinstance(frame, Message):
+            self.link.queue("p", json.dumps(["m", exclude, frame.sender, frame.message], ensure_ascii=False))
+        # UserJoined / UserLeft: already published by the claim / release script.
+
+    def deliver(self, key: str, frame: WhisperMessage) -> None:
+        self.link.queue("p", json.dumps(["w", key, frame.sender, frame.message], ensure_ascii=False))
+
+    # ------------------------------------------------------------ from the channel
+
+    def load(self, names: list[str]) -> None:
+        """The room from Redis (at start, or after an outage): tell the subscriber only what changed."""
+        fresh = {id_key(name): name for name in names}
+        old = self.view
+        self.view = fresh
+        sub = self._subscriber
+        if sub is None:
+            return
+        for key, name in old.items():
+            if fresh.get(key) != name:  # gone, or someone else holds the ID now (another spelling)
+                sub.room_event(UserLeft(name), key)
+        for key, name in fresh.items():
+            if old.get(key) != name:
+                sub.room_event(UserJoined(name), key)
+
+    def received(self, data: Any) -> None:
+        """One event, or a batch of them, from the channel."""
+        try:
+            event = json.loads(data)
+        except ValueError:
+            log.exception("malformed room event %r", data)
+            return
+        if event and isinstance(event[0], list):
+            for one in event:
+                self._dispatch(one)
+        else:
+            self._dispatch(event)
+
+    def _dispatch(self, event: Any) -> None:
+        try:
+            kind = event[0]
+            sub = self._subscriber
+            if kind == "m":
+                if sub is not None:
+                    sub.room_event(Message(event[2], event[3]), event[1])
+            elif kind == "w":
+                if sub is not None:
+                    sub.whisper(event[1], WhisperMessage(event[2], event[3]))
+            elif kind == "j":
+                key, name = event[1], event[2]
+                if key not in self.view:  # already there: the load saw it
+                    self.view[key] = name
+                    if sub is not None:
+                        sub.room_event(UserJoined(name), key)
+            elif kind == "l":
+                key, name = event[1], event[2]
+                if self.view.pop(key, None) is not None and sub is not None:
+                    sub.room_event(UserLeft(name), key)
+            else:
+                log.warning("unknown room event %r", kind)
+        except (ValueError, IndexError, TypeError, KeyError):
+            log.exception("malformed room event %r", event)
+
+
+@dataclass
+class RedisRoom:
+    """The three parts a node needs, made together."""
+
+    link: RedisLink
+    directory: RedisDirectory
+    bus: RedisBus
+
+    @classmethod
+    def create(cls, settings: RedisSettings) -> RedisRoom:
+        link = RedisLink(settings)
+        return cls(link, RedisDirectory(link), RedisBus(link))
