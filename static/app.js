@@ -116,7 +116,8 @@
   let whoAsked = false;
   let online = null; // users online, when the gateway says
   let unread = 0;
-  let lastServerTs = 0; // the newest server time shown: a rejoin's history starts after it
+  let lastServerTs = 0; // the newest server time shown
+  let historyCutoff = 0; // lastServerTs when the current join began: its history is new after that
   let notifyOn = load('localStorage', 'hanchat.notify') === 'on';
   const users = [];
 
@@ -439,6 +440,7 @@
         attempt = 0;
         autoTries = 0;
         view.newJoin();
+        historyCutoff = lastServerTs;
         joinInput.value = '';
         if (again) { reconnectedAs = ev.id; renderState(); } else addNotice(t('joined'));
         autoJoin = false;
@@ -449,7 +451,7 @@
         if (isText(ev.token)) save('sessionStorage', SESSION_KEY, ev.token);
         break;
       case 'history': // on a fresh join: earlier messages, oldest first; on a rejoin only those not shown yet
-        if (isText(ev.from) && isText(ev.text) && !(ev.ts <= lastServerTs)) {
+        if (isText(ev.from) && isText(ev.text) && !shownBefore(ev)) {
           addMessage({ kind: 'all', from: ev.from, text: ev.text, ts: ev.ts, own: ev.from === myId, history: true });
         }
         break;
@@ -520,6 +522,14 @@
       default:
         break; // anything newer than this page is ignored (PROTOCOL: unknown codes are ignored)
     }
+  }
+
+  // A rejoin's history repeats what this page already shows up to historyCutoff. Several messages
+  // may share a millisecond, so at the cutoff itself the log is asked instead of the clock.
+  function shownBefore(ev) {
+    if (typeof ev.ts !== 'number' || ev.ts > historyCutoff) return false;
+    if (ev.ts < historyCutoff) return true;
+    return view.hasMessage(ev.ts, ev.from, ev.text);
   }
 
   function forgetId() {
