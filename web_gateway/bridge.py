@@ -53,6 +53,7 @@ from tcp_server.tls import backend_context
 
 from .config import GatewayConfig
 from .metrics import GatewayStats, close_cause
+from .online import Online, RoomCounter
 from .translate import (
     Event,
     Refusal,
@@ -229,6 +230,7 @@ class Bridge:
         page: asyncio.Transport,
         stats: GatewayStats | None = None,
         shared: tuple[AddressBuckets, str] | None = None,
+        online: Online | None = None,
     ) -> None:
         self.stats = stats if stats is not None else GatewayStats()
         self.ws = ws
@@ -243,6 +245,8 @@ class Bridge:
         self.name: str | None = None  # as the server confirmed it with 100
         self.backend: Backend | None = None
         self.finished = False
+        self.online = online if online is not None else Online()
+        self.room = RoomCounter(self.online)  # the room's size as this backend hears it (online.py)
 
     # ------------------------------------------------------------ to the page
 
@@ -303,7 +307,11 @@ class Bridge:
     async def run(self) -> None:
         """Relay until the WebSocket closes, then leave and close the backend."""
         cfg = self.config
-        await self.send([status_event("connected", rate=cfg.rate, burst=cfg.burst, max_message=cfg.max_message)])
+        hello = status_event("connected", rate=cfg.rate, burst=cfg.burst, max_message=cfg.max_message)
+        online = self.online.current()
+        if online is not None:
+            hello["online"] = online
+        await self.send([hello])
         try:
             async for msg in self.ws:
                 if msg.type is WSMsgType.TEXT:
@@ -357,11 +365,14 @@ class Bridge:
             await self.send([error_event("not-joined", "join first")])
             return
         backend.write(serialize(frame))
+        if isinstance(frame, (Join, ResumeSession)):
+            self.room.replaying = isinstance(frame, ResumeSession)
         if isinstance(frame, Leave):
             # Out of the room from now on: the 102 and the close follow on that connection,
             # and a join sent meanwhile goes on a new one.
             backend.left = True
             self.name = None
+            self.room.stop()
 
     # ------------------------------------------------------------ the backend
 
@@ -416,6 +427,8 @@ class Bridge:
             whole = self._first_lines(backend, bytes(whole))
         if self.name is None and JOINED_MARK in data:
             self._track(backend, bytes(whole))
+        if self.name is not None and backend is self.backend:
+            self.room.feed(data, cut)
         if not backend.resumable and SESSION_MARK in data:
             backend.resumable = True
         if not self.finished:
@@ -458,6 +471,7 @@ class Bridge:
         if self.backend is backend:
             self.backend = None
             self.name = None
+            self.room.stop()
         if self.finished or backend.left or not was_in_room:
             return  # the page already has the reason (102, or a 109 refusing the join)
         log.info("chat server closed the connection of %s; telling the page", self.address)
@@ -473,6 +487,7 @@ class Bridge:
         if self.finished:
             return
         self.finished = True
+        self.room.stop()
         backend = self.backend
         self.backend = None
         if backend is None:
