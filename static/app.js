@@ -20,6 +20,8 @@
   const AUTO_JOIN_TRIES = 5; // an automatic rejoin may race the old connection's leave
   const SESSION_KEY = 'hanchat.session'; // resume token, per tab (sessionStorage, never a cookie or URL)
   const ID_KEY = 'hanchat.id';
+  const LOG_KEY = 'hanchat.log'; // the messages shown, for a reload that resumes to show them again
+  const KEEP = 200;
 
   const idForbidden = new RegExp(rules.id_forbidden, 'u');
   const messageForbidden = new RegExp(rules.message_forbidden, 'u');
@@ -189,10 +191,34 @@
     groupMs: GROUP_MS,
   });
   const { addNotice, setSendState, toBottom } = view;
+  const kept = []; // {msg, li} of each message shown, newest last (see keepLog)
   function addMessage(msg) {
-    if (typeof msg.ts === 'number' && Number.isFinite(msg.ts)) lastServerTs = Math.max(lastServerTs, msg.ts);
-    return view.addMessage({ ...msg, mention: msg.own ? null : hanchat.mentionPattern(myId) });
+    if (!msg.own && typeof msg.ts === 'number' && Number.isFinite(msg.ts)) lastServerTs = Math.max(lastServerTs, msg.ts);
+    const shown = view.addMessage({ ...msg, mention: msg.own ? null : hanchat.mentionPattern(myId || wantId) });
+    kept.push({ msg: { ...msg, ts: Number(shown.li.dataset.ts), state: undefined }, li: shown.li });
+    if (kept.length > KEEP) kept.splice(0, kept.length - KEEP);
+    return shown;
   }
+
+  // A resume replays only what was missed, so a reload would otherwise lose the conversation on
+  // screen: the page keeps it in this tab's sessionStorage as it goes and shows it again when it
+  // comes back with a session to resume. Your own lines are kept once the server took them.
+  function keepLog() {
+    const msgs = kept.filter((k) => k.li.isConnected && (!k.li.dataset.state || k.li.dataset.state === 'sent'))
+      .map((k) => k.msg);
+    save('sessionStorage', LOG_KEY, msgs.length && wantId ? JSON.stringify(msgs) : null);
+  }
+
+  function restoreLog() {
+    let msgs;
+    try { msgs = JSON.parse(load('sessionStorage', LOG_KEY) || '[]'); } catch (e) { msgs = []; }
+    if (!Array.isArray(msgs) || !wantId || !load('sessionStorage', SESSION_KEY)) return;
+    for (const m of msgs) {
+      if (m && isText(m.from) && isText(m.text) && (m.kind === 'all' || m.kind === 'whisper')) addMessage(m);
+    }
+  }
+
+  window.addEventListener('pagehide', keepLog);
 
   // ---------------------------------------------------------------- users
 
@@ -540,6 +566,7 @@
     attempt = 0;
     save('sessionStorage', ID_KEY, null);
     save('sessionStorage', SESSION_KEY, null);
+    save('sessionStorage', LOG_KEY, null);
   }
 
   function handleError(reason, text) {
@@ -670,5 +697,6 @@
 
   applyLang();
   showJoin();
+  restoreLog();
   connect();
 })();

@@ -90,6 +90,8 @@ async def test_a_reload_resumes_the_session_with_what_was_said_meanwhile(stacks:
     await carol.join("carol")
     page, console = await open_page(await contexts(), stack.base_url)
     await join(page, "alice")
+    await carol.send("002#carol#hello alice")
+    await expect(messages(page, "hello alice")).to_have_count(1)
     await say(page, "before the reload")
     seen = await carol.recv_until(Message("alice", "before the reload"))
     token = await page.evaluate("sessionStorage.getItem('hanchat.session')")
@@ -104,9 +106,11 @@ async def test_a_reload_resumes_the_session_with_what_was_said_meanwhile(stacks:
 
     await reload_while(page, meanwhile)
     await assert_reconnected(page, "alice")
-    await expect(messages(page)).to_have_count(3)
-    assert await texts(page) == ["during # the reload", "psst", "still during"]
+    # what was on screen comes back (this tab's sessionStorage), then what was missed, once, in order
+    await expect(messages(page)).to_have_count(5)
+    assert await texts(page) == ["hello alice", "before the reload", "during # the reload", "psst", "still during"]
     await expect(messages(page, "psst", "whisper")).to_have_count(1)
+    await expect(page.locator("#log li.own")).to_have_count(1)
     await expect(user_buttons(page)).to_have_count(2)
     new_token = await page.evaluate("sessionStorage.getItem('hanchat.session')")
     assert new_token and new_token != token
@@ -115,7 +119,7 @@ async def test_a_reload_resumes_the_session_with_what_was_said_meanwhile(stacks:
     seen += await carol.recv_until(Message("alice", "after the reload"))
     assert no_presence(seen) == [UserJoined("alice")]  # only the first join: no 104/103 for the reload
     assert await carol.sync() == []
-    await expect(messages(page)).to_have_count(4)
+    await expect(messages(page)).to_have_count(6)
     assert console.errors == []
 
 
