@@ -9,11 +9,12 @@ spoken, so "messages sent during the reload" is a fact of the test, not a race.
 from __future__ import annotations
 
 import asyncio
+import re
 from collections.abc import Awaitable, Callable
 from typing import Any
 
 import pytest
-from playwright.async_api import Page, Route, expect
+from playwright.async_api import Page, Route, WebSocketRoute, expect
 
 from tcp_server.protocol import Message, ServerFrame, UserJoined, UserLeft
 from tcp_server.room import InMemorySessionStore
@@ -161,15 +162,30 @@ async def test_a_newcomer_sees_recent_history_above_a_divider_then_live(stacks: 
     for i in range(1, 8):
         await carol.send(f"002#carol#old {i}")
     await carol.sync()
-    page, console = await open_page(await contexts(), stack.base_url)
-
     burst = [f"boundary {i}" for i in range(1, 31)]
+    talking: list[asyncio.Task[None]] = []
 
-    async def talk() -> None:  # while the page joins: each one is history or live, never both, never neither
+    async def talk() -> None:  # while the join is on its way: each is history or live, never both, never neither
         for text in burst:
             await carol.send(f"002#carol#{text}")
 
-    await asyncio.gather(join(page, "dave"), talk())
+    def route(ws: WebSocketRoute) -> None:
+        """The page's own WebSocket to the gateway; carol starts talking as its join leaves the page."""
+        server = ws.connect_to_server()
+
+        def from_page(message: str | bytes) -> None:
+            if isinstance(message, str) and '"join"' in message and not talking:
+                talking.append(asyncio.get_running_loop().create_task(talk()))
+            server.send(message)
+
+        ws.on_message(from_page)
+
+    context = await contexts()
+    await context.route_web_socket(re.compile(r"/ws$"), route)
+    page, console = await open_page(context, stack.base_url)
+    await join(page, "dave")
+    assert len(talking) == 1
+    await asyncio.wait_for(talking[0], 10)
     await carol.send("002#carol#live at last")
     await expect(messages(page, "live at last")).to_have_count(1)
 
