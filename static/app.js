@@ -22,6 +22,7 @@
   const ID_KEY = 'hanchat.id';
   const LOG_KEY = 'hanchat.log'; // the messages shown, for a reload that resumes to show them again
   const KEEP = 200;
+  const OWN_SLACK_MS = 10000; // your own line and the server's time for it differ by the clocks and the trip
 
   const idForbidden = new RegExp(rules.id_forbidden, 'u');
   const messageForbidden = new RegExp(rules.message_forbidden, 'u');
@@ -551,9 +552,12 @@
   }
 
   // A rejoin's history repeats what this page already shows up to historyCutoff. Several messages
-  // may share a millisecond, so at the cutoff itself the log is asked instead of the clock.
+  // may share a millisecond, so at the cutoff itself the log is asked instead of the clock; your own
+  // lines (shown with this browser's time) are looked up by text near the server's time.
   function shownBefore(ev) {
-    if (typeof ev.ts !== 'number' || ev.ts > historyCutoff) return false;
+    if (typeof ev.ts !== 'number') return false;
+    if (ev.from === myId && view.hasOwn(ev.text, ev.ts, OWN_SLACK_MS)) return true;
+    if (ev.ts > historyCutoff) return false;
     if (ev.ts < historyCutoff) return true;
     return view.hasMessage(ev.ts, ev.from, ev.text);
   }

@@ -157,6 +157,20 @@
       return false;
     }
 
-    return { addMessage, addNotice, setSendState, toBottom, hasMessage, newJoin };
+    /**
+     * Whether the log shows your own line with this text, sent within `slackMs` of `ts`: your lines carry
+     * this browser's time (the server does not echo them), so a history event is matched by text and time.
+     */
+    function hasOwn(text, ts, slackMs) {
+      for (const li of log.querySelectorAll('li.msg.own')) {
+        if (li.dataset.state === 'failed' || li.dataset.state === 'pending') continue;
+        if (Math.abs(Number(li.dataset.ts) - ts) < slackMs && li.querySelector('.text').textContent === text) {
+          return true;
+        }
+      }
+      return false;
+    }
+
+    return { addMessage, addNotice, setSendState, toBottom, hasMessage, hasOwn, newJoin };
   };
 })();

@@ -226,13 +226,21 @@ async def test_an_expired_or_unknown_token_falls_back_to_a_join_with_the_same_id
     page, console = await open_page(await contexts(), stack.base_url)
     await join(page, "alice")
     await carol.recv_until(UserJoined("alice"))
+    await carol.send("002#carol#hi alice")
+    await expect(messages(page, "hi alice")).to_have_count(1)
+    await say(page, "brb")
+    assert await carol.recv() == Message("alice", "brb")
     stale = await page.evaluate("sessionStorage.getItem('hanchat.session')")
     await page.goto("about:blank")
     assert await carol.recv(10) == UserLeft("alice")  # the grace ran out: one leave
+    await carol.send("002#carol#gone?")
     await page.goto(stack.base_url)
     await expect(page.locator("#send-form")).to_be_visible()
     await expect(user_buttons(page).filter(has_text="alice")).to_have_count(1)
     assert await carol.recv() == UserJoined("alice")  # a fresh join with the remembered ID
+    # what the tab showed, then the history it had not seen: nothing twice (its own line included)
+    await expect(messages(page, "gone?")).to_have_count(1)
+    assert await texts(page) == ["hi alice", "brb", "gone?"]
     token = await page.evaluate("sessionStorage.getItem('hanchat.session')")
     assert token and token != stale
     await expect(page.locator("#state-text")).to_have_text("Reconnected as alice")
