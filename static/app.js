@@ -20,6 +20,9 @@
   const AUTO_JOIN_TRIES = 5; // an automatic rejoin may race the old connection's leave
   const SESSION_KEY = 'hanchat.session'; // resume token, per tab (sessionStorage, never a cookie or URL)
   const ID_KEY = 'hanchat.id';
+  const LOG_KEY = 'hanchat.log'; // the messages shown, for a reload that resumes to show them again
+  const KEEP = 200;
+  const OWN_SLACK_MS = 10000; // your own line and the server's time for it differ by the clocks and the trip
 
   const idForbidden = new RegExp(rules.id_forbidden, 'u');
   const messageForbidden = new RegExp(rules.message_forbidden, 'u');
@@ -116,7 +119,8 @@
   let whoAsked = false;
   let online = null; // users online, when the gateway says
   let unread = 0;
-  let lastServerTs = 0; // the newest server time shown: a rejoin's history starts after it
+  let lastServerTs = 0; // the newest server time shown
+  let historyCutoff = 0; // lastServerTs when the current join began: its history is new after that
   let notifyOn = load('localStorage', 'hanchat.notify') === 'on';
   const users = [];
 
@@ -188,10 +192,34 @@
     groupMs: GROUP_MS,
   });
   const { addNotice, setSendState, toBottom } = view;
+  const kept = []; // {msg, li} of each message shown, newest last (see keepLog)
   function addMessage(msg) {
-    if (typeof msg.ts === 'number' && Number.isFinite(msg.ts)) lastServerTs = Math.max(lastServerTs, msg.ts);
-    return view.addMessage({ ...msg, mention: msg.own ? null : hanchat.mentionPattern(myId) });
+    if (!msg.own && typeof msg.ts === 'number' && Number.isFinite(msg.ts)) lastServerTs = Math.max(lastServerTs, msg.ts);
+    const shown = view.addMessage({ ...msg, mention: msg.own ? null : hanchat.mentionPattern(myId || wantId) });
+    kept.push({ msg: { ...msg, ts: Number(shown.li.dataset.ts), state: undefined }, li: shown.li });
+    if (kept.length > KEEP) kept.splice(0, kept.length - KEEP);
+    return shown;
   }
+
+  // A resume replays only what was missed, so a reload would otherwise lose the conversation on
+  // screen: the page keeps it in this tab's sessionStorage as it goes and shows it again when it
+  // comes back with a session to resume. Your own lines are kept once the server took them.
+  function keepLog() {
+    const msgs = kept.filter((k) => k.li.isConnected && (!k.li.dataset.state || k.li.dataset.state === 'sent'))
+      .map((k) => k.msg);
+    save('sessionStorage', LOG_KEY, msgs.length && wantId ? JSON.stringify(msgs) : null);
+  }
+
+  function restoreLog() {
+    let msgs;
+    try { msgs = JSON.parse(load('sessionStorage', LOG_KEY) || '[]'); } catch (e) { msgs = []; }
+    if (!Array.isArray(msgs) || !wantId || !load('sessionStorage', SESSION_KEY)) return;
+    for (const m of msgs) {
+      if (m && isText(m.from) && isText(m.text) && (m.kind === 'all' || m.kind === 'whisper')) addMessage(m);
+    }
+  }
+
+  window.addEventListener('pagehide', keepLog);
 
   // ---------------------------------------------------------------- users
 
@@ -439,6 +467,7 @@
         attempt = 0;
         autoTries = 0;
         view.newJoin();
+        historyCutoff = lastServerTs;
         joinInput.value = '';
         if (again) { reconnectedAs = ev.id; renderState(); } else addNotice(t('joined'));
         autoJoin = false;
@@ -449,7 +478,7 @@
         if (isText(ev.token)) save('sessionStorage', SESSION_KEY, ev.token);
         break;
       case 'history': // on a fresh join: earlier messages, oldest first; on a rejoin only those not shown yet
-        if (isText(ev.from) && isText(ev.text) && !(ev.ts <= lastServerTs)) {
+        if (isText(ev.from) && isText(ev.text) && !shownBefore(ev)) {
           addMessage({ kind: 'all', from: ev.from, text: ev.text, ts: ev.ts, own: ev.from === myId, history: true });
         }
         break;
@@ -522,6 +551,17 @@
     }
   }
 
+  // A rejoin's history repeats what this page already shows up to historyCutoff. Several messages
+  // may share a millisecond, so at the cutoff itself the log is asked instead of the clock; your own
+  // lines (shown with this browser's time) are looked up by text near the server's time.
+  function shownBefore(ev) {
+    if (typeof ev.ts !== 'number') return false;
+    if (ev.from === myId && view.hasOwn(ev.text, ev.ts, OWN_SLACK_MS)) return true;
+    if (ev.ts > historyCutoff) return false;
+    if (ev.ts < historyCutoff) return true;
+    return view.hasMessage(ev.ts, ev.from, ev.text);
+  }
+
   function forgetId() {
     wantId = null;
     wantIdConfirmed = false;
@@ -530,6 +570,7 @@
     attempt = 0;
     save('sessionStorage', ID_KEY, null);
     save('sessionStorage', SESSION_KEY, null);
+    save('sessionStorage', LOG_KEY, null);
   }
 
   function handleError(reason, text) {
@@ -660,5 +701,6 @@
 
   applyLang();
   showJoin();
+  restoreLog();
   connect();
 })();

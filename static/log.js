@@ -15,6 +15,8 @@
     let stick = true; // the reader is at the bottom: new lines keep them there
     let unseen = 0;
     let divider = null; // history goes above a divider made at the first history event after each join
+    let joinNotice = null; // the notice that says you joined: history and its divider go above it
+    let joining = false; // between a join and its first live message
 
     function atBottom() { return log.scrollHeight - log.scrollTop - log.clientHeight < 4; }
 
@@ -67,7 +69,8 @@
         divider.className = 'line divider';
         divider.dataset.kind = 'divider';
         divider.append(span('', t('earlier_messages')));
-        append(divider, false);
+        if (joinNotice && joinNotice.isConnected) log.insertBefore(divider, joinNotice);
+        else append(divider, false);
       }
       return divider;
     }
@@ -119,6 +122,7 @@
         log.insertBefore(li, historyDivider());
         if (stick) log.scrollTop = log.scrollHeight;
       } else {
+        joining = false;
         append(li, true);
       }
       return { li, mentioned: rich.mentioned };
@@ -130,6 +134,7 @@
       li.dataset.kind = 'notice';
       li.textContent = text;
       append(li, false);
+      if (joining && !joinNotice) joinNotice = li;
     }
 
     function setSendState(li, state, reason) {
@@ -137,6 +142,35 @@
       li.querySelector('.send-state').textContent = state === 'failed' ? `${t('failed')}: ${reason}` : '';
     }
 
-    return { addMessage, addNotice, setSendState, toBottom, newJoin: () => { divider = null; } };
+    /** A join begins: its history gets a divider of its own, above the notice that follows (if any). */
+    function newJoin() {
+      divider = null;
+      joinNotice = null;
+      joining = true;
+    }
+
+    /** Whether the log shows a message with this server time, author and text (a rejoin's history). */
+    function hasMessage(ts, from, text) {
+      for (const li of log.querySelectorAll(`li.msg[data-ts="${Number(ts)}"]`)) {
+        if (li.dataset.from === from && li.querySelector('.text').textContent === text) return true;
+      }
+      return false;
+    }
+
+    /**
+     * Whether the log shows your own line with this text, sent within `slackMs` of `ts`: your lines carry
+     * this browser's time (the server does not echo them), so a history event is matched by text and time.
+     */
+    function hasOwn(text, ts, slackMs) {
+      for (const li of log.querySelectorAll('li.msg.own')) {
+        if (li.dataset.state === 'failed' || li.dataset.state === 'pending') continue;
+        if (Math.abs(Number(li.dataset.ts) - ts) < slackMs && li.querySelector('.text').textContent === text) {
+          return true;
+        }
+      }
+      return false;
+    }
+
+    return { addMessage, addNotice, setSendState, toBottom, hasMessage, hasOwn, newJoin };
   };
 })();

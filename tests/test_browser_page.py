@@ -395,6 +395,21 @@ async def test_a_reload_mid_conversation_rejoins_with_the_same_id(stacks: Any, c
     assert console.errors == []
 
 
+async def test_the_welcome_screen_says_who_is_online(stacks: Any, contexts: Any, terminals: Any) -> None:
+    stack: GatewayStack = await stacks()
+    carol = await terminals(stack.server_port)
+    await carol.join("carol")
+    context = await contexts()
+    first, _ = await open_page(context, stack.base_url)
+    await expect(first.locator("#online")).to_be_hidden()  # no page in the room yet: the gateway cannot know
+    await join(first, "alice")
+    second, console = await open_page(context, stack.base_url)
+    await expect(second.locator("#online")).to_have_text("2 online now")  # a terminal user counts too
+    await second.click("[data-set-lang=ko]")
+    await expect(second.locator("#online")).to_have_text("지금 2명 접속 중")
+    assert console.errors == []
+
+
 async def test_dark_mode_and_the_id_rule_in_the_browser(stacks: Any, contexts: Any) -> None:
     stack: GatewayStack = await stacks()
     page, _ = await open_page(await contexts(color_scheme="dark"), stack.base_url)

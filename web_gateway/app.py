@@ -29,6 +29,7 @@ from .health import HealthCheck
 from .hosts import forwarded_host, host_allowed
 from .i18n import all_strings, page_rules, pick_lang
 from .metrics import GatewayCollector, GatewayStats, metrics_handler
+from .online import Online
 from .origin import origin_allowed
 
 log = logging.getLogger("web_gateway")
@@ -43,6 +44,7 @@ CONFIG = web.AppKey("config", GatewayConfig)
 BRIDGES: web.AppKey[set[Bridge]] = web.AppKey("bridges")
 HEALTH = web.AppKey("health", HealthCheck)
 STATS = web.AppKey("stats", GatewayStats)
+ONLINE = web.AppKey("online", Online)
 STATIC_VERSIONS: web.AppKey[dict[str, str]] = web.AppKey("static_versions")
 WS_PER_ADDRESS = web.AppKey("ws_per_address", AddressLimits)
 MESSAGES_PER_ADDRESS: web.AppKey[AddressBuckets | None] = web.AppKey("messages_per_address")
@@ -167,7 +169,8 @@ async def websocket(request: web.Request) -> web.StreamResponse:
             return ws
         buckets = request.app[MESSAGES_PER_ADDRESS]
         bridge = Bridge(ws, config, address, loop.time, page, request.app[STATS],
-                        shared=(buckets, key) if buckets is not None else None, pool=request.app[POOL])
+                        shared=(buckets, key) if buckets is not None else None, pool=request.app[POOL],
+                        online=request.app[ONLINE])
         bridges = request.app[BRIDGES]
         bridges.add(bridge)
         try:
@@ -246,6 +249,7 @@ def make_app(config: GatewayConfig) -> web.Application:
     app[BRIDGES] = set()
     app[HEALTH] = HealthCheck(config)
     app[STATS] = GatewayStats()
+    app[ONLINE] = Online()
     app[STATIC_VERSIONS] = static_versions(STATIC_DIR)
     app[POOL] = BackendPool(config.backends, time.monotonic)
     aiohttp_jinja2.setup(

@@ -49,6 +49,7 @@ from tcp_server.tls import backend_context
 from .backends import Address, BackendPool
 from .config import GatewayConfig
 from .metrics import GatewayStats, close_cause
+from .online import Online, RoomCounter
 from .relay import EventRelay, LineTooLong
 from .translate import (
     Event,
@@ -227,6 +228,7 @@ class Bridge:
         stats: GatewayStats | None = None,
         shared: tuple[AddressBuckets, str] | None = None,
         pool: BackendPool | None = None,
+        online: Online | None = None,
     ) -> None:
         self.stats = stats if stats is not None else GatewayStats()
         self.ws = ws
@@ -242,6 +244,8 @@ class Bridge:
         self.name: str | None = None  # as the server confirmed it with 100
         self.backend: Backend | None = None
         self.finished = False
+        self.online = online if online is not None else Online()
+        self.room = RoomCounter(self.online)  # the room's size as this backend hears it (online.py)
 
     # ------------------------------------------------------------ to the page
 
@@ -302,7 +306,11 @@ class Bridge:
     async def run(self) -> None:
         """Relay until the WebSocket closes, then leave and close the backend."""
         cfg = self.config
-        await self.send([status_event("connected", rate=cfg.rate, burst=cfg.burst, max_message=cfg.max_message)])
+        hello = status_event("connected", rate=cfg.rate, burst=cfg.burst, max_message=cfg.max_message)
+        online = self.online.current()
+        if online is not None:
+            hello["online"] = online
+        await self.send([hello])
         try:
             async for msg in self.ws:
                 if msg.type is WSMsgType.TEXT:
@@ -356,11 +364,14 @@ class Bridge:
             await self.send([error_event("not-joined", "join first")])
             return
         backend.write(serialize(frame))
+        if isinstance(frame, (Join, ResumeSession)):
+            self.room.replaying = isinstance(frame, ResumeSession)
         if isinstance(frame, Leave):
             # Out of the room from now on: the 102 and the close follow on that connection,
             # and a join sent meanwhile goes on a new one.
             backend.left = True
             self.name = None
+            self.room.stop()
 
     # ------------------------------------------------------------ the backend
 
@@ -425,6 +436,8 @@ class Bridge:
             return
         if self.name is None and relay.joined is not None and backend is self.backend:
             self.name = relay.joined  # a connection being closed after 004 says nothing about the current one
+        if self.name is not None and backend is self.backend:
+            self.room.feed(relay.read, relay.read_end)
         self.send_frame(whole)
 
     async def backend_closed(self, backend: Backend) -> None:
@@ -433,6 +446,7 @@ class Bridge:
         if self.backend is backend:
             self.backend = None
             self.name = None
+            self.room.stop()
         if self.finished or backend.left or not was_in_room:
             return  # the page already has the reason (102, or a 109 refusing the join)
         log.info("chat server closed the connection of %s; telling the page", self.address)
@@ -448,6 +462,7 @@ class Bridge:
         if self.finished:
             return
         self.finished = True
+        self.room.stop()
         backend = self.backend
         self.backend = None
         if backend is None:

@@ -33,7 +33,7 @@ class LineTooLong(ValueError):
 class EventRelay:
     """One backend connection's reads, as the page's messages."""
 
-    __slots__ = ("max_line", "partial", "events_seen", "joined", "resumable")
+    __slots__ = ("max_line", "partial", "events_seen", "joined", "resumable", "read", "read_end")
 
     def __init__(self, max_line: int) -> None:
         self.max_line = max_line
@@ -41,6 +41,9 @@ class EventRelay:
         self.events_seen = False  # the server has switched to events: every line from here on is one
         self.joined: str | None = None  # the ID the server confirmed with its joined event
         self.resumable = False  # the server sent a session token
+        # The last read (with the line it finished) and where its whole lines end: for other scans of it.
+        self.read = b""
+        self.read_end = 0
 
     def feed(self, data: bytes) -> bytes | memoryview | None:
         """The whole event lines of this read (no trailing LF), or None when it ended none."""
@@ -54,6 +57,7 @@ class EventRelay:
         self.partial = rest
         if cut < 0:
             return None
+        self.read, self.read_end = data, cut
         whole: bytes | memoryview = memoryview(data)[:cut]
         if not self.events_seen:
             whole = self._first_lines(bytes(whole))
