@@ -40,7 +40,10 @@ from .servers import check_loopback, run_server
 
 log = logging.getLogger("bench")
 
-SERVERS = ("ours", "ours-redis", "ours-redis2", "ngircd", "gateway")
+SERVERS = (
+    "ours", "ours-before", "ours-history", "ours-metrics", "ours-redis", "ours-redis2", "ngircd", "gateway",
+    "gateway-before",
+)
 
 
 def _servers(raw: str) -> list[str]:
@@ -271,8 +274,10 @@ def cmd_machine(args: argparse.Namespace) -> int:
 def build_parser() -> argparse.ArgumentParser:
     common = argparse.ArgumentParser(add_help=False)
     common.add_argument("--servers", type=_servers, default=None,
-                        help="comma-separated: ours, ngircd, gateway (ours behind the web gateway); each started "
-                             "privately, in this order (default: ours,ngircd; for the gateway command ours,gateway)")
+                        help="comma-separated: ours, ours-before (--ours-path's copy), ours-history (history and "
+                             "resume on), ours-metrics (metrics on, scraped every second), ours-redis, ours-redis2, "
+                             "ngircd, gateway (ours behind the web gateway), gateway-before; each started privately, "
+                             "in this order (default: ours,ngircd; for the gateway command ours,gateway)")
     common.add_argument("--host", default="127.0.0.1", help="loopback address the servers listen on")
     common.add_argument("--port", type=int, default=37100,
                         help="port of the first server; the next ones use the following ports (0: any free ones)")
@@ -280,7 +285,8 @@ def build_parser() -> argparse.ArgumentParser:
     common.add_argument("--no-pin", action="store_true",
                         help="do not pin the server to CPU 0 and the generator to CPU 1")
     common.add_argument("--ours-path", default=None,
-                        help="PYTHONPATH holding another copy of tcp_server to benchmark (before/after figures)")
+                        help="a checkout of another commit, run by the servers ours-before and gateway-before "
+                             "(before/after figures in one run)")
     common.add_argument("--msg-size", type=int, default=100, help="message payload bytes")
     common.add_argument("--json", default=None, help="write the results here (default bench/results/NAME-TIME.json)")
     common.add_argument("--name", default=None, help="name of the results and plot files")

@@ -196,11 +196,12 @@ def _stop(proc: subprocess.Popen[bytes], timeout: float = 10.0) -> None:
 @contextmanager
 def run_ours(
     port: int, host: str = "127.0.0.1", cpus: set[int] | None = None, extra_args: tuple[str, ...] = (),
-    pythonpath: str | None = None,
+    pythonpath: str | None = None, name: str = "hanchat", env_extra: dict[str, str] | None = None,
 ) -> Iterator[ServerHandle]:
     """This project's TCP server, benchmark settings (no flood control, no per-address limits).
 
-    ``pythonpath`` runs another copy of ``tcp_server`` (an older commit, say) for before/after figures.
+    ``pythonpath`` runs another copy of ``tcp_server`` (an older commit, say) for before/after figures;
+    ``env_extra`` sets ``CHAT_*`` variables (history and resume are off unless it turns them on).
     """
     check_loopback(host)
     if port and not wait_port_free(host, port):
@@ -214,6 +215,7 @@ def run_ours(
     # The load generator counts every line after 107 as a delivery: no 112/111 (an older copy ignores these).
     env.setdefault("CHAT_RESUME_GRACE", "0")
     env.setdefault("CHAT_HISTORY", "0")
+    env.update(env_extra or {})
     if pythonpath:
         env["PYTHONPATH"] = pythonpath + (os.pathsep + env["PYTHONPATH"] if env.get("PYTHONPATH") else "")
     log.info("starting our server: %s%s", " ".join(cmd), f" (PYTHONPATH={pythonpath})" if pythonpath else "")
@@ -223,9 +225,34 @@ def run_ours(
         if port == 0:
             port = wait_port(proc)
         wait_listening(host, port, proc)
-        yield ServerHandle("hanchat", "chat", host, port, proc, backlog=1024)
+        yield ServerHandle(name, "chat", host, port, proc, backlog=1024)
     finally:
         _stop(proc)
+
+
+@contextmanager
+def scraped(url: str, every: float = 1.0) -> Iterator[None]:
+    """Scrape ``url`` every ``every`` seconds while the block runs (a Prometheus more eager than most)."""
+    import threading
+    import urllib.request
+
+    stop = threading.Event()
+
+    def scrape() -> None:
+        while not stop.wait(every):
+            try:
+                with urllib.request.urlopen(url, timeout=5) as answer:
+                    answer.read()
+            except OSError as exc:
+                log.warning("scraping %s failed: %s", url, exc)
+
+    thread = threading.Thread(target=scrape, name="scraper", daemon=True)
+    thread.start()
+    try:
+        yield
+    finally:
+        stop.set()
+        thread.join(10)
 
 
 @contextmanager
@@ -270,6 +297,7 @@ def run_ours_redis(
 @contextmanager
 def run_gateway(
     port: int, host: str = "127.0.0.1", cpus: set[int] | None = None, pythonpath: str | None = None,
+    name: str = "gateway",
 ) -> Iterator[ServerHandle]:
     """Our server on a free port and the web gateway in front of it on ``port``, both on ``cpus``.
 
@@ -284,9 +312,10 @@ def run_gateway(
     with run_ours(0, host, cpus, pythonpath=pythonpath) as backend:
         cmd = [
             sys.executable, "-m", "web_gateway", "--host", host, "--port", str(port),
-            "--server", f"{host}:{backend.port}", "--rate", "0", "--address-rate", "0", "--max-ws-per-address", "0",
-            "--heartbeat", "3600", "--log-level", "WARNING",
+            "--server", f"{host}:{backend.port}", "--rate", "0", "--heartbeat", "3600", "--log-level", "WARNING",
         ]
+        if not pythonpath:  # this checkout's per-address limits; an older copy may not know the flags
+            cmd += ["--address-rate", "0", "--max-ws-per-address", "0"]
         log.info("starting the gateway: %s", " ".join(cmd))
         env = dict(os.environ)
         if pythonpath:
@@ -295,7 +324,7 @@ def run_gateway(
                                 preexec_fn=(lambda: _pin(cpus)) if cpus else None)
         try:
             wait_listening(host, port, proc)
-            yield ServerHandle("gateway", "ws", host, port, proc, backlog=1024, companions=[backend.proc],
+            yield ServerHandle(name, "ws", host, port, proc, backlog=1024, companions=[backend.proc],
                                extra={"backend_port": str(backend.port)})
         finally:
             _stop(proc)
@@ -378,13 +407,33 @@ def run_ngircd(port: int, host: str = "127.0.0.1", cpus: set[int] | None = None)
 @contextmanager
 def run_server(kind: str, port: int, host: str = "127.0.0.1", cpus: set[int] | None = None,
                pythonpath: str | None = None) -> Iterator[ServerHandle]:
-    """``kind`` is "ours", "ours-redis" / "ours-redis2" (one / two nodes of a shared room in Redis),
+    """``kind`` is "ours", "ours-before" (``--ours-path``'s copy), "ours-history" (history and resume on),
+    "ours-metrics" (metrics on and scraped), "ours-redis" / "ours-redis2" (one / two nodes of a shared room in Redis),
     "ngircd" or "gateway" (ours behind the web gateway)."""
     if kind == "gateway":
-        with run_gateway(port, host, cpus, pythonpath=pythonpath) as handle:
+        with run_gateway(port, host, cpus) as handle:
+            yield handle
+    elif kind == "gateway-before":
+        if not pythonpath:
+            raise ValueError("gateway-before needs --ours-path (a checkout of the commit to compare with)")
+        with run_gateway(port, host, cpus, pythonpath=pythonpath, name="gateway-before") as handle:
             yield handle
     elif kind == "ours":
-        with run_ours(port, host, cpus, pythonpath=pythonpath) as handle:
+        with run_ours(port, host, cpus) as handle:
+            yield handle
+    elif kind == "ours-before":
+        if not pythonpath:
+            raise ValueError("ours-before needs --ours-path (a checkout of the commit to compare with)")
+        with run_ours(port, host, cpus, pythonpath=pythonpath, name="hanchat-before") as handle:
+            yield handle
+    elif kind == "ours-history":  # the product's defaults: the last 50 messages kept, sessions resumable for 60 s
+        with run_ours(port, host, cpus, name="hanchat-history",
+                      env_extra={"CHAT_HISTORY": "50", "CHAT_RESUME_GRACE": "60"}) as handle:
+            yield handle
+    elif kind == "ours-metrics":  # the metrics port on, scraped every second
+        metrics_port = free_port(host)
+        with run_ours(port, host, cpus, extra_args=("--metrics-port", str(metrics_port)),
+                      name="hanchat-metrics") as handle, scraped(f"http://{host}:{metrics_port}/metrics"):
             yield handle
     elif kind in ("ours-redis", "ours-redis2"):
         with run_ours_redis(port, host, cpus, pythonpath=pythonpath, nodes=2 if kind == "ours-redis2" else 1) as handle:

@@ -25,10 +25,12 @@ def binary() -> Path:
     return build()
 
 
-@pytest.fixture
-def server() -> Iterator[ServerHandle]:
+@pytest.fixture(params=["plain", "history"])
+def server(request: pytest.FixtureRequest) -> Iterator[ServerHandle]:
+    """Our server as benchmarked, and with history and resume on (the generator must not count 111/112)."""
     scenarios.set_pinning(False)  # other tests run beside us: no pinning
-    with run_ours(0) as handle:
+    env = {"CHAT_HISTORY": "50", "CHAT_RESUME_GRACE": "60"} if request.param == "history" else None
+    with run_ours(0, env_extra=env) as handle:
         yield handle
 
 
