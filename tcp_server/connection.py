@@ -21,7 +21,7 @@ from .local_room import LocalRoom
 from .protocol.codes import ErrorReason, OutputFormat
 from .protocol.decoder import FrameReader, client_frame_reader
 from .protocol.encoders import BY_FORMAT, FRAMES, LEGACY, Encoder
-from .protocol.frames import ClientFrame, Error, FrameError, Message, ServerFrame, WhisperMessage
+from .protocol.frames import ClientFrame, Error, FrameError, ServerFrame
 from .protocol.limits import AddressBuckets, AddressLimits, TokenBucket, address_key
 from .protocol.moderation import Moderation
 from .protocol.session import (
@@ -147,7 +147,7 @@ class ChatConnection(asyncio.Protocol):
         node = self.node
         peer = transport.get_extra_info("peername")
         address = str(peer[0]) if peer else "unknown"
-        self.session = Session(node.room.roster, address, node.config.gateway_secret, node.moderation)
+        self.session = Session(node.room.roster, address, node.config.gateway_secret, node.moderation, now_ms)
         count = node.opened(self)
         if node.config.keepalive:
             _set_keepalive(transport)
@@ -419,11 +419,9 @@ class ChatConnection(asyncio.Protocol):
                 case Reply(frame):
                     self.send(frame)
                 case Publish(frame, exclude):
-                    if type(frame) is Message:
-                        frame = Message(frame.sender, frame.message, now_ms())
                     node.bus.publish(frame, exclude)
                 case Deliver(key, frame):
-                    node.bus.deliver(key, WhisperMessage(frame.sender, frame.message, now_ms()))
+                    node.bus.deliver(key, frame)
                 case Claim(name, key):
                     node.loop.create_task(self._claim(name, key), name=f"claim {name}")
                 case Release(_, key):

@@ -94,9 +94,11 @@ class LocalRoom:
 
     def room_event(self, frame: RoomFrame, exclude: str | None) -> None:
         """One append for every member; ``exclude`` (the sender, or the one who joined) skips it."""
-        self.roster.apply(frame)
-        if self.history is not None and type(frame) is Message:
-            self.history.add(frame)
+        if type(frame) is Message:  # the hot path: a message changes no roster
+            if self.history is not None:
+                self.history.add(frame)
+        else:
+            self.roster.apply(frame)
         if self.sessions is not None:
             self.sessions.room_event(frame, exclude)
         log = self.log

@@ -11,7 +11,7 @@ The connection's state moves only along :mod:`.states`' table.
 from __future__ import annotations
 
 import hmac
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Union, assert_never
 
@@ -132,13 +132,14 @@ _CLOSE = Close()
 class Session:
     """Protocol state for one connection: where it stands, and as whom."""
 
-    __slots__ = ("roster", "moderation", "gateway_secret", "state", "name", "key", "address", "format_chosen",
-                 "_before_join")
+    __slots__ = ("roster", "moderation", "clock", "gateway_secret", "state", "name", "key", "address",
+                 "format_chosen", "_before_join")
 
     def __init__(self, roster: Roster, address: str, gateway_secret: str | None = None,
-                 moderation: Moderation | None = None) -> None:
+                 moderation: Moderation | None = None, clock: Callable[[], int] | None = None) -> None:
         self.roster = roster  # the room as this node sees it: for 005 and a whisper's target
         self.moderation = moderation  # bans and mutes, when the node has an operator
+        self.clock = clock  # the server's time for a message (ms since the epoch); None: messages carry none
         self.gateway_secret = gateway_secret
         self.state = ConnState.NEW
         self.name: str | None = None
@@ -167,7 +168,7 @@ class Session:
                 if self.moderation is not None and self.moderation.muted(self.key):
                     return [Reply(Error(ErrorReason.MUTED, "your message was not delivered"))]
                 assert self.name is not None
-                return [Publish(Message(self.name, message), self.key)]
+                return [Publish(Message(self.name, message, self.clock() if self.clock else None), self.key)]
             case Whisper(sender, to, message):
                 if not self._is_self(sender):
                     return self._mismatch()
@@ -224,7 +225,7 @@ class Session:
         key = id_key(to)
         if self.roster.name_of(key) is None:
             return [Reply(NoSuchUser(to))]
-        return [Deliver(key, WhisperMessage(self.name, message))]
+        return [Deliver(key, WhisperMessage(self.name, message, self.clock() if self.clock else None))]
 
     def _join(self, raw: str) -> list[Effect]:
         try:
