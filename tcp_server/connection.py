@@ -416,10 +416,10 @@ class ChatConnection(asyncio.Protocol):
         node = self.node
         for effect in effects:
             match effect:
+                case Publish(frame, exclude):  # first: a message to all is the commonest effect
+                    node.bus.publish(frame, exclude)
                 case Reply(frame):
                     self.send(frame)
-                case Publish(frame, exclude):
-                    node.bus.publish(frame, exclude)
                 case Deliver(key, frame):
                     node.bus.deliver(key, frame)
                 case Claim(name, key):

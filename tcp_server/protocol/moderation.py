@@ -67,7 +67,7 @@ class Moderation:
     def __init__(self, clock: Callable[[], float]) -> None:
         self.clock = clock
         self._bans: dict[str, Ban] = {}  # Ban.key -> ban
-        self._mutes: dict[str, float | None] = {}  # id key -> until (None: until lifted)
+        self.mutes: dict[str, float | None] = {}  # id key -> until (None: until lifted); read by the session
 
     # ------------------------------------------------------------ bans
 
@@ -112,18 +112,18 @@ class Moderation:
     def mute(self, name: str, duration: float | None = None) -> float | None:
         """Mute an ID; when it ends (None: until unmuted)."""
         until = None if duration is None else self.clock() + duration
-        self._mutes[id_key(normalize_id(name))] = until
+        self.mutes[id_key(normalize_id(name))] = until
         return until
 
     def unmute(self, name: str) -> bool:
-        return self._mutes.pop(id_key(normalize_id(name)), False) is not False
+        return self.mutes.pop(id_key(normalize_id(name)), False) is not False
 
     def muted(self, key: str | None) -> bool:
-        if key is None or key not in self._mutes:
+        if key is None or key not in self.mutes:
             return False
-        until = self._mutes[key]
+        until = self.mutes[key]
         if until is not None and until <= self.clock():
-            del self._mutes[key]
+            del self.mutes[key]
             return False
         return True
 

@@ -49,22 +49,24 @@ from .ids import InvalidId, id_key, normalize_id
 from .moderation import Moderation
 from .roster import Roster
 from .states import ConnState, Move, next_state
-from .table import spec_of
+from .table import BY_CLASS
 
 RoomFrame = Union[UserJoined, UserLeft, Message, ServerNotice]
 """What the room fans out to every member."""
 
 # ----------------------------------------------------------------------------- effects
+# Plain (not frozen) slotted dataclasses: one is made for every frame a client sends, and a frozen
+# dataclass pays an object.__setattr__ per field. Nothing keeps or hashes them.
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(slots=True)
 class Reply:
     """Send ``frame`` to this connection."""
 
     frame: ServerFrame
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(slots=True)
 class Publish:
     """Give ``frame`` to every member of the room but the one whose ID key is ``exclude``."""
 
@@ -72,7 +74,7 @@ class Publish:
     exclude: str | None
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(slots=True)
 class Deliver:
     """Give ``frame`` to the user whose ID key is ``key`` (a whisper), wherever that user is connected."""
 
@@ -80,7 +82,7 @@ class Deliver:
     frame: WhisperMessage
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(slots=True)
 class Claim:
     """Ask the directory for ``name``; answer with :meth:`Session.claimed` or :meth:`Session.taken`."""
 
@@ -88,7 +90,7 @@ class Claim:
     key: str
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(slots=True)
 class Release:
     """``name`` is free again (its ``104`` is already published)."""
 
@@ -96,26 +98,26 @@ class Release:
     key: str
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(slots=True)
 class Close:
     """Write what is queued, then close the connection."""
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(slots=True)
 class UseFormat:
     """Encode this connection's output as ``format`` from now on."""
 
     format: OutputFormat
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(slots=True)
 class Rehome:
     """A trusted gateway named the real user: count this connection's limits on ``address``."""
 
     address: str
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(slots=True)
 class Reattach:
     """Look up the session ``token`` names; answer with :meth:`Session.resumed` or :meth:`Session.refused`."""
 
@@ -159,20 +161,20 @@ class Session:
         """Apply one frame (or decoding error) from the peer."""
         if isinstance(item, FrameError):
             return [Reply(Error(item.reason, item.detail))]
-        if self.state not in spec_of(item).states:
+        if self.state not in BY_CLASS[type(item)].states:
             return self._wrong_state(item)
         match item:
             case Broadcast(sender, message):
                 if not self._is_self(sender):
                     return self._mismatch()
-                if self.moderation is not None and self.moderation.muted(self.key):
+                if self.moderation is not None and self.moderation.mutes and self.moderation.muted(self.key):
                     return [Reply(Error(ErrorReason.MUTED, "your message was not delivered"))]
                 assert self.name is not None
                 return [Publish(Message(self.name, message, self.clock() if self.clock else None), self.key)]
             case Whisper(sender, to, message):
                 if not self._is_self(sender):
                     return self._mismatch()
-                if self.moderation is not None and self.moderation.muted(self.key):
+                if self.moderation is not None and self.moderation.mutes and self.moderation.muted(self.key):
                     return [Reply(Error(ErrorReason.MUTED, "your message was not delivered"))]
                 return self._whisper(to, message)
             case Ping(token):
