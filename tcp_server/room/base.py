@@ -102,8 +102,12 @@ class SessionStore(Protocol):
     def park(self, key: str, unsent: list[ServerFrame]) -> bool:
         """Its connection dropped: keep the session (``unsent`` first) for the grace. False: no session."""
 
-    def take(self, token: str) -> Resumable | None:
-        """Use ``token`` up (single use): the session it names, or None if unknown, used or expired."""
+    async def take(self, token: str) -> Resumable | None:
+        """Use ``token`` up (single use): the session it names, or None if unknown, used or expired.
+
+        Async because a shared store needs a round trip (the connection waits as for a claim);
+        raises :class:`RoomUnavailable` when the store cannot answer.
+        """
 
     def end(self, key: str) -> None:
         """The session is over (``004``): its token dies, nothing is kept."""
