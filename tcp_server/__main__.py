@@ -17,6 +17,7 @@ from .server import ChatServer
 
 if TYPE_CHECKING:
     from .room.redis import RedisRoom
+    from .room.redis_recall import RedisSessionStore
 
 
 def install_uvloop(wanted: bool) -> bool:
@@ -49,11 +50,21 @@ async def start_node(config: ServerConfig) -> tuple[ChatServer, RedisRoom | None
         await server.start()
         return server, None
     from .room.redis import RedisRoom, RedisSettings
+    from .room.redis_recall import RedisHistory, RedisSessionStore
 
-    room = RedisRoom.create(RedisSettings(config.redis, config.node_id, config.redis_prefix, config.node_timeout))
-    server = ChatServer(config, directory=room.directory, bus=room.bus)
+    room = RedisRoom.create(RedisSettings(
+        config.redis, config.node_id, config.redis_prefix, config.node_timeout, history=config.history,
+        resume_grace=config.resume_grace, resume_max_frames=config.resume_max_frames,
+        resume_max_bytes=config.resume_max_bytes))
+    # History and sessions live in Redis too: a resume may land on any node, history outlives a node.
+    history = RedisHistory(config.history, config.history_max_bytes) if config.history > 0 else None
+    sessions = RedisSessionStore(room.link) if config.resume_grace > 0 else None
+    if history is not None:
+        room.link.on_history = history.load
+    server = ChatServer(config, directory=room.directory, bus=room.bus, history=history, sessions=sessions)
     await server.start()
     room.link.on_lost = lambda key: close_lost(server, key)
+    room.link.on_replaced = lambda key: close_replaced(server, sessions, key)
     room.link.on_degraded = lambda: tell_degraded(server)
     await room.link.start(server.port)
     return server, room
@@ -65,6 +76,15 @@ def close_lost(server: ChatServer, key: str) -> None:
     member = server.room.members.get(key)
     if isinstance(member, ChatConnection):
         member.refuse(ErrorReason.UNAVAILABLE, "this server lost your place in the room; please reconnect")
+
+
+def close_replaced(server: ChatServer, sessions: RedisSessionStore | None, key: str) -> None:
+    """A member's session was resumed on another node (the tab that reconnects wins): 109#replaced here."""
+    if sessions is not None:
+        sessions.forget(key)
+    member = server.room.members.get(key)
+    if isinstance(member, ChatConnection):
+        member.replaced()
 
 
 def tell_degraded(server: ChatServer) -> None:
