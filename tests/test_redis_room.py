@@ -207,7 +207,7 @@ async def test_one_message_costs_one_redis_command(
 class NodeProcess:
     """A chat-server node in a process of its own, to be killed or paused like a real one."""
 
-    def __init__(self, redis_url: str, node_id: str, log_path: pathlib.Path) -> None:
+    def __init__(self, redis_url: str, node_id: str, log_path: pathlib.Path, extra: tuple[str, ...] = ()) -> None:
         self.port = free_port()
         self.log_path = log_path
         with open(log_path, "ab") as log:
@@ -215,7 +215,7 @@ class NodeProcess:
                 [sys.executable, "-m", "tcp_server", "--host", "127.0.0.1", "--port", str(self.port),
                  "--redis", redis_url, "--node-id", node_id, "--node-timeout", str(NODE_TIMEOUT),
                  "--flood-rate", "0", "--max-per-address", "0", "--max-new-per-minute", "0", "--uvloop", "false",
-                 "--lang", "en"],
+                 "--lang", "en", "--history", "0", "--resume-grace", "0", *extra],
                 stdin=subprocess.DEVNULL, stdout=log, stderr=subprocess.STDOUT,
             )
 
@@ -246,11 +246,11 @@ class NodeProcess:
 
 
 @pytest.fixture
-async def node_process(redis_server: RedisServer) -> AsyncIterator[Callable[[str], Awaitable[NodeProcess]]]:
+async def node_process(redis_server: RedisServer) -> AsyncIterator[Callable[..., Awaitable[NodeProcess]]]:
     procs: list[NodeProcess] = []
 
-    async def start(node_id: str) -> NodeProcess:
-        proc = NodeProcess(redis_server.url, node_id, redis_server.workdir / f"{node_id}.log")
+    async def start(node_id: str, *extra: str) -> NodeProcess:
+        proc = NodeProcess(redis_server.url, node_id, redis_server.workdir / f"{node_id}.log", extra)
         procs.append(proc)
         await proc.ready()
         return proc
