@@ -6,13 +6,16 @@ import asyncio
 import logging
 import signal
 from collections.abc import Sequence
-from typing import TYPE_CHECKING
+from dataclasses import asdict
+from typing import TYPE_CHECKING, Any
 
 from . import logformat
+from .admin import enforce_bans
 from .config import ServerConfig, parse_config
 from .connection import ChatConnection
 from .protocol.codes import ErrorReason
 from .protocol.frames import Error
+from .protocol.moderation import Ban
 from .server import ChatServer
 
 if TYPE_CHECKING:
@@ -65,6 +68,9 @@ async def start_node(config: ServerConfig) -> tuple[ChatServer, RedisRoom | None
     await server.start()
     room.link.on_lost = lambda key: close_lost(server, key)
     room.link.on_replaced = lambda key: close_replaced(server, sessions, key)
+    # Bans live in Redis: every node enforces the same ones, and they outlive every node.
+    room.link.on_bans = lambda bans: apply_bans(server, bans)
+    server.bans_changed = lambda added, lifted: share_ban(room, added, lifted)
     room.link.on_degraded = lambda: tell_degraded(server)
     await room.link.start(server.port)
     return server, room
@@ -85,6 +91,22 @@ def close_replaced(server: ChatServer, sessions: RedisSessionStore | None, key: 
     member = server.room.members.get(key)
     if isinstance(member, ChatConnection):
         member.replaced()
+
+
+def share_ban(room: RedisRoom, added: Ban | None, lifted: Ban | None) -> None:
+    """A ban added or lifted through this node's admin socket: into Redis, and every node reloads."""
+    if added is not None:
+        room.link.save_ban(added.key, asdict(added))
+    if lifted is not None:
+        room.link.save_ban(lifted.key, None)
+
+
+def apply_bans(server: ChatServer, bans: list[dict[str, Any]]) -> None:
+    """The bans in Redis replace this node's; whoever they keep out is removed (told why)."""
+    server.moderation.load_json({"bans": bans})
+    removed = enforce_bans(server)
+    if removed:
+        logging.getLogger("tcp_server.admin").warning("a ban from the shared room removed %s", ", ".join(removed))
 
 
 def tell_degraded(server: ChatServer) -> None:

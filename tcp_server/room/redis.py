@@ -107,6 +107,7 @@ class _Keys:
     logcap: str = field(init=False)
     parked: str = field(init=False)
     seen: str = field(init=False)
+    bans: str = field(init=False)
 
     def __post_init__(self) -> None:
         p = self.prefix
@@ -114,7 +115,7 @@ class _Keys:
         self.nodes, self.channel, self.epoch = p + "nodes", p + "room", p + "epoch"
         self.alive, self.held = f"{p}alive:{self.node}", f"{p}users:{self.node}"
         self.log, self.history, self.logcap = p + "room:log", p + "room:history", p + "room:logcap"
-        self.parked, self.seen = p + "parked", p + "seen"
+        self.parked, self.seen, self.bans = p + "parked", p + "seen", p + "bans"
 
 
 class RedisLink:
@@ -142,6 +143,7 @@ class RedisLink:
         self.on_history: Callable[[list[Message]], None] | None = None  # the history stream, at each load
         self.on_adopted: Callable[[list[str]], None] | None = None  # dead nodes' sessions this node parks
         self.on_replaced: Callable[[str], None] | None = None  # a member's session resumed on another node
+        self.on_bans: Callable[[list[dict[str, Any]]], None] | None = None  # the bans in Redis, at each (re)load
         self.mine: dict[str, str] = {}  # ID keys this node holds -> IDs, in join order
         self.on_lost: Callable[[str], None] | None = None  # a member whose place in the room is gone
         self.on_degraded: Callable[[], None] | None = None  # the room channel was lost (told once per outage)
@@ -159,6 +161,7 @@ class RedisLink:
         self._ttl_ms = max(int(settings.node_timeout * 500), 100)
         self._epoch: str | None = None  # the room's state this node registered in
         self._beat_lock = asyncio.Lock()
+        self._reloads: set[asyncio.Task[None]] = set()
 
     def script(self, source: str) -> AsyncScript:
         """A script the ordered writer runs (by SHA in its pipeline: no ``SCRIPT EXISTS`` per batch)."""
@@ -328,8 +331,10 @@ class RedisLink:
         pipe.zrange(k.order, 0, -1)
         pipe.xrevrange(k.log, "+", "-", count=1)
         pipe.xrevrange(k.history, "+", "-", count=max(self.settings.history, 1))
-        _, names, last, history = await asyncio.wait_for(pipe.execute(), COMMAND_TIMEOUT)
-        self.commands += 4
+        pipe.hvals(k.bans)
+        _, names, last, history, bans = await asyncio.wait_for(pipe.execute(), COMMAND_TIMEOUT)
+        self.commands += 5
+        self._bans_loaded(bans)
         self.last_id = str(last[0][0]) if last else "0-0"
         self.loaded_id = entry_id(self.last_id)
         if self.bus is not None:
@@ -340,6 +345,49 @@ class RedisLink:
                 event = json.loads(fields["e"])
                 frames.append(Message(event[2], event[3], event[4] if len(event) > 4 else None))
             self.on_history(frames)
+
+    # ------------------------------------------------------------ bans
+
+    def save_ban(self, key: str, ban: dict[str, Any] | None) -> None:
+        """A ban added (``ban``) or lifted (None) here: into the ``P bans`` hash, and every node told to reload.
+
+        In order after this node's earlier events; the notice is not logged (a resume does not replay it).
+        """
+        k = self.keys
+
+        def write(pipe: Pipeline) -> None:
+            self.commands += 2
+            if ban is None:
+                pipe.hdel(k.bans, key)
+            else:
+                pipe.hset(k.bans, key, json.dumps(ban, ensure_ascii=False))
+            pipe.publish(k.channel, '- ["b"]')
+        self.queue("c", write)
+
+    def reload_bans(self) -> None:
+        """Another node changed the bans: read them all (one ``HVALS``), in a task of its own."""
+        async def reload() -> None:
+            try:
+                bans = await asyncio.wait_for(self.client.hvals(self.keys.bans), COMMAND_TIMEOUT)
+            except (RedisError, OSError, TimeoutError) as exc:
+                log.warning("could not reload the bans: %s (they are read again when Redis is back)", exc)
+                return
+            self.commands += 1
+            self._bans_loaded(bans)
+        task = asyncio.get_running_loop().create_task(reload(), name="reload bans")
+        self._reloads.add(task)
+        task.add_done_callback(self._reloads.discard)
+
+    def _bans_loaded(self, values: list[Any]) -> None:
+        if self.on_bans is None:
+            return
+        bans = []
+        for value in values:
+            try:
+                bans.append(json.loads(value))
+            except ValueError:
+                log.warning("a malformed ban in Redis was ignored: %r", str(value)[:200])
+        self.on_bans(bans)
 
     # ------------------------------------------------------------ liveness
 
@@ -540,6 +588,8 @@ class RedisBus:
             elif kind == "w":
                 if sub is not None:
                     sub.whisper(event[1], WhisperMessage(event[2], event[3], event[4] if len(event) > 4 else None))
+            elif kind == "b":
+                self.link.reload_bans()
             elif kind == "x":
                 if event[2] != self.link.node:
                     self.link.mine.pop(event[1], None)
