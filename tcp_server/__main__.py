@@ -66,6 +66,7 @@ async def start_node(config: ServerConfig) -> tuple[ChatServer, RedisRoom | None
         room.link.on_history = history.load
     server = ChatServer(config, directory=room.directory, bus=room.bus, history=history, sessions=sessions)
     await server.start()
+    room.link.stats = server.stats  # round trips, bus lag, live nodes
     room.link.on_lost = lambda key: close_lost(server, key)
     room.link.on_replaced = lambda key: close_replaced(server, sessions, key)
     # Bans live in Redis: every node enforces the same ones, and they outlive every node.

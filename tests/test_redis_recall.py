@@ -23,6 +23,7 @@ from tcp_server.protocol import (
     WhisperMessage,
 )
 from tests.helpers import TIMEOUT, LineClient
+from tests.metrics_helpers import samples, value, wait_for_value
 from tests.redis_fixtures import NODE_TIMEOUT, Connect, MakeNode, RedisServer, more_reaper_rounds
 from tests.test_redis_room import NodeProcess, node_process  # noqa: F401 - the fixture
 
@@ -192,3 +193,24 @@ async def test_history_is_shared_and_survives_node_restarts(
     again = [await later.recv() for _ in range(3)]
     assert again == kept
     assert await later.sync() == []
+
+
+async def test_redis_metrics_move_round_trips_bus_lag_and_nodes(make_node: MakeNode, node_clients: Connect) -> None:
+    a = await make_node(metrics_port=0)
+    assert a.server.metrics is not None
+    url = f"http://127.0.0.1:{a.server.metrics.port}/metrics"
+    before = await samples(url)
+    b = await make_node()
+    await wait_for_value(url, "hanchat_nodes", lambda v: v == 2, timeout=NODE_TIMEOUT * 4)  # the reaper sees b
+    alice, bob = await node_clients(a), await node_clients(b)
+    await alice.join("alice")
+    await bob.join("bob")
+    await bob.send("002#bob#hello")
+    assert await alice.recv_until(Message("bob", "hello"))
+    after = await samples(url)
+    for name in ("hanchat_redis_round_trip_seconds_count", "hanchat_bus_lag_seconds_count"):
+        assert value(after, name) > value(before, name), name
+    assert value(after, "hanchat_bus_lag_seconds_sum") >= 0
+    await asyncio.wait_for(stop_node(b.server, b.room), TIMEOUT * 2)
+    b.stopped = True
+    await wait_for_value(url, "hanchat_nodes", lambda v: v == 1, timeout=NODE_TIMEOUT * 4)  # b left the node list

@@ -29,9 +29,10 @@ import json
 import logging
 import secrets
 import socket
+import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import redis.asyncio as aioredis
 from redis.asyncio.client import Pipeline, PubSub
@@ -46,6 +47,9 @@ from tcp_server.protocol.session import RoomFrame
 
 from . import redis_lua
 from .base import RoomUnavailable, Subscriber
+
+if TYPE_CHECKING:
+    from tcp_server.stats import ServerStats
 
 log = logging.getLogger("tcp_server.redis")
 
@@ -144,6 +148,7 @@ class RedisLink:
         self.on_adopted: Callable[[list[str]], None] | None = None  # dead nodes' sessions this node parks
         self.on_replaced: Callable[[str], None] | None = None  # a member's session resumed on another node
         self.on_bans: Callable[[list[dict[str, Any]]], None] | None = None  # the bans in Redis, at each (re)load
+        self.stats: ServerStats | None = None  # the node's metrics: round trips, bus lag, live nodes
         self.mine: dict[str, str] = {}  # ID keys this node holds -> IDs, in join order
         self.on_lost: Callable[[str], None] | None = None  # a member whose place in the room is gone
         self.on_degraded: Callable[[], None] | None = None  # the room channel was lost (told once per outage)
@@ -162,6 +167,11 @@ class RedisLink:
         self._epoch: str | None = None  # the room's state this node registered in
         self._beat_lock = asyncio.Lock()
         self._reloads: set[asyncio.Task[None]] = set()
+
+    def timed(self, started: float) -> None:
+        """One round trip to Redis (a pipeline, a script) took since ``started`` (``time.perf_counter``)."""
+        if self.stats is not None:
+            self.stats.redis_round_trip_seconds.observe(time.perf_counter() - started)
 
     def script(self, source: str) -> AsyncScript:
         """A script the ordered writer runs (by SHA in its pipeline: no ``SCRIPT EXISTS`` per batch)."""
@@ -265,7 +275,9 @@ class RedisLink:
                                 [value, self.node, k.channel])
                 if run:
                     self._publish(pipe, run)
+                started = time.perf_counter()
                 await asyncio.wait_for(pipe.execute(), COMMAND_TIMEOUT)
+                self.timed(started)
             except (RedisError, OSError, TimeoutError) as exc:
                 # Lost: the senders were not told they were delivered, and a release is redone by
                 # the reconciliation when Redis is back (this node no longer holds those IDs).
@@ -361,7 +373,7 @@ class RedisLink:
                 pipe.hdel(k.bans, key)
             else:
                 pipe.hset(k.bans, key, json.dumps(ban, ensure_ascii=False))
-            pipe.publish(k.channel, '- ["b"]')
+            pipe.publish(k.channel, f'- {time.time():.6f} ["b"]')
         self.queue("c", write)
 
     def reload_bans(self) -> None:
@@ -399,10 +411,14 @@ class RedisLink:
                 if self.subscribed:
                     await self._check_in()
                 grace_ms = int(self.settings.resume_grace * 1000)
-                gone, *adopted = await asyncio.wait_for(
+                started = time.perf_counter()
+                gone, nodes, *adopted = await asyncio.wait_for(
                     self.reap_script(keys=[k.names, k.owner, k.order, k.nodes, k.parked, k.seen],
                                      args=[self.settings.prefix, self.node, k.channel, grace_ms]), COMMAND_TIMEOUT,
                 )
+                self.timed(started)
+                if self.stats is not None:
+                    self.stats.nodes = int(nodes)
                 if gone:
                     log.info("removed %d users of dead nodes", gone)
                 if adopted:
@@ -494,6 +510,7 @@ class RedisDirectory:
                 raise RoomUnavailable("the shared room's Redis is not reachable yet") from None
         k = link.keys
         payload = json.dumps(["j", key, name], ensure_ascii=False)
+        started = time.perf_counter()
         try:
             users = await asyncio.wait_for(
                 link.claim_script(keys=[k.names, k.owner, k.order, k.seq, k.held],
@@ -503,6 +520,7 @@ class RedisDirectory:
         except (RedisError, OSError, TimeoutError) as exc:
             link.queue("r", key)  # in case Redis took the claim before failing us: undone, in order
             raise RoomUnavailable(str(exc)) from exc
+        link.timed(started)
         link.commands += 1
         if users is None:
             return None
@@ -562,7 +580,9 @@ class RedisBus:
         """One event, or a batch of them, from the channel (``ID JSON``, see :mod:`.redis_lua`)."""
         link = self.link
         try:
-            ident, _, text = str(data).partition(" ")
+            ident, stamp, text = str(data).split(" ", 2)
+            if link.stats is not None:
+                link.stats.bus_lag_seconds.observe(max(time.time() - float(stamp), 0.0))
             if ident != "-":
                 if entry_id(ident) <= link.loaded_id:
                     return  # already in the load

@@ -10,10 +10,12 @@ ID key -> node), ``P order`` (sorted set of IDs by join number), ``P seq`` (the
 join counter), ``P nodes`` (set of node IDs), ``P epoch`` (made by the first
 node to meet this Redis's state), ``P alive:NODE`` (heartbeat, with a TTL),
 ``P users:NODE`` (set of the ID keys a node holds). The room channel
-``P room`` carries ``ID JSON``: ID is the event's entry in the room log stream
-(``-`` when it is not logged: whispers, or no log), JSON is
+``P room`` carries ``ID TS JSON``: ID is the event's entry in the room log stream
+(``-`` when it is not logged: whispers, or no log), TS the publish time (Redis's
+clock, epoch seconds with microseconds: the bus-lag metric), JSON is
 ``["m", exclude, sender, text, ts]``, ``["w", key, sender, text, ts]``,
-``["x", key, node]`` (a session resumed on ``node``), ``["j", key, name]``,
+``["x", key, node]`` (a session resumed on ``node``), ``["b"]`` (the bans
+changed: reload ``P bans``), ``["j", key, name]``,
 ``["l", key, name]``, or an array of such arrays (the events one node queued in
 one turn, in order).
 
@@ -30,6 +32,10 @@ cursor count bytes over), ``P tok:TOKEN`` (the session key), ``P missed:KEY``
 from __future__ import annotations
 
 ANNOUNCE = """
+local function stamp()
+  local t = redis.call('TIME')
+  return t[1] .. '.' .. string.format('%06d', tonumber(t[2]))
+end
 local function announce(channel, payload, logged)
   local id = '-'
   if logged then
@@ -38,7 +44,7 @@ local function announce(channel, payload, logged)
       id = redis.call('XADD', channel .. ':log', 'MAXLEN', '~', cap, '*', 'e', payload)
     end
   end
-  redis.call('PUBLISH', channel, id .. ' ' .. payload)
+  redis.call('PUBLISH', channel, id .. ' ' .. stamp() .. ' ' .. payload)
   return id
 end
 local function now_ms()
@@ -92,7 +98,7 @@ REAP = ANNOUNCE + """
 -- KEYS: names owner order nodes parked seen; ARGV: prefix me channel grace_ms.
 -- Remove every dead node's users, announcing each once; a user with a resumable session (and a grace) is
 -- parked instead, adopted by this node (which keeps its whispers), its cursor where its node last was.
--- Returns {removed, adopted key...}.
+-- Returns {removed, live nodes, adopted key...}.
 local gone = 0
 local adopted = {}
 local grace = tonumber(ARGV[4])
@@ -129,6 +135,7 @@ for _, node in ipairs(redis.call('SMEMBERS', KEYS[4])) do
     redis.call('HDEL', KEYS[6], node)
   end
 end
+table.insert(adopted, 1, redis.call('SCARD', KEYS[4]))
 table.insert(adopted, 1, gone)
 return adopted
 """
@@ -188,7 +195,7 @@ for i = 4, #ARGV, 2 do
     if cap > 0 then redis.call('XADD', KEYS[1], 'MAXLEN', '~', cap, '*', 'e', ARGV[i + 1]) end
   end
 end
-redis.call('PUBLISH', ARGV[1], last .. ' ' .. ARGV[3])
+redis.call('PUBLISH', ARGV[1], last .. ' ' .. stamp() .. ' ' .. ARGV[3])
 return last
 """
 

@@ -41,6 +41,7 @@ from __future__ import annotations
 import asyncio
 import json
 import secrets
+import time
 from collections.abc import Callable
 from typing import Any
 
@@ -170,12 +171,14 @@ class RedisSessionStore:
         if not link.subscribed:
             raise RoomUnavailable("the shared room's Redis is not reachable")
         s = link.settings
+        started = time.perf_counter()
         try:
             result = await asyncio.wait_for(
                 self._take(args=[s.prefix, token, link.node, link.keys.channel, s.resume_max_frames,
                                  s.resume_max_bytes]), COMMAND_TIMEOUT)
         except (RedisError, OSError, TimeoutError) as exc:
             raise RoomUnavailable(str(exc)) from exc
+        link.timed(started)
         link.commands += 1
         if not result:
             return None
