@@ -38,17 +38,22 @@ async def join_with_token(client: LineClient, name: str) -> str:
     return token.token
 
 
-async def parked_in_redis(redis_server: RedisServer, key: str) -> None:
-    """Wait until Redis holds ``key``'s session as parked (the node's write, or the reaper's, has landed)."""
+async def session_in_redis(redis_server: RedisServer, key: str, field: str, check: Callable[[str | None], bool],
+                           what: str) -> None:
+    """Wait until Redis holds ``key``'s session with ``check(field)`` (a node's write, or the reaper's, landed)."""
     probe = aioredis.Redis.from_url(redis_server.url, decode_responses=True)
     try:
         loop = asyncio.get_running_loop()
         deadline = loop.time() + NODE_TIMEOUT * 4
-        while await asyncio.wait_for(probe.hget(f"hanchat:sess:{key}", "parked"), TIMEOUT) != "1":
-            assert loop.time() < deadline, f"{key} was not parked in Redis"
+        while not check(await asyncio.wait_for(probe.hget(f"hanchat:sess:{key}", field), TIMEOUT)):
+            assert loop.time() < deadline, f"{key}: {what}"
             await asyncio.sleep(0.05)  # polling another process's state: there is no event to wait on
     finally:
         await probe.aclose()
+
+
+async def parked_in_redis(redis_server: RedisServer, key: str) -> None:
+    await session_in_redis(redis_server, key, "parked", lambda v: v == "1", "not parked in Redis")
 
 
 async def resume(client: LineClient, token: str) -> tuple[list[object], list[object]]:
@@ -107,6 +112,8 @@ async def test_a_session_on_a_killed_node_resumes_on_another_and_nobody_sees_a_l
     try:
         token = await join_with_token(alice, "alice")
         await bob.recv_until(UserJoined("alice"))
+        # The token is in Redis (a node killed before its write landed would lose the session: a plain 104).
+        await session_in_redis(redis_server, "alice", "token", lambda v: bool(v), "no token in Redis")
         victim.proc.send_signal(signal.SIGKILL)
         victim.proc.wait(timeout=TIMEOUT)
         await parked_in_redis(redis_server, "alice")  # the reaper parked her instead of removing her
@@ -214,3 +221,34 @@ async def test_redis_metrics_move_round_trips_bus_lag_and_nodes(make_node: MakeN
     await asyncio.wait_for(stop_node(b.server, b.room), TIMEOUT * 2)
     b.stopped = True
     await wait_for_value(url, "hanchat_nodes", lambda v: v == 1, timeout=NODE_TIMEOUT * 4)  # b left the node list
+
+
+async def test_past_its_bounds_a_parked_session_ends_once_and_its_resume_fails(
+    make_node: MakeNode, node_clients: Connect, redis_server: RedisServer,
+) -> None:
+    """Messages past the bound: the resume fails cleanly (bad-token, one 104); whispers past it: the sweep ends it."""
+    bound = {"resume_grace": GRACE, "resume_max_frames": 3}
+    a, b = await make_node(**bound), await make_node(**bound)
+    alice, wendy, bob = await node_clients(a), await node_clients(a), await node_clients(b)
+    token = await join_with_token(alice, "alice")
+    await join_with_token(wendy, "wendy")
+    await join_with_token(bob, "bob")
+    await alice.recv_until(UserJoined("bob"))
+    await wendy.recv_until(UserJoined("bob"))
+    alice.writer.transport.abort()
+    wendy.writer.transport.abort()
+    await parked_in_redis(redis_server, "alice")
+    await parked_in_redis(redis_server, "wendy")
+
+    for i in range(5):  # more than alice may miss: the log keeps them, her resume counts them
+        await bob.send(f"002#bob#flood {i}")
+    late = await node_clients(b)
+    await late.send(f"008#{token}")
+    assert isinstance(err := await late.recv(), Error) and err.reason is ErrorReason.BAD_TOKEN
+    assert await bob.recv() == UserLeft("alice")
+
+    for i in range(4):  # whispers past the bound end wendy's session at the next sweep
+        await bob.send(f"003#bob#wendy#psst {i}")
+    assert await bob.recv(timeout=NODE_TIMEOUT * 4) == UserLeft("wendy")
+    await more_reaper_rounds(a, b)
+    assert await bob.sync() == []  # each 104 once

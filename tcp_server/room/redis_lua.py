@@ -318,11 +318,12 @@ if h[4] == '1' then
   for _, entry in ipairs(events) do table.insert(result, entry[1] .. ' ' .. entry[2][2]) end
   redis.call('DEL', prefix .. 'missed:' .. key)
   redis.call('ZREM', prefix .. 'parked', key)
-else
-  local old = redis.call('HGET', prefix .. 'owner', key)
-  if old ~= node then announce(channel, cjson.encode({'x', key, node}), false) end
 end
 local old = redis.call('HGET', prefix .. 'owner', key)
+if old ~= node or h[3] ~= node then
+  -- the node that held it (live: it closes that connection) or kept it (parked) lets go
+  announce(channel, cjson.encode({'x', key, node}), false)
+end
 if old then redis.call('SREM', prefix .. 'users:' .. old, key) end
 redis.call('HSET', prefix .. 'owner', key, node)
 redis.call('SADD', prefix .. 'users:' .. node, key)

@@ -204,9 +204,10 @@ class RedisSessionStore:
         self._parked.discard(key)
 
     def room_event(self, frame: RoomFrame, exclude: str | None) -> None:
-        if exclude is not None and type(frame) is UserLeft:  # its grace ended (or it left): not kept here
+        if exclude is not None and type(frame) is UserLeft and exclude in self._parked:
+            # Its grace ended (a sweep released its ID): nothing of it is this node's any more.
             self._parked.discard(exclude)
-            self._mine.pop(exclude, None)
+            self.link.mine.pop(exclude, None)
 
     def whisper(self, key: str, frame: WhisperMessage) -> None:
         if key in self._parked:
