@@ -6,7 +6,7 @@ import asyncio
 import pathlib
 
 from tcp_server.__main__ import stop_node
-from tcp_server.protocol import Error, ErrorReason, Joined, UserJoined, UserLeft
+from tcp_server.protocol import Error, ErrorReason, Joined, ServerNotice, UserJoined, UserLeft
 from tests.helpers import TIMEOUT, wait_until
 from tests.redis_fixtures import Connect, MakeNode
 from tests.test_admin import admin_dir, chat_admin  # noqa: F401 - the fixture
@@ -32,6 +32,9 @@ async def test_a_ban_on_one_node_kicks_and_refuses_on_every_node_and_outlives_th
         assert await again.recv() == Error(ErrorReason.BANNED, "repeated abuse")
     code, out, _ = await chat_admin(sock_b, "bans")
     assert "Mallory" in out and "1 ban(s)" in out
+    code, _, err = await chat_admin(sock_b, "notice", "back", "at", "22:00")  # a notice reaches every node
+    assert code == 0, err
+    assert await bob.recv() == ServerNotice("back at 22:00")
 
     for node in (a, b):  # every node goes; Redis keeps the ban
         await asyncio.wait_for(stop_node(node.server, node.room), TIMEOUT * 2)

@@ -41,7 +41,7 @@ from redis.commands.core import AsyncScript
 from redis.exceptions import RedisError
 from redis.retry import Retry
 
-from tcp_server.protocol.frames import Message, UserJoined, UserLeft, WhisperMessage
+from tcp_server.protocol.frames import Message, ServerNotice, UserJoined, UserLeft, WhisperMessage
 from tcp_server.protocol.ids import id_key
 from tcp_server.protocol.session import RoomFrame
 
@@ -553,6 +553,8 @@ class RedisBus:
         if isinstance(frame, Message):
             self.link.queue("p", ("m", json.dumps(["m", exclude, frame.sender, frame.message, frame.ts],
                                                   ensure_ascii=False)))
+        elif isinstance(frame, ServerNotice):  # chat-admin notice: to every node (not logged, like a whisper)
+            self.link.queue("p", ("n", json.dumps(["n", frame.text], ensure_ascii=False)))
         # UserJoined / UserLeft: already published by the claim / release script.
 
     def deliver(self, key: str, frame: WhisperMessage) -> None:
@@ -608,6 +610,9 @@ class RedisBus:
             elif kind == "w":
                 if sub is not None:
                     sub.whisper(event[1], WhisperMessage(event[2], event[3], event[4] if len(event) > 4 else None))
+            elif kind == "n":
+                if sub is not None:
+                    sub.room_event(ServerNotice(event[1]), None)
             elif kind == "b":
                 self.link.reload_bans()
             elif kind == "x":

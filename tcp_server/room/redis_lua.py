@@ -14,7 +14,7 @@ node to meet this Redis's state), ``P alive:NODE`` (heartbeat, with a TTL),
 (``-`` when it is not logged: whispers, or no log), TS the publish time (Redis's
 clock, epoch seconds with microseconds: the bus-lag metric), JSON is
 ``["m", exclude, sender, text, ts]``, ``["w", key, sender, text, ts]``,
-``["x", key, node]`` (a session resumed on ``node``), ``["b"]`` (the bans
+``["n", text]`` (an operator's notice), ``["x", key, node]`` (a session resumed on ``node``), ``["b"]`` (the bans
 changed: reload ``P bans``), ``["j", key, name]``,
 ``["l", key, name]``, or an array of such arrays (the events one node queued in
 one turn, in order).
