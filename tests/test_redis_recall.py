@@ -22,6 +22,7 @@ from tcp_server.protocol import (
     UserList,
     WhisperMessage,
 )
+from tcp_server.room.redis_recall import merge
 from tests.helpers import TIMEOUT, LineClient
 from tests.metrics_helpers import samples, value, wait_for_value
 from tests.redis_fixtures import NODE_TIMEOUT, Connect, MakeNode, RedisServer, more_reaper_rounds
@@ -79,6 +80,8 @@ async def test_a_dropped_session_resumes_on_the_other_node_with_what_it_missed(
 
     await bob.send("002#bob#are you # there?")
     await bob.send("003#bob#alice#psst")  # kept by node a, which parked her
+    # Kept before carol comes (a join does not queue behind bob's writes: it could come first otherwise).
+    await session_in_redis(redis_server, "alice", "count", lambda v: v == "1", "the whisper was not kept")
     carol = await node_clients(b)
     await carol.join("carol")
     await carol.send("004#carol")
@@ -252,3 +255,13 @@ async def test_past_its_bounds_a_parked_session_ends_once_and_its_resume_fails(
     assert await bob.recv(timeout=NODE_TIMEOUT * 4) == UserLeft("wendy")
     await more_reaper_rounds(a, b)
     assert await bob.sync() == []  # each 104 once
+
+
+def test_kept_frames_merge_into_the_log_after_the_events_they_came_after() -> None:
+    """A parked session's whispers carry the log ID they came after; its own events are left out."""
+    events = ['5-0 ["m", "bob", "bob", "one", 1]', '6-0 ["j", "carol", "carol"]', '7-0 ["m", "alice", "alice", "x"]',
+              '8-0 ["l", "carol", "carol"]']
+    kept = ['0-0 ["f", "105#bob#unsent"]', '5-0 ["w", "alice", "bob", "psst", 2]', '8-0 ["w", "alice", "bob", "end"]']
+    assert merge(kept, events, "alice") == [
+        Message("bob", "unsent"), Message("bob", "one"), WhisperMessage("bob", "psst"), UserJoined("carol"),
+        UserLeft("carol"), WhisperMessage("bob", "end")]

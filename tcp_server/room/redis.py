@@ -61,6 +61,10 @@ MAX_OUTBOX = 100_000
 """Publishes queued while Redis is slow; past it they are dropped (and logged), not hoarded."""
 
 
+LOGGED = frozenset(("m", "j", "l"))
+"""The channel's events that are in the room log (see :mod:`.redis_lua`)."""
+
+
 def entry_id(ident: str) -> tuple[int, int]:
     """A stream entry ID (``ms-seq``) as something that orders."""
     ms, _, seq = ident.partition("-")
@@ -579,26 +583,30 @@ class RedisBus:
                 sub.room_event(UserJoined(name), key)
 
     def received(self, data: Any) -> None:
-        """One event, or a batch of them, from the channel (``ID JSON``, see :mod:`.redis_lua`)."""
+        """One event, or a batch of them, from the channel (``IDS TS JSON``, see :mod:`.redis_lua`).
+
+        Each logged event (a message, a join, a leave) has its log ID in IDS, in order: this node's
+        ``last_id`` moves as each is handled, so a whisper kept for a parked session knows exactly
+        which logged events came before it.
+        """
         link = self.link
         try:
             ident, stamp, text = str(data).split(" ", 2)
             if link.stats is not None:
                 link.stats.bus_lag_seconds.observe(max(time.time() - float(stamp), 0.0))
-            if ident != "-":
-                if entry_id(ident) <= link.loaded_id:
-                    return  # already in the load
             event = json.loads(text)
         except ValueError:
             log.exception("malformed room event %r", data)
             return
-        if event and isinstance(event[0], list):
-            for one in event:
-                self._dispatch(one)
-        else:
-            self._dispatch(event)
-        if ident != "-":
-            link.last_id = ident
+        ids = iter(() if ident == "-" else ident.split(","))
+        for one in (event if event and isinstance(event[0], list) else (event,)):
+            if one and one[0] in LOGGED:
+                logged = next(ids, None)
+                if logged is not None:
+                    if entry_id(logged) <= link.loaded_id:
+                        continue  # already in the load
+                    link.last_id = logged
+            self._dispatch(one)
 
     def _dispatch(self, event: Any) -> None:
         try:

@@ -10,8 +10,9 @@ ID key -> node), ``P order`` (sorted set of IDs by join number), ``P seq`` (the
 join counter), ``P nodes`` (set of node IDs), ``P epoch`` (made by the first
 node to meet this Redis's state), ``P alive:NODE`` (heartbeat, with a TTL),
 ``P users:NODE`` (set of the ID keys a node holds). The room channel
-``P room`` carries ``ID TS JSON``: ID is the event's entry in the room log stream
-(``-`` when it is not logged: whispers, or no log), TS the publish time (Redis's
+``P room`` carries ``IDS TS JSON``: IDS are the logged events' entries in the room
+log stream, comma-separated, in order (``-`` when none is logged: whispers, or no
+log), TS the publish time (Redis's
 clock, epoch seconds with microseconds: the bus-lag metric), JSON is
 ``["m", exclude, sender, text, ts]``, ``["w", key, sender, text, ts]``,
 ``["n", text]`` (an operator's notice), ``["x", key, node]`` (a session resumed on ``node``), ``["b"]`` (the bans
@@ -184,19 +185,20 @@ return conflicts
 PUBLISH = ANNOUNCE + """
 -- KEYS: history; ARGV: channel history_cap combined (kind payload)...: the events one node queued in one turn.
 -- Messages ('m') go to the log and the history, whispers ('w') to neither; one PUBLISH of all of them.
-local last = '-'
+local ids = {}
 local cap = tonumber(ARGV[2])
+local cap_log = tonumber(redis.call('GET', ARGV[1] .. ':logcap') or '0')
 for i = 4, #ARGV, 2 do
   if ARGV[i] == 'm' then
-    local cap_log = tonumber(redis.call('GET', ARGV[1] .. ':logcap') or '0')
     if cap_log and cap_log > 0 then
-      last = redis.call('XADD', ARGV[1] .. ':log', 'MAXLEN', '~', cap_log, '*', 'e', ARGV[i + 1])
+      table.insert(ids, redis.call('XADD', ARGV[1] .. ':log', 'MAXLEN', '~', cap_log, '*', 'e', ARGV[i + 1]))
     end
     if cap > 0 then redis.call('XADD', KEYS[1], 'MAXLEN', '~', cap, '*', 'e', ARGV[i + 1]) end
   end
 end
-redis.call('PUBLISH', ARGV[1], last .. ' ' .. stamp() .. ' ' .. ARGV[3])
-return last
+local header = (#ids > 0) and table.concat(ids, ',') or '-'
+redis.call('PUBLISH', ARGV[1], header .. ' ' .. stamp() .. ' ' .. ARGV[3])
+return header
 """
 
 ISSUE = """
