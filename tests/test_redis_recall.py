@@ -265,3 +265,32 @@ def test_kept_frames_merge_into_the_log_after_the_events_they_came_after() -> No
     assert merge(kept, events, "alice") == [
         Message("bob", "unsent"), Message("bob", "one"), WhisperMessage("bob", "psst"), UserJoined("carol"),
         UserLeft("carol"), WhisperMessage("bob", "end")]
+
+
+async def test_a_killed_nodes_unresumed_sessions_end_with_one_104_when_the_grace_ends(
+    make_node: MakeNode, node_clients: Connect, redis_server: RedisServer,
+    node_process: Callable[..., Awaitable[NodeProcess]],  # noqa: F811 - the fixture
+) -> None:
+    a, b = await make_node(resume_grace=1.0), await make_node(resume_grace=1.0)
+    wa, wb = await node_clients(a), await node_clients(b)
+    await wa.join("wa")
+    await wb.join("wb")
+    victim = await node_process("victim", "--resume-grace", "1")
+    alice = await LineClient.connect("127.0.0.1", victim.port)
+    try:
+        token = await join_with_token(alice, "alice")
+        await session_in_redis(redis_server, "alice", "token", lambda v: bool(v), "no token in Redis")
+        for w in (wa, wb):
+            await w.recv_until(UserJoined("alice"))
+        victim.proc.send_signal(signal.SIGKILL)
+        victim.proc.wait(timeout=TIMEOUT)
+        await parked_in_redis(redis_server, "alice")  # parked by a reaper: no 104 yet
+        for w in (wa, wb):
+            assert await w.recv(timeout=NODE_TIMEOUT * 4) == UserLeft("alice")  # the grace ended
+        await more_reaper_rounds(a, b)
+        assert await wa.sync() == [] and await wb.sync() == []  # once
+        late = await node_clients(a)
+        await late.send(f"008#{token}")
+        assert isinstance(err := await late.recv(), Error) and err.reason is ErrorReason.BAD_TOKEN
+    finally:
+        await alice.close()

@@ -91,7 +91,9 @@ class SessionStore(Protocol):
     The store keeps the frames a parked session misses (it hears every room event
     and whisper through :meth:`room_event` and :meth:`whisper`); when a grace ends
     unused, or the kept frames pass their bounds, it calls ``on_expire(name, key)``
-    once, and the server says ``104`` and frees the ID.
+    once, and the server says ``104`` and frees the ID. A shared store (Redis) ends
+    sessions itself, releasing the ID and announcing the ``104`` on the bus in one
+    step whichever node notices, and never calls ``on_expire``.
     """
 
     on_expire: Callable[[str, str], None] | None
