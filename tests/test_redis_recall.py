@@ -23,7 +23,7 @@ from tcp_server.protocol import (
     WhisperMessage,
 )
 from tcp_server.room.redis_recall import merge
-from tests.helpers import TIMEOUT, LineClient
+from tests.helpers import TIMEOUT, LineClient, wait_until
 from tests.metrics_helpers import samples, value, wait_for_value
 from tests.redis_fixtures import NODE_TIMEOUT, Connect, MakeNode, RedisServer, more_reaper_rounds
 from tests.test_redis_room import NodeProcess, node_process  # noqa: F401 - the fixture
@@ -294,3 +294,25 @@ async def test_a_killed_nodes_unresumed_sessions_end_with_one_104_when_the_grace
         assert isinstance(err := await late.recv(), Error) and err.reason is ErrorReason.BAD_TOKEN
     finally:
         await alice.close()
+
+
+async def test_a_redis_restart_ends_parked_sessions_with_one_104(
+    make_node: MakeNode, node_clients: Connect, redis_server: RedisServer,
+) -> None:
+    """Redis restarted empty forgets the parked sessions: their IDs are not registered again (no ghosts)."""
+    a = await make_node(resume_grace=GRACE)
+    alice, watcher = await node_clients(a), await node_clients(a)
+    token = await join_with_token(alice, "alice")
+    await join_with_token(watcher, "watcher")
+    alice.writer.transport.abort()
+    await parked_in_redis(redis_server, "alice")
+    redis_server.restart()
+    frames = await watcher.recv_until(UserLeft("alice"), timeout=10.0)
+    assert UserLeft("alice") not in frames[:-1]
+    await wait_until(lambda: a.room.link.subscribed, timeout=10.0, what="node a back on Redis")
+    await more_reaper_rounds(a)
+    assert UserLeft("alice") not in await watcher.sync()
+    late = await node_clients(a)
+    await late.send(f"008#{token}")
+    assert isinstance(err := await late.recv(), Error) and err.reason is ErrorReason.BAD_TOKEN
+    assert (await late.join("alice"))[-2] == Joined("alice")

@@ -153,6 +153,7 @@ class RedisLink:
         self.on_replaced: Callable[[str], None] | None = None  # a member's session resumed on another node
         self.on_bans: Callable[[list[dict[str, Any]]], None] | None = None  # the bans in Redis, at each (re)load
         self.stats: ServerStats | None = None  # the node's metrics: round trips, bus lag, live nodes
+        self.on_room_lost: Callable[[], None] | None = None  # Redis restarted empty (before re-registering)
         self.mine: dict[str, str] = {}  # ID keys this node holds -> IDs, in join order
         self.on_lost: Callable[[str], None] | None = None  # a member whose place in the room is gone
         self.on_degraded: Callable[[], None] | None = None  # the room channel was lost (told once per outage)
@@ -466,6 +467,8 @@ class RedisLink:
                     await self._reconcile()
                 return
             if epoch != known:
+                if self.on_room_lost is not None:
+                    self.on_room_lost()  # parked sessions went with it: not registered again
                 log.warning("Redis lost the room (restarted?): node %s registers its %d users again",
                             self.node, len(self.mine))
                 await self._reconcile()

@@ -133,6 +133,7 @@ class RedisSessionStore:
         self._parked: set[str] = set()  # parked on (or adopted by) this node: their whispers are kept here
         self._closed = False
         link.on_adopted = self._parked.update
+        link.on_room_lost = self._room_lost
 
     @property
     def _prefix(self) -> str:
@@ -215,6 +216,13 @@ class RedisSessionStore:
             self._run(self._keep, [f"{p}sess:{key}", f"{p}missed:{key}", link.keys.parked],
                       [key, link.node, f"{link.last_id or '0-0'} {encode(frame, key)}", frame_size(frame),
                        s.resume_max_frames, s.resume_max_bytes])
+
+    def _room_lost(self) -> None:
+        """Redis restarted empty: the parked sessions are gone with it, so their IDs are not registered
+        again (the room's reload then shows their leave); the live ones get fresh tokens on their next join."""
+        for key in self._parked:
+            self.link.mine.pop(key, None)
+        self._parked.clear()
 
     def close(self) -> None:
         self._closed = True
