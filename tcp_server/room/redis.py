@@ -12,10 +12,14 @@
   nodes receive anyway.
 - :class:`RedisLink` is the node's connection: one writer task drains a queue of
   publishes and releases in order, pipelined (one round trip per batch; the
-  messages queued in one turn go out as one ``PUBLISH`` of all of them, so a
-  message costs at most one command whatever the number of users), and the node's liveness:
-  a heartbeat key with a TTL, and a reaper that removes a dead node's users,
-  announcing each ``104`` once (one atomic script, whichever node runs it).
+  messages queued in one turn go out as one script call: one ``PUBLISH`` of all
+  of them, and each message appended to the room log and the history streams,
+  so a message costs O(1) commands whatever the number of users, nodes or parked
+  sessions), and the node's liveness: a heartbeat key with a TTL, and a reaper
+  that removes a dead node's users (or parks their sessions for the resume
+  grace), announcing each ``104`` once (one atomic script, whichever node runs it).
+- History and resumable sessions in Redis are :mod:`.redis_recall`; bans are a
+  hash (``P bans``) that every node reloads on a ``["b"]`` notice on the channel.
 
 When Redis cannot be reached, claims raise :class:`RoomUnavailable` (the
 connection answers ``109#unavailable``); the link keeps trying, and when Redis
