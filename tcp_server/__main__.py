@@ -6,17 +6,21 @@ import asyncio
 import logging
 import signal
 from collections.abc import Sequence
-from typing import TYPE_CHECKING
+from dataclasses import asdict
+from typing import TYPE_CHECKING, Any
 
 from . import logformat
+from .admin import enforce_bans
 from .config import ServerConfig, parse_config
 from .connection import ChatConnection
 from .protocol.codes import ErrorReason
 from .protocol.frames import Error
+from .protocol.moderation import Ban
 from .server import ChatServer
 
 if TYPE_CHECKING:
     from .room.redis import RedisRoom
+    from .room.redis_recall import RedisSessionStore
 
 
 def install_uvloop(wanted: bool) -> bool:
@@ -49,11 +53,25 @@ async def start_node(config: ServerConfig) -> tuple[ChatServer, RedisRoom | None
         await server.start()
         return server, None
     from .room.redis import RedisRoom, RedisSettings
+    from .room.redis_recall import RedisHistory, RedisSessionStore
 
-    room = RedisRoom.create(RedisSettings(config.redis, config.node_id, config.redis_prefix, config.node_timeout))
-    server = ChatServer(config, directory=room.directory, bus=room.bus)
+    room = RedisRoom.create(RedisSettings(
+        config.redis, config.node_id, config.redis_prefix, config.node_timeout, history=config.history,
+        resume_grace=config.resume_grace, resume_max_frames=config.resume_max_frames,
+        resume_max_bytes=config.resume_max_bytes))
+    # History and sessions live in Redis too: a resume may land on any node, history outlives a node.
+    history = RedisHistory(config.history, config.history_max_bytes) if config.history > 0 else None
+    sessions = RedisSessionStore(room.link) if config.resume_grace > 0 else None
+    if history is not None:
+        room.link.on_history = history.load
+    server = ChatServer(config, directory=room.directory, bus=room.bus, history=history, sessions=sessions)
     await server.start()
+    room.link.stats = server.stats  # round trips, bus lag, live nodes
     room.link.on_lost = lambda key: close_lost(server, key)
+    room.link.on_replaced = lambda key: close_replaced(server, sessions, key)
+    # Bans live in Redis: every node enforces the same ones, and they outlive every node.
+    room.link.on_bans = lambda bans: apply_bans(server, bans)
+    server.bans_changed = lambda added, lifted: share_ban(room, added, lifted)
     room.link.on_degraded = lambda: tell_degraded(server)
     await room.link.start(server.port)
     return server, room
@@ -65,6 +83,31 @@ def close_lost(server: ChatServer, key: str) -> None:
     member = server.room.members.get(key)
     if isinstance(member, ChatConnection):
         member.refuse(ErrorReason.UNAVAILABLE, "this server lost your place in the room; please reconnect")
+
+
+def close_replaced(server: ChatServer, sessions: RedisSessionStore | None, key: str) -> None:
+    """A member's session was resumed on another node (the tab that reconnects wins): 109#replaced here."""
+    if sessions is not None:
+        sessions.forget(key)
+    member = server.room.members.get(key)
+    if isinstance(member, ChatConnection):
+        member.replaced()
+
+
+def share_ban(room: RedisRoom, added: Ban | None, lifted: Ban | None) -> None:
+    """A ban added or lifted through this node's admin socket: into Redis, and every node reloads."""
+    if added is not None:
+        room.link.save_ban(added.key, asdict(added))
+    if lifted is not None:
+        room.link.save_ban(lifted.key, None)
+
+
+def apply_bans(server: ChatServer, bans: list[dict[str, Any]]) -> None:
+    """The bans in Redis replace this node's; whoever they keep out is removed (told why)."""
+    server.moderation.load_json({"bans": bans})
+    removed = enforce_bans(server)
+    if removed:
+        logging.getLogger("tcp_server.admin").warning("a ban from the shared room removed %s", ", ".join(removed))
 
 
 def tell_degraded(server: ChatServer) -> None:

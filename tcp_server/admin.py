@@ -7,7 +7,10 @@ with the peer's uid. One JSON object a line each way:
 ``{"ok": true, ...}`` or ``{"ok": false, "error": "..."}``.
 
 Bans are written to ``--bans-file`` after every change (a temporary file, then
-an atomic rename), and read back at start, so they survive a restart.
+an atomic rename), and read back at start, so they survive a restart. With
+``--redis`` the node's ``bans_changed`` hook also writes them to Redis, the store
+then, and every node reloads them and removes who they now ban (see
+:func:`enforce_bans`).
 """
 
 from __future__ import annotations
@@ -57,6 +60,8 @@ class Node(Protocol):
 
     moderation: Moderation
     bus: Bus
+    bans_changed: Callable[[Ban | None, Ban | None], None] | None
+    """Called with (added, lifted) after every change: a shared store (Redis) keeps and spreads them."""
 
     @property
     def members(self) -> Iterable[Member]: ...
@@ -108,6 +113,18 @@ def peer_uid(writer: asyncio.StreamWriter) -> str:
         return f"uid {uid}"
     except (OSError, AttributeError):  # pragma: no cover - not Linux
         return "uid ?"
+
+
+def enforce_bans(node: Node) -> list[str]:
+    """Remove every member a ban in force now keeps out (told why); who was removed."""
+    removed = []
+    for member in list(node.members):
+        session = member.session
+        ban = node.moderation.banned(session.key, session.address)
+        if ban is not None:
+            removed.append(session.name or session.address)
+            member.remove(ErrorReason.BANNED, ban.reason)
+    return removed
 
 
 def _ban_json(ban: Ban) -> dict[str, Any]:
@@ -209,13 +226,8 @@ class AdminServer:
     def ban(self, request: dict[str, Any], who: str) -> dict[str, Any]:
         duration = parse_duration(str(request["for"])) if request.get("for") else None
         ban = self.node.moderation.ban(str(request["target"]), _text(request.get("reason", "")), duration, who)
-        self._save()
-        removed = []
-        for member in list(self.node.members):
-            session = member.session
-            if self.node.moderation.banned(session.key, session.address) is ban:
-                removed.append(session.name or session.address)
-                member.remove(ErrorReason.BANNED, ban.reason)
+        self._save(added=ban)
+        removed = enforce_bans(self.node)
         log.warning("admin %s banned %s %s%s: %s (removed: %s)", who, ban.kind, ban.target,
                     f" for {request['for']}" if duration else "", ban.reason or "-", ", ".join(removed) or "nobody")
         return {"ban": _ban_json(ban), "removed": removed}
@@ -224,7 +236,7 @@ class AdminServer:
         ban = self.node.moderation.unban(str(request["target"]))
         if ban is None:
             raise ValueError(f"{request['target']!r} is not banned")
-        self._save()
+        self._save(lifted=ban)
         log.warning("admin %s lifted the ban on %s %s", who, ban.kind, ban.target)
         return {"unbanned": _ban_json(ban)}
 
@@ -253,9 +265,11 @@ class AdminServer:
         log.warning("admin %s sent a notice: %s", who, text)
         return {"notice": text}
 
-    def _save(self) -> None:
+    def _save(self, added: Ban | None = None, lifted: Ban | None = None) -> None:
         if self.bans_file:
             save_bans(self.bans_file, self.node.moderation)
+        if self.node.bans_changed is not None:
+            self.node.bans_changed(added, lifted)
 
 
 def _text(value: object) -> str:

@@ -482,25 +482,63 @@ class ChatConnection(asyncio.Protocol):
             self.internal_error()
 
     def _reattach(self, token: str) -> None:
-        """``008#TOKEN``: take the session back (from its grace, or from a connection still open)."""
-        node = self.node
-        sessions = node.sessions
-        found = sessions.take(token) if sessions is not None and self.encoder is not LEGACY else None
-        if found is None:
+        """``008#TOKEN``: take the session back (from its grace, or from a connection still open).
+
+        Taking a token may need a round trip (a shared store), so it runs as a task, like a claim:
+        frames read meanwhile wait in order with reading paused (the session is ``JOINING``).
+        """
+        if self.node.sessions is None or self.encoder is LEGACY:
             self.apply(self.session.refused())
             return
+        self.node.loop.create_task(self._take(token), name="resume")
+
+    async def _take(self, token: str) -> None:
+        node = self.node
+        sessions = node.sessions
         assert sessions is not None
-        old = node.room.members.get(found.key)
-        if old is not None and old is not self:
-            old.replaced()  # the tab that reconnects wins
-        if self.timer is not None:
-            self.timer.cancel()
-            self.timer = None
-        node.room.enter(found.key, self)
-        fresh = sessions.issue(found.name, found.key)
-        users = node.room.roster.user_list().ids
-        self.apply(self.session.resumed(found.name, users, fresh, found.missed))
-        log.info("%s resumed [%s] (%d missed frames)", found.name, self.session.address, len(found.missed))
+        try:
+            found = await sessions.take(token)
+        except RoomUnavailable as exc:
+            log.warning("resume refused: %s", exc)
+            if not self.closing:
+                self.refuse(ErrorReason.UNAVAILABLE, "the room is unavailable; try again later")
+            return
+        except Exception:
+            log.exception("the session store failed to take a token")
+            found = None
+            if not self.closing:
+                self.internal_error()
+        session = self.session
+        if session.state is not ConnState.JOINING:
+            # Gone meanwhile: the session goes back to its grace (its token is spent; it ends with a 104).
+            if found is not None:
+                sessions.issue(found.name, found.key)
+                if not sessions.park(found.key, found.missed):
+                    node.directory.release(found.key)
+            return
+        try:
+            if found is None:
+                self.apply(session.refused())
+            else:
+                old = node.room.members.get(found.key)
+                if old is not None and old is not self:
+                    old.replaced()  # the tab that reconnects wins
+                if self.timer is not None:
+                    self.timer.cancel()
+                    self.timer = None
+                node.room.enter(found.key, self)
+                fresh = sessions.issue(found.name, found.key)
+                users = node.room.roster.user_list().ids
+                self.apply(session.resumed(found.name, users, fresh, found.missed))
+                log.info("%s resumed [%s] (%d missed frames)", found.name, session.address, len(found.missed))
+            pending, self.pending = self.pending, []
+            if pending:
+                self.handle_items(pending)
+            if not self.pending and self.paused and session.state is not ConnState.JOINING:
+                self._resume()
+                self._pace()
+        except Exception:
+            self.internal_error()
 
     def _close_gracefully(self) -> None:
         session = self.session

@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
+from collections.abc import Callable
 from typing import TYPE_CHECKING
 
 from .admin import AdminServer, load_bans
@@ -15,7 +16,7 @@ from .protocol.codes import ErrorReason
 from .protocol.encoders import LEGACY
 from .protocol.frames import Error, UserLeft
 from .protocol.limits import AddressBuckets, AddressLimits
-from .protocol.moderation import Moderation
+from .protocol.moderation import Ban, Moderation
 from .protocol.texts import text
 from .room import (
     Bus,
@@ -79,6 +80,7 @@ class ChatServer:
         self.stats = ServerStats()  # plain counters; read at scrape time (tcp_server/stats.py)
         self.moderation = Moderation(time.time)  # bans and mutes (chat-admin); bans kept in --bans-file
         self.admin: AdminServer | None = None
+        self.bans_changed: Callable[[Ban | None, Ban | None], None] | None = None  # set with --redis
         self.tls: ServerTLS | None = None  # the TLS port's context; reload() on SIGHUP
         self.tls_port: int | None = None
         self.metrics: ServerMetrics | None = None

@@ -169,8 +169,9 @@ async def test_redis_down_refuses_joins_and_recovers(
 async def test_one_message_costs_one_redis_command(
     make_node: MakeNode, node_clients: Connect, redis_server: RedisServer,
 ) -> None:
-    """O(1) per message, not per user: 50 users on two nodes, 20 messages, at most 20 PUBLISHes."""
-    a, b = await make_node(), await make_node()
+    """O(1) per message, not per user: 50 users on two nodes, 20 messages, at most 20 PUBLISHes
+    (with history and resumable sessions on: parked sessions cost nothing per message)."""
+    a, b = (await make_node(history=10, resume_grace=30), await make_node(history=10, resume_grace=30))
     users = []
     for i in range(50):
         u = await node_clients(a if i % 2 else b)
@@ -193,15 +194,20 @@ async def test_one_message_costs_one_redis_command(
         return int(stats.get(f"cmdstat_{cmd}", {}).get("calls", 0))
 
     assert 1 <= calls(after, "publish") - calls(before, "publish") <= 20  # messages of one turn share one
-    # Nothing else but the nodes' timed heartbeat and dead-node scripts (EVALSHA), and our own INFO.
+    # Each message is appended to the room log and the history stream (one XADD each, in the publish script).
+    assert calls(after, "xadd") - calls(before, "xadd") == 2 * 20
+    # Nothing else but the nodes' timed heartbeat, dead-node and grace scripts (EVALSHA, and the commands
+    # they run), and our own INFO.
     others = {c for c in after if calls(after, c.removeprefix("cmdstat_")) != calls(before, c.removeprefix("cmdstat_"))}
-    assert others <= {"cmdstat_publish", "cmdstat_evalsha", "cmdstat_info"}, others
+    assert others <= {"cmdstat_publish", "cmdstat_evalsha", "cmdstat_info", "cmdstat_xadd", "cmdstat_get",
+                      "cmdstat_zrangebyscore", "cmdstat_smembers", "cmdstat_exists", "cmdstat_sismember",
+                      "cmdstat_set", "cmdstat_sadd", "cmdstat_hset", "cmdstat_time"}, others
 
 
 class NodeProcess:
     """A chat-server node in a process of its own, to be killed or paused like a real one."""
 
-    def __init__(self, redis_url: str, node_id: str, log_path: pathlib.Path) -> None:
+    def __init__(self, redis_url: str, node_id: str, log_path: pathlib.Path, extra: tuple[str, ...] = ()) -> None:
         self.port = free_port()
         self.log_path = log_path
         with open(log_path, "ab") as log:
@@ -209,7 +215,7 @@ class NodeProcess:
                 [sys.executable, "-m", "tcp_server", "--host", "127.0.0.1", "--port", str(self.port),
                  "--redis", redis_url, "--node-id", node_id, "--node-timeout", str(NODE_TIMEOUT),
                  "--flood-rate", "0", "--max-per-address", "0", "--max-new-per-minute", "0", "--uvloop", "false",
-                 "--lang", "en"],
+                 "--lang", "en", "--history", "0", "--resume-grace", "0", *extra],
                 stdin=subprocess.DEVNULL, stdout=log, stderr=subprocess.STDOUT,
             )
 
@@ -240,11 +246,11 @@ class NodeProcess:
 
 
 @pytest.fixture
-async def node_process(redis_server: RedisServer) -> AsyncIterator[Callable[[str], Awaitable[NodeProcess]]]:
+async def node_process(redis_server: RedisServer) -> AsyncIterator[Callable[..., Awaitable[NodeProcess]]]:
     procs: list[NodeProcess] = []
 
-    async def start(node_id: str) -> NodeProcess:
-        proc = NodeProcess(redis_server.url, node_id, redis_server.workdir / f"{node_id}.log")
+    async def start(node_id: str, *extra: str) -> NodeProcess:
+        proc = NodeProcess(redis_server.url, node_id, redis_server.workdir / f"{node_id}.log", extra)
         procs.append(proc)
         await proc.ready()
         return proc

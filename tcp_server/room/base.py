@@ -91,7 +91,9 @@ class SessionStore(Protocol):
     The store keeps the frames a parked session misses (it hears every room event
     and whisper through :meth:`room_event` and :meth:`whisper`); when a grace ends
     unused, or the kept frames pass their bounds, it calls ``on_expire(name, key)``
-    once, and the server says ``104`` and frees the ID.
+    once, and the server says ``104`` and frees the ID. A shared store (Redis) ends
+    sessions itself, releasing the ID and announcing the ``104`` on the bus in one
+    step whichever node notices, and never calls ``on_expire``.
     """
 
     on_expire: Callable[[str, str], None] | None
@@ -102,8 +104,12 @@ class SessionStore(Protocol):
     def park(self, key: str, unsent: list[ServerFrame]) -> bool:
         """Its connection dropped: keep the session (``unsent`` first) for the grace. False: no session."""
 
-    def take(self, token: str) -> Resumable | None:
-        """Use ``token`` up (single use): the session it names, or None if unknown, used or expired."""
+    async def take(self, token: str) -> Resumable | None:
+        """Use ``token`` up (single use): the session it names, or None if unknown, used or expired.
+
+        Async because a shared store needs a round trip (the connection waits as for a claim);
+        raises :class:`RoomUnavailable` when the store cannot answer.
+        """
 
     def end(self, key: str) -> None:
         """The session is over (``004``): its token dies, nothing is kept."""

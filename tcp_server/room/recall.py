@@ -97,7 +97,7 @@ class InMemorySessionStore:
             self._keep(key, session, frame, frame_size(frame))
         return True
 
-    def take(self, token: str) -> Resumable | None:
+    async def take(self, token: str) -> Resumable | None:
         key = self._tokens.pop(token, None)
         if key is None:
             return None

@@ -12,10 +12,14 @@
   nodes receive anyway.
 - :class:`RedisLink` is the node's connection: one writer task drains a queue of
   publishes and releases in order, pipelined (one round trip per batch; the
-  messages queued in one turn go out as one ``PUBLISH`` of all of them, so a
-  message costs at most one command whatever the number of users), and the node's liveness:
-  a heartbeat key with a TTL, and a reaper that removes a dead node's users,
-  announcing each ``104`` once (one atomic script, whichever node runs it).
+  messages queued in one turn go out as one script call: one ``PUBLISH`` of all
+  of them, and each message appended to the room log and the history streams,
+  so a message costs O(1) commands whatever the number of users, nodes or parked
+  sessions), and the node's liveness: a heartbeat key with a TTL, and a reaper
+  that removes a dead node's users (or parks their sessions for the resume
+  grace), announcing each ``104`` once (one atomic script, whichever node runs it).
+- History and resumable sessions in Redis are :mod:`.redis_recall`; bans are a
+  hash (``P bans``) that every node reloads on a ``["b"]`` notice on the channel.
 
 When Redis cannot be reached, claims raise :class:`RoomUnavailable` (the
 connection answers ``109#unavailable``); the link keeps trying, and when Redis
@@ -29,22 +33,27 @@ import json
 import logging
 import secrets
 import socket
+import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import redis.asyncio as aioredis
 from redis.asyncio.client import Pipeline, PubSub
 from redis.backoff import NoBackoff
+from redis.commands.core import AsyncScript
 from redis.exceptions import RedisError
 from redis.retry import Retry
 
-from tcp_server.protocol.frames import Message, UserJoined, UserLeft, WhisperMessage
+from tcp_server.protocol.frames import Message, ServerNotice, UserJoined, UserLeft, WhisperMessage
 from tcp_server.protocol.ids import id_key
 from tcp_server.protocol.session import RoomFrame
 
 from . import redis_lua
 from .base import RoomUnavailable, Subscriber
+
+if TYPE_CHECKING:
+    from tcp_server.stats import ServerStats
 
 log = logging.getLogger("tcp_server.redis")
 
@@ -54,6 +63,16 @@ RETRY_PAUSE = 0.5
 """Seconds between attempts to reach Redis again."""
 MAX_OUTBOX = 100_000
 """Publishes queued while Redis is slow; past it they are dropped (and logged), not hoarded."""
+
+
+LOGGED = frozenset(("m", "j", "l"))
+"""The channel's events that are in the room log (see :mod:`.redis_lua`)."""
+
+
+def entry_id(ident: str) -> tuple[int, int]:
+    """A stream entry ID (``ms-seq``) as something that orders."""
+    ms, _, seq = ident.partition("-")
+    return int(ms), int(seq or 0)
 
 
 def default_node_id(port: int) -> str:
@@ -68,6 +87,18 @@ class RedisSettings:
     node_id: str | None = None  # default: hostname:port, known once the node listens
     prefix: str = "hanchat:"
     node_timeout: float = 15.0
+    history: int = 0  # messages kept in the room's history stream (0: none)
+    resume_grace: float = 0.0  # seconds a dropped session is kept (0: no resume)
+    resume_max_frames: int = 1000  # what a parked session may miss, in frames...
+    resume_max_bytes: int = 256 * 1024  # ...and in bytes
+
+    @property
+    def log_cap(self) -> int:
+        """Entries kept in the room log: enough for a parked session's bound (a cursor older than that is
+        past its bound anyway); a short log when only history needs IDs."""
+        if self.resume_grace > 0:
+            return self.resume_max_frames + 1
+        return 1 if self.history > 0 else 0
 
 
 @dataclass
@@ -83,12 +114,20 @@ class _Keys:
     alive: str = field(init=False)
     held: str = field(init=False)
     channel: str = field(init=False)
+    log: str = field(init=False)
+    history: str = field(init=False)
+    logcap: str = field(init=False)
+    parked: str = field(init=False)
+    seen: str = field(init=False)
+    bans: str = field(init=False)
 
     def __post_init__(self) -> None:
         p = self.prefix
         self.names, self.owner, self.order, self.seq = p + "names", p + "owner", p + "order", p + "seq"
         self.nodes, self.channel, self.epoch = p + "nodes", p + "room", p + "epoch"
         self.alive, self.held = f"{p}alive:{self.node}", f"{p}users:{self.node}"
+        self.log, self.history, self.logcap = p + "room:log", p + "room:history", p + "room:logcap"
+        self.parked, self.seen, self.bans = p + "parked", p + "seen", p + "bans"
 
 
 class RedisLink:
@@ -104,10 +143,21 @@ class RedisLink:
         )
         c = self.client
         self.claim_script = c.register_script(redis_lua.CLAIM)
-        self.release_script = c.register_script(redis_lua.RELEASE)
+        self._scripts: list[AsyncScript] = []  # the writer's: loaded on each (re)connection, run by SHA
+        self.release_script = self.script(redis_lua.RELEASE)
         self.heartbeat_script = c.register_script(redis_lua.HEARTBEAT)
         self.reap_script = c.register_script(redis_lua.REAP)
         self.reconcile_script = c.register_script(redis_lua.RECONCILE)
+        self.publish_script = self.script(redis_lua.PUBLISH)
+        self.expire_script = c.register_script(redis_lua.EXPIRE)
+        self.last_id = ""  # the last room-log entry this node received ("" before it loaded the room)
+        self.loaded_id: tuple[int, int] = (0, 0)  # events up to this one were in the load: skipped
+        self.on_history: Callable[[list[Message]], None] | None = None  # the history stream, at each load
+        self.on_adopted: Callable[[list[str]], None] | None = None  # dead nodes' sessions this node parks
+        self.on_replaced: Callable[[str], None] | None = None  # a member's session resumed on another node
+        self.on_bans: Callable[[list[dict[str, Any]]], None] | None = None  # the bans in Redis, at each (re)load
+        self.stats: ServerStats | None = None  # the node's metrics: round trips, bus lag, live nodes
+        self.on_room_lost: Callable[[], None] | None = None  # Redis restarted empty (before re-registering)
         self.mine: dict[str, str] = {}  # ID keys this node holds -> IDs, in join order
         self.on_lost: Callable[[str], None] | None = None  # a member whose place in the room is gone
         self.on_degraded: Callable[[], None] | None = None  # the room channel was lost (told once per outage)
@@ -118,13 +168,30 @@ class RedisLink:
         self._idle.set()
         self.commands = 0  # Redis commands sent (a pipeline counts each), for measuring
         self.reaper_rounds = 0  # dead-node checks done (tests wait on it)
-        self._outbox: list[tuple[str, str]] = []  # ("p", payload) or ("r", key), in order
+        self._outbox: list[tuple[str, Any]] = []  # ("p", (kind, payload)), ("r", key), ("c", call): in order
         self._wake = asyncio.Event()
         self._tasks: list[asyncio.Task[None]] = []
         self._beat = settings.node_timeout / 4  # a beat every quarter; the key lives two beats
         self._ttl_ms = max(int(settings.node_timeout * 500), 100)
         self._epoch: str | None = None  # the room's state this node registered in
         self._beat_lock = asyncio.Lock()
+        self._reloads: set[asyncio.Task[None]] = set()
+
+    def timed(self, started: float) -> None:
+        """One round trip to Redis (a pipeline, a script) took since ``started`` (``time.perf_counter``)."""
+        if self.stats is not None:
+            self.stats.redis_round_trip_seconds.observe(time.perf_counter() - started)
+
+    def script(self, source: str) -> AsyncScript:
+        """A script the ordered writer runs (by SHA in its pipeline: no ``SCRIPT EXISTS`` per batch)."""
+        script = self.client.register_script(source)
+        self._scripts.append(script)
+        return script
+
+    def run_in(self, pipe: Pipeline, script: AsyncScript, keys: list[str], args: list[Any]) -> None:
+        """Queue ``script`` in the writer's pipeline; it was loaded when the link (re)connected."""
+        self.commands += 1
+        pipe.evalsha(script.sha, len(keys), *keys, *args)
 
     # ------------------------------------------------------------ lifecycle
 
@@ -182,8 +249,9 @@ class RedisLink:
 
     # ------------------------------------------------------------ the ordered writer
 
-    def queue(self, kind: str, value: str) -> None:
-        """Fire and forget, in order: ``p`` publishes ``value`` on the room channel, ``r`` releases key ``value``."""
+    def queue(self, kind: str, value: Any) -> None:
+        """Fire and forget, in order: ``p`` publishes ``value`` (``(kind, payload)``) on the room channel,
+        ``r`` releases key ``value``, ``c`` calls ``value(pipeline)`` (a session store's script)."""
         if not self._tasks:
             return  # stopped
         if len(self._outbox) >= MAX_OUTBOX:
@@ -200,7 +268,7 @@ class RedisLink:
             batch, self._outbox = self._outbox, []
             try:
                 pipe = self.client.pipeline(transaction=False)
-                run: list[str] = []  # consecutive events: one PUBLISH of them all (one delivery per node)
+                run: list[tuple[str, str]] = []  # consecutive events: one PUBLISH of them all
                 for kind, value in batch:
                     if kind == "p":
                         run.append(value)
@@ -208,14 +276,17 @@ class RedisLink:
                     if run:
                         self._publish(pipe, run)
                         run = []
+                    if kind == "c":
+                        value(pipe)
+                        continue
                     self.mine.pop(value, None)
-                    self.commands += 1
-                    await self.release_script(
-                        keys=[k.names, k.owner, k.order, k.held], args=[value, self.node, k.channel], client=pipe,
-                    )
+                    self.run_in(pipe, self.release_script, [k.names, k.owner, k.order, k.held],
+                                [value, self.node, k.channel])
                 if run:
                     self._publish(pipe, run)
+                started = time.perf_counter()
                 await asyncio.wait_for(pipe.execute(), COMMAND_TIMEOUT)
+                self.timed(started)
             except (RedisError, OSError, TimeoutError) as exc:
                 # Lost: the senders were not told they were delivered, and a release is redone by
                 # the reconciliation when Redis is back (this node no longer holds those IDs).
@@ -225,10 +296,16 @@ class RedisLink:
                     self._wake.clear()
                     self._idle.set()
 
-    def _publish(self, pipe: Pipeline, events: list[str]) -> None:
-        """One event as it is; several queued in one turn as one JSON array of them (``[[...], [...]]``)."""
-        self.commands += 1
-        pipe.publish(self.keys.channel, events[0] if len(events) == 1 else "[" + ",".join(events) + "]")
+    def _publish(self, pipe: Pipeline, events: list[tuple[str, str]]) -> None:
+        """One event as it is; several queued in one turn as one JSON array of them (``[[...], [...]]``).
+
+        One script call: messages go to the room log and the history stream too (see :mod:`.redis_lua`).
+        """
+        combined = events[0][1] if len(events) == 1 else "[" + ",".join(p for _, p in events) + "]"
+        args: list[str | int] = [self.keys.channel, self.settings.history, combined]
+        for kind, payload in events:
+            args += (kind, payload)
+        self.run_in(pipe, self.publish_script, [self.keys.history], args)
 
     # ------------------------------------------------------------ the room channel
 
@@ -243,10 +320,7 @@ class RedisLink:
                 # After an outage, releases queued meanwhile may be lost, and a claim may have timed out
                 # after Redis took it: register this node's users again, drop what it no longer holds.
                 await self._check_in(resync=self.ever_ready)
-                names = await asyncio.wait_for(self.client.zrange(self.keys.order, 0, -1), COMMAND_TIMEOUT)
-                self.commands += 2
-                if self.bus is not None:
-                    self.bus.load([str(n) for n in names])
+                await self._load()
                 self.ready.set()
                 self.ever_ready = True
                 log.info("node %s follows the room on %s", self.node, self.settings.url)
@@ -267,6 +341,75 @@ class RedisLink:
                     pass
             await asyncio.sleep(RETRY_PAUSE)
 
+    async def _load(self) -> None:
+        """The room, the log's end and the history, in one transaction: what the channel then brings
+        that is already in them (log IDs up to the loaded one) is skipped."""
+        k = self.keys
+        for script in self._scripts:  # Redis may have restarted (and forgotten them)
+            script.sha = await asyncio.wait_for(self.client.script_load(script.script), COMMAND_TIMEOUT)
+        pipe = self.client.pipeline(transaction=True)
+        pipe.set(k.logcap, self.settings.log_cap)
+        pipe.zrange(k.order, 0, -1)
+        pipe.xrevrange(k.log, "+", "-", count=1)
+        pipe.xrevrange(k.history, "+", "-", count=max(self.settings.history, 1))
+        pipe.hvals(k.bans)
+        _, names, last, history, bans = await asyncio.wait_for(pipe.execute(), COMMAND_TIMEOUT)
+        self.commands += 5
+        self._bans_loaded(bans)
+        self.last_id = str(last[0][0]) if last else "0-0"
+        self.loaded_id = entry_id(self.last_id)
+        if self.bus is not None:
+            self.bus.load([str(n) for n in names])
+        if self.on_history is not None and self.settings.history > 0:
+            frames = []
+            for _, fields in reversed(history):
+                event = json.loads(fields["e"])
+                frames.append(Message(event[2], event[3], event[4] if len(event) > 4 else None))
+            self.on_history(frames)
+
+    # ------------------------------------------------------------ bans
+
+    def save_ban(self, key: str, ban: dict[str, Any] | None) -> None:
+        """A ban added (``ban``) or lifted (None) here: into the ``P bans`` hash, and every node told to reload.
+
+        In order after this node's earlier events; the notice is not logged (a resume does not replay it).
+        """
+        k = self.keys
+
+        def write(pipe: Pipeline) -> None:
+            self.commands += 2
+            if ban is None:
+                pipe.hdel(k.bans, key)
+            else:
+                pipe.hset(k.bans, key, json.dumps(ban, ensure_ascii=False))
+            pipe.publish(k.channel, f'- {time.time():.6f} ["b"]')
+        self.queue("c", write)
+
+    def reload_bans(self) -> None:
+        """Another node changed the bans: read them all (one ``HVALS``), in a task of its own."""
+        async def reload() -> None:
+            try:
+                bans = await asyncio.wait_for(self.client.hvals(self.keys.bans), COMMAND_TIMEOUT)
+            except (RedisError, OSError, TimeoutError) as exc:
+                log.warning("could not reload the bans: %s (they are read again when Redis is back)", exc)
+                return
+            self.commands += 1
+            self._bans_loaded(bans)
+        task = asyncio.get_running_loop().create_task(reload(), name="reload bans")
+        self._reloads.add(task)
+        task.add_done_callback(self._reloads.discard)
+
+    def _bans_loaded(self, values: list[Any]) -> None:
+        if self.on_bans is None:
+            return
+        bans = []
+        for value in values:
+            try:
+                bans.append(json.loads(value))
+            except ValueError:
+                log.warning("a malformed ban in Redis was ignored: %r", str(value)[:200])
+        self.on_bans(bans)
+
     # ------------------------------------------------------------ liveness
 
     async def _liveness(self) -> None:
@@ -276,13 +419,27 @@ class RedisLink:
             try:
                 if self.subscribed:
                     await self._check_in()
-                gone = await asyncio.wait_for(
-                    self.reap_script(keys=[k.names, k.owner, k.order, k.nodes],
-                                     args=[self.settings.prefix, self.node, k.channel]), COMMAND_TIMEOUT,
+                grace_ms = int(self.settings.resume_grace * 1000)
+                started = time.perf_counter()
+                gone, nodes, *adopted = await asyncio.wait_for(
+                    self.reap_script(keys=[k.names, k.owner, k.order, k.nodes, k.parked, k.seen],
+                                     args=[self.settings.prefix, self.node, k.channel, grace_ms]), COMMAND_TIMEOUT,
                 )
-                self.reaper_rounds += 1
+                self.timed(started)
+                if self.stats is not None:
+                    self.stats.nodes = int(nodes)
                 if gone:
                     log.info("removed %d users of dead nodes", gone)
+                if adopted:
+                    log.info("parked %d sessions of dead nodes for their grace", len(adopted))
+                    if self.on_adopted is not None:
+                        self.on_adopted([str(key) for key in adopted])
+                if grace_ms:
+                    ended = await asyncio.wait_for(
+                        self.expire_script(args=[self.settings.prefix, k.channel]), COMMAND_TIMEOUT)
+                    if ended:
+                        log.info("%d parked sessions ended (grace over)", ended)
+                self.reaper_rounds += 1
             except (RedisError, OSError, TimeoutError) as exc:
                 log.debug("heartbeat failed: %s", exc)
             await asyncio.sleep(self._beat)
@@ -298,8 +455,9 @@ class RedisLink:
         k = self.keys
         async with self._beat_lock:
             alive, member, epoch = await asyncio.wait_for(
-                self.heartbeat_script(keys=[k.alive, k.nodes, k.epoch],
-                                      args=[self.node, self._ttl_ms, secrets.token_hex(8)]), COMMAND_TIMEOUT,
+                self.heartbeat_script(keys=[k.alive, k.nodes, k.epoch, k.seen],
+                                      args=[self.node, self._ttl_ms, secrets.token_hex(8), self.last_id]),
+                COMMAND_TIMEOUT,
             )
             epoch = str(epoch)
             known, self._epoch = self._epoch, epoch
@@ -313,6 +471,8 @@ class RedisLink:
                     await self._reconcile()
                 return
             if epoch != known:
+                if self.on_room_lost is not None:
+                    self.on_room_lost()  # parked sessions went with it: not registered again
                 log.warning("Redis lost the room (restarted?): node %s registers its %d users again",
                             self.node, len(self.mine))
                 await self._reconcile()
@@ -361,6 +521,7 @@ class RedisDirectory:
                 raise RoomUnavailable("the shared room's Redis is not reachable yet") from None
         k = link.keys
         payload = json.dumps(["j", key, name], ensure_ascii=False)
+        started = time.perf_counter()
         try:
             users = await asyncio.wait_for(
                 link.claim_script(keys=[k.names, k.owner, k.order, k.seq, k.held],
@@ -370,6 +531,7 @@ class RedisDirectory:
         except (RedisError, OSError, TimeoutError) as exc:
             link.queue("r", key)  # in case Redis took the claim before failing us: undone, in order
             raise RoomUnavailable(str(exc)) from exc
+        link.timed(started)
         link.commands += 1
         if users is None:
             return None
@@ -400,11 +562,15 @@ class RedisBus:
 
     def publish(self, frame: RoomFrame, exclude: str | None) -> None:
         if isinstance(frame, Message):
-            self.link.queue("p", json.dumps(["m", exclude, frame.sender, frame.message], ensure_ascii=False))
+            self.link.queue("p", ("m", json.dumps(["m", exclude, frame.sender, frame.message, frame.ts],
+                                                  ensure_ascii=False)))
+        elif isinstance(frame, ServerNotice):  # chat-admin notice: to every node (not logged, like a whisper)
+            self.link.queue("p", ("n", json.dumps(["n", frame.text], ensure_ascii=False)))
         # UserJoined / UserLeft: already published by the claim / release script.
 
     def deliver(self, key: str, frame: WhisperMessage) -> None:
-        self.link.queue("p", json.dumps(["w", key, frame.sender, frame.message], ensure_ascii=False))
+        self.link.queue("p", ("w", json.dumps(["w", key, frame.sender, frame.message, frame.ts],
+                                              ensure_ascii=False)))
 
     # ------------------------------------------------------------ from the channel
 
@@ -424,17 +590,30 @@ class RedisBus:
                 sub.room_event(UserJoined(name), key)
 
     def received(self, data: Any) -> None:
-        """One event, or a batch of them, from the channel."""
+        """One event, or a batch of them, from the channel (``IDS TS JSON``, see :mod:`.redis_lua`).
+
+        Each logged event (a message, a join, a leave) has its log ID in IDS, in order: this node's
+        ``last_id`` moves as each is handled, so a whisper kept for a parked session knows exactly
+        which logged events came before it.
+        """
+        link = self.link
         try:
-            event = json.loads(data)
+            ident, stamp, text = str(data).split(" ", 2)
+            if link.stats is not None:
+                link.stats.bus_lag_seconds.observe(max(time.time() - float(stamp), 0.0))
+            event = json.loads(text)
         except ValueError:
             log.exception("malformed room event %r", data)
             return
-        if event and isinstance(event[0], list):
-            for one in event:
-                self._dispatch(one)
-        else:
-            self._dispatch(event)
+        ids = iter(() if ident == "-" else ident.split(","))
+        for one in (event if event and isinstance(event[0], list) else (event,)):
+            if one and one[0] in LOGGED:
+                logged = next(ids, None)
+                if logged is not None:
+                    if entry_id(logged) <= link.loaded_id:
+                        continue  # already in the load
+                    link.last_id = logged
+            self._dispatch(one)
 
     def _dispatch(self, event: Any) -> None:
         try:
@@ -442,10 +621,20 @@ class RedisBus:
             sub = self._subscriber
             if kind == "m":
                 if sub is not None:
-                    sub.room_event(Message(event[2], event[3]), event[1])
+                    sub.room_event(Message(event[2], event[3], event[4] if len(event) > 4 else None), event[1])
             elif kind == "w":
                 if sub is not None:
-                    sub.whisper(event[1], WhisperMessage(event[2], event[3]))
+                    sub.whisper(event[1], WhisperMessage(event[2], event[3], event[4] if len(event) > 4 else None))
+            elif kind == "n":
+                if sub is not None:
+                    sub.room_event(ServerNotice(event[1]), None)
+            elif kind == "b":
+                self.link.reload_bans()
+            elif kind == "x":
+                if event[2] != self.link.node:
+                    self.link.mine.pop(event[1], None)
+                    if self.link.on_replaced is not None:
+                        self.link.on_replaced(event[1])
             elif kind == "j":
                 key, name = event[1], event[2]
                 if key not in self.view:  # already there: the load saw it

@@ -10,24 +10,63 @@ ID key -> node), ``P order`` (sorted set of IDs by join number), ``P seq`` (the
 join counter), ``P nodes`` (set of node IDs), ``P epoch`` (made by the first
 node to meet this Redis's state), ``P alive:NODE`` (heartbeat, with a TTL),
 ``P users:NODE`` (set of the ID keys a node holds). The room channel
-``P room`` carries JSON arrays: ``["m", exclude, sender, text]``, ``["w", key,
-sender, text]``, ``["j", key, name]``, ``["l", key, name]``, or an array of
-such arrays (the events one node queued in one turn, in order).
+``P room`` carries ``IDS TS JSON``: IDS are the logged events' entries in the room
+log stream, comma-separated, in order (``-`` when none is logged: whispers, or no
+log), TS the publish time (Redis's
+clock, epoch seconds with microseconds: the bus-lag metric), JSON is
+``["m", exclude, sender, text, ts]``, ``["w", key, sender, text, ts]``,
+``["n", text]`` (an operator's notice), ``["x", key, node]`` (a session resumed on ``node``), ``["b"]`` (the bans
+changed: reload ``P bans``), ``["j", key, name]``,
+``["l", key, name]``, or an array of such arrays (the events one node queued in
+one turn, in order).
+
+History and sessions (:mod:`.redis_recall`): ``P room:log`` (a stream of every
+room event but whispers, capped at ``P room:logcap`` entries: the cursor a
+parked session resumes from), ``P room:history`` (a stream of messages only,
+capped at the history length), ``P sess:KEY`` (hash: name token node parked
+cursor count bytes over), ``P tok:TOKEN`` (the session key), ``P missed:KEY``
+(a parked session's whispers and unsent frames, ``ID JSON`` each), ``P parked``
+(sorted set of parked session keys by the end of their grace, in ms), ``P seen``
+(hash node -> the last log entry it received, written with each heartbeat).
 """
 
 from __future__ import annotations
 
-CLAIM = """
+ANNOUNCE = """
+local function stamp()
+  local t = redis.call('TIME')
+  return t[1] .. '.' .. string.format('%06d', tonumber(t[2]))
+end
+local function announce(channel, payload, logged)
+  local id = '-'
+  if logged then
+    local cap = tonumber(redis.call('GET', channel .. ':logcap') or '0')
+    if cap and cap > 0 then
+      id = redis.call('XADD', channel .. ':log', 'MAXLEN', '~', cap, '*', 'e', payload)
+    end
+  end
+  redis.call('PUBLISH', channel, id .. ' ' .. stamp() .. ' ' .. payload)
+  return id
+end
+local function now_ms()
+  local t = redis.call('TIME')
+  return tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
+end
+"""
+"""Prepended to every script that publishes: each room event is logged (for resumes) and announced with
+its log entry's ID, in one step."""
+
+CLAIM = ANNOUNCE + """
 -- KEYS: names owner order seq users:NODE; ARGV: key name node channel payload
 if redis.call('HSETNX', KEYS[1], ARGV[1], ARGV[2]) == 0 then return false end
 redis.call('HSET', KEYS[2], ARGV[1], ARGV[3])
 redis.call('ZADD', KEYS[3], redis.call('INCR', KEYS[4]), ARGV[2])
 redis.call('SADD', KEYS[5], ARGV[1])
-redis.call('PUBLISH', ARGV[4], ARGV[5])
+announce(ARGV[4], ARGV[5], true)
 return redis.call('ZRANGE', KEYS[3], 0, -1)
 """
 
-RELEASE = """
+RELEASE = ANNOUNCE + """
 -- KEYS: names owner order users:NODE; ARGV: key node channel
 if redis.call('HGET', KEYS[2], ARGV[1]) ~= ARGV[2] then return 0 end
 local name = redis.call('HGET', KEYS[1], ARGV[1])
@@ -35,12 +74,12 @@ redis.call('HDEL', KEYS[1], ARGV[1])
 redis.call('HDEL', KEYS[2], ARGV[1])
 redis.call('ZREM', KEYS[3], name)
 redis.call('SREM', KEYS[4], ARGV[1])
-redis.call('PUBLISH', ARGV[3], cjson.encode({'l', ARGV[1], name}))
+announce(ARGV[3], cjson.encode({'l', ARGV[1], name}), true)
 return 1
 """
 
 HEARTBEAT = """
--- KEYS: alive:NODE nodes epoch; ARGV: node ttl_ms epoch_if_none.
+-- KEYS: alive:NODE nodes epoch seen; ARGV: node ttl_ms epoch_if_none last_log_id.
 -- Returns {alive before this beat (0/1), in the node list before it (0/1), the epoch}. The epoch is made by
 -- the first node to meet this Redis: a new one means Redis lost the room (a restart without persistence).
 local alive = redis.call('EXISTS', KEYS[1])
@@ -52,33 +91,57 @@ if not epoch then
 end
 redis.call('SET', KEYS[1], '1', 'PX', ARGV[2])
 redis.call('SADD', KEYS[2], ARGV[1])
+if ARGV[4] ~= '' then redis.call('HSET', KEYS[4], ARGV[1], ARGV[4]) end
 return {alive, member, epoch}
 """
 
-REAP = """
--- KEYS: names owner order nodes; ARGV: prefix me channel. Remove every dead node's users, announcing each once.
+REAP = ANNOUNCE + """
+-- KEYS: names owner order nodes parked seen; ARGV: prefix me channel grace_ms.
+-- Remove every dead node's users, announcing each once; a user with a resumable session (and a grace) is
+-- parked instead, adopted by this node (which keeps its whispers), its cursor where its node last was.
+-- Returns {removed, live nodes, adopted key...}.
 local gone = 0
+local adopted = {}
+local grace = tonumber(ARGV[4])
 for _, node in ipairs(redis.call('SMEMBERS', KEYS[4])) do
   if node ~= ARGV[2] and redis.call('EXISTS', ARGV[1] .. 'alive:' .. node) == 0 then
     local held = ARGV[1] .. 'users:' .. node
+    local cursor = redis.call('HGET', KEYS[6], node)
+    if not cursor then
+      local last = redis.call('XREVRANGE', ARGV[3] .. ':log', '+', '-', 'COUNT', 1)
+      cursor = (last[1] and last[1][1]) or '0-0'
+    end
     for _, key in ipairs(redis.call('SMEMBERS', held)) do
       if redis.call('HGET', KEYS[2], key) == node then
-        local name = redis.call('HGET', KEYS[1], key)
-        redis.call('HDEL', KEYS[1], key)
-        redis.call('HDEL', KEYS[2], key)
-        redis.call('ZREM', KEYS[3], name)
-        redis.call('PUBLISH', ARGV[3], cjson.encode({'l', key, name}))
-        gone = gone + 1
+        local sess = ARGV[1] .. 'sess:' .. key
+        local token = redis.call('HGET', sess, 'token')
+        if grace > 0 and token and token ~= '' then
+          redis.call('HSET', sess, 'parked', '1', 'node', ARGV[2], 'cursor', cursor, 'count', 0, 'bytes', 0)
+          redis.call('ZADD', KEYS[5], now_ms() + grace, key)
+          table.insert(adopted, key)
+        else
+          local name = redis.call('HGET', KEYS[1], key)
+          redis.call('HDEL', KEYS[1], key)
+          redis.call('HDEL', KEYS[2], key)
+          redis.call('ZREM', KEYS[3], name)
+          redis.call('DEL', sess)
+          if token then redis.call('DEL', ARGV[1] .. 'tok:' .. token) end
+          announce(ARGV[3], cjson.encode({'l', key, name}), true)
+          gone = gone + 1
+        end
       end
     end
     redis.call('DEL', held)
     redis.call('SREM', KEYS[4], node)
+    redis.call('HDEL', KEYS[6], node)
   end
 end
-return gone
+table.insert(adopted, 1, redis.call('SCARD', KEYS[4]))
+table.insert(adopted, 1, gone)
+return adopted
 """
 
-RECONCILE = """
+RECONCILE = ANNOUNCE + """
 -- KEYS: names owner order seq users:NODE; ARGV: node channel key1 name1 key2 name2 ...
 -- After an outage or a pause: the node's live users are registered again (in their order); what Redis
 -- holds for the node but it no longer has is removed; an ID someone else holds now is returned (a conflict).
@@ -93,7 +156,7 @@ for _, key in ipairs(redis.call('SMEMBERS', KEYS[5])) do
       redis.call('HDEL', KEYS[1], key)
       redis.call('HDEL', KEYS[2], key)
       redis.call('ZREM', KEYS[3], name)
-      redis.call('PUBLISH', channel, cjson.encode({'l', key, name}))
+      announce(channel, cjson.encode({'l', key, name}), true)
     end
   end
 end
@@ -106,7 +169,7 @@ for i = 3, #ARGV, 2 do
       redis.call('HSET', KEYS[2], key, node)
       redis.call('ZADD', KEYS[3], redis.call('INCR', KEYS[4]), name)
       redis.call('SADD', KEYS[5], key)
-      redis.call('PUBLISH', channel, cjson.encode({'j', key, name}))
+      announce(channel, cjson.encode({'j', key, name}), true)
     else
       table.insert(conflicts, key)
     end
@@ -117,4 +180,155 @@ for i = 3, #ARGV, 2 do
   end
 end
 return conflicts
+"""
+
+PUBLISH = ANNOUNCE + """
+-- KEYS: history; ARGV: channel history_cap combined (kind payload)...: the events one node queued in one turn.
+-- Messages ('m') go to the log and the history, whispers ('w') to neither; one PUBLISH of all of them.
+local ids = {}
+local cap = tonumber(ARGV[2])
+local cap_log = tonumber(redis.call('GET', ARGV[1] .. ':logcap') or '0')
+for i = 4, #ARGV, 2 do
+  if ARGV[i] == 'm' then
+    if cap_log and cap_log > 0 then
+      table.insert(ids, redis.call('XADD', ARGV[1] .. ':log', 'MAXLEN', '~', cap_log, '*', 'e', ARGV[i + 1]))
+    end
+    if cap > 0 then redis.call('XADD', KEYS[1], 'MAXLEN', '~', cap, '*', 'e', ARGV[i + 1]) end
+  end
+end
+local header = (#ids > 0) and table.concat(ids, ',') or '-'
+redis.call('PUBLISH', ARGV[1], header .. ' ' .. stamp() .. ' ' .. ARGV[3])
+return header
+"""
+
+ISSUE = """
+-- KEYS: sess:KEY tok:TOKEN; ARGV: prefix key name token node. A fresh token (the old one dies), live on node.
+local old = redis.call('HGET', KEYS[1], 'token')
+if old and old ~= '' then redis.call('DEL', ARGV[1] .. 'tok:' .. old) end
+redis.call('DEL', ARGV[1] .. 'missed:' .. ARGV[2])
+redis.call('HSET', KEYS[1], 'name', ARGV[3], 'token', ARGV[4], 'node', ARGV[5], 'parked', '0',
+           'cursor', '', 'count', 0, 'bytes', 0, 'over', '0')
+redis.call('SET', KEYS[2], ARGV[2])
+return 1
+"""
+
+PARK = ANNOUNCE + """
+-- KEYS: sess:KEY missed:KEY parked; ARGV: key node cursor grace_ms max_frames max_bytes (entry size)...
+-- The session's connection dropped on node: parked from cursor, its unsent frames kept first.
+if redis.call('HGET', KEYS[1], 'node') ~= ARGV[2] or redis.call('HGET', KEYS[1], 'parked') ~= '0' then return 0 end
+local count, bytes = 0, 0
+for i = 7, #ARGV, 2 do
+  redis.call('RPUSH', KEYS[2], ARGV[i])
+  count = count + 1
+  bytes = bytes + tonumber(ARGV[i + 1])
+end
+local over = (count > tonumber(ARGV[5]) or bytes > tonumber(ARGV[6])) and '1' or '0'
+redis.call('HSET', KEYS[1], 'parked', '1', 'cursor', ARGV[3], 'count', count, 'bytes', bytes, 'over', over)
+if over == '1' then redis.call('DEL', KEYS[2]) end
+redis.call('ZADD', KEYS[3], over == '1' and 0 or (now_ms() + tonumber(ARGV[4])), ARGV[1])
+return 1
+"""
+
+KEEP = """
+-- KEYS: sess:KEY missed:KEY parked; ARGV: key node entry size max_frames max_bytes.
+-- A whisper to a session parked on (or adopted by) node; past the bounds it ends at the next sweep.
+if redis.call('HGET', KEYS[1], 'node') ~= ARGV[2] or redis.call('HGET', KEYS[1], 'parked') ~= '1'
+   or redis.call('HGET', KEYS[1], 'over') == '1' then return 0 end
+local count = redis.call('HINCRBY', KEYS[1], 'count', 1)
+local bytes = redis.call('HINCRBY', KEYS[1], 'bytes', tonumber(ARGV[4]))
+if count > tonumber(ARGV[5]) or bytes > tonumber(ARGV[6]) then
+  redis.call('HSET', KEYS[1], 'over', '1')
+  redis.call('DEL', KEYS[2])
+  redis.call('ZADD', KEYS[3], 0, ARGV[1])
+  return 0
+end
+redis.call('RPUSH', KEYS[2], ARGV[3])
+return 1
+"""
+
+END_SESSION = """
+local function end_session(prefix, key)
+  local sess = prefix .. 'sess:' .. key
+  local token = redis.call('HGET', sess, 'token')
+  if token and token ~= '' then redis.call('DEL', prefix .. 'tok:' .. token) end
+  redis.call('DEL', sess, prefix .. 'missed:' .. key)
+  redis.call('ZREM', prefix .. 'parked', key)
+end
+local function leave_room(prefix, channel, key)
+  local name = redis.call('HGET', prefix .. 'names', key)
+  if not name then return 0 end
+  local owner = redis.call('HGET', prefix .. 'owner', key)
+  redis.call('HDEL', prefix .. 'names', key)
+  redis.call('HDEL', prefix .. 'owner', key)
+  redis.call('ZREM', prefix .. 'order', name)
+  if owner then redis.call('SREM', prefix .. 'users:' .. owner, key) end
+  announce(channel, cjson.encode({'l', key, name}), true)
+  return 1
+end
+"""
+
+END = END_SESSION + """
+-- ARGV: prefix key. The session is over (004): nothing is kept.
+end_session(ARGV[1], ARGV[2])
+return 1
+"""
+
+EXPIRE = ANNOUNCE + END_SESSION + """
+-- ARGV: prefix channel. Every parked session whose grace is over (or past its bounds) ends: its 104, once.
+local due = redis.call('ZRANGEBYSCORE', ARGV[1] .. 'parked', '-inf', now_ms())
+local gone = 0
+for _, key in ipairs(due) do
+  end_session(ARGV[1], key)
+  gone = gone + leave_room(ARGV[1], ARGV[2], key)
+end
+return gone
+"""
+
+TAKE = ANNOUNCE + END_SESSION + """
+-- ARGV: prefix token node channel max_frames max_bytes. Use the token up; the session moves to node.
+-- Returns false (unknown, used, expired, or past its bounds: then it ends now), {'live', name, key}, or
+-- {'parked', name, key, #missed, missed..., events...} (events: the log after its cursor, but its own).
+local prefix, node, channel = ARGV[1], ARGV[3], ARGV[4]
+local tok = prefix .. 'tok:' .. ARGV[2]
+local key = redis.call('GET', tok)
+if not key then return false end
+redis.call('DEL', tok)
+local sess = prefix .. 'sess:' .. key
+local h = redis.call('HMGET', sess, 'name', 'token', 'node', 'parked', 'cursor', 'count', 'bytes', 'over')
+if not h[1] or h[2] ~= ARGV[2] then return false end
+if not redis.call('HGET', prefix .. 'names', key) then
+  end_session(prefix, key)
+  return false
+end
+local result = {'live', h[1], key}
+if h[4] == '1' then
+  local missed = redis.call('LRANGE', prefix .. 'missed:' .. key, 0, -1)
+  local max_frames, max_bytes = tonumber(ARGV[5]), tonumber(ARGV[6])
+  local count, bytes = tonumber(h[6]), tonumber(h[7])
+  local events = {}
+  if h[5] ~= '' then
+    events = redis.call('XRANGE', channel .. ':log', '(' .. h[5], '+', 'COUNT', max_frames + 1)
+  end
+  for _, entry in ipairs(events) do bytes = bytes + string.len(entry[2][2]) end
+  if h[8] == '1' or count + #events > max_frames or bytes > max_bytes then
+    end_session(prefix, key)
+    leave_room(prefix, channel, key)
+    return false
+  end
+  result = {'parked', h[1], key, #missed}
+  for _, m in ipairs(missed) do table.insert(result, m) end
+  for _, entry in ipairs(events) do table.insert(result, entry[1] .. ' ' .. entry[2][2]) end
+  redis.call('DEL', prefix .. 'missed:' .. key)
+  redis.call('ZREM', prefix .. 'parked', key)
+end
+local old = redis.call('HGET', prefix .. 'owner', key)
+if old ~= node or h[3] ~= node then
+  -- the node that held it (live: it closes that connection) or kept it (parked) lets go
+  announce(channel, cjson.encode({'x', key, node}), false)
+end
+if old then redis.call('SREM', prefix .. 'users:' .. old, key) end
+redis.call('HSET', prefix .. 'owner', key, node)
+redis.call('SADD', prefix .. 'users:' .. node, key)
+redis.call('HSET', sess, 'token', '', 'parked', '0', 'node', node, 'count', 0, 'bytes', 0)
+return result
 """

@@ -1,0 +1,230 @@
+"""History and resumable sessions in Redis (``--redis``): a resume may land on any node, history outlives nodes.
+
+Design (the keys are listed in :mod:`.redis_lua`):
+
+- **The room log.** Every room event but whispers is appended to one capped
+  stream (``XADD MAXLEN ~``) by the same script that publishes it, and each
+  publish carries its entry ID; each node remembers the last ID it received.
+  That costs one ``XADD`` per event for the whole room, not per node nor per
+  user. A parked session is a **cursor** into that stream, not a copy of frames:
+  parking costs one script call, and a message costs nothing per parked session.
+- **History** is a second capped stream holding messages only (``XADD MAXLEN ~ N``
+  in the publish script), so its length counts messages, not joins. A Stream
+  rather than a list with ``LTRIM``: entries carry their own time-ordered IDs,
+  the same kind the log's cursors use, and a node that starts (or comes back
+  after an outage) loads the last N in the transaction that loads the room, then
+  skips whatever the channel brings that was already in the load. Each node
+  keeps the loaded messages in an :class:`InMemoryHistory` fed from the channel,
+  so a newcomer's ``111`` is read in the same turn as its entry into the fan-out
+  (each message is history or live, never both). Bounds: N entries (Redis) and
+  ``--history``/bytes in each node's copy; every entry is one bounded frame.
+- **Sessions.** ``P sess:KEY`` holds name, token, node, parked, cursor; ``P tok:T``
+  names the key (single use: ``take`` deletes it in the same script that moves
+  the session and its ID to the taking node). Whispers to a parked session are
+  not in the log: the node that parked it (or adopted it from a dead node) keeps
+  them in ``P missed:KEY``, with the log ID they came after, so a resume merges
+  them into the log's events in order. Counts and bytes are kept in the session;
+  past either bound the session ends at the next sweep (its resume fails with
+  ``bad-token``). Events replayed from the log count against the same bounds at
+  ``take``; the log holds ``--resume-max-frames`` + 1 entries, so a cursor that
+  fell off it is past its bound anyway.
+- **Grace.** ``P parked`` scores each parked key by the end of its grace (Redis
+  time). Every node's liveness loop runs one sweep script; the atomic ``ZREM``
+  makes each expiry, its release and its ``104`` happen exactly once, whichever
+  node runs it. A dead node's users with a session are parked by the reaper
+  (instead of removed) from the log ID their node last reported in its heartbeat:
+  frames after that may repeat on resume (at least once for a crash).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import secrets
+import time
+from collections.abc import Callable
+from typing import Any
+
+from redis.commands.core import AsyncScript
+from redis.exceptions import RedisError
+
+from tcp_server.protocol.frames import Message, ServerFrame, UserJoined, UserLeft, WhisperMessage
+from tcp_server.protocol.session import RoomFrame
+from tcp_server.protocol.table import parse_server, serialize
+
+from . import redis_lua
+from .base import Resumable, RoomUnavailable
+from .recall import InMemoryHistory, frame_size
+from .redis import COMMAND_TIMEOUT, RedisLink, entry_id
+
+
+class RedisHistory(InMemoryHistory):
+    """This node's copy of the room's history stream: loaded from Redis, then fed from the channel."""
+
+    def load(self, frames: list[Message]) -> None:
+        """The stream's last messages (at start, or after an outage) replace what was kept."""
+        self._frames.clear()
+        self.bytes = 0
+        for frame in frames:
+            self.add(frame)
+
+
+def encode(frame: ServerFrame, key: str) -> str:
+    """A frame kept for a parked session, as the channel's events spell it (times kept)."""
+    if isinstance(frame, Message):
+        return json.dumps(["m", None, frame.sender, frame.message, frame.ts], ensure_ascii=False)
+    if isinstance(frame, WhisperMessage):
+        return json.dumps(["w", key, frame.sender, frame.message, frame.ts], ensure_ascii=False)
+    return json.dumps(["f", serialize(frame).decode().rstrip("\n")], ensure_ascii=False)
+
+
+def decode(event: list[Any], key: str) -> ServerFrame | None:
+    """A kept frame or a logged room event, as the session ``key`` sees it (None: its own, or unknown)."""
+    kind = event[0]
+    ts = event[4] if len(event) > 4 else None
+    if kind == "m":
+        return None if event[1] == key else Message(event[2], event[3], ts)
+    if kind == "w":
+        return WhisperMessage(event[2], event[3], ts)
+    if kind == "j":
+        return None if event[1] == key else UserJoined(event[2])
+    if kind == "l":
+        return None if event[1] == key else UserLeft(event[2])
+    if kind == "f":
+        return parse_server(event[1])
+    return None
+
+
+def merge(kept: list[str], events: list[str], key: str) -> list[ServerFrame]:
+    """Kept frames (``ID JSON``: the log ID they came after) merged into the log's events, in order."""
+    logged = [(entry_id(ident), json.loads(text)) for ident, _, text in (e.partition(" ") for e in events)]
+    out: list[ServerFrame] = []
+    i = 0
+    for entry in kept:
+        ident, _, text = entry.partition(" ")
+        after = entry_id(ident)
+        while i < len(logged) and logged[i][0] <= after:
+            _append(out, logged[i][1], key)
+            i += 1
+        _append(out, json.loads(text), key)
+    for _, event in logged[i:]:
+        _append(out, event, key)
+    return out
+
+
+def _append(out: list[ServerFrame], event: list[Any], key: str) -> None:
+    frame = decode(event, key)
+    if frame is not None:
+        out.append(frame)
+
+
+class RedisSessionStore:
+    """Sessions in Redis, resumable on any node (see the module's docstring for the design)."""
+
+    def __init__(self, link: RedisLink, on_expire: Callable[[str, str], None] | None = None) -> None:
+        self.link = link
+        self.on_expire = on_expire  # unused: a sweep script ends sessions and announces their 104 itself
+        self._issue = link.script(redis_lua.ISSUE)
+        self._park = link.script(redis_lua.PARK)
+        self._keep = link.script(redis_lua.KEEP)
+        self._end = link.script(redis_lua.END)
+        self._take = link.client.register_script(redis_lua.TAKE)  # awaited directly, not by the writer
+        self._mine: dict[str, str] = {}  # ID key -> ID: sessions live on this node
+        self._parked: set[str] = set()  # parked on (or adopted by) this node: their whispers are kept here
+        self._closed = False
+        link.on_adopted = self._parked.update
+        link.on_room_lost = self._room_lost
+
+    @property
+    def _prefix(self) -> str:
+        return self.link.settings.prefix
+
+    def _run(self, script: AsyncScript, keys: list[str], args: list[Any]) -> None:
+        """Queued on the link's ordered writer: after every event this node published before it."""
+        link = self.link
+        link.queue("c", lambda pipe: link.run_in(pipe, script, keys, args))
+
+    def issue(self, name: str, key: str) -> str:
+        token = secrets.token_urlsafe(24)  # 192 bits
+        self._mine[key] = name
+        self._parked.discard(key)
+        p = self._prefix
+        self._run(self._issue, [f"{p}sess:{key}", f"{p}tok:{token}"], [p, key, name, token, self.link.node])
+        return token
+
+    def park(self, key: str, unsent: list[ServerFrame]) -> bool:
+        link = self.link
+        if self._closed or key not in self._mine or not link.subscribed:
+            return False
+        del self._mine[key]
+        self._parked.add(key)
+        s = link.settings
+        args: list[Any] = [key, link.node, link.last_id or "0-0", int(s.resume_grace * 1000),
+                           s.resume_max_frames, s.resume_max_bytes]
+        for frame in unsent:  # they came before the cursor
+            args += (f"0-0 {encode(frame, key)}", frame_size(frame))
+        p = self._prefix
+        self._run(self._park, [f"{p}sess:{key}", f"{p}missed:{key}", link.keys.parked], args)
+        return True
+
+    async def take(self, token: str) -> Resumable | None:
+        link = self.link
+        if not link.subscribed:
+            raise RoomUnavailable("the shared room's Redis is not reachable")
+        s = link.settings
+        started = time.perf_counter()
+        try:
+            result = await asyncio.wait_for(
+                self._take(args=[s.prefix, token, link.node, link.keys.channel, s.resume_max_frames,
+                                 s.resume_max_bytes]), COMMAND_TIMEOUT)
+        except (RedisError, OSError, TimeoutError) as exc:
+            raise RoomUnavailable(str(exc)) from exc
+        link.timed(started)
+        link.commands += 1
+        if not result:
+            return None
+        kind, name, key = str(result[0]), str(result[1]), str(result[2])
+        link.mine[key] = name  # the ID is this node's now
+        self._parked.discard(key)
+        if kind != "parked":
+            return Resumable(name, key, False, [])
+        count = int(result[3])
+        kept = [str(e) for e in result[4:4 + count]]
+        events = [str(e) for e in result[4 + count:]]
+        return Resumable(name, key, True, merge(kept, events, key))
+
+    def end(self, key: str) -> None:
+        self._mine.pop(key, None)
+        self._parked.discard(key)
+        p = self._prefix
+        self._run(self._end, [], [p, key])
+
+    def forget(self, key: str) -> None:
+        """The session was resumed on another node: nothing of it is kept here."""
+        self._mine.pop(key, None)
+        self._parked.discard(key)
+
+    def room_event(self, frame: RoomFrame, exclude: str | None) -> None:
+        if exclude is not None and type(frame) is UserLeft and exclude in self._parked:
+            # Its grace ended (a sweep released its ID): nothing of it is this node's any more.
+            self._parked.discard(exclude)
+            self.link.mine.pop(exclude, None)
+
+    def whisper(self, key: str, frame: WhisperMessage) -> None:
+        if key in self._parked:
+            link, s, p = self.link, self.link.settings, self._prefix
+            self._run(self._keep, [f"{p}sess:{key}", f"{p}missed:{key}", link.keys.parked],
+                      [key, link.node, f"{link.last_id or '0-0'} {encode(frame, key)}", frame_size(frame),
+                       s.resume_max_frames, s.resume_max_bytes])
+
+    def _room_lost(self) -> None:
+        """Redis restarted empty: the parked sessions are gone with it, so their IDs are not registered
+        again (the room's reload then shows their leave); the live ones get fresh tokens on their next join."""
+        for key in self._parked:
+            self.link.mine.pop(key, None)
+        self._parked.clear()
+
+    def close(self) -> None:
+        self._closed = True
+        self._mine.clear()
+        self._parked.clear()
