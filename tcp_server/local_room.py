@@ -146,7 +146,7 @@ class LocalRoom:
         deliveries = nbytes = 0
         if log.entries:
             n = len(log.entries)
-            position = log.position
+            gen = log.gen
             for encoder, group in self._groups.items():
                 if not group:
                     continue
@@ -155,11 +155,13 @@ class LocalRoom:
                 whole = 0  # members that take all of the log: counted once below
                 for member in list(group):
                     cursor = member.cursor
-                    pos = position(cursor) if cursor is not None else n
-                    if pos == 0:
+                    if cursor is None:
+                        continue
+                    if cursor.gen != gen:  # took nothing of this flush's log yet: all of it, the shared bytes
                         whole += 1
                         member.take_log(chunks, 0, shared)
-                    elif pos < n:
+                    elif cursor.pos < n:  # took its own part already (a sender catching up)
+                        pos = cursor.pos
                         member.take_log(chunks, pos, shared)
                         deliveries += n - pos
                         nbytes += sum(map(len, chunks[pos:]))
