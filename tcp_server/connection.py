@@ -265,9 +265,10 @@ class ChatConnection(asyncio.Protocol):
         if not out or transport is None:
             out.clear()
             return
-        encode = self.encoder.encode
+        encoder = self.encoder
+        encode = self.node.room.log.encode  # room frames caught up: this flush's shared bytes, not encoded again
         nbytes = 0
-        for data in self.encoder.batch([encode(frame) for frame in out]):
+        for data in encoder.batch([encode(encoder, frame) for frame in out]):
             transport.write(data)
             nbytes += len(data)
         stats = self.node.stats

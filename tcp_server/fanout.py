@@ -26,11 +26,15 @@ class Cursor:
 class FanoutLog:
     """Frames for every member since the last flush, in order."""
 
-    __slots__ = ("entries", "gen")
+    __slots__ = ("entries", "gen", "_chunks", "_memo")
 
     def __init__(self) -> None:
         self.entries: list[ServerFrame] = []
         self.gen = 0
+        self._chunks: dict[Encoder, list[bytes]] = {}  # the log through each encoder, this flush
+        # id(entry) -> (entry, its bytes): a member catching up (a sender) reuses the shared encoding.
+        # The entry is kept with its bytes, so its id cannot be reused while it is here.
+        self._memo: dict[Encoder, dict[int, tuple[ServerFrame, bytes]]] = {}
 
     def cursor(self) -> Cursor:
         """A new member's cursor: it takes what is appended from now on."""
@@ -58,11 +62,33 @@ class FanoutLog:
         self.entries.append(frame)
 
     def encoded(self, encoder: Encoder) -> list[bytes]:
-        """The log through ``encoder``: once per flush for all its members (the caller keeps it)."""
-        encode = encoder.encode
-        return [encode(frame) for frame in self.entries]
+        """The log through ``encoder``: each entry encoded once per flush, however many members take it."""
+        entries = self.entries
+        cached = self._chunks.get(encoder)
+        done = 0 if cached is None else len(cached)
+        if cached is None or done < len(entries):
+            fresh = entries[done:]
+            encode = encoder.encode
+            chunks = [encode(frame) for frame in fresh]
+            cached = chunks if cached is None else cached + chunks
+            self._chunks[encoder] = cached
+            memo = self._memo.setdefault(encoder, {})
+            for frame, data in zip(fresh, chunks, strict=True):
+                memo[id(frame)] = (frame, data)
+        return cached
+
+    def encode(self, encoder: Encoder, frame: ServerFrame) -> bytes:
+        """``frame``'s bytes: an entry's from this flush's shared encoding, anything else encoded now."""
+        if self.entries:
+            self.encoded(encoder)
+            hit = self._memo[encoder].get(id(frame))
+            if hit is not None and hit[0] is frame:
+                return hit[1]
+        return encoder.encode(frame)
 
     def reset(self) -> None:
         """The flush is done: every cursor now points at the start of an empty log."""
         self.entries = []
         self.gen += 1
+        self._chunks.clear()
+        self._memo.clear()

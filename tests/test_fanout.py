@@ -45,3 +45,18 @@ def test_the_log_is_encoded_per_encoder() -> None:
     log.append(Message("a", "x # y"))
     assert log.encoded(FRAMES) == [b"105#a#x # y\n"]
     assert log.encoded(JSON) == [b'{"type":"message","from":"a","text":"x # y"}\n']
+
+
+def test_a_member_catching_up_reuses_the_shared_encoding() -> None:
+    """A sender that catches up gets the same bytes objects every other member gets: encoded once."""
+    log = FanoutLog()
+    first, second = Message("a", "1"), Message("b", "2")
+    log.append(first)
+    log.append(second)
+    shared = log.encoded(FRAMES)
+    assert log.encode(FRAMES, second) is shared[1]
+    assert log.encoded(FRAMES) is shared  # not encoded again
+    own = Message("b", "2")  # equal, but not the log's entry: encoded on its own
+    assert log.encode(FRAMES, own) == shared[1] and log.encode(FRAMES, own) is not shared[1]
+    log.reset()
+    assert log.encode(FRAMES, second) == b"105#b#2\n"
