@@ -16,7 +16,7 @@ import time
 from typing import Protocol, Union, assert_never
 
 from .config import ServerConfig
-from .fanout import Cursor
+from .fanout import Cursor, LogPart
 from .local_room import LocalRoom
 from .protocol.codes import ErrorReason, OutputFormat
 from .protocol.decoder import FrameReader, client_frame_reader
@@ -121,7 +121,7 @@ class ChatConnection(asyncio.Protocol):
         self.transport: asyncio.Transport | None = None
         # The seed's client (the legacy encoder) sends a frame a write, with no LF.
         self.reader: FrameReader[ClientFrame] = client_frame_reader(node.config.max_frame, encoder is LEGACY)
-        self.out: list[ServerFrame] = []
+        self.out: list[ServerFrame | LogPart] = []  # own frames, and parts of the room's log in their place
         self.encoder = encoder
         self.cursor: Cursor | None = None  # in the room: how much of the fan-out log this connection has
         self.counted_address: str | None = None
@@ -197,8 +197,11 @@ class ChatConnection(asyncio.Protocol):
         key = self.session.key
         if sessions is None or key is None or self.encoder is LEGACY or self.node.closing:
             return False  # a server going down says goodbye to everyone (its sessions die with it)
-        unsent = self.node.room.log.take(self.cursor) if self.cursor is not None else []
-        unsent += self.out
+        log = self.node.room.log
+        unsent = [frame for item in self.out
+                  for frame in (log.frames(item) if isinstance(item, LogPart) else (item,))]
+        if self.cursor is not None:
+            unsent += log.take(self.cursor)  # newer than anything queued
         if not sessions.park(key, unsent):
             return False
         self.session.detach()
@@ -237,13 +240,13 @@ class ChatConnection(asyncio.Protocol):
             return
         log = self.node.room.log
         if log.behind(cursor):
-            frames = log.take(cursor)
+            part = log.part(cursor)
             if self.closing:
                 return
             out = self.out
             if not out:
                 self.node.room.mark_dirty(self)
-            out += frames
+            out.append(part)
 
     def take_log(self, chunks: list[bytes], pos: int, shared: bytes) -> None:
         transport = self.transport
@@ -266,13 +269,27 @@ class ChatConnection(asyncio.Protocol):
             out.clear()
             return
         encoder = self.encoder
-        encode = self.node.room.log.encode  # room frames caught up: this flush's shared bytes, not encoded again
+        encode = encoder.encode
+        log = self.node.room.log
+        chunks: list[bytes] = []
+        frames = 0
+        for item in out:
+            if isinstance(item, LogPart):  # the room's frames: slices of the log's shared encoding
+                part = log.bytes_of(encoder, item)
+                if encoder.shareable:
+                    chunks.append(b"".join(part))
+                else:
+                    chunks += part
+                frames += len(item)
+            else:
+                chunks.append(encode(item))
+                frames += 1
         nbytes = 0
-        for data in encoder.batch([encode(encoder, frame) for frame in out]):
+        for data in encoder.batch(chunks):
             transport.write(data)
             nbytes += len(data)
         stats = self.node.stats
-        stats.deliveries += len(out)
+        stats.deliveries += frames
         stats.bytes_out += nbytes
         out.clear()
         if transport.get_write_buffer_size() > self.node.config.max_queue and not self.closing:
@@ -353,10 +370,12 @@ class ChatConnection(asyncio.Protocol):
                 return
             if not isinstance(item, FrameError):
                 frames_in[item.CODE] += 1
-                if not self._charge(item):
+                # (flood control off and no over-limit grace: nothing to charge, no call per frame)
+                if (self.bucket is not None or self.over_limit) and not self._charge(item):
                     continue
             self.apply(session.handle(item))
-        self._pace()
+        if self.bucket is not None:
+            self._pace()
 
     def _charge(self, item: ClientFrame) -> bool:
         """Every frame costs a token from its budget (the table says which); False: refused."""
@@ -383,8 +402,10 @@ class ChatConnection(asyncio.Protocol):
         """Over a budget: the rest waits in the peer's own socket buffer until a token is there."""
         if self.paused or self.transport is None or self.closing:
             return
-        wait = max((b.wait_time() for b in (self.bucket, self.control) if b is not None and b.tokens < 1.0),
-                   default=0.0)
+        wait = 0.0
+        for bucket in (self.bucket, self.control):
+            if bucket is not None and bucket.tokens < 1.0:
+                wait = max(wait, bucket.wait_time())
         if wait > 0:
             self._pause()
             self.node.loop.call_later(wait, self._resume)
@@ -416,6 +437,9 @@ class ChatConnection(asyncio.Protocol):
         """Carry out what the session decided, in order."""
         node = self.node
         for effect in effects:
+            if type(effect) is Publish:  # the commonest effect (a message to all), without the match below
+                node.bus.publish(effect.frame, effect.exclude)
+                continue
             match effect:
                 case Publish(frame, exclude):  # first: a message to all is the commonest effect
                     node.bus.publish(frame, exclude)

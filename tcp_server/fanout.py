@@ -23,18 +23,33 @@ class Cursor:
         self.pos = pos
 
 
+class LogPart:
+    """Entries ``start`` to ``end`` of this flush's log, queued in a member's output in their place.
+
+    A member that catches up (a sender, whose own frames must keep their order
+    among the room's) queues this instead of the frames themselves, so its
+    flush writes slices of the log's shared encoding: no Python work per frame.
+    """
+
+    __slots__ = ("start", "end")
+
+    def __init__(self, start: int, end: int) -> None:
+        self.start = start
+        self.end = end
+
+    def __len__(self) -> int:
+        return self.end - self.start
+
+
 class FanoutLog:
     """Frames for every member since the last flush, in order."""
 
-    __slots__ = ("entries", "gen", "_chunks", "_memo")
+    __slots__ = ("entries", "gen", "_chunks")
 
     def __init__(self) -> None:
         self.entries: list[ServerFrame] = []
         self.gen = 0
         self._chunks: dict[Encoder, list[bytes]] = {}  # the log through each encoder, this flush
-        # id(entry) -> (entry, its bytes): a member catching up (a sender) reuses the shared encoding.
-        # The entry is kept with its bytes, so its id cannot be reused while it is here.
-        self._memo: dict[Encoder, dict[int, tuple[ServerFrame, bytes]]] = {}
 
     def cursor(self) -> Cursor:
         """A new member's cursor: it takes what is appended from now on."""
@@ -72,23 +87,25 @@ class FanoutLog:
             chunks = [encode(frame) for frame in fresh]
             cached = chunks if cached is None else cached + chunks
             self._chunks[encoder] = cached
-            memo = self._memo.setdefault(encoder, {})
-            for frame, data in zip(fresh, chunks, strict=True):
-                memo[id(frame)] = (frame, data)
         return cached
 
-    def encode(self, encoder: Encoder, frame: ServerFrame) -> bytes:
-        """``frame``'s bytes: an entry's from this flush's shared encoding, anything else encoded now."""
-        if self.entries:
-            self.encoded(encoder)
-            hit = self._memo[encoder].get(id(frame))
-            if hit is not None and hit[0] is frame:
-                return hit[1]
-        return encoder.encode(frame)
+    def part(self, cursor: Cursor) -> LogPart:
+        """What ``cursor`` has not had, as a part of this flush's log; it has it now."""
+        start = cursor.pos if cursor.gen == self.gen else 0
+        end = len(self.entries)
+        cursor.gen = self.gen
+        cursor.pos = end
+        return LogPart(start, end)
+
+    def frames(self, part: LogPart) -> list[ServerFrame]:
+        return self.entries[part.start:part.end]
+
+    def bytes_of(self, encoder: Encoder, part: LogPart) -> list[bytes]:
+        """A part through ``encoder``: slices of the shared encoding, nothing encoded twice."""
+        return self.encoded(encoder)[part.start:part.end]
 
     def reset(self) -> None:
         """The flush is done: every cursor now points at the start of an empty log."""
         self.entries = []
         self.gen += 1
         self._chunks.clear()
-        self._memo.clear()

@@ -47,16 +47,18 @@ def test_the_log_is_encoded_per_encoder() -> None:
     assert log.encoded(JSON) == [b'{"type":"message","from":"a","text":"x # y"}\n']
 
 
-def test_a_member_catching_up_reuses_the_shared_encoding() -> None:
-    """A sender that catches up gets the same bytes objects every other member gets: encoded once."""
+def test_a_member_catching_up_takes_slices_of_the_shared_encoding() -> None:
+    """A sender catching up queues a part of the log, written from the bytes every member gets."""
     log = FanoutLog()
-    first, second = Message("a", "1"), Message("b", "2")
-    log.append(first)
-    log.append(second)
+    sender = log.cursor()
+    log.append(Message("a", "1"))
+    log.append(Message("b", "2"))
     shared = log.encoded(FRAMES)
-    assert log.encode(FRAMES, second) is shared[1]
-    assert log.encoded(FRAMES) is shared  # not encoded again
-    own = Message("b", "2")  # equal, but not the log's entry: encoded on its own
-    assert log.encode(FRAMES, own) == shared[1] and log.encode(FRAMES, own) is not shared[1]
-    log.reset()
-    assert log.encode(FRAMES, second) == b"105#b#2\n"
+    part = log.part(sender)
+    assert (part.start, part.end, len(part)) == (0, 2, 2) and not log.behind(sender)
+    assert log.bytes_of(FRAMES, part) == shared and log.encoded(FRAMES) is shared  # not encoded again
+    assert log.frames(part) == [Message("a", "1"), Message("b", "2")]
+    log.append(Message("c", "3"))
+    assert log.encoded(FRAMES)[:2] == shared and len(log.encoded(FRAMES)) == 3  # grows, keeps what was done
+    later = log.part(sender)
+    assert (later.start, later.end) == (2, 3)
