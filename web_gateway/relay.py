@@ -33,7 +33,7 @@ class LineTooLong(ValueError):
 class EventRelay:
     """One backend connection's reads, as the page's messages."""
 
-    __slots__ = ("max_line", "partial", "events_seen", "joined", "resumable", "read", "read_end")
+    __slots__ = ("max_line", "partial", "events_seen", "joined", "resumable", "read", "read_end", "session_reads")
 
     def __init__(self, max_line: int) -> None:
         self.max_line = max_line
@@ -41,6 +41,9 @@ class EventRelay:
         self.events_seen = False  # the server has switched to events: every line from here on is one
         self.joined: str | None = None  # the ID the server confirmed with its joined event
         self.resumable = False  # the server sent a session token
+        # Reads still to scan for the session token: it comes with the joined event (100, 107, 112 are
+        # one write), so a few reads after it; not every read for ever when the server has resume off.
+        self.session_reads = 3
         # The last read (with the line it finished) and where its whole lines end: for other scans of it.
         self.read = b""
         self.read_end = 0
@@ -63,8 +66,9 @@ class EventRelay:
             whole = self._first_lines(bytes(whole))
         if self.joined is None and JOINED_MARK in data:
             self._find_joined(bytes(whole))
-        if not self.resumable and SESSION_MARK in data:
-            self.resumable = True
+        if not self.resumable and self.session_reads and self.joined is not None:
+            self.session_reads -= 1
+            self.resumable = SESSION_MARK in data
         return whole
 
     def _first_lines(self, lines: bytes) -> bytes:
