@@ -39,7 +39,7 @@ from .protocol.session import (
 )
 from .protocol.states import ConnState
 from .protocol.table import Budget, spec_of
-from .room import Bus, Directory, History, RoomUnavailable, SessionStore
+from .room import Bus, Directory, History, Later, RoomUnavailable, SessionStore
 from .stats import ServerStats
 
 log = logging.getLogger("tcp_server")
@@ -448,7 +448,11 @@ class ChatConnection(asyncio.Protocol):
                 case Deliver(key, frame):
                     node.bus.deliver(key, frame)
                 case Claim(name, key):
-                    node.loop.create_task(self._claim(name, key), name=f"claim {name}")
+                    answer = node.directory.try_claim(name, key)
+                    if isinstance(answer, Later):  # a shared directory: a round trip
+                        node.loop.create_task(self._claim(name, key), name=f"claim {name}")
+                    else:
+                        self._claimed(name, key, answer)
                 case Release(_, key):
                     node.directory.release(key)
                     if node.sessions is not None:
@@ -478,6 +482,11 @@ class ChatConnection(asyncio.Protocol):
             users = None
             if not self.closing:
                 self.internal_error()
+        self._claimed(name, key, users)
+
+    def _claimed(self, name: str, key: str, users: tuple[str, ...] | None) -> None:
+        """The directory's answer to a join: in the room, or 101; then the frames that waited."""
+        node = self.node
         session = self.session
         if session.state is not ConnState.JOINING:  # gone meanwhile
             if users is not None:

@@ -28,8 +28,23 @@ class RoomUnavailable(Exception):
     """The room cannot be reached right now (a shared directory's store is down): the join is refused."""
 
 
+class Later:
+    """The answer of a directory that needs a round trip: ask :meth:`Directory.claim` instead."""
+
+    __slots__ = ()
+
+
+LATER = Later()
+
+
 class Directory(Protocol):
     """Who holds which ID, across every node."""
+
+    def try_claim(self, name: str, key: str) -> tuple[str, ...] | None | Later:
+        """:meth:`claim` answered at once when this directory can (in memory), else :data:`LATER`.
+
+        A join storm then costs no task and no loop iteration per join where none is needed.
+        """
 
     async def claim(self, name: str, key: str) -> tuple[str, ...] | None:
         """Take ``name`` (unique by ``key``); everyone in the room in join order (``name`` last), or None if taken.

@@ -16,12 +16,15 @@ class InMemoryDirectory:
     def __init__(self) -> None:
         self._names: dict[str, str] = {}  # key -> ID, insertion order = join order
 
-    async def claim(self, name: str, key: str) -> tuple[str, ...] | None:
+    def try_claim(self, name: str, key: str) -> tuple[str, ...] | None:
         names = self._names
         if key in names:
             return None
         names[key] = name
         return tuple(names.values())
+
+    async def claim(self, name: str, key: str) -> tuple[str, ...] | None:
+        return self.try_claim(name, key)
 
     def release(self, key: str) -> None:
         self._names.pop(key, None)

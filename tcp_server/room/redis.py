@@ -50,7 +50,7 @@ from tcp_server.protocol.ids import id_key
 from tcp_server.protocol.session import RoomFrame
 
 from . import redis_lua
-from .base import RoomUnavailable, Subscriber
+from .base import LATER, Later, RoomUnavailable, Subscriber
 
 if TYPE_CHECKING:
     from tcp_server.stats import ServerStats
@@ -509,6 +509,9 @@ class RedisDirectory:
 
     def __init__(self, link: RedisLink) -> None:
         self.link = link
+
+    def try_claim(self, name: str, key: str) -> Later:
+        return LATER  # a claim is a script in Redis: always a round trip
 
     async def claim(self, name: str, key: str) -> tuple[str, ...] | None:
         link = self.link
