@@ -506,14 +506,18 @@ class ChatConnection(asyncio.Protocol):
                 history = node.history.recent() if node.history is not None else []
                 self.apply(session.claimed(users, token, history))
                 node.log_connected(name, session.address)
-            pending, self.pending = self.pending, []
-            if pending:
-                self.handle_items(pending)
-            if not self.pending and self.paused and session.state is not ConnState.JOINING:
-                self._resume()
-                self._pace()
+            self._go_on()
         except Exception:
             self.internal_error()
+
+    def _go_on(self) -> None:
+        """The directory or the store answered: the frames read meanwhile, in order, then reading again."""
+        pending, self.pending = self.pending, []
+        if pending:
+            self.handle_items(pending)
+        if not self.pending and self.paused and self.session.state is not ConnState.JOINING:
+            self._resume()
+            self._pace()
 
     def _reattach(self, token: str) -> None:
         """``008#TOKEN``: take the session back (from its grace, or from a connection still open).
@@ -565,12 +569,7 @@ class ChatConnection(asyncio.Protocol):
                 users = node.room.roster.user_list().ids
                 self.apply(session.resumed(found.name, users, fresh, found.missed))
                 log.info("%s resumed [%s] (%d missed frames)", found.name, session.address, len(found.missed))
-            pending, self.pending = self.pending, []
-            if pending:
-                self.handle_items(pending)
-            if not self.pending and self.paused and session.state is not ConnState.JOINING:
-                self._resume()
-                self._pace()
+            self._go_on()
         except Exception:
             self.internal_error()
 
