@@ -55,9 +55,6 @@ class FanoutLog:
         """A new member's cursor: it takes what is appended from now on."""
         return Cursor(self.gen, len(self.entries))
 
-    def position(self, cursor: Cursor) -> int:
-        return cursor.pos if cursor.gen == self.gen else 0
-
     def behind(self, cursor: Cursor) -> bool:
         return (cursor.pos if cursor.gen == self.gen else 0) < len(self.entries)
 

@@ -49,15 +49,26 @@ async def server(make_server: Callable[..., Awaitable[ChatServer]]) -> ChatServe
 
 
 @pytest.fixture
-async def connect(server: ChatServer) -> AsyncIterator[Callable[..., Awaitable[LineClient]]]:
-    """Open line clients to ``server``; all closed after the test."""
+async def line_clients() -> AsyncIterator[Callable[[int], Awaitable[LineClient]]]:
+    """Open line clients to a loopback port; all closed after the test."""
     clients: list[LineClient] = []
 
-    async def open_client(port: int | None = None) -> LineClient:
-        client = await LineClient.connect("127.0.0.1", port or server.port)
+    async def open_client(port: int) -> LineClient:
+        client = await LineClient.connect("127.0.0.1", port)
         clients.append(client)
         return client
 
     yield open_client
     for client in clients:
         await client.close()
+
+
+@pytest.fixture
+def connect(server: ChatServer, line_clients: Callable[[int], Awaitable[LineClient]],
+            ) -> Callable[..., Awaitable[LineClient]]:
+    """Open line clients to ``server`` (or another port); all closed after the test."""
+
+    def open_client(port: int | None = None) -> Awaitable[LineClient]:
+        return line_clients(port or server.port)
+
+    return open_client

@@ -152,14 +152,6 @@ async def make_node(redis_server: RedisServer) -> AsyncIterator[MakeNode]:
 
 
 @pytest.fixture
-async def node_clients() -> AsyncIterator[Connect]:
-    clients: list[LineClient] = []
-
-    async def open_client(node: Node) -> LineClient:
-        client = await LineClient.connect("127.0.0.1", node.port)
-        clients.append(client)
-        return client
-
-    yield open_client
-    for client in clients:
-        await client.close()
+def node_clients(line_clients: Callable[[int], Awaitable[LineClient]]) -> Connect:
+    """Open line clients to a node; all closed after the test."""
+    return lambda node: line_clients(node.port)

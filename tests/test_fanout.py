@@ -15,7 +15,8 @@ def test_a_cursor_takes_what_was_appended_after_it_and_only_once() -> None:
     log.append(Message("bob", "hi"))
     assert log.take(early) == [UserJoined("bob"), Message("bob", "hi")]
     assert log.take(early) == [] and not log.behind(early)
-    assert log.position(late) == 1 and log.take(late) == [Message("bob", "hi")]
+    part = log.part(late)
+    assert part.start == 1 and log.frames(part) == [Message("bob", "hi")]
 
 
 def test_the_sender_skips_its_own_entry_after_catching_up() -> None:
@@ -36,8 +37,9 @@ def test_after_a_flush_every_old_cursor_means_the_start_without_touching_it() ->
     log.reset()
     assert log.entries == [] and all(not log.behind(c) for c in cursors)
     log.append(Message("a", "2"))
-    assert all(log.position(c) == 0 for c in cursors)
-    assert [log.take(c) for c in cursors] == [[Message("a", "2")]] * 3
+    parts = [log.part(c) for c in cursors]
+    assert all(p.start == 0 for p in parts)
+    assert [log.frames(p) for p in parts] == [[Message("a", "2")]] * 3
 
 
 def test_the_log_is_encoded_per_encoder() -> None:

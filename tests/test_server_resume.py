@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import AsyncIterator, Awaitable, Callable
+from collections.abc import Awaitable, Callable
 
 import pytest
 
@@ -34,17 +34,8 @@ async def resumable(make_server: Callable[..., Awaitable[ChatServer]]) -> ChatSe
 
 
 @pytest.fixture
-async def open_client(resumable: ChatServer) -> AsyncIterator[Open]:
-    clients: list[LineClient] = []
-
-    async def open_() -> LineClient:
-        client = await LineClient.connect("127.0.0.1", resumable.port)
-        clients.append(client)
-        return client
-
-    yield open_
-    for client in clients:
-        await client.close()
+def open_client(resumable: ChatServer, line_clients: Callable[[int], Awaitable[LineClient]]) -> Open:
+    return lambda: line_clients(resumable.port)
 
 
 def store(server: ChatServer) -> InMemorySessionStore:

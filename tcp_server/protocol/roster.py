@@ -35,16 +35,6 @@ class Roster:
             return
         self._list = None
 
-    def add(self, name: str, key: str) -> None:
-        self._names[key] = name
-        self._list = None
-
-    def remove(self, key: str) -> str | None:
-        name = self._names.pop(key, None)
-        if name is not None:
-            self._list = None
-        return name
-
     def clear(self) -> None:
         self._names.clear()
         self._list = None
