@@ -968,7 +968,11 @@ static void cmd_step(char mode, double rate, double secs, int nsend, int nprobes
     }
     if (nsend) T.period = (int64_t)(1e9 * nsend / rate);
     for (int k = 0; k < nsend; k++) {
-        conn *s = T.targets[(int)((long long)k * nj / nsend)];
+        int at = (int)((long long)k * nj / nsend);
+        /* two nodes: senders alternate between them (odd users are on the second), so both
+           nodes read and publish, not only the first */
+        if (g_naddr > 1 && ((T.targets[at]->id ^ k) & 1) && at + 1 < nj) at++;
+        conn *s = T.targets[at];
         s->sender = 1;
         s->next_due = now + T.period * k / nsend;
         T.senders[k] = s;

@@ -28,6 +28,7 @@ from tcp_server.protocol import (
     UserList,
     WhisperMessage,
 )
+from tcp_server.room.redis import POOL_SIZE
 from tests.conftest import server_config
 from tests.helpers import TIMEOUT, LineClient, wait_until
 from tests.redis_fixtures import NODE_TIMEOUT, Connect, MakeNode, Node, RedisServer, free_port, more_reaper_rounds
@@ -59,6 +60,42 @@ async def test_a_race_of_two_joins_on_two_nodes_has_one_winner(make_node: MakeNo
         won = [r for r in results if r == Joined(name) or r == Joined(name.upper())]
         lost = [r for r in results if r == IdTaken()]
         assert len(won) == 1 and len(lost) == 1, results
+
+
+async def test_a_join_storm_is_served_on_a_few_redis_connections(
+    make_node: MakeNode, node_clients: Connect, redis_server: RedisServer,
+) -> None:
+    """150 joins at once on one node: every one gets in (no ``109#unavailable`` because the node ran
+    out of Redis connections), and the node keeps to its small pool whatever the storm."""
+    node = await make_node()
+    users = [await node_clients(node) for _ in range(150)]
+    for i, u in enumerate(users):
+        u.writer.write(f"001#storm{i}\n".encode())
+    answers = await asyncio.gather(*(u.recv() for u in users))
+    assert answers == [Joined(f"storm{i}") for i in range(150)]
+    probe = aioredis.Redis.from_url(redis_server.url, decode_responses=True)
+    try:
+        clients = await asyncio.wait_for(probe.client_list(), TIMEOUT)
+    finally:
+        await probe.aclose()
+    assert len(clients) - 1 <= POOL_SIZE  # the probe's own connection aside
+    assert len(node.server.room.roster) == 150
+
+
+async def test_leaving_and_joining_again_at_once_keeps_the_id(make_node: MakeNode, node_clients: Connect) -> None:
+    """A release and the next claim of the same ID on one node reach Redis in that order."""
+    node = await make_node()
+    for round_ in range(10):
+        name = f"back{round_}"
+        first = await node_clients(node)
+        await first.join(name)
+        await first.send(f"004#{name}")
+        await first.closed()
+        again = await node_clients(node)
+        await again.send(f"001#{name}")
+        assert await again.recv() == Joined(name)
+        await again.send(f"004#{name}")
+        await again.closed()
 
 
 async def test_the_room_across_nodes(make_node: MakeNode, node_clients: Connect) -> None:

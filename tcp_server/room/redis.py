@@ -3,6 +3,9 @@
 - :class:`RedisDirectory` holds IDs in Redis, unique by their key across nodes;
   a claim is one Lua script that takes the ID, records its join order and its
   node, and publishes the ``103`` in the same atomic step (see :mod:`.redis_lua`).
+  Claims go through the link's ordered writer like releases: a claim never
+  overtakes this node's earlier release of the same ID, and a storm of joins is
+  a few pipelined round trips on one connection, not one connection per join.
 - :class:`RedisBus` is Redis pub/sub on **one channel** for the whole room,
   whispers included (each carries its target key; a node drops the ones not
   for its members). One channel is one total order: every node sees every
@@ -63,6 +66,10 @@ RETRY_PAUSE = 0.5
 """Seconds between attempts to reach Redis again."""
 MAX_OUTBOX = 100_000
 """Publishes queued while Redis is slow; past it they are dropped (and logged), not hoarded."""
+POOL_SIZE = 16
+"""Redis connections a node may open (the channel, the writer, the liveness, resumes in flight):
+past it a command waits for a free one (up to ``COMMAND_TIMEOUT``) instead of failing. Joins do not
+count: they ride the writer's pipeline."""
 
 
 LOGGED = frozenset(("m", "j", "l"))
@@ -137,13 +144,14 @@ class RedisLink:
         self.settings = settings
         self.node = settings.node_id or ""
         self.keys = _Keys(settings.prefix, self.node)
-        self.client: aioredis.Redis = aioredis.Redis.from_url(
-            settings.url, socket_timeout=COMMAND_TIMEOUT, socket_connect_timeout=COMMAND_TIMEOUT,
-            retry=Retry(NoBackoff(), 0), decode_responses=True,
+        pool = aioredis.BlockingConnectionPool.from_url(
+            settings.url, max_connections=POOL_SIZE, timeout=COMMAND_TIMEOUT, socket_timeout=COMMAND_TIMEOUT,
+            socket_connect_timeout=COMMAND_TIMEOUT, retry=Retry(NoBackoff(), 0), decode_responses=True,
         )
+        self.client: aioredis.Redis = aioredis.Redis.from_pool(pool)
         c = self.client
-        self.claim_script = c.register_script(redis_lua.CLAIM)
         self._scripts: list[AsyncScript] = []  # the writer's: loaded on each (re)connection, run by SHA
+        self.claim_script = self.script(redis_lua.CLAIM)
         self.release_script = self.script(redis_lua.RELEASE)
         self.heartbeat_script = c.register_script(redis_lua.HEARTBEAT)
         self.reap_script = c.register_script(redis_lua.REAP)
@@ -168,7 +176,8 @@ class RedisLink:
         self._idle.set()
         self.commands = 0  # Redis commands sent (a pipeline counts each), for measuring
         self.reaper_rounds = 0  # dead-node checks done (tests wait on it)
-        self._outbox: list[tuple[str, Any]] = []  # ("p", (kind, payload)), ("r", key), ("c", call): in order
+        # In order: ("p", (kind, payload)), ("r", key), ("c", call), ("k", (keys, args, future)) a claim
+        self._outbox: list[tuple[str, Any]] = []
         self._wake = asyncio.Event()
         self._tasks: list[asyncio.Task[None]] = []
         self._beat = settings.node_timeout / 4  # a beat every quarter; the key lives two beats
@@ -251,8 +260,11 @@ class RedisLink:
 
     def queue(self, kind: str, value: Any) -> None:
         """Fire and forget, in order: ``p`` publishes ``value`` (``(kind, payload)``) on the room channel,
-        ``r`` releases key ``value``, ``c`` calls ``value(pipeline)`` (a session store's script)."""
+        ``r`` releases key ``value``, ``c`` calls ``value(pipeline)`` (a session store's script);
+        ``k`` runs a claim (``(keys, args, future)``) and answers its future."""
         if not self._tasks:
+            if kind == "k":
+                value[2].set_exception(RoomUnavailable("the node is stopping"))
             return  # stopped
         if len(self._outbox) >= MAX_OUTBOX:
             log.warning("Redis is not keeping up: a room event was dropped")
@@ -266,6 +278,7 @@ class RedisLink:
         while True:
             await self._wake.wait()
             batch, self._outbox = self._outbox, []
+            claims: list[tuple[int, asyncio.Future[Any]]] = []  # (place in the pipeline, who waits)
             try:
                 pipe = self.client.pipeline(transaction=False)
                 run: list[tuple[str, str]] = []  # consecutive events: one PUBLISH of them all
@@ -278,23 +291,43 @@ class RedisLink:
                         run = []
                     if kind == "c":
                         value(pipe)
-                        continue
-                    self.mine.pop(value, None)
-                    self.run_in(pipe, self.release_script, [k.names, k.owner, k.order, k.held],
-                                [value, self.node, k.channel])
+                    elif kind == "k":
+                        keys, args, future = value
+                        claims.append((len(pipe), future))
+                        self.run_in(pipe, self.claim_script, keys, args)
+                    else:
+                        self.mine.pop(value, None)
+                        self.run_in(pipe, self.release_script, [k.names, k.owner, k.order, k.held],
+                                    [value, self.node, k.channel])
                 if run:
                     self._publish(pipe, run)
                 started = time.perf_counter()
-                await asyncio.wait_for(pipe.execute(), COMMAND_TIMEOUT)
+                results = await asyncio.wait_for(pipe.execute(raise_on_error=False), COMMAND_TIMEOUT)
                 self.timed(started)
+                failed = next((r for r in results if isinstance(r, Exception)), None)
+                if failed is not None:
+                    log.warning("a Redis write of %d room events failed in part: %s", len(batch), failed)
+                for at, future in claims:
+                    self._answer(future, results[at])
             except (RedisError, OSError, TimeoutError) as exc:
                 # Lost: the senders were not told they were delivered, and a release is redone by
                 # the reconciliation when Redis is back (this node no longer holds those IDs).
                 log.warning("Redis write failed, %d room events lost: %s", len(batch), exc)
+                for _, future in claims:
+                    self._answer(future, RoomUnavailable(str(exc)))
             finally:
                 if not self._outbox:
                     self._wake.clear()
                     self._idle.set()
+
+    def _answer(self, future: asyncio.Future[Any], result: Any) -> None:
+        """A claim's answer to the join waiting for it (a failure: the room is unavailable)."""
+        if future.done():  # the join gave up meanwhile: its claim, if Redis took it, is released in order
+            return
+        if isinstance(result, Exception):
+            future.set_exception(result if isinstance(result, RoomUnavailable) else RoomUnavailable(str(result)))
+        else:
+            future.set_result(result)
 
     def _publish(self, pipe: Pipeline, events: list[tuple[str, str]]) -> None:
         """One event as it is; several queued in one turn as one JSON array of them (``[[...], [...]]``).
@@ -524,18 +557,17 @@ class RedisDirectory:
                 raise RoomUnavailable("the shared room's Redis is not reachable yet") from None
         k = link.keys
         payload = json.dumps(["j", key, name], ensure_ascii=False)
-        started = time.perf_counter()
+        # Through the ordered writer: a claim comes after this node's earlier releases (a user who
+        # leaves and joins again is not told their own ID is taken), and a storm of joins shares
+        # one round trip per batch.
+        future: asyncio.Future[Any] = asyncio.get_running_loop().create_future()
+        link.queue("k", ([k.names, k.owner, k.order, k.seq, k.held], [key, name, link.node, k.channel, payload],
+                         future))
         try:
-            users = await asyncio.wait_for(
-                link.claim_script(keys=[k.names, k.owner, k.order, k.seq, k.held],
-                                  args=[key, name, link.node, k.channel, payload]),
-                COMMAND_TIMEOUT,
-            )
-        except (RedisError, OSError, TimeoutError) as exc:
+            users = await asyncio.wait_for(future, COMMAND_TIMEOUT * 2)  # a batch in flight, then this one
+        except (RoomUnavailable, TimeoutError) as exc:
             link.queue("r", key)  # in case Redis took the claim before failing us: undone, in order
-            raise RoomUnavailable(str(exc)) from exc
-        link.timed(started)
-        link.commands += 1
+            raise RoomUnavailable(str(exc) or "the shared room's Redis did not answer") from exc
         if users is None:
             return None
         link.mine[key] = name
