@@ -17,7 +17,7 @@ from typing import Protocol, Union, assert_never
 
 from .config import ServerConfig
 from .fanout import Cursor, LogPart
-from .local_room import LocalRoom
+from .local_room import ARRIVAL_TIMEOUT, Arrival, LocalRoom
 from .protocol.codes import ErrorReason, OutputFormat
 from .protocol.decoder import FrameReader, client_frame_reader
 from .protocol.encoders import BY_FORMAT, FRAMES, LEGACY, Encoder
@@ -469,23 +469,42 @@ class ChatConnection(asyncio.Protocol):
                     assert_never(effect)
 
     async def _claim(self, name: str, key: str) -> None:
+        """A shared directory's claim: its answer, and the join's own echo on the bus (see
+        :class:`tcp_server.local_room.Arrival`); the joiner enters when it has both."""
         node = self.node
+        room = node.room
+        arrival = room.expect(key)
+        if arrival is None:  # another connection of this node is taking this ID right now
+            self._claimed(name, key, None)
+            return
+        users: tuple[str, ...] | None = None
         try:
             users = await node.directory.claim(name, key)
-        except RoomUnavailable as exc:
-            log.warning("join of %r refused: %s", name, exc)
+            if users is not None:
+                await asyncio.wait_for(arrival.echoed.wait(), ARRIVAL_TIMEOUT)
+        except (RoomUnavailable, TimeoutError) as exc:
+            room.arrived(key)
+            if users is not None:
+                node.directory.release(key)  # claimed, but the room's channel did not bring it back
+            log.warning("join of %r refused: %s", name, exc or "no echo from the room")
             if not self.closing:
                 self.refuse(ErrorReason.UNAVAILABLE, "the room is unavailable; try again later")
             return
         except Exception:
             log.exception("the directory failed to claim %r", name)
+            if users is not None:
+                node.directory.release(key)
             users = None
             if not self.closing:
                 self.internal_error()
-        self._claimed(name, key, users)
+        room.arrived(key)
+        self._claimed(name, key, users, arrival)
 
-    def _claimed(self, name: str, key: str, users: tuple[str, ...] | None) -> None:
-        """The directory's answer to a join: in the room, or 101; then the frames that waited."""
+    def _claimed(self, name: str, key: str, users: tuple[str, ...] | None, arrival: Arrival | None = None) -> None:
+        """The directory's answer to a join: in the room, or 101; then the frames that waited.
+
+        ``arrival``: a shared directory's join, with what the room said since its echo.
+        """
         node = self.node
         session = self.session
         if session.state is not ConnState.JOINING:  # gone meanwhile
@@ -502,9 +521,15 @@ class ChatConnection(asyncio.Protocol):
                 node.room.enter(key, self)
                 sessions = node.sessions
                 token = sessions.issue(name, key) if sessions is not None and self.encoder is not LEGACY else None
-                # Taken in the same turn as enter(): each message is history or live, never both.
-                history = node.history.recent() if node.history is not None else []
+                # Taken in the same turn as enter() (or the join's echo): each message is history or live, never both.
+                if arrival is not None:
+                    history = arrival.history
+                else:
+                    history = node.history.recent() if node.history is not None else []
                 self.apply(session.claimed(users, token, history))
+                if arrival is not None:
+                    for frame in arrival.frames:  # the room since the join's echo, before the log from here on
+                        self.send(frame)
                 node.log_connected(name, session.address)
             self._go_on()
         except Exception:

@@ -32,6 +32,25 @@ FLUSH_PAUSE_FROM = 0.002
 FLUSH_PAUSE_SCALE = 0.5
 FLUSH_PAUSE_MAX = 0.050
 
+ARRIVAL_TIMEOUT = 5.0
+"""Seconds a shared directory's claim may wait for its own join to come back on the bus."""
+
+
+class Arrival:
+    """A join this node claimed in a shared directory, between the claim and the joiner's entry.
+
+    From the join's echo on the bus (:meth:`LocalRoom.joined`) the room's frames are kept here
+    for the joiner, with the history as it stood then: it enters when the claim's answer is
+    there too, and gets exactly what followed its join, whichever of the two came first.
+    """
+
+    __slots__ = ("echoed", "frames", "history")
+
+    def __init__(self) -> None:
+        self.echoed = asyncio.Event()
+        self.frames: list[ServerFrame] = []
+        self.history: list[Message] = []
+
 
 class Member(Protocol):
     """A connection in the room, as the room sees it."""
@@ -68,6 +87,7 @@ class LocalRoom:
         self.log = FanoutLog()
         self.members: dict[str, Member] = {}  # ID key -> member on this node
         self._groups: dict[Encoder, dict[Member, None]] = {}  # members by encoder, for the once-per-encoder memo
+        self.arriving: dict[str, Arrival] = {}  # ID key -> a join claimed here, not entered yet
         self._dirty: list[Member] = []
         self._flush_handle: asyncio.Handle | asyncio.TimerHandle | None = None
         self._flushed_at = 0.0  # loop time when the last flush ended
@@ -90,7 +110,24 @@ class LocalRoom:
             group.pop(member, None)
         member.cursor = None
 
+    def expect(self, key: str) -> Arrival | None:
+        """A shared directory's claim of ``key`` starts here; None: one from this node is already on its way."""
+        if key in self.arriving:
+            return None
+        arrival = self.arriving[key] = Arrival()
+        return arrival
+
+    def arrived(self, key: str) -> None:
+        """The claim is answered (or failed): the joiner enters now, or not at all; nothing more is kept."""
+        self.arriving.pop(key, None)
+
     # ------------------------------------------------------------ the bus's subscriber
+
+    def joined(self, key: str) -> None:
+        arrival = self.arriving.get(key)
+        if arrival is not None and not arrival.echoed.is_set():
+            arrival.history = self.history.recent() if self.history is not None else []
+            arrival.echoed.set()
 
     def room_event(self, frame: RoomFrame, exclude: str | None) -> None:
         """One append for every member; ``exclude`` (the sender, or the one who joined) skips it."""
@@ -101,6 +138,10 @@ class LocalRoom:
             self.roster.apply(frame)
         if self.sessions is not None:
             self.sessions.room_event(frame, exclude)
+        if self.arriving:
+            for key, arrival in self.arriving.items():
+                if key != exclude and arrival.echoed.is_set():
+                    arrival.frames.append(frame)
         log = self.log
         sender = self.members.get(exclude) if exclude is not None else None
         cursor = sender.cursor if sender is not None else None
@@ -115,8 +156,11 @@ class LocalRoom:
 
     def whisper(self, key: str, frame: WhisperMessage) -> None:
         member = self.members.get(key)
+        arrival = self.arriving.get(key) if member is None else None
         if member is not None:
             member.send(frame)
+        elif arrival is not None and arrival.echoed.is_set():
+            arrival.frames.append(frame)
         elif self.sessions is not None:
             self.sessions.whisper(key, frame)
 

@@ -82,6 +82,27 @@ async def test_a_join_storm_is_served_on_a_few_redis_connections(
     assert len(node.server.room.roster) == 150
 
 
+async def test_everyone_who_joins_during_a_storm_sees_the_whole_room(
+    make_node: MakeNode, node_clients: Connect,
+) -> None:
+    """Each user's 107 and the 103s after it add up to the whole room, however the joins interleave
+    on two nodes: a node lets a joiner in at its own join's place in the room channel, not when the
+    claim's answer happens to arrive (an answer may come before or after the channel's events)."""
+    a, b = await make_node(), await make_node()
+    users = [await node_clients(a if i % 2 else b) for i in range(120)]
+    for i, u in enumerate(users):
+        u.writer.write(f"001#crowd{i}\n".encode())
+    for node in (a, b):
+        await wait_until(lambda node=node: len(node.server.room.roster) == 120, what="every join seen")
+    everyone = {f"crowd{i}" for i in range(120)}
+    for i, u in enumerate(users):
+        frames = await u.sync()
+        assert frames[0] == Joined(f"crowd{i}"), frames[:3]
+        assert isinstance(frames[1], UserList)
+        seen = set(frames[1].ids) | {f.id for f in frames[2:] if isinstance(f, UserJoined)}
+        assert seen == everyone, (f"crowd{i}", sorted(everyone - seen), frames[:6], len(frames))
+
+
 async def test_leaving_and_joining_again_at_once_keeps_the_id(make_node: MakeNode, node_clients: Connect) -> None:
     """A release and the next claim of the same ID on one node reach Redis in that order."""
     node = await make_node()

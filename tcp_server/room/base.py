@@ -65,6 +65,14 @@ class Subscriber(Protocol):
     def whisper(self, key: str, frame: WhisperMessage) -> None:
         """A frame for the member whose ID key is ``key``, if it is connected to this node."""
 
+    def joined(self, key: str) -> None:
+        """This node's own claim of ``key`` came back on the bus: the joiner's place in the room's order.
+
+        A directory that needs a round trip (:data:`LATER`) publishes each join itself, atomically with
+        the claim; its answer and the bus's events travel apart, so the joiner takes the room from here
+        (what came before is in the claim's user list), whichever of the two arrives first.
+        """
+
 
 class Bus(Protocol):
     """Room events to every node, in order per publisher."""

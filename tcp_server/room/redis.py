@@ -556,7 +556,7 @@ class RedisDirectory:
             except TimeoutError:
                 raise RoomUnavailable("the shared room's Redis is not reachable yet") from None
         k = link.keys
-        payload = json.dumps(["j", key, name], ensure_ascii=False)
+        payload = json.dumps(["j", key, name, link.node], ensure_ascii=False)  # the node: see Subscriber.joined
         # Through the ordered writer: a claim comes after this node's earlier releases (a user who
         # leaves and joins again is not told their own ID is taken), and a storm of joins shares
         # one round trip per batch.
@@ -676,6 +676,8 @@ class RedisBus:
                     self.view[key] = name
                     if sub is not None:
                         sub.room_event(UserJoined(name), key)
+                if sub is not None and len(event) > 3 and event[3] == self.link.node:
+                    sub.joined(key)  # this node's claim: its joiner takes the room from here
             elif kind == "l":
                 key, name = event[1], event[2]
                 if self.view.pop(key, None) is not None and sub is not None:
