@@ -135,6 +135,9 @@ static uint64_t g_errors_logged;
 static uint64_t g_hist[HBUCKETS];
 static uint64_t g_hcount;
 static uint64_t g_hmax;
+/* with two nodes: the latencies of messages whose sender is on the other node than the probe */
+static uint64_t g_xhist[HBUCKETS];
+static uint64_t g_xcount;
 
 static struct {
     int kind;
@@ -203,20 +206,24 @@ static void hreset(void) {
     memset(g_hist, 0, sizeof g_hist);
     g_hcount = 0;
     g_hmax = 0;
+    memset(g_xhist, 0, sizeof g_xhist);
+    g_xcount = 0;
 }
 
 /* Percentile q (0..1) in milliseconds; -1 without samples. */
-static double hpct(double q) {
-    if (!g_hcount) return -1;
-    uint64_t want = (uint64_t)(q * (double)g_hcount + 0.999999);
+static double hpct_of(const uint64_t *hist, uint64_t count, double q) {
+    if (!count) return -1;
+    uint64_t want = (uint64_t)(q * (double)count + 0.999999);
     if (want < 1) want = 1;
     uint64_t acc = 0;
     for (int b = 0; b < HBUCKETS; b++) {
-        acc += g_hist[b];
+        acc += hist[b];
         if (acc >= want) return hvalue(b) / 1000.0;
     }
     return (double)g_hmax / 1000.0;
 }
+
+static double hpct(double q) { return hpct_of(g_hist, g_hcount, q); }
 
 static double cpu_since(const struct rusage *r0, double wall) {
     struct rusage r;
@@ -459,6 +466,12 @@ static void on_line(conn *c, const char *l, size_t len, int64_t now) {
                     g_hist[hbucket((uint64_t)us)]++;
                     g_hcount++;
                     if ((uint64_t)us > g_hmax) g_hmax = (uint64_t)us;
+                    /* "^T<ts>^<sender's node>": a message from the other node */
+                    if (g_naddr > 1 && p + 1 < e && *p == '^' && (p[1] == '0' || p[1] == '1') &&
+                        (p[1] - '0') != (c->id & 1)) {
+                        g_xhist[hbucket((uint64_t)us)]++;
+                        g_xcount++;
+                    }
                 }
             }
             return;
@@ -821,8 +834,8 @@ static void churn_tick(int64_t now) {
 
 /* ---------------------------------------------------------------- messages */
 
-static int payload(char *buf, int64_t ts_ns) {
-    int n = snprintf(buf, 32, "^T%lld^", (long long)((ts_ns - g_origin) / 1000));
+static int payload(char *buf, int64_t ts_ns, int node) {
+    int n = snprintf(buf, 32, "^T%lld^%d", (long long)((ts_ns - g_origin) / 1000), node);
     while (n < g_msgsize) buf[n++] = 'x';
     return n;
 }
@@ -830,7 +843,7 @@ static int payload(char *buf, int64_t ts_ns) {
 static void emit(conn *s, int64_t ts) {
     char line[4096 + 256], pl[4096];
     char name[48];
-    int pn = payload(pl, ts), n;
+    int pn = payload(pl, ts, g_naddr > 1 ? (s->id & 1) : 0), n;
     if (T.mode == 'b') {
         if (g_proto == P_WS) {
             ws_text(s, "{\"type\":\"say\",\"text\":\"%.*s\"}", pn, pl);
@@ -1007,12 +1020,14 @@ static void finish_step(int64_t now) {
               "\"users\":%d,\"sent\":%llu,\"skipped\":%llu,\"expected\":%llu,\"delivered\":%llu,\"lost\":%llu,"
               "\"dropped_users\":%llu,\"deliveries_per_s\":%.1f,\"offered_per_s\":%.1f,\"deliv_secs\":%.4f,"
               "\"samples\":%llu,\"p50_ms\":%.3f,\"p90_ms\":%.3f,\"p99_ms\":%.3f,\"p999_ms\":%.3f,\"max_ms\":%.3f,"
+              "\"cross_samples\":%llu,\"cross_p50_ms\":%.3f,\"cross_p99_ms\":%.3f,"
               "\"gen_cpu\":%.3f,\"wall_secs\":%.4f,\"churn_started\":%llu,\"churn_done\":%llu,\"churn_failed\":%llu}",
               T.mode == 'b' ? "broadcast" : "whisper", T.rate, send_secs, T.nsend, T.nprobes, g_njoined,
               (unsigned long long)T.sent, (unsigned long long)T.skipped, (unsigned long long)T.expected,
               (unsigned long long)g_deliv, (unsigned long long)lost, (unsigned long long)g_drops, rate,
               send_secs > 0 ? (double)T.expected / send_secs : 0.0, deliv_secs, (unsigned long long)g_hcount,
               hpct(0.50), hpct(0.90), hpct(0.99), hpct(0.999), g_hcount ? (double)g_hmax / 1000.0 : -1.0,
+              (unsigned long long)g_xcount, hpct_of(g_xhist, g_xcount, 0.50), hpct_of(g_xhist, g_xcount, 0.99),
               cpu_since(&T.ru0, wall), wall, (unsigned long long)T.churn_started, (unsigned long long)T.churn_done,
               (unsigned long long)T.churn_failed);
     for (int i = 0; i < T.ntargets; i++) {

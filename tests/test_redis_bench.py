@@ -23,3 +23,7 @@ def test_cli_ramp_on_one_and_two_redis_nodes(tmp_path: Path) -> None:
     for report in reports:
         steps = report["steps"]
         assert steps and all(s["lost"] == 0 and s["delivered"] > 0 for s in steps), steps
+    # Two nodes: the messages that crossed from one node to the other are timed apart too.
+    assert all(s["cross_samples"] == 0 for s in reports[0]["steps"])
+    assert all(s["cross_samples"] > 0 and s["cross_p99_ms"] >= 0 for s in reports[1]["steps"])
+    assert "cross-node p99 ms" in result.stdout
