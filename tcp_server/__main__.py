@@ -72,6 +72,10 @@ async def start_node(config: ServerConfig) -> tuple[ChatServer, RedisRoom | None
     # Bans live in Redis: every node enforces the same ones, and they outlive every node.
     room.link.on_bans = lambda bans: apply_bans(server, bans)
     server.bans_changed = lambda added, lifted: share_ban(room, added, lifted)
+    # chat-admin acts on the whole room: who lists every node, kick reaches any node, mutes hold everywhere.
+    server.shared = room.link
+    room.link.on_mutes = server.moderation.load_mutes
+    room.link.on_kick = lambda key, reason: kick_here(server, key, reason)
     room.link.on_degraded = lambda: tell_degraded(server)
     await room.link.start(server.port)
     return server, room
@@ -92,6 +96,15 @@ def close_replaced(server: ChatServer, sessions: RedisSessionStore | None, key: 
     member = server.room.members.get(key)
     if isinstance(member, ChatConnection):
         member.replaced()
+
+
+def kick_here(server: ChatServer, key: str, reason: str) -> None:
+    """chat-admin on another node kicked a member of this one."""
+    member = server.room.members.get(key)
+    if isinstance(member, ChatConnection):
+        logging.getLogger("tcp_server.admin").warning("kicked %s [%s] through another node: %s",
+                                                      member.session.name, member.session.address, reason or "-")
+        member.remove(ErrorReason.KICKED, reason)
 
 
 def share_ban(room: RedisRoom, added: Ban | None, lifted: Ban | None) -> None:

@@ -10,7 +10,9 @@ Bans are written to ``--bans-file`` after every change (a temporary file, then
 an atomic rename), and read back at start, so they survive a restart. With
 ``--redis`` the node's ``bans_changed`` hook also writes them to Redis, the store
 then, and every node reloads them and removes who they now ban (see
-:func:`enforce_bans`).
+:func:`enforce_bans`). With ``--redis`` the rest is room-wide too, through the
+node's :class:`SharedRoom`: ``who`` lists every node's users, ``kick`` reaches
+a user on any node, mutes are kept in Redis and hold on every node.
 """
 
 from __future__ import annotations
@@ -24,7 +26,7 @@ import socket
 import struct
 import tempfile
 import time
-from collections.abc import Callable, Iterable
+from collections.abc import Awaitable, Callable, Iterable
 from typing import Any, Protocol
 
 from .protocol.codes import ErrorReason
@@ -33,7 +35,7 @@ from .protocol.frames import ServerNotice, replace_control_chars
 from .protocol.ids import InvalidId, id_key, normalize_id
 from .protocol.moderation import Ban, Moderation, parse_duration
 from .protocol.session import Session
-from .room import Bus
+from .room import Bus, RoomUnavailable
 
 log = logging.getLogger("tcp_server.admin")
 
@@ -55,11 +57,25 @@ class Member(Protocol):
         """Tell the user why, take it out of the room (the others see its leave), close."""
 
 
+class SharedRoom(Protocol):
+    """The room beyond this node (``--redis``), for the actions that reach every node."""
+
+    async def everyone(self) -> list[tuple[str, str]]:
+        """Every ID in the room, in join order, with the node that holds it."""
+
+    def kick(self, key: str, reason: str) -> None:
+        """The node that holds ``key`` removes it, telling it ``reason``."""
+
+    def save_mute(self, key: str, until: float | None, lifted: bool = False) -> None:
+        """A mute set or lifted: kept in the shared store, every node's moderation reloads it."""
+
+
 class Node(Protocol):
     """What the admin socket needs of the server node."""
 
     moderation: Moderation
     bus: Bus
+    shared: SharedRoom | None
     bans_changed: Callable[[Ban | None, Ban | None], None] | None
     """Called with (added, lifted) after every change: a shared store (Redis) keeps and spreads them."""
 
@@ -174,7 +190,7 @@ class AdminServer:
                     break
                 if not line:
                     break
-                writer.write((json.dumps(self.handle(line, who), ensure_ascii=False) + "\n").encode())
+                writer.write((json.dumps(await self.handle(line, who), ensure_ascii=False) + "\n").encode())
                 await writer.drain()
         except ConnectionError:
             pass
@@ -183,7 +199,7 @@ class AdminServer:
             with contextlib.suppress(ConnectionError):
                 await writer.wait_closed()
 
-    def handle(self, line: bytes, who: str) -> dict[str, Any]:
+    async def handle(self, line: bytes, who: str) -> dict[str, Any]:
         """One request; a bad request gets an error answer, our own bug is logged and answered generically."""
         try:
             request = json.loads(line)
@@ -192,8 +208,8 @@ class AdminServer:
             action = _ACTIONS.get(request["cmd"])
             if action is None:
                 raise ValueError(f"unknown command {request['cmd'][:32]!r}; one of: {', '.join(_ACTIONS)}")
-            return {"ok": True, **action(self, request, who)}
-        except (ValueError, InvalidId, KeyError, TypeError) as exc:
+            return {"ok": True, **await action(self, request, who)}
+        except (ValueError, InvalidId, KeyError, TypeError, RoomUnavailable) as exc:
             return {"ok": False, "error": str(exc)}
         except Exception:
             log.exception("admin request failed")
@@ -201,29 +217,43 @@ class AdminServer:
 
     # ------------------------------------------------------------ actions
 
-    def _find(self, name: str) -> Member:
-        key = id_key(normalize_id(name))
+    def _find(self, key: str) -> Member | None:
         for member in self.node.members:
             if member.session.key == key and member.session.joined:
                 return member
-        raise ValueError(f"{name!r} is not online on this node")
+        return None
 
-    def who(self, request: dict[str, Any], who: str) -> dict[str, Any]:
-        users = [
-            {"id": m.session.name, "address": m.session.address, "node": self.node.node_name,
-             "since": m.connected_at, "kind": client_kind(m)}
+    async def who(self, request: dict[str, Any], who: str) -> dict[str, Any]:
+        here = {
+            m.session.key: {"id": m.session.name, "address": m.session.address, "node": self.node.node_name,
+                            "since": m.connected_at, "kind": client_kind(m)}
             for m in self.node.members if m.session.joined
-        ]
-        return {"users": users}
+        }
+        if self.node.shared is None:
+            return {"users": list(here.values())}
+        # The whole room in join order; what only the holding node knows (address, since, kind) for ours.
+        everyone = await self.node.shared.everyone()
+        return {"users": [{**here.get(id_key(name), {"id": name}), "node": node} for name, node in everyone]}
 
-    def kick(self, request: dict[str, Any], who: str) -> dict[str, Any]:
+    async def kick(self, request: dict[str, Any], who: str) -> dict[str, Any]:
         name, reason = str(request["id"]), _text(request.get("reason", ""))
-        member = self._find(name)
-        log.warning("admin %s kicked %s [%s]: %s", who, member.session.name, member.session.address, reason or "-")
-        member.remove(ErrorReason.KICKED, reason)
-        return {"kicked": member.session.name}
+        key = id_key(normalize_id(name))
+        member = self._find(key)
+        if member is not None:
+            log.warning("admin %s kicked %s [%s]: %s", who, member.session.name, member.session.address,
+                        reason or "-")
+            member.remove(ErrorReason.KICKED, reason)
+            return {"kicked": member.session.name}
+        shared = self.node.shared
+        if shared is not None:
+            for held, node in await shared.everyone():
+                if id_key(held) == key:
+                    log.warning("admin %s kicked %s on node %s: %s", who, held, node, reason or "-")
+                    shared.kick(key, reason)
+                    return {"kicked": held, "node": node}
+        raise ValueError(f"{name!r} is not online" + ("" if shared is not None else " on this node"))
 
-    def ban(self, request: dict[str, Any], who: str) -> dict[str, Any]:
+    async def ban(self, request: dict[str, Any], who: str) -> dict[str, Any]:
         duration = parse_duration(str(request["for"])) if request.get("for") else None
         ban = self.node.moderation.ban(str(request["target"]), _text(request.get("reason", "")), duration, who)
         self._save(added=ban)
@@ -232,7 +262,7 @@ class AdminServer:
                     f" for {request['for']}" if duration else "", ban.reason or "-", ", ".join(removed) or "nobody")
         return {"ban": _ban_json(ban), "removed": removed}
 
-    def unban(self, request: dict[str, Any], who: str) -> dict[str, Any]:
+    async def unban(self, request: dict[str, Any], who: str) -> dict[str, Any]:
         ban = self.node.moderation.unban(str(request["target"]))
         if ban is None:
             raise ValueError(f"{request['target']!r} is not banned")
@@ -240,24 +270,28 @@ class AdminServer:
         log.warning("admin %s lifted the ban on %s %s", who, ban.kind, ban.target)
         return {"unbanned": _ban_json(ban)}
 
-    def bans(self, request: dict[str, Any], who: str) -> dict[str, Any]:
+    async def bans(self, request: dict[str, Any], who: str) -> dict[str, Any]:
         return {"bans": [_ban_json(b) for b in self.node.moderation.bans()]}
 
-    def mute(self, request: dict[str, Any], who: str) -> dict[str, Any]:
+    async def mute(self, request: dict[str, Any], who: str) -> dict[str, Any]:
         name = str(request["id"])
         duration = parse_duration(str(request["for"])) if request.get("for") else None
         until = self.node.moderation.mute(name, duration)
+        if self.node.shared is not None:
+            self.node.shared.save_mute(id_key(normalize_id(name)), until)
         log.warning("admin %s muted %s%s", who, name, f" for {request['for']}" if duration else "")
         return {"muted": normalize_id(name), "until": until}
 
-    def unmute(self, request: dict[str, Any], who: str) -> dict[str, Any]:
+    async def unmute(self, request: dict[str, Any], who: str) -> dict[str, Any]:
         name = str(request["id"])
         if not self.node.moderation.unmute(name):
             raise ValueError(f"{name!r} is not muted")
+        if self.node.shared is not None:
+            self.node.shared.save_mute(id_key(normalize_id(name)), None, lifted=True)
         log.warning("admin %s unmuted %s", who, name)
         return {"unmuted": normalize_id(name)}
 
-    def notice(self, request: dict[str, Any], who: str) -> dict[str, Any]:
+    async def notice(self, request: dict[str, Any], who: str) -> dict[str, Any]:
         text = _text(request["text"])
         if not text:
             raise ValueError("empty notice")
@@ -280,7 +314,7 @@ def _text(value: object) -> str:
     return text
 
 
-_ACTIONS: dict[str, Callable[[AdminServer, dict[str, Any], str], dict[str, Any]]] = {
+_ACTIONS: dict[str, Callable[[AdminServer, dict[str, Any], str], Awaitable[dict[str, Any]]]] = {
     "who": AdminServer.who,
     "kick": AdminServer.kick,
     "ban": AdminServer.ban,

@@ -51,7 +51,9 @@ def render(cmd: str, answer: dict[str, Any]) -> str:
     """The answer as lines for a person."""
     if cmd == "who":
         users = answer["users"]
-        rows = [f"{u['id']:<32} {u['address']:<39} {u['kind']:<8} {_when(u['since'])}  {u['node']}" for u in users]
+        # Users of other nodes (--redis) come with their node only: the rest is known where they are.
+        rows = [f"{u['id']:<32} {u.get('address', '-'):<39} {u.get('kind', '-'):<8} "
+                f"{_when(u['since']) if 'since' in u else '-':<19}  {u['node']}" for u in users]
         return "\n".join([f"{'ID':<32} {'ADDRESS':<39} {'KIND':<8} {'CONNECTED SINCE':<19}  NODE", *rows,
                           f"{len(users)} user(s)"])
     if cmd == "bans":
@@ -64,7 +66,7 @@ def render(cmd: str, answer: dict[str, Any]) -> str:
         removed = ", ".join(answer["removed"]) or "nobody online"
         return f"banned {ban['kind']} {ban['target']} {_when(ban['until'])}; removed: {removed}"
     if cmd == "kick":
-        return f"kicked {answer['kicked']}"
+        return f"kicked {answer['kicked']}" + (f" on node {answer['node']}" if "node" in answer else "")
     if cmd == "unban":
         return f"lifted the ban on {answer['unbanned']['target']}"
     if cmd == "mute":

@@ -8,7 +8,7 @@ import time
 from collections.abc import Callable
 from typing import TYPE_CHECKING
 
-from .admin import AdminServer, load_bans
+from .admin import AdminServer, SharedRoom, load_bans
 from .config import ServerConfig
 from .connection import ChatConnection
 from .local_room import LocalRoom
@@ -81,6 +81,7 @@ class ChatServer:
         self.moderation = Moderation(time.time)  # bans and mutes (chat-admin); bans kept in --bans-file
         self.admin: AdminServer | None = None
         self.bans_changed: Callable[[Ban | None, Ban | None], None] | None = None  # set with --redis
+        self.shared: SharedRoom | None = None  # the room beyond this node, for chat-admin (set with --redis)
         self.tls: ServerTLS | None = None  # the TLS port's context; reload() on SIGHUP
         self.tls_port: int | None = None
         self.metrics: ServerMetrics | None = None
@@ -211,7 +212,8 @@ class ChatServer:
 
     @property
     def node_name(self) -> str:
-        return f"{self.config.host}:{self.port}"
+        """The node as chat-admin shows it: its ``--node-id`` in a shared room, else where it listens."""
+        return self.config.node_id or f"{self.config.host}:{self.port}"
 
     def users_online(self) -> int:
         return len(self.room.members) if self._room is not None else 0

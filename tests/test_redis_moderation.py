@@ -1,12 +1,13 @@
-"""Bans in Redis (``--redis``): added through one node's admin socket, enforced by every node, kept by Redis."""
+"""chat-admin with ``--redis``: bans and mutes kept in Redis and enforced by every node; who and kick room-wide."""
 
 from __future__ import annotations
 
 import asyncio
+import json
 import pathlib
 
 from tcp_server.__main__ import stop_node
-from tcp_server.protocol import Error, ErrorReason, Joined, ServerNotice, UserJoined, UserLeft
+from tcp_server.protocol import Error, ErrorReason, Joined, Message, ServerNotice, UserJoined, UserLeft
 from tests.helpers import TIMEOUT, wait_until
 from tests.redis_fixtures import Connect, MakeNode
 from tests.test_admin import admin_dir, chat_admin  # noqa: F401 - the fixture
@@ -52,3 +53,46 @@ async def test_a_ban_on_one_node_kicks_and_refuses_on_every_node_and_outlives_th
     assert "Mallory" not in out
     back = await node_clients(c)
     assert (await back.join("mallory"))[0] == Joined("mallory")
+
+
+async def test_who_kick_and_mute_reach_every_node(
+    make_node: MakeNode, node_clients: Connect, admin_dir: pathlib.Path,  # noqa: F811 - the fixture
+) -> None:
+    """chat-admin on one node acts on the whole room: who lists both nodes, a kick and a mute reach a user
+    on the other node (and a new node learns the mute from Redis)."""
+    sock_a = str(admin_dir / "a.sock")
+    a, b = await make_node(admin_socket=sock_a), await make_node()
+    alice, bob, carol = await node_clients(a), await node_clients(b), await node_clients(b)
+    await alice.join("alice")
+    await bob.join("bob")
+    await carol.join("carol")
+    await alice.recv_until(UserJoined("carol"))
+
+    code, out, err = await chat_admin(sock_a, "--json", "who")
+    assert code == 0, err
+    users = json.loads(out)["users"]
+    assert [(u["id"], u["node"]) for u in users] == [("alice", "node0"), ("bob", "node1"), ("carol", "node1")]
+    assert users[0]["kind"] == "terminal" and "kind" not in users[1]  # details where the user is
+    code, out, err = await chat_admin(sock_a, "who")
+    assert code == 0 and "3 user(s)" in out and "node1" in out, err
+
+    code, out, err = await chat_admin(sock_a, "mute", "Bob", "--for", "10m")
+    assert code == 0, err
+    await wait_until(lambda: b.server.moderation.muted("bob"), what="node b reloads the mutes")
+    await bob.send("002#bob#HELLO")
+    assert (await bob.recv_until(Error))[-1] == Error(ErrorReason.MUTED, "your message was not delivered")
+    late = await make_node()  # a node started later knows the mute from Redis
+    assert late.server.moderation.muted("bob")
+    code, _, err = await chat_admin(sock_a, "unmute", "bob")
+    assert code == 0, err
+    await wait_until(lambda: not b.server.moderation.muted("bob"), what="node b reloads the mutes")
+    await bob.send("002#bob#sorry")
+    assert (await alice.recv_until(Message("bob", "sorry")))[-1] == Message("bob", "sorry")
+
+    code, out, err = await chat_admin(sock_a, "kick", "CAROL", "off", "topic")
+    assert code == 0 and "kicked carol on node node1" in out, err
+    assert (await carol.recv_until(Error))[-1] == Error(ErrorReason.KICKED, "off topic")
+    await carol.closed()
+    assert (await alice.recv_until(UserLeft("carol")))[-1] == UserLeft("carol")
+    code, _, err = await chat_admin(sock_a, "kick", "carol")
+    assert code == 1 and "not online" in err

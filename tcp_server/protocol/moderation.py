@@ -118,6 +118,10 @@ class Moderation:
     def unmute(self, name: str) -> bool:
         return self.mutes.pop(id_key(normalize_id(name)), False) is not False
 
+    def load_mutes(self, mutes: dict[str, float | None]) -> None:
+        """The mutes a shared store keeps (ID key -> until) replace these."""
+        self.mutes = dict(mutes)
+
     def muted(self, key: str | None) -> bool:
         if key is None or key not in self.mutes:
             return False

@@ -21,8 +21,10 @@
   sessions), and the node's liveness: a heartbeat key with a TTL, and a reaper
   that removes a dead node's users (or parks their sessions for the resume
   grace), announcing each ``104`` once (one atomic script, whichever node runs it).
-- History and resumable sessions in Redis are :mod:`.redis_recall`; bans are a
-  hash (``P bans``) that every node reloads on a ``["b"]`` notice on the channel.
+- History and resumable sessions in Redis are :mod:`.redis_recall`; bans and mutes
+  are hashes (``P bans``, ``P mutes``) that every node reloads on a ``["b"]`` /
+  ``["u"]`` notice on the channel; a ``["k", key, reason]`` notice asks the node
+  holding ``key`` to kick it (``chat-admin`` on any node acts on the whole room).
 
 When Redis cannot be reached, claims raise :class:`RoomUnavailable` (the
 connection answers ``109#unavailable``); the link keeps trying, and when Redis
@@ -127,6 +129,7 @@ class _Keys:
     parked: str = field(init=False)
     seen: str = field(init=False)
     bans: str = field(init=False)
+    mutes: str = field(init=False)
 
     def __post_init__(self) -> None:
         p = self.prefix
@@ -134,7 +137,7 @@ class _Keys:
         self.nodes, self.channel, self.epoch = p + "nodes", p + "room", p + "epoch"
         self.alive, self.held = f"{p}alive:{self.node}", f"{p}users:{self.node}"
         self.log, self.history, self.logcap = p + "room:log", p + "room:history", p + "room:logcap"
-        self.parked, self.seen, self.bans = p + "parked", p + "seen", p + "bans"
+        self.parked, self.seen, self.bans, self.mutes = p + "parked", p + "seen", p + "bans", p + "mutes"
 
 
 class RedisLink:
@@ -164,6 +167,8 @@ class RedisLink:
         self.on_adopted: Callable[[list[str]], None] | None = None  # dead nodes' sessions this node parks
         self.on_replaced: Callable[[str], None] | None = None  # a member's session resumed on another node
         self.on_bans: Callable[[list[dict[str, Any]]], None] | None = None  # the bans in Redis, at each (re)load
+        self.on_mutes: Callable[[dict[str, float | None]], None] | None = None  # the mutes in Redis, likewise
+        self.on_kick: Callable[[str, str], None] | None = None  # chat-admin kicked this node's member (key, reason)
         self.stats: ServerStats | None = None  # the node's metrics: round trips, bus lag, live nodes
         self.on_room_lost: Callable[[], None] | None = None  # Redis restarted empty (before re-registering)
         self.mine: dict[str, str] = {}  # ID keys this node holds -> IDs, in join order
@@ -386,9 +391,11 @@ class RedisLink:
         pipe.xrevrange(k.log, "+", "-", count=1)
         pipe.xrevrange(k.history, "+", "-", count=max(self.settings.history, 1))
         pipe.hvals(k.bans)
-        _, names, last, history, bans = await asyncio.wait_for(pipe.execute(), COMMAND_TIMEOUT)
-        self.commands += 5
+        pipe.hgetall(k.mutes)
+        _, names, last, history, bans, mutes = await asyncio.wait_for(pipe.execute(), COMMAND_TIMEOUT)
+        self.commands += 6
         self._bans_loaded(bans)
+        self._mutes_loaded(mutes)
         self.last_id = str(last[0][0]) if last else "0-0"
         self.loaded_id = entry_id(self.last_id)
         if self.bus is not None:
@@ -410,27 +417,83 @@ class RedisLink:
         k = self.keys
 
         def write(pipe: Pipeline) -> None:
-            self.commands += 2
+            self.commands += 1
             if ban is None:
                 pipe.hdel(k.bans, key)
             else:
                 pipe.hset(k.bans, key, json.dumps(ban, ensure_ascii=False))
-            pipe.publish(k.channel, f'- {time.time():.6f} ["b"]')
+            self._notify(pipe, ["b"])
         self.queue("c", write)
+
+    def _notify(self, pipe: Pipeline, event: list[Any]) -> None:
+        """An event for every node on the room channel, outside the room log (a resume does not replay it)."""
+        self.commands += 1
+        pipe.publish(self.keys.channel, f"- {time.time():.6f} {json.dumps(event, ensure_ascii=False)}")
 
     def reload_bans(self) -> None:
         """Another node changed the bans: read them all (one ``HVALS``), in a task of its own."""
+        self._reload("bans", self.client.hvals(self.keys.bans), self._bans_loaded)
+
+    def reload_mutes(self) -> None:
+        """Another node changed the mutes: read them all (one ``HGETALL``)."""
+        self._reload("mutes", self.client.hgetall(self.keys.mutes), self._mutes_loaded)
+
+    def _reload(self, what: str, read: Any, loaded: Callable[[Any], None]) -> None:
         async def reload() -> None:
             try:
-                bans = await asyncio.wait_for(self.client.hvals(self.keys.bans), COMMAND_TIMEOUT)
+                value = await asyncio.wait_for(read, COMMAND_TIMEOUT)
             except (RedisError, OSError, TimeoutError) as exc:
-                log.warning("could not reload the bans: %s (they are read again when Redis is back)", exc)
+                log.warning("could not reload the %s: %s (they are read again when Redis is back)", what, exc)
                 return
             self.commands += 1
-            self._bans_loaded(bans)
-        task = asyncio.get_running_loop().create_task(reload(), name="reload bans")
+            loaded(value)
+        task = asyncio.get_running_loop().create_task(reload(), name=f"reload {what}")
         self._reloads.add(task)
         task.add_done_callback(self._reloads.discard)
+
+    # ------------------------------------------------------------ the admin socket, room-wide
+
+    def save_mute(self, key: str, until: float | None, lifted: bool = False) -> None:
+        """A mute set (until ``until``, None: until lifted) or ``lifted`` here: into ``P mutes``, every node reloads."""
+        k = self.keys
+
+        def write(pipe: Pipeline) -> None:
+            self.commands += 1
+            if lifted:
+                pipe.hdel(k.mutes, key)
+            else:
+                pipe.hset(k.mutes, key, json.dumps(until))
+            self._notify(pipe, ["u"])
+        self.queue("c", write)
+
+    def _mutes_loaded(self, values: dict[str, Any]) -> None:
+        if self.on_mutes is None:
+            return
+        mutes: dict[str, float | None] = {}
+        for key, value in values.items():
+            try:
+                until = json.loads(value)
+                mutes[str(key)] = None if until is None else float(until)
+            except (ValueError, TypeError):
+                log.warning("a malformed mute in Redis was ignored: %r", str(value)[:200])
+        self.on_mutes(mutes)
+
+    def kick(self, key: str, reason: str) -> None:
+        """``chat-admin kick`` of a member of another node: that node removes it (told why)."""
+        self.queue("c", lambda pipe: self._notify(pipe, ["k", key, reason]))
+
+    async def everyone(self) -> list[tuple[str, str]]:
+        """The whole room in join order, with the node that holds each ID (``chat-admin who``)."""
+        k = self.keys
+        pipe = self.client.pipeline(transaction=True)
+        pipe.zrange(k.order, 0, -1)
+        pipe.hgetall(k.owner)
+        try:
+            names, owners = await asyncio.wait_for(pipe.execute(), COMMAND_TIMEOUT)
+        except (RedisError, OSError, TimeoutError) as exc:
+            raise RoomUnavailable(f"the shared room's Redis did not answer ({exc})") from exc
+        self.commands += 2
+        return [(str(name), str(owners.get(id_key(str(name)), "?"))) for name in names]
 
     def _bans_loaded(self, values: list[Any]) -> None:
         if self.on_bans is None:
@@ -665,6 +728,11 @@ class RedisBus:
                     sub.room_event(ServerNotice(event[1]), None)
             elif kind == "b":
                 self.link.reload_bans()
+            elif kind == "u":
+                self.link.reload_mutes()
+            elif kind == "k":
+                if event[1] in self.view and self.link.on_kick is not None:
+                    self.link.on_kick(event[1], event[2])
             elif kind == "x":
                 if event[2] != self.link.node:
                     self.link.mine.pop(event[1], None)

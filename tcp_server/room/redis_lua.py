@@ -16,7 +16,8 @@ log), TS the publish time (Redis's
 clock, epoch seconds with microseconds: the bus-lag metric), JSON is
 ``["m", exclude, sender, text, ts]``, ``["w", key, sender, text, ts]``,
 ``["n", text]`` (an operator's notice), ``["x", key, node]`` (a session resumed on ``node``), ``["b"]`` (the bans
-changed: reload ``P bans``), ``["j", key, name]``,
+changed: reload ``P bans``), ``["u"]`` (the mutes changed: reload ``P mutes``), ``["k", key, reason]`` (an
+operator kicked ``key``: its node removes it), ``["j", key, name, node]`` (``node``: who claimed it),
 ``["l", key, name]``, or an array of such arrays (the events one node queued in
 one turn, in order).
 
