@@ -15,6 +15,7 @@ from .local_room import LocalRoom
 from .protocol.codes import ErrorReason
 from .protocol.encoders import LEGACY
 from .protocol.frames import Error, UserLeft
+from .protocol.ids import prepare as prepare_ids
 from .protocol.limits import AddressBuckets, AddressLimits
 from .protocol.moderation import Ban, Moderation
 from .protocol.texts import text
@@ -99,6 +100,7 @@ class ChatServer:
     # ------------------------------------------------------------ start/stop
 
     async def start(self) -> None:
+        prepare_ids()  # the first join should not wait for the Unicode tables to load
         self._loop = asyncio.get_running_loop()
         self._room = LocalRoom(self._loop, self.stats, self.history, self.sessions)
         self.bus.subscribe(self._room)

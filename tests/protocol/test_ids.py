@@ -121,3 +121,15 @@ def test_uts39_data_is_present_offline() -> None:
     assert script("1") == "COMMON"
     assert skeleton("\u0430") == "a"
     assert highly_restrictive("민수kim") and not highly_restrictive("\u0430b")
+
+
+def test_prepare_loads_the_unicode_tables_before_the_first_join() -> None:
+    from tcp_server.protocol import ids, uts39
+
+    uts39._prototypes.cache_clear()
+    uts39._script_ranges.cache_clear()
+    ids.normalize_id.cache_clear()
+    ids.id_key.cache_clear()
+    ids.prepare()
+    assert uts39._prototypes.cache_info().currsize == 1
+    assert uts39._script_ranges.cache_info().currsize == 1
