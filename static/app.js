@@ -541,7 +541,7 @@
         if (!failPending(t('no_such_user'))) showNotice(t('no_such_user'));
         break;
       case 'error':
-        handleError(ev.reason, isText(ev.text) ? ev.text : '');
+        handleError(ev.reason, isText(ev.text) ? ev.text : '', ev);
         break;
       case 'notice': // from the server's operators, to everyone
         if (isText(ev.text)) addNotice(t('server_notice', { text: ev.text }));
@@ -573,7 +573,15 @@
     save('sessionStorage', LOG_KEY, null);
   }
 
-  function handleError(reason, text) {
+  // Which rule an ID broke, in the page's language: the gateway names it (`rule`, and `char` when one
+  // character is at fault); without it, the general rule.
+  function idRuleText(ev) {
+    const key = 'id_rule:' + ev.rule;
+    if (!isText(ev.rule) || !(key in (strings[lang] || strings.en))) return t('id_invalid');
+    return isText(ev.char) && /^U\+[0-9A-F]{4,6}$/.test(ev.char) ? `${t(key)} (${ev.char})` : t(key);
+  }
+
+  function handleError(reason, text, ev) {
     if (reason === 'kicked' || reason === 'banned') {
       // An operator's decision: no automatic rejoin; their reason is their own words, so it is shown.
       forgetId();
@@ -587,9 +595,10 @@
       setState('unavailable'); // the status area says it, once; the log stays the conversation
     } else if (!myId && ['bad-id', 'busy', 'not-joined', 'forbidden', 'flood'].includes(reason)) {
       forgetId();
-      showJoin(reason === 'bad-id' ? t('id_invalid') : reasonText(reason));
-    } else if (!failPending(reasonText(reason))) {
-      showNotice(reasonText(reason));
+      showJoin(reason === 'bad-id' ? idRuleText(ev) : reasonText(reason));
+    } else {
+      const why = reason === 'bad-id' ? idRuleText(ev) : reasonText(reason); // e.g. a whisper's target
+      if (!failPending(why)) showNotice(why);
     }
   }
 

@@ -430,6 +430,25 @@ async def test_dark_mode_and_the_id_rule_in_the_browser(stacks: Any, contexts: A
     assert wrong == []
 
 
+async def test_the_page_says_which_id_rule_the_server_side_check_found(stacks: Any, contexts: Any) -> None:
+    """What the page cannot check itself (emoji, look-alike letters of another script) comes back as the
+    rule it broke, said in the page's language, with the character at fault."""
+    stack: GatewayStack = await stacks()
+    page, console = await open_page(await contexts(locale="ko-KR"), stack.base_url + "?lang=ko")
+    await page.fill("#join-id", "alice\U0001f600")
+    await page.press("#join-id", "Enter")
+    await expect(page.locator("#join-error")).to_have_text("ID에는 기호나 이모지를 넣을 수 없습니다. (U+1F600)")
+    await page.fill("#join-id", "\u0430lice")  # a Cyrillic а
+    await page.press("#join-id", "Enter")
+    await expect(page.locator("#join-error")).to_contain_text("ID에 여러 문자 체계가 섞여 있습니다")
+    await page.click("[data-set-lang=en]")
+    await page.fill("#join-id", "alice\U0001f600")
+    await page.press("#join-id", "Enter")
+    await expect(page.locator("#join-error")).to_have_text("An ID cannot contain symbols or emoji. (U+1F600)")
+    await join(page, "alice")  # and a good ID still gets in
+    assert console.errors == []
+
+
 # ---------------------------------------------------------------- accessibility and screenshots
 
 

@@ -7,7 +7,8 @@ import sys
 
 import pytest
 
-from tcp_server.protocol import ErrorReason
+from tcp_server.protocol import MAX_ID_LENGTH, ErrorReason
+from tcp_server.protocol.ids import ID_RULES
 from web_gateway.config import normalize_base_path, parse_config
 from web_gateway.i18n import all_strings, pick_lang
 from web_gateway.launcher import parse_launcher_config
@@ -127,6 +128,9 @@ def test_page_strings_are_complete_in_both_languages() -> None:
     assert set(strings["ko"]) == set(strings["en"])
     for reason in [*ErrorReason, *GATEWAY_REASONS]:
         assert f"reason:{reason}" in strings["ko"], reason
+    # every rule an ID can break, said in both languages (a bad-id event names its rule)
+    assert {k.removeprefix("id_rule:") for k in strings["ko"] if k.startswith("id_rule:")} == set(ID_RULES)
+    assert strings["ko"]["id_rule:too-long"] == f"ID가 너무 깁니다({MAX_ID_LENGTH}자까지)."
     # the seed's own sentences, as the terminal shows them
     assert strings["ko"]["user_joined"] == "[공지]{id} 사용자가 접속하였습니다."
     assert strings["ko"]["whisper"] == "{sender}님의 귓속말 : {message}"

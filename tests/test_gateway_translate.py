@@ -139,3 +139,21 @@ def test_pure_gateway_modules_load_no_io() -> None:
     )
     result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60)
     assert result.returncode == 0, result.stdout + result.stderr
+
+
+@pytest.mark.parametrize(("raw", "rule", "char"), [
+    ("a b", "space", "U+0020"),
+    ("a#b", "hash", None),
+    ("x" * 33, "too-long", None),
+    ("alice\U0001f600", "symbol", "U+1F600"),
+    ("\u0430lice", "scripts", None),
+    ("alice\u200d", "invisible", "U+200D"),
+])
+def test_a_bad_id_says_which_rule_it_broke(raw: str, rule: str, char: str | None) -> None:
+    """The page says the rule in the user's language: the event names it (and the character at fault)."""
+    got = to_frame({"type": "join", "id": raw}, None)
+    assert isinstance(got, Refusal)
+    event = got.event()
+    assert event["reason"] == "bad-id" and event["rule"] == rule and event.get("char") == char
+    whisper = to_frame({"type": "whisper", "to": raw, "text": "hi"}, "alice")
+    assert isinstance(whisper, Refusal) and whisper.event()["rule"] == rule

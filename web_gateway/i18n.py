@@ -87,6 +87,39 @@ _PAGE: dict[str, dict[Lang, str]] = {
     "mention": {"ko": "나를 언급함", "en": "mentions you"},
 }
 
+# The ID rules (tcp_server/protocol/ids.py ID_RULES), for a bad-id error event's "rule".
+_ID_RULES: dict[str, dict[Lang, str]] = {
+    "empty": {"ko": "ID를 입력해 주세요.", "en": "Enter an ID."},
+    "space": {"ko": "ID에는 공백을 넣을 수 없습니다.", "en": "An ID cannot contain spaces."},
+    "control": {"ko": "ID에는 제어 문자를 넣을 수 없습니다.", "en": "An ID cannot contain control characters."},
+    "invisible": {"ko": "ID에 보이지 않는 문자가 들어 있습니다.", "en": "The ID contains an invisible character."},
+    "old-hangul": {"ko": "ID에 한글 채움 문자나 옛 자모가 들어 있습니다. 완성된 글자로 써 주세요.",
+                   "en": "The ID contains a Hangul filler or an old jamo; write the syllable instead."},
+    "compat": {"ko": "ID에 호환용 문자(ⓐ, 전각 문자, ² 같은)가 들어 있습니다. 보통 글자나 숫자로 써 주세요.",
+               "en": "The ID contains a compatibility form (like ⓐ, full-width letters or ²); "
+                     "write the plain letter or digit."},
+    "symbol": {"ko": "ID에는 기호나 이모지를 넣을 수 없습니다.", "en": "An ID cannot contain symbols or emoji."},
+    "punctuation": {"ko": "ID에는 ASCII 문장 부호만 쓸 수 있습니다.",
+                    "en": "An ID may only contain ASCII punctuation."},
+    "other": {"ko": "ID에 쓸 수 없는 문자가 들어 있습니다.", "en": "The ID contains a character that is not allowed."},
+    "unassigned": {"ko": "ID에 아직 정의되지 않은 문자가 들어 있습니다.",
+                   "en": "The ID contains a character Unicode has not assigned."},
+    "bidi": {"ko": "ID에는 오른쪽에서 왼쪽으로 쓰는 글자와 왼쪽에서 오른쪽으로 쓰는 글자를 섞을 수 없습니다.",
+             "en": "An ID cannot mix right-to-left and left-to-right writing."},
+    "unstable": {"ko": "이 ID는 형태가 안정적이지 않습니다. 다른 ID를 써 주세요.",
+                 "en": "This ID has no stable form; choose another."},
+    "hash": {"ko": "ID에는 #을 넣을 수 없습니다.", "en": "An ID cannot contain #."},
+    "overlay": {"ko": "ID에 글자를 덧긋는 결합 문자가 들어 있습니다.",
+                "en": "The ID contains a mark that strikes through letters."},
+    "scripts": {"ko": "ID에 여러 문자 체계가 섞여 있습니다(라틴 문자와 닮은 키릴·그리스 문자 같은). "
+                      "한 가지 문자로 쓰거나, 라틴 문자에 한글·한자를 섞어 쓰세요.",
+                "en": "The ID mixes scripts (like Cyrillic or Greek letters that look Latin); use one script, "
+                      "or Latin with Hangul and Han."},
+    "digits": {"ko": "ID에 서로 다른 숫자 체계를 섞을 수 없습니다.",
+               "en": "An ID cannot mix digits of different number systems."},
+    "too-long": {"ko": "ID가 너무 깁니다({max}자까지).", "en": "The ID is too long (at most {max} characters)."},
+}
+
 # Reasons the gateway itself gives (the server's come from texts.reason_text).
 _GATEWAY_REASONS: dict[str, dict[Lang, str]] = {
     "bad-json": {"ko": "잘못된 요청입니다.", "en": "Bad request."},
@@ -113,6 +146,8 @@ def page_strings(lang: Lang) -> dict[str, str]:
         out[f"reason:{reason}"] = reason_text(reason, lang)
     for name, value in _GATEWAY_REASONS.items():
         out[f"reason:{name}"] = value[lang]
+    for rule, value in _ID_RULES.items():
+        out[f"id_rule:{rule}"] = value[lang].replace("{max}", str(MAX_ID_LENGTH))
     return out
 
 

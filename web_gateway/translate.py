@@ -54,13 +54,17 @@ GATEWAY_REASONS = (
 
 @dataclass(frozen=True, slots=True)
 class Refusal:
-    """A browser message the gateway will not send on; becomes an error event."""
+    """A browser message the gateway will not send on; becomes an error event.
+
+    ``extra``: keys the page acts on (a ``bad-id``'s ``rule`` and ``char``, to say it in the user's language).
+    """
 
     reason: str
     text: str
+    extra: tuple[tuple[str, str], ...] = ()
 
     def event(self) -> Event:
-        return error_event(self.reason, self.text)
+        return error_event(self.reason, self.text, **dict(self.extra))
 
 
 def status_event(state: str, **extra: Any) -> Event:
@@ -115,7 +119,8 @@ def _user_id(msg: Event, name: str) -> str | Refusal:
     try:
         return normalize_id(raw)
     except InvalidId as exc:
-        return Refusal("bad-id", str(exc))
+        extra = (("rule", exc.rule),) + ((("char", exc.char),) if exc.char else ())
+        return Refusal("bad-id", str(exc), extra)
 
 
 def to_frame(msg: Event, own_id: str | None, max_frame: int = DEFAULT_MAX_LINE) -> ClientFrame | Refusal:

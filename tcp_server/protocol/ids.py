@@ -34,48 +34,65 @@ MAX_ID_LENGTH = 32
 _CASE_MAPPED = precis_i18n.get_profile("UsernameCaseMapped")
 _CASE_PRESERVED = precis_i18n.get_profile("UsernameCasePreserved")
 
-# precis-i18n's DISALLOWED/<rule> names, in words a user can act on.
+# precis-i18n's DISALLOWED/<rule> names: the rule's code (ID_RULES) and words a user can act on.
 _PRECIS_REASONS = {
-    "empty": "empty ID",
-    "spaces": "ID contains a space",
-    "controls": "ID contains a control character",
-    "precis_ignorable_properties": "ID contains an invisible character",
-    "zero_width_joiner": "ID contains an invisible character",
-    "zero_width_nonjoiner": "ID contains an invisible character",
-    "old_hangul_jamo": "ID contains a Hangul filler or an old jamo (write the syllable instead)",
-    "has_compat": "ID contains a compatibility form (write the plain letter or digit instead)",
-    "symbols": "ID contains a symbol or emoji",
-    "punctuation": "ID contains punctuation other than ASCII",
-    "other_letter_digits": "ID contains a character that is not a plain letter or digit",
-    "unassigned": "ID contains an unassigned code point",
-    "bidi_rule": "ID mixes right-to-left and left-to-right writing",
-    "not_idempotent": "ID does not have a stable form",
+    "empty": ("empty", "empty ID"),
+    "spaces": ("space", "ID contains a space"),
+    "controls": ("control", "ID contains a control character"),
+    "precis_ignorable_properties": ("invisible", "ID contains an invisible character"),
+    "zero_width_joiner": ("invisible", "ID contains an invisible character"),
+    "zero_width_nonjoiner": ("invisible", "ID contains an invisible character"),
+    "old_hangul_jamo": ("old-hangul", "ID contains a Hangul filler or an old jamo (write the syllable instead)"),
+    "has_compat": ("compat", "ID contains a compatibility form (write the plain letter or digit instead)"),
+    "symbols": ("symbol", "ID contains a symbol or emoji"),
+    "punctuation": ("punctuation", "ID contains punctuation other than ASCII"),
+    "other_letter_digits": ("other", "ID contains a character that is not a plain letter or digit"),
+    "unassigned": ("unassigned", "ID contains an unassigned code point"),
+    "bidi_rule": ("bidi", "ID mixes right-to-left and left-to-right writing"),
+    "not_idempotent": ("unstable", "ID does not have a stable form"),
 }
+
+ID_RULES = (
+    "empty", "space", "control", "invisible", "old-hangul", "compat", "symbol", "punctuation", "other",
+    "unassigned", "bidi", "unstable", "hash", "overlay", "scripts", "digits", "too-long",
+)
+"""Every rule an ID can break, as :attr:`InvalidId.rule` names it (a page says each in its own language)."""
 
 
 class InvalidId(ValueError):
-    """The ID breaks a rule; ``str(exc)`` says which, in English (sent as ``109#bad-id``'s text)."""
+    """The ID breaks a rule; ``str(exc)`` says which, in English (sent as ``109#bad-id``'s text).
+
+    ``rule`` is one of :data:`ID_RULES`, ``char`` the offending character as ``U+XXXX`` when there is one:
+    what a user interface needs to say it in the user's language.
+    """
+
+    def __init__(self, text: str, rule: str = "other", char: str | None = None) -> None:
+        super().__init__(text)
+        self.rule = rule
+        self.char = char
 
 
-def _precis_reason(exc: UnicodeEncodeError) -> str:
-    rule = exc.reason.partition("/")[2]
-    text = _PRECIS_REASONS.get(rule, f"ID not allowed ({rule})")
-    if rule in ("empty", "bidi_rule", "not_idempotent"):
-        return text
+def _precis_error(exc: UnicodeEncodeError) -> InvalidId:
+    precis_rule = exc.reason.partition("/")[2]
+    rule, text = _PRECIS_REASONS.get(precis_rule, ("other", f"ID not allowed ({precis_rule})"))
+    if precis_rule in ("empty", "bidi_rule", "not_idempotent"):
+        return InvalidId(text, rule)
     value = exc.object
+    char = None
     if 0 <= exc.start < len(value):
         ch = value[exc.start]
         if unicodedata.category(ch).startswith("Z"):  # U+3000, U+00A0: spaces with a compatibility form
-            text = _PRECIS_REASONS["spaces"]
-        text += f": U+{ord(ch):04X}"
-    return text
+            rule, text = _PRECIS_REASONS["spaces"]
+        char = f"U+{ord(ch):04X}"
+        text += f": {char}"
+    return InvalidId(text, rule, char)
 
 
 def _enforce(profile: precis_i18n.profile.Profile, raw: str) -> str:
     try:
         result = profile.enforce(raw)
     except UnicodeEncodeError as exc:
-        raise InvalidId(_precis_reason(exc)) from None
+        raise _precis_error(exc) from None
     assert isinstance(result, str)
     return result
 
@@ -83,28 +100,29 @@ def _enforce(profile: precis_i18n.profile.Profile, raw: str) -> str:
 def _check_uts39(name: str) -> None:
     for ch in name:
         if ch == "#":
-            raise InvalidId("ID contains '#', which separates the fields of a frame")
+            raise InvalidId("ID contains '#', which separates the fields of a frame", "hash")
         if unicodedata.combining(ch) == 1:  # canonical combining class 1: overlays
-            raise InvalidId(f"ID contains an overlay mark that strikes through letters: U+{ord(ch):04X}")
+            char = f"U+{ord(ch):04X}"
+            raise InvalidId(f"ID contains an overlay mark that strikes through letters: {char}", "overlay", char)
     if not highly_restrictive(name):
         used = ", ".join(sorted(s.title() for s in scripts_of(name)))
         raise InvalidId(f"ID mixes scripts ({used}); one script only, or Latin with Hangul and Han, "
-                        "with kana and Han, or with Bopomofo and Han")
+                        "with kana and Han, or with Bopomofo and Han", "scripts")
     if mixed_digits(name):
-        raise InvalidId("ID mixes digits of different number systems")
+        raise InvalidId("ID mixes digits of different number systems", "digits")
 
 
 @lru_cache(maxsize=4096)
 def normalize_id(raw: str) -> str:
     """The ID as it is shown (PRECIS UsernameCasePreserved), or :class:`InvalidId` saying why not."""
     if not raw:
-        raise InvalidId("empty ID")
+        raise InvalidId("empty ID", "empty")
     if "#" in raw:  # before PRECIS, which would let it through
-        raise InvalidId("ID contains '#', which separates the fields of a frame")
+        raise InvalidId("ID contains '#', which separates the fields of a frame", "hash")
     _enforce(_CASE_MAPPED, raw)  # what is allowed; its errors name the first offending character
     name = _enforce(_CASE_PRESERVED, raw)
     if len(name) > MAX_ID_LENGTH:
-        raise InvalidId(f"ID longer than {MAX_ID_LENGTH} characters")
+        raise InvalidId(f"ID longer than {MAX_ID_LENGTH} characters", "too-long")
     _check_uts39(name)
     return name
 
