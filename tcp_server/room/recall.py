@@ -7,6 +7,7 @@ them). A multi-node store (Redis) takes their place behind the same seam.
 from __future__ import annotations
 
 import asyncio
+import heapq
 import secrets
 from collections import deque
 from collections.abc import Callable
@@ -52,18 +53,33 @@ class InMemoryHistory:
 
 
 class _Session:
-    __slots__ = ("name", "token", "missed", "bytes", "timer")
+    """A session; while parked, where it left the room's log and the frames that are its own."""
+
+    __slots__ = ("name", "token", "timer", "start", "start_bytes", "own", "own_bytes", "version")
 
     def __init__(self, name: str) -> None:
         self.name = name
         self.token: str | None = None
-        self.missed: list[ServerFrame] = []
-        self.bytes = 0
         self.timer: asyncio.TimerHandle | None = None  # set while parked
+        self.start = 0  # the room log's position when it parked: it misses what comes from there
+        self.start_bytes = 0  # the room log's byte count then
+        # Its own frames, each with the log position it goes before: the unsent ones at parking
+        # (before everything), then whispers to it (after the room frames logged before them).
+        self.own: list[tuple[int, ServerFrame]] = []
+        self.own_bytes = 0
+        self.version = 0  # its bound entries in the heaps below with another version are stale
 
 
 class InMemorySessionStore:
-    """Sessions by ID key, tokens by value; a parked session keeps at most ``max_frames``/``max_bytes``."""
+    """Sessions by ID key, tokens by value; a parked session keeps at most ``max_frames``/``max_bytes``.
+
+    The room's frames are kept once, in one log from the oldest parked session on, whatever
+    the number of parked sessions: a message costs one append, not one per parked session (a
+    gateway's restart parks every page at once). Each parked session keeps only where it
+    left the log and its own frames; it passes its bound when the log grows past a point known
+    when it parked (or got a whisper), so two heaps of those points find, per message, only
+    the sessions that end.
+    """
 
     def __init__(self, grace: float, max_frames: int, max_bytes: int,
                  on_expire: Callable[[str, str], None] | None = None) -> None:
@@ -73,7 +89,13 @@ class InMemorySessionStore:
         self.on_expire = on_expire
         self._sessions: dict[str, _Session] = {}
         self._tokens: dict[str, str] = {}  # token -> key
-        self._parked: dict[str, _Session] = {}
+        self._parked: dict[str, _Session] = {}  # in the order they parked: the first is the log's oldest reader
+        self._log: deque[tuple[RoomFrame, str | None]] = deque()  # (frame, exclude), from position _base on
+        self._base = 0
+        self._end = 0  # the position after the last logged frame
+        self._bytes = 0  # the bytes of every frame ever logged
+        self._frame_limits: list[tuple[int, int, str]] = []  # (log end past which it ends, version, key)
+        self._byte_limits: list[tuple[int, int, str]] = []  # (log bytes past which it ends, version, key)
 
     def issue(self, name: str, key: str) -> str:
         session = self._sessions.get(key)
@@ -92,9 +114,12 @@ class InMemorySessionStore:
             return False
         loop = asyncio.get_running_loop()
         session.timer = loop.call_later(self.grace, self._expire, key)
+        session.start, session.start_bytes = self._end, self._bytes
+        session.own = [(self._end, frame) for frame in unsent]
+        session.own_bytes = sum(frame_size(frame) for frame in unsent)
+        self._parked.pop(key, None)  # (last in the parking order: the order of the log positions)
         self._parked[key] = session
-        for frame in unsent:  # past the bound, this already ends it (and its 104 is coming)
-            self._keep(key, session, frame, frame_size(frame))
+        self._bound(key, session)  # past the bound already: this ends it (and its 104 is coming)
         return True
 
     async def take(self, token: str) -> Resumable | None:
@@ -107,30 +132,45 @@ class InMemorySessionStore:
         if session.timer is not None:
             session.timer.cancel()
             session.timer = None
-        missed, session.missed, session.bytes = session.missed, [], 0
+        missed = self._missed(key, session) if parked else []
+        session.own, session.own_bytes = [], 0
+        self._trim()
         return Resumable(session.name, key, parked, missed)
 
     def end(self, key: str) -> None:
         session = self._sessions.pop(key, None)
         if session is None:
             return
-        self._parked.pop(key, None)
+        if self._parked.pop(key, None) is not None:
+            self._trim()
         if session.token is not None:
             self._tokens.pop(session.token, None)
         if session.timer is not None:
             session.timer.cancel()
 
     def room_event(self, frame: RoomFrame, exclude: str | None) -> None:
-        if self._parked:
-            size = frame_size(frame)  # once, however many sessions are parked
-            for key, session in list(self._parked.items()):
-                if key != exclude:
-                    self._keep(key, session, frame, size)
+        if not self._parked:
+            return
+        self._log.append((frame, exclude))
+        self._end += 1
+        self._bytes += frame_size(frame)  # once, however many sessions are parked
+        for limits, now in ((self._frame_limits, self._end), (self._byte_limits, self._bytes)):
+            while limits and limits[0][0] < now:
+                _, version, key = heapq.heappop(limits)
+                session = self._parked.get(key)
+                if session is not None and session.version == version:
+                    self._overflow(key, session)
 
     def whisper(self, key: str, frame: WhisperMessage) -> None:
         session = self._parked.get(key)
         if session is not None:
-            self._keep(key, session, frame, frame_size(frame))
+            session.own.append((self._end, frame))
+            session.own_bytes += frame_size(frame)
+            self._bound(key, session)
+
+    def kept(self) -> int:
+        """Room frames kept for parked sessions: each once, however many sessions miss it."""
+        return len(self._log)
 
     def is_parked(self, key: str) -> bool:
         return key in self._parked
@@ -138,7 +178,7 @@ class InMemorySessionStore:
     def parked_bytes(self, key: str) -> int:
         """What a parked session's kept frames count against ``max_bytes`` (0 if not parked)."""
         session = self._parked.get(key)
-        return session.bytes if session is not None else 0
+        return self._bytes - session.start_bytes + session.own_bytes if session is not None else 0
 
     def close(self) -> None:
         for session in self._parked.values():
@@ -147,15 +187,54 @@ class InMemorySessionStore:
         self._sessions.clear()
         self._tokens.clear()
         self._parked.clear()
+        self._trim()
 
-    def _keep(self, key: str, session: _Session, frame: ServerFrame, size: int) -> None:
-        if len(session.missed) >= self.max_frames or session.bytes + size > self.max_bytes:
-            # Past the bound: the session ends now (its resume gets bad-token), not in the caller's turn.
-            self.end(key)
-            asyncio.get_running_loop().call_soon(self._expired, session.name, key)
+    def _bound(self, key: str, session: _Session) -> None:
+        """Where this session passes its bound, given what it holds now; past it already, it ends now."""
+        frame_limit = session.start + self.max_frames - len(session.own)
+        byte_limit = session.start_bytes + self.max_bytes - session.own_bytes
+        if self._end > frame_limit or self._bytes > byte_limit:
+            self._overflow(key, session)
             return
-        session.missed.append(frame)
-        session.bytes += size
+        session.version += 1
+        heapq.heappush(self._frame_limits, (frame_limit, session.version, key))
+        heapq.heappush(self._byte_limits, (byte_limit, session.version, key))
+
+    def _overflow(self, key: str, session: _Session) -> None:
+        # Past the bound: the session ends now (its resume gets bad-token), not in the caller's turn.
+        self.end(key)
+        asyncio.get_running_loop().call_soon(self._expired, session.name, key)
+
+    def _missed(self, key: str, session: _Session) -> list[ServerFrame]:
+        """Its own frames and the room's since it parked, in the order it would have had them."""
+        out: list[ServerFrame] = []
+        own = iter(session.own)
+        mine = next(own, None)
+        for position in range(session.start, self._end):
+            while mine is not None and mine[0] <= position:
+                out.append(mine[1])
+                mine = next(own, None)
+            frame, exclude = self._log[position - self._base]
+            if exclude != key:
+                out.append(frame)
+        while mine is not None:
+            out.append(mine[1])
+            mine = next(own, None)
+        return out
+
+    def _trim(self) -> None:
+        """Forget the log before its oldest parked reader (all of it, and the stale bounds, with nobody parked)."""
+        if not self._parked:
+            self._log.clear()
+            self._base = self._end
+            self._frame_limits.clear()
+            self._byte_limits.clear()
+            return
+        oldest = next(iter(self._parked.values())).start
+        log = self._log
+        while self._base < oldest:
+            log.popleft()
+            self._base += 1
 
     def _expire(self, key: str) -> None:
         session = self._parked.get(key)
