@@ -100,3 +100,11 @@ def test_generator_speaks_websocket_through_the_gateway(binary: Path) -> None:
         whisper = agent.step(StepSpec(mode="whisper", rate=100.0, secs=0.5, senders=2, parse_all=True,
                                       drain_secs=5.0, quiet_ms=300))
         assert whisper["delivered"] == whisper["expected"] == whisper["samples"] > 0
+
+
+def test_the_parked_sessions_benchmark_runs() -> None:
+    result = subprocess.run([sys.executable, "-m", "bench.parked", "--parked", "0,10", "--messages", "20"],
+                            capture_output=True, text=True, timeout=60, cwd=Path(__file__).parent.parent)
+    assert result.returncode == 0, result.stderr
+    lines = result.stdout.splitlines()
+    assert len(lines) == 2 and lines[1].split()[0] == "10" and "us per message" in lines[1]
