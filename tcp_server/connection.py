@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import secrets
 import socket
 import time
 from typing import Protocol, Union, assert_never
@@ -39,7 +40,7 @@ from .protocol.session import (
 )
 from .protocol.states import ConnState
 from .protocol.table import Budget, spec_of
-from .room import Bus, Directory, History, Later, RoomUnavailable, SessionStore
+from .room import Bus, Directory, History, Later, Resumable, RoomUnavailable, SessionStore
 from .stats import ServerStats
 
 log = logging.getLogger("tcp_server")
@@ -556,13 +557,24 @@ class ChatConnection(asyncio.Protocol):
         self.node.loop.create_task(self._take(token), name="resume")
 
     async def _take(self, token: str) -> None:
+        """Take the session: the store's answer, and with a shared store its announcement on the bus
+        (an :class:`Arrival`, as for a claim): the member enters where its missed frames end."""
         node = self.node
         sessions = node.sessions
         assert sessions is not None
+        room = node.room
+        ref = f"take:{secrets.token_hex(8)}" if sessions.announces_takes else ""
+        arrival = room.expect(ref) if ref else None
+        found: Resumable | None = None
         try:
-            found = await sessions.take(token)
-        except RoomUnavailable as exc:
-            log.warning("resume refused: %s", exc)
+            found = await sessions.take(token, ref)
+            if found is not None and arrival is not None:
+                await asyncio.wait_for(arrival.echoed.wait(), ARRIVAL_TIMEOUT)
+        except (RoomUnavailable, TimeoutError) as exc:
+            room.arrived(ref)
+            log.warning("resume refused: %s", exc or "no announcement from the room")
+            if found is not None:
+                self._give_back(found, [])
             if not self.closing:
                 self.refuse(ErrorReason.UNAVAILABLE, "the room is unavailable; try again later")
             return
@@ -571,32 +583,42 @@ class ChatConnection(asyncio.Protocol):
             found = None
             if not self.closing:
                 self.internal_error()
+        room.arrived(ref)
+        since = arrival.frames if arrival is not None and arrival.echoed.is_set() else []
         session = self.session
         if session.state is not ConnState.JOINING:
-            # Gone meanwhile: the session goes back to its grace (its token is spent; it ends with a 104).
             if found is not None:
-                sessions.issue(found.name, found.key)
-                if not sessions.park(found.key, found.missed):
-                    node.directory.release(found.key)
+                self._give_back(found, since)
             return
         try:
             if found is None:
                 self.apply(session.refused())
             else:
-                old = node.room.members.get(found.key)
+                old = room.members.get(found.key)
                 if old is not None and old is not self:
                     old.replaced()  # the tab that reconnects wins
                 if self.timer is not None:
                     self.timer.cancel()
                     self.timer = None
-                node.room.enter(found.key, self)
+                room.enter(found.key, self)
                 fresh = sessions.issue(found.name, found.key)
-                users = node.room.roster.user_list().ids
-                self.apply(session.resumed(found.name, users, fresh, found.missed))
-                log.info("%s resumed [%s] (%d missed frames)", found.name, session.address, len(found.missed))
+                # The room as it was where the missed frames end (at the announcement, with a shared store).
+                users = arrival.users if arrival is not None else room.roster.user_list().ids
+                missed = [*found.missed, *since]
+                self.apply(session.resumed(found.name, users, fresh, missed))
+                log.info("%s resumed [%s] (%d missed frames)", found.name, session.address, len(missed))
             self._go_on()
         except Exception:
             self.internal_error()
+
+    def _give_back(self, found: Resumable, since: list[ServerFrame]) -> None:
+        """The connection went (or the room did) while taking: the session goes back to its grace
+        (its token is spent; it ends with a 104), with what it missed meanwhile."""
+        sessions = self.node.sessions
+        assert sessions is not None
+        sessions.issue(found.name, found.key)
+        if not sessions.park(found.key, [*found.missed, *since]):
+            self.node.directory.release(found.key)
 
     def _close_gracefully(self) -> None:
         session = self.session

@@ -33,23 +33,26 @@ FLUSH_PAUSE_SCALE = 0.5
 FLUSH_PAUSE_MAX = 0.050
 
 ARRIVAL_TIMEOUT = 5.0
-"""Seconds a shared directory's claim may wait for its own join to come back on the bus."""
+"""Seconds a shared store's claim or resume may wait for its own echo on the bus."""
 
 
 class Arrival:
-    """A join this node claimed in a shared directory, between the claim and the joiner's entry.
+    """A join (a claim) or a resume (a take) this node asked a shared store for, until the joiner enters.
 
-    From the join's echo on the bus (:meth:`LocalRoom.joined`) the room's frames are kept here
-    for the joiner, with the history as it stood then: it enters when the claim's answer is
-    there too, and gets exactly what followed its join, whichever of the two came first.
+    The store's answer and the bus's events travel apart. From the request's echo on the bus
+    (:meth:`LocalRoom.joined`) the room's frames are kept here for the joiner, with the history as
+    it stood then: it enters when the answer is there too, and gets exactly what followed its
+    join or resume, whichever of the two came first.
     """
 
-    __slots__ = ("echoed", "frames", "history")
+    __slots__ = ("echoed", "key", "frames", "history", "users")
 
     def __init__(self) -> None:
         self.echoed = asyncio.Event()
+        self.key: str | None = None  # the ID key, from the echo on (a resume names it only then)
         self.frames: list[ServerFrame] = []
         self.history: list[Message] = []
+        self.users: tuple[str, ...] = ()  # the room at the echo (a resume's 107)
 
 
 class Member(Protocol):
@@ -110,23 +113,26 @@ class LocalRoom:
             group.pop(member, None)
         member.cursor = None
 
-    def expect(self, key: str) -> Arrival | None:
-        """A shared directory's claim of ``key`` starts here; None: one from this node is already on its way."""
-        if key in self.arriving:
+    def expect(self, ref: str) -> Arrival | None:
+        """A shared store's claim (``ref``: the ID key) or take (a reference of its own) starts here;
+        None: one with this reference is already on its way from this node."""
+        if ref in self.arriving:
             return None
-        arrival = self.arriving[key] = Arrival()
+        arrival = self.arriving[ref] = Arrival()
         return arrival
 
-    def arrived(self, key: str) -> None:
-        """The claim is answered (or failed): the joiner enters now, or not at all; nothing more is kept."""
-        self.arriving.pop(key, None)
+    def arrived(self, ref: str) -> None:
+        """The store answered (or failed): the joiner enters now, or not at all; nothing more is kept."""
+        self.arriving.pop(ref, None)
 
     # ------------------------------------------------------------ the bus's subscriber
 
-    def joined(self, key: str) -> None:
-        arrival = self.arriving.get(key)
+    def joined(self, ref: str, key: str) -> None:
+        arrival = self.arriving.get(ref)
         if arrival is not None and not arrival.echoed.is_set():
+            arrival.key = key
             arrival.history = self.history.recent() if self.history is not None else []
+            arrival.users = self.roster.user_list().ids
             arrival.echoed.set()
 
     def room_event(self, frame: RoomFrame, exclude: str | None) -> None:
@@ -139,8 +145,8 @@ class LocalRoom:
         if self.sessions is not None:
             self.sessions.room_event(frame, exclude)
         if self.arriving:
-            for key, arrival in self.arriving.items():
-                if key != exclude and arrival.echoed.is_set():
+            for arrival in self.arriving.values():
+                if arrival.echoed.is_set() and arrival.key != exclude:
                     arrival.frames.append(frame)
         log = self.log
         sender = self.members.get(exclude) if exclude is not None else None
@@ -156,10 +162,12 @@ class LocalRoom:
 
     def whisper(self, key: str, frame: WhisperMessage) -> None:
         member = self.members.get(key)
-        arrival = self.arriving.get(key) if member is None else None
+        arrival = None
+        if member is None and self.arriving:
+            arrival = next((a for a in self.arriving.values() if a.key == key and a.echoed.is_set()), None)
         if member is not None:
             member.send(frame)
-        elif arrival is not None and arrival.echoed.is_set():
+        elif arrival is not None:
             arrival.frames.append(frame)
         elif self.sessions is not None:
             self.sessions.whisper(key, frame)

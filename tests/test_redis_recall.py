@@ -103,6 +103,56 @@ async def test_a_dropped_session_resumes_on_the_other_node_with_what_it_missed(
     assert await bob.recv_until(UserLeft("alice"))
 
 
+async def test_a_resume_whose_answer_overtakes_the_room_channel_gets_each_message_once(
+    make_node: MakeNode, node_clients: Connect, redis_server: RedisServer,
+) -> None:
+    """The take's answer and the room channel travel on different connections: here node b's channel is
+    held back until just after the answer, as a busy channel would be. The missed frames and the live ones
+    still meet exactly where the take happened in the channel: each message once, in order (before, the
+    messages published between the node's channel position and the take came twice)."""
+    a, b = await make_node(resume_grace=GRACE), await make_node(resume_grace=GRACE)
+    alice, bob, carol = await node_clients(a), await node_clients(b), await node_clients(a)
+    token = await join_with_token(alice, "alice")
+    await join_with_token(bob, "bob")
+    await join_with_token(carol, "carol")
+    assert await alice.recv_until(UserJoined("carol"))
+    alice.writer.transport.abort()
+    await parked_in_redis(redis_server, "alice")
+
+    assert b.room is not None and b.server.sessions is not None
+    bus, sessions = b.room.bus, b.server.sessions
+    deliver, take = bus.received, sessions.take
+    held: list[object] = []
+
+    def hold(data: object) -> None:
+        held.append(data)
+
+    def release() -> None:
+        bus.received = deliver  # type: ignore[method-assign]
+        for data in held:
+            deliver(data)
+
+    async def take_then_release(*args: str) -> object:
+        found = await take(*args)
+        asyncio.get_running_loop().call_soon(release)  # after the taker's next step
+        return found
+
+    bus.received = hold  # type: ignore[method-assign]
+    sessions.take = take_then_release  # type: ignore[method-assign]
+    for i in range(50):
+        await carol.send(f"002#carol#m{i}")
+    # All fifty are in Redis (node b's channel has them, held) before the take.
+    await wait_until(lambda: any('"m49"' in str(data) for data in held), what="node b's channel held back")
+    again = await node_clients(b)
+    _, missed = await resume(again, token)
+    for i in range(50, 60):
+        await carol.send(f"002#carol#m{i}")
+    live = await again.recv_until(Message("carol", "m59"))
+    got = [f.message for f in [*missed, *live] if isinstance(f, Message)]
+    assert got == [f"m{i}" for i in range(60)], (len(missed), got)
+    assert await again.sync() == []
+
+
 async def test_a_session_on_a_killed_node_resumes_on_another_and_nobody_sees_a_leave(
     make_node: MakeNode, node_clients: Connect, redis_server: RedisServer,
     node_process: Callable[..., Awaitable[NodeProcess]],  # noqa: F811 - the fixture

@@ -65,12 +65,13 @@ class Subscriber(Protocol):
     def whisper(self, key: str, frame: WhisperMessage) -> None:
         """A frame for the member whose ID key is ``key``, if it is connected to this node."""
 
-    def joined(self, key: str) -> None:
-        """This node's own claim of ``key`` came back on the bus: the joiner's place in the room's order.
+    def joined(self, ref: str, key: str) -> None:
+        """This node's own claim or take came back on the bus: the place of ``key``'s joiner in the room's order.
 
         A directory that needs a round trip (:data:`LATER`) publishes each join itself, atomically with
-        the claim; its answer and the bus's events travel apart, so the joiner takes the room from here
-        (what came before is in the claim's user list), whichever of the two arrives first.
+        the claim (``ref``: the ID key), and a store that :attr:`SessionStore.announces_takes` each take
+        (``ref``: the reference the taker gave); the answer and the bus's events travel apart, so the
+        joiner takes the room from here (what came before is in the answer), whichever arrives first.
         """
 
 
@@ -120,6 +121,10 @@ class SessionStore(Protocol):
     """
 
     on_expire: Callable[[str, str], None] | None
+    announces_takes: bool
+    """A take is announced on the bus (:meth:`Subscriber.joined` with the ``ref`` given to :meth:`take`),
+    at the point its missed frames end: the taker enters there (a shared store; the embedded one
+    answers in the caller's turn and needs none)."""
 
     def issue(self, name: str, key: str) -> str:
         """A fresh token for the session of ``key`` (any earlier one dies). Never log it."""
@@ -127,8 +132,10 @@ class SessionStore(Protocol):
     def park(self, key: str, unsent: list[ServerFrame]) -> bool:
         """Its connection dropped: keep the session (``unsent`` first) for the grace. False: no session."""
 
-    async def take(self, token: str) -> Resumable | None:
+    async def take(self, token: str, ref: str = "") -> Resumable | None:
         """Use ``token`` up (single use): the session it names, or None if unknown, used or expired.
+
+        ``ref``: what the announcement of the take names (see :attr:`announces_takes`).
 
         Async because a shared store needs a round trip (the connection waits as for a claim);
         raises :class:`RoomUnavailable` when the store cannot answer.

@@ -81,6 +81,8 @@ class InMemorySessionStore:
     the sessions that end.
     """
 
+    announces_takes = False  # a take is answered in the caller's turn: nothing can come between
+
     def __init__(self, grace: float, max_frames: int, max_bytes: int,
                  on_expire: Callable[[str, str], None] | None = None) -> None:
         self.grace = grace
@@ -122,7 +124,7 @@ class InMemorySessionStore:
         self._bound(key, session)  # past the bound already: this ends it (and its 104 is coming)
         return True
 
-    async def take(self, token: str) -> Resumable | None:
+    async def take(self, token: str, ref: str = "") -> Resumable | None:
         key = self._tokens.pop(token, None)
         if key is None:
             return None

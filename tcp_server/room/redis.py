@@ -181,7 +181,7 @@ class RedisLink:
         self._idle.set()
         self.commands = 0  # Redis commands sent (a pipeline counts each), for measuring
         self.reaper_rounds = 0  # dead-node checks done (tests wait on it)
-        # In order: ("p", (kind, payload)), ("r", key), ("c", call), ("k", (keys, args, future)) a claim
+        # In order: ("p", (kind, payload)), ("r", key), ("c", call), ("k", (script, keys, args, future)): see ask()
         self._outbox: list[tuple[str, Any]] = []
         self._wake = asyncio.Event()
         self._tasks: list[asyncio.Task[None]] = []
@@ -266,10 +266,10 @@ class RedisLink:
     def queue(self, kind: str, value: Any) -> None:
         """Fire and forget, in order: ``p`` publishes ``value`` (``(kind, payload)``) on the room channel,
         ``r`` releases key ``value``, ``c`` calls ``value(pipeline)`` (a session store's script);
-        ``k`` runs a claim (``(keys, args, future)``) and answers its future."""
+        ``k`` runs a script and answers its future (see :meth:`ask`)."""
         if not self._tasks:
             if kind == "k":
-                value[2].set_exception(RoomUnavailable("the node is stopping"))
+                value[3].set_exception(RoomUnavailable("the node is stopping"))
             return  # stopped
         if len(self._outbox) >= MAX_OUTBOX:
             log.warning("Redis is not keeping up: a room event was dropped")
@@ -297,9 +297,9 @@ class RedisLink:
                     if kind == "c":
                         value(pipe)
                     elif kind == "k":
-                        keys, args, future = value
+                        script, keys, args, future = value
                         claims.append((len(pipe), future))
-                        self.run_in(pipe, self.claim_script, keys, args)
+                        self.run_in(pipe, script, keys, args)
                     else:
                         self.mine.pop(value, None)
                         self.run_in(pipe, self.release_script, [k.names, k.owner, k.order, k.held],
@@ -325,8 +325,16 @@ class RedisLink:
                     self._wake.clear()
                     self._idle.set()
 
+    def ask(self, script: AsyncScript, keys: list[str], args: list[Any]) -> asyncio.Future[Any]:
+        """``script``'s answer, run by the ordered writer: after this node's earlier writes (a claim after
+        the release of the same ID, a take after the parking of its session), many in one round trip.
+        The future fails with :class:`RoomUnavailable` when Redis does."""
+        future: asyncio.Future[Any] = asyncio.get_running_loop().create_future()
+        self.queue("k", (script, keys, args, future))
+        return future
+
     def _answer(self, future: asyncio.Future[Any], result: Any) -> None:
-        """A claim's answer to the join waiting for it (a failure: the room is unavailable)."""
+        """A script's answer to the join or resume waiting for it (a failure: the room is unavailable)."""
         if future.done():  # the join gave up meanwhile: its claim, if Redis took it, is released in order
             return
         if isinstance(result, Exception):
@@ -623,9 +631,8 @@ class RedisDirectory:
         # Through the ordered writer: a claim comes after this node's earlier releases (a user who
         # leaves and joins again is not told their own ID is taken), and a storm of joins shares
         # one round trip per batch.
-        future: asyncio.Future[Any] = asyncio.get_running_loop().create_future()
-        link.queue("k", ([k.names, k.owner, k.order, k.seq, k.held], [key, name, link.node, k.channel, payload],
-                         future))
+        future = link.ask(link.claim_script, [k.names, k.owner, k.order, k.seq, k.held],
+                          [key, name, link.node, k.channel, payload])
         try:
             users = await asyncio.wait_for(future, COMMAND_TIMEOUT * 2)  # a batch in flight, then this one
         except (RoomUnavailable, TimeoutError) as exc:
@@ -738,6 +745,8 @@ class RedisBus:
                     self.link.mine.pop(event[1], None)
                     if self.link.on_replaced is not None:
                         self.link.on_replaced(event[1])
+                elif sub is not None and len(event) > 3:
+                    sub.joined(event[3], event[1])  # this node's take: the resumed member takes the room from here
             elif kind == "j":
                 key, name = event[1], event[2]
                 if key not in self.view:  # already there: the load saw it
@@ -745,7 +754,7 @@ class RedisBus:
                     if sub is not None:
                         sub.room_event(UserJoined(name), key)
                 if sub is not None and len(event) > 3 and event[3] == self.link.node:
-                    sub.joined(key)  # this node's claim: its joiner takes the room from here
+                    sub.joined(key, key)  # this node's claim: its joiner takes the room from here
             elif kind == "l":
                 key, name = event[1], event[2]
                 if self.view.pop(key, None) is not None and sub is not None:

@@ -15,7 +15,7 @@ log stream, comma-separated, in order (``-`` when none is logged: whispers, or n
 log), TS the publish time (Redis's
 clock, epoch seconds with microseconds: the bus-lag metric), JSON is
 ``["m", exclude, sender, text, ts]``, ``["w", key, sender, text, ts]``,
-``["n", text]`` (an operator's notice), ``["x", key, node]`` (a session resumed on ``node``), ``["b"]`` (the bans
+``["n", text]`` (an operator's notice), ``["x", key, node, ref]`` (a session resumed on ``node``; ``ref``: the taker's, see Subscriber.joined), ``["b"]`` (the bans
 changed: reload ``P bans``), ``["u"]`` (the mutes changed: reload ``P mutes``), ``["k", key, reason]`` (an
 operator kicked ``key``: its node removes it), ``["j", key, name, node]`` (``node``: who claimed it),
 ``["l", key, name]``, or an array of such arrays (the events one node queued in
@@ -286,7 +286,9 @@ return gone
 """
 
 TAKE = ANNOUNCE + END_SESSION + """
--- ARGV: prefix token node channel max_frames max_bytes. Use the token up; the session moves to node.
+-- ARGV: prefix token node channel max_frames max_bytes ref. Use the token up; the session moves to node.
+-- Always announced ({'x', key, node, ref}, after the events it returns): the other holder lets go, and the
+-- taker lets its member in at exactly that point of the channel.
 -- Returns false (unknown, used, expired, or past its bounds: then it ends now), {'live', name, key}, or
 -- {'parked', name, key, #missed, missed..., events...} (events: the log after its cursor, but its own).
 local prefix, node, channel = ARGV[1], ARGV[3], ARGV[4]
@@ -323,10 +325,8 @@ if h[4] == '1' then
   redis.call('ZREM', prefix .. 'parked', key)
 end
 local old = redis.call('HGET', prefix .. 'owner', key)
-if old ~= node or h[3] ~= node then
-  -- the node that held it (live: it closes that connection) or kept it (parked) lets go
-  announce(channel, cjson.encode({'x', key, node}), false)
-end
+-- the node that held it (live: it closes that connection) or kept it (parked) lets go
+announce(channel, cjson.encode({'x', key, node, ARGV[7] or ''}), false)
 if old then redis.call('SREM', prefix .. 'users:' .. old, key) end
 redis.call('HSET', prefix .. 'owner', key, node)
 redis.call('SADD', prefix .. 'users:' .. node, key)

@@ -34,6 +34,14 @@ Design (the keys are listed in :mod:`.redis_lua`):
   node runs it. A dead node's users with a session are parked by the reaper
   (instead of removed) from the log ID their node last reported in its heartbeat:
   frames after that may repeat on resume (at least once for a crash).
+- **Taking.** ``TAKE`` runs in the node's ordered writer (after its own parking of
+  that session) and announces ``["x", key, node, ref]`` on the channel right
+  after the log entries it returns: the taking node lets its member in at that
+  announcement (an :class:`tcp_server.local_room.Arrival`), so the missed frames
+  and the live ones meet exactly there, however far behind the node's channel is.
+  Left: a whisper that reaches the parking node's channel just before a take, but
+  whose keeping script runs after it, is lost (it is kept for a session no longer
+  parked).
 """
 
 from __future__ import annotations
@@ -41,12 +49,10 @@ from __future__ import annotations
 import asyncio
 import json
 import secrets
-import time
 from collections.abc import Callable
 from typing import Any
 
 from redis.commands.core import AsyncScript
-from redis.exceptions import RedisError
 
 from tcp_server.protocol.frames import Message, ServerFrame, UserJoined, UserLeft, WhisperMessage
 from tcp_server.protocol.session import RoomFrame
@@ -121,6 +127,8 @@ def _append(out: list[ServerFrame], event: list[Any], key: str) -> None:
 class RedisSessionStore:
     """Sessions in Redis, resumable on any node (see the module's docstring for the design)."""
 
+    announces_takes = True  # the TAKE script publishes ["x", key, node, ref] where its missed frames end
+
     def __init__(self, link: RedisLink, on_expire: Callable[[str, str], None] | None = None) -> None:
         self.link = link
         self.on_expire = on_expire  # unused: a sweep script ends sessions and announces their 104 itself
@@ -128,7 +136,7 @@ class RedisSessionStore:
         self._park = link.script(redis_lua.PARK)
         self._keep = link.script(redis_lua.KEEP)
         self._end = link.script(redis_lua.END)
-        self._take = link.client.register_script(redis_lua.TAKE)  # awaited directly, not by the writer
+        self._take = link.script(redis_lua.TAKE)  # by the writer: after this node's parking of the session
         self._mine: dict[str, str] = {}  # ID key -> ID: sessions live on this node
         self._parked: set[str] = set()  # parked on (or adopted by) this node: their whispers are kept here
         self._closed = False
@@ -167,20 +175,17 @@ class RedisSessionStore:
         self._run(self._park, [f"{p}sess:{key}", f"{p}missed:{key}", link.keys.parked], args)
         return True
 
-    async def take(self, token: str) -> Resumable | None:
+    async def take(self, token: str, ref: str = "") -> Resumable | None:
         link = self.link
         if not link.subscribed:
             raise RoomUnavailable("the shared room's Redis is not reachable")
         s = link.settings
-        started = time.perf_counter()
+        future = link.ask(self._take, [], [s.prefix, token, link.node, link.keys.channel, s.resume_max_frames,
+                                           s.resume_max_bytes, ref])
         try:
-            result = await asyncio.wait_for(
-                self._take(args=[s.prefix, token, link.node, link.keys.channel, s.resume_max_frames,
-                                 s.resume_max_bytes]), COMMAND_TIMEOUT)
-        except (RedisError, OSError, TimeoutError) as exc:
-            raise RoomUnavailable(str(exc)) from exc
-        link.timed(started)
-        link.commands += 1
+            result = await asyncio.wait_for(future, COMMAND_TIMEOUT * 2)  # a batch in flight, then this one
+        except TimeoutError as exc:
+            raise RoomUnavailable("the shared room's Redis did not answer") from exc
         if not result:
             return None
         kind, name, key = str(result[0]), str(result[1]), str(result[2])
