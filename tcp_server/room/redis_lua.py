@@ -15,11 +15,12 @@ log stream, comma-separated, in order (``-`` when none is logged: whispers, or n
 log), TS the publish time (Redis's
 clock, epoch seconds with microseconds: the bus-lag metric), JSON is
 ``["m", exclude, sender, text, ts]``, ``["w", key, sender, text, ts]``,
-``["n", text]`` (an operator's notice), ``["x", key, node, ref]`` (a session resumed on ``node``; ``ref``: the taker's, see Subscriber.joined), ``["b"]`` (the bans
-changed: reload ``P bans``), ``["u"]`` (the mutes changed: reload ``P mutes``), ``["k", key, reason]`` (an
-operator kicked ``key``: its node removes it), ``["j", key, name, node]`` (``node``: who claimed it),
-``["l", key, name]``, or an array of such arrays (the events one node queued in
-one turn, in order).
+``["n", text]`` (an operator's notice), ``["x", key, node, ref]`` (a session resumed
+on ``node``; ``ref``: the taker's, see ``Subscriber.joined``), ``["b"]`` (the bans
+changed: reload ``P bans``), ``["u"]`` (the mutes changed: reload ``P mutes``),
+``["k", key, reason]`` (an operator kicked ``key``: its node removes it),
+``["j", key, name, node]`` (``node``: who claimed it), ``["l", key, name]``, or an
+array of such arrays (the events one node queued in one turn, in order).
 
 History and sessions (:mod:`.redis_recall`): ``P room:log`` (a stream of every
 room event but whispers, capped at ``P room:logcap`` entries: the cursor a
