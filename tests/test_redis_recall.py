@@ -153,6 +153,46 @@ async def test_a_resume_whose_answer_overtakes_the_room_channel_gets_each_messag
     assert await again.sync() == []
 
 
+async def test_a_whisper_the_parking_node_keeps_too_late_still_reaches_the_resumed_session(
+    make_node: MakeNode, node_clients: Connect, redis_server: RedisServer,
+) -> None:
+    """A whisper reaches the parking node's channel just before the session resumes elsewhere, and its
+    keeping runs after the take (here: node a's channel held back until then): it is sent on to the new
+    holder, live, instead of kept for a session no longer parked (lost, before)."""
+    a, b = await make_node(resume_grace=GRACE), await make_node(resume_grace=GRACE)
+    alice, bob = await node_clients(a), await node_clients(b)
+    token = await join_with_token(alice, "alice")
+    await join_with_token(bob, "bob")
+    assert await alice.recv_until(UserJoined("bob"))
+    alice.writer.transport.abort()
+    await parked_in_redis(redis_server, "alice")
+
+    assert a.room is not None and b.server.sessions is not None
+    bus, sessions = a.room.bus, b.server.sessions
+    deliver, take = bus.received, sessions.take
+    held: list[object] = []
+
+    def release() -> None:
+        bus.received = deliver  # type: ignore[method-assign]
+        for data in held:
+            deliver(data)
+
+    async def take_then_release(*args: str) -> object:
+        found = await take(*args)
+        release()
+        return found
+
+    bus.received = held.append  # type: ignore[method-assign]
+    sessions.take = take_then_release  # type: ignore[method-assign]
+    await bob.send("003#bob#alice#are you back?")
+    await wait_until(lambda: any("are you back?" in str(data) for data in held), what="node a holds the whisper")
+    again = await node_clients(b)
+    _, missed = await resume(again, token)
+    assert WhisperMessage("bob", "are you back?") not in missed  # node a had not kept it by the take
+    assert (await again.recv_until(WhisperMessage))[-1] == WhisperMessage("bob", "are you back?")
+    assert await again.sync() == []  # once
+
+
 async def test_a_session_on_a_killed_node_resumes_on_another_and_nobody_sees_a_leave(
     make_node: MakeNode, node_clients: Connect, redis_server: RedisServer,
     node_process: Callable[..., Awaitable[NodeProcess]],  # noqa: F811 - the fixture

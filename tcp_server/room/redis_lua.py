@@ -231,11 +231,18 @@ redis.call('ZADD', KEYS[3], over == '1' and 0 or (now_ms() + tonumber(ARGV[4])),
 return 1
 """
 
-KEEP = """
--- KEYS: sess:KEY missed:KEY parked; ARGV: key node entry size max_frames max_bytes.
+KEEP = ANNOUNCE + """
+-- KEYS: sess:KEY missed:KEY parked; ARGV: key node entry size max_frames max_bytes channel.
 -- A whisper to a session parked on (or adopted by) node; past the bounds it ends at the next sweep.
-if redis.call('HGET', KEYS[1], 'node') ~= ARGV[2] or redis.call('HGET', KEYS[1], 'parked') ~= '1'
-   or redis.call('HGET', KEYS[1], 'over') == '1' then return 0 end
+local holder, parked = redis.call('HGET', KEYS[1], 'node'), redis.call('HGET', KEYS[1], 'parked')
+if holder and parked == '0' then
+  -- Taken meanwhile (a resume's TAKE ran before this): not kept, but sent on to the holder, live. It
+  -- comes after the take's announcement, where the taker's member takes the room.
+  local payload = string.match(ARGV[3], '^%S+ (.*)$')
+  if payload then announce(ARGV[7], payload, false) end
+  return 0
+end
+if holder ~= ARGV[2] or parked ~= '1' or redis.call('HGET', KEYS[1], 'over') == '1' then return 0 end
 local count = redis.call('HINCRBY', KEYS[1], 'count', 1)
 local bytes = redis.call('HINCRBY', KEYS[1], 'bytes', tonumber(ARGV[4]))
 if count > tonumber(ARGV[5]) or bytes > tonumber(ARGV[6]) then

@@ -39,9 +39,9 @@ Design (the keys are listed in :mod:`.redis_lua`):
   after the log entries it returns: the taking node lets its member in at that
   announcement (an :class:`tcp_server.local_room.Arrival`), so the missed frames
   and the live ones meet exactly there, however far behind the node's channel is.
-  Left: a whisper that reaches the parking node's channel just before a take, but
-  whose keeping script runs after it, is lost (it is kept for a session no longer
-  parked).
+  A whisper that reaches the parking node just before a take, but whose keeping
+  script runs after it, is published again for the session's new holder (after
+  the take's announcement: it comes live, a little later, not lost).
 """
 
 from __future__ import annotations
@@ -220,7 +220,7 @@ class RedisSessionStore:
             link, s, p = self.link, self.link.settings, self._prefix
             self._run(self._keep, [f"{p}sess:{key}", f"{p}missed:{key}", link.keys.parked],
                       [key, link.node, f"{link.last_id or '0-0'} {encode(frame, key)}", frame_size(frame),
-                       s.resume_max_frames, s.resume_max_bytes])
+                       s.resume_max_frames, s.resume_max_bytes, link.keys.channel])
 
     def _room_lost(self) -> None:
         """Redis restarted empty: the parked sessions are gone with it, so their IDs are not registered
