@@ -606,6 +606,7 @@ class ChatConnection(asyncio.Protocol):
                 users = arrival.users if arrival is not None else room.roster.user_list().ids
                 missed = [*found.missed, *since]
                 self.apply(session.resumed(found.name, users, fresh, missed))
+                node.stats.resumes += 1
                 log.info("%s resumed [%s] (%d missed frames)", found.name, session.address, len(missed))
             self._go_on()
         except Exception:

@@ -220,6 +220,9 @@ class ChatServer:
     def users_online(self) -> int:
         return len(self.room.members) if self._room is not None else 0
 
+    def sessions_parked(self) -> int:
+        return self.sessions.parked() if self.sessions is not None else 0
+
     def _session_expired(self, name: str, key: str) -> None:
         """A parked session's grace ran out (or what it missed passed the bound): it leaves, as a drop does."""
         if self.closing:

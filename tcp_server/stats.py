@@ -34,6 +34,9 @@ class Scraped(Protocol):
     def users_online(self) -> int:
         """Users joined on this node."""
 
+    def sessions_parked(self) -> int:
+        """Dropped sessions this node keeps for a resume."""
+
 LEAVE_CAUSES = ("quit", "drop", "kick", "flood", "slow_reader", "shutdown")
 """Why a joined user left: 004, the connection went away, an admin kick, flooding, a reader too slow, shutdown."""
 PORT_KINDS = ("line", "tls", "legacy")
@@ -93,13 +96,14 @@ class ServerStats:
     """
 
     __slots__ = (
-        "joins", "leaves", "frames_in", "deliveries", "bytes_in", "bytes_out", "errors",
+        "joins", "resumes", "leaves", "frames_in", "deliveries", "bytes_in", "bytes_out", "errors",
         "slow_reader_drops", "flood_refusals", "flush_seconds", "loop_lag_seconds",
         "redis_round_trip_seconds", "bus_lag_seconds", "nodes",
     )
 
     def __init__(self) -> None:
         self.joins = 0
+        self.resumes = 0  # sessions taken back with 008
         self.leaves: dict[str, int] = dict.fromkeys(LEAVE_CAUSES, 0)
         self.frames_in: dict[str, int] = dict.fromkeys(map(str, ClientCode), 0)
         self.deliveries = 0
@@ -209,6 +213,10 @@ class ServerCollector:
         yield GaugeMetricFamily("hanchat_users_online", "Users joined to the room on this node",
                                 value=server.users_online())
         yield CounterMetricFamily("hanchat_joins", "Users who joined", value=s.joins)
+        yield CounterMetricFamily("hanchat_resumes", "Sessions taken back with 008 (a reload, a reconnect)",
+                                  value=s.resumes)
+        yield GaugeMetricFamily("hanchat_sessions_parked", "Dropped sessions this node keeps for a resume",
+                                value=server.sessions_parked())
         yield _labelled(CounterMetricFamily("hanchat_leaves", "Joined users who left, by cause",
                                             labels=["cause"]), s.leaves)
         yield _labelled(CounterMetricFamily("hanchat_frames_in", "Frames read from clients, by code",

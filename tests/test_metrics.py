@@ -14,7 +14,7 @@ import aiohttp
 import trustme
 
 from tcp_server import ChatServer
-from tcp_server.protocol import UserJoined
+from tcp_server.protocol import Resumed, SessionToken, UserJoined
 from tcp_server.stats import Buckets
 from tests.gateway_fixtures import GatewayStack, JsonClient
 from tests.helpers import TIMEOUT, LineClient
@@ -78,6 +78,29 @@ async def test_server_metrics_move_with_traffic(make_server: Callable[..., Await
         await carol.close()
         await bob.close()
         await alice.close()
+
+
+async def test_parked_sessions_and_resumes_are_counted(make_server: Callable[..., Awaitable[ChatServer]]) -> None:
+    """What an operator watches after a gateway restart: sessions waiting for their pages, and resumes."""
+    server = await make_server(metrics_port=0, resume_grace=30.0)
+    assert server.metrics is not None
+    url = f"http://127.0.0.1:{server.metrics.port}/metrics"
+    before = await samples(url)
+    assert value(before, "hanchat_sessions_parked") == 0 and value(before, "hanchat_resumes_total") == 0
+    alice = await LineClient.connect("127.0.0.1", server.port)
+    await alice.join("alice")
+    token = await alice.recv()
+    assert isinstance(token, SessionToken)
+    alice.writer.transport.abort()  # a dropped link: parked
+    await wait_for_value(url, "hanchat_sessions_parked", lambda v: v == 1)
+    again = await LineClient.connect("127.0.0.1", server.port)
+    try:
+        await again.send(f"008#{token.token}")
+        await again.recv_until(Resumed)
+        after = await samples(url)
+        assert value(after, "hanchat_sessions_parked") == 0 and value(after, "hanchat_resumes_total") == 1
+    finally:
+        await again.close()
 
 
 async def test_metrics_port_is_off_by_default(make_server: Callable[..., Awaitable[ChatServer]]) -> None:

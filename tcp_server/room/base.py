@@ -144,6 +144,9 @@ class SessionStore(Protocol):
     def end(self, key: str) -> None:
         """The session is over (``004``): its token dies, nothing is kept."""
 
+    def parked(self) -> int:
+        """How many sessions this node keeps parked (a metric)."""
+
     def room_event(self, frame: RoomFrame, exclude: str | None) -> None:
         """A room frame: kept for every parked session but ``exclude``."""
 

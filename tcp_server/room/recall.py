@@ -170,6 +170,9 @@ class InMemorySessionStore:
             session.own_bytes += frame_size(frame)
             self._bound(key, session)
 
+    def parked(self) -> int:
+        return len(self._parked)
+
     def kept(self) -> int:
         """Room frames kept for parked sessions: each once, however many sessions miss it."""
         return len(self._log)

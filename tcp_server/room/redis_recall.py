@@ -204,6 +204,9 @@ class RedisSessionStore:
         p = self._prefix
         self._run(self._end, [], [p, key])
 
+    def parked(self) -> int:
+        return len(self._parked)  # parked on (or adopted by) this node
+
     def forget(self, key: str) -> None:
         """The session was resumed on another node: nothing of it is kept here."""
         self._mine.pop(key, None)
