@@ -92,13 +92,14 @@ class Moderation:
         self._expire()
         if key is not None and (found := self._bans.get(key)) is not None and found.kind == "id":
             return found
-        if address:
+        networks = [entry for entry in self._bans.values() if entry.kind == "network"] if address else []
+        if networks:  # (no address parsing per join while no network is banned)
             try:
-                ip = ipaddress.ip_address(address)
+                ip = ipaddress.ip_address(address or "")
             except ValueError:
                 return None
-            for entry in self._bans.values():
-                if entry.kind == "network" and ip in ipaddress.ip_network(entry.target):
+            for entry in networks:
+                if ip in ipaddress.ip_network(entry.target):
                     return entry
         return None
 

@@ -273,6 +273,8 @@ class RedisLink:
             return  # stopped
         if len(self._outbox) >= MAX_OUTBOX:
             log.warning("Redis is not keeping up: a room event was dropped")
+            if kind == "k":  # a join or resume waits for this one: it is refused now, not at its timeout
+                value[3].set_exception(RoomUnavailable("Redis is not keeping up"))
             return
         self._outbox.append((kind, value))
         self._idle.clear()
