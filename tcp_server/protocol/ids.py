@@ -22,6 +22,7 @@ reduced to its UTS #39 confusable skeleton, so ``Alice``, ``ALICE`` and
 
 from __future__ import annotations
 
+import re
 import unicodedata
 from functools import lru_cache
 
@@ -112,6 +113,12 @@ def _check_uts39(name: str) -> None:
         raise InvalidId("ID mixes digits of different number systems", "digits")
 
 
+_PRINTABLE_ASCII = re.compile(r"[!-~]+")
+"""What PRECIS leaves as it is: printable ASCII but the space (RFC 8264 ``ASCII7``, all PVALID; nothing to
+map but case). Such an ID skips the profile's per-character rules, a third of a join's own cost in a
+join storm (tests/protocol/test_ids.py compares both paths on every such character)."""
+
+
 @lru_cache(maxsize=4096)
 def normalize_id(raw: str) -> str:
     """The ID as it is shown (PRECIS UsernameCasePreserved), or :class:`InvalidId` saying why not."""
@@ -119,6 +126,15 @@ def normalize_id(raw: str) -> str:
         raise InvalidId("empty ID", "empty")
     if "#" in raw:  # before PRECIS, which would let it through
         raise InvalidId("ID contains '#', which separates the fields of a frame", "hash")
+    if _PRINTABLE_ASCII.fullmatch(raw):
+        if len(raw) > MAX_ID_LENGTH:
+            raise InvalidId(f"ID longer than {MAX_ID_LENGTH} characters", "too-long")
+        return raw  # one script (Latin, Common), ASCII digits, no marks: the UTS #39 checks pass too
+    return _normalize_precis(raw)
+
+
+def _normalize_precis(raw: str) -> str:
+    """:func:`normalize_id` by the whole profile (every ID that is not printable ASCII)."""
     _enforce(_CASE_MAPPED, raw)  # what is allowed; its errors name the first offending character
     name = _enforce(_CASE_PRESERVED, raw)
     if len(name) > MAX_ID_LENGTH:
@@ -135,6 +151,13 @@ def id_key(name: str) -> str:
     string: one that is not a valid ID still gets a key (of its NFKC form), so
     looking up a bad whisper target just finds nobody.
     """
+    if _PRINTABLE_ASCII.fullmatch(name):
+        return skeleton(name.lower())  # what the profile's case mapping and casefold give ASCII
+    return _key_precis(name)
+
+
+def _key_precis(name: str) -> str:
+    """:func:`id_key` by the whole profile."""
     try:
         mapped = _CASE_MAPPED.enforce(name)
     except UnicodeEncodeError:
@@ -144,7 +167,7 @@ def id_key(name: str) -> str:
 
 def prepare() -> None:
     """Load the Unicode data the checks use now (a server's start), not on the first join (~30 ms here)."""
-    id_key(normalize_id("prepare"))
+    _key_precis(_normalize_precis("준비"))  # not ASCII: the whole profile, every table
 
 
 def is_valid_id(raw: str) -> bool:

@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import random
+from collections.abc import Callable
+
 import pytest
 
 from tcp_server.protocol import MAX_ID_LENGTH, InvalidId, id_key, is_valid_id, normalize_id
@@ -148,3 +151,25 @@ def test_prepare_loads_the_unicode_tables_before_the_first_join() -> None:
     ids.prepare()
     assert uts39._prototypes.cache_info().currsize == 1
     assert uts39._script_ranges.cache_info().currsize == 1
+
+
+def _outcome(fn: Callable[[str], str], raw: str) -> tuple[str, str]:
+    try:
+        return "ok", fn(raw)
+    except InvalidId as exc:
+        return exc.rule, str(exc)
+
+
+def test_printable_ascii_takes_a_short_cut_to_the_same_answers() -> None:
+    """IDs of printable ASCII skip PRECIS's per-character rules: the same ID and key as the whole profile."""
+    from tcp_server.protocol.ids import _key_precis, _normalize_precis
+
+    chars = [chr(c) for c in range(0x21, 0x7F)]
+    rng = random.Random(7)
+    samples = [*chars, *("a" + c + "Z" for c in chars), *(c * 3 for c in chars),
+               "x" * MAX_ID_LENGTH, "x" * (MAX_ID_LENGTH + 1), "Alice", "ALICE", "rn", "m", "0O", "l1I",
+               *("".join(rng.choice(chars) for _ in range(rng.randint(1, 40))) for _ in range(3000))]
+    for raw in samples:
+        if "#" not in raw:  # '#' is refused before either path
+            assert _outcome(normalize_id, raw) == _outcome(_normalize_precis, raw), repr(raw)
+        assert id_key(raw) == _key_precis(raw), repr(raw)
