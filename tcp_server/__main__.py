@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import gc
 import logging
 import signal
 from collections.abc import Sequence
@@ -139,6 +140,9 @@ async def stop_node(server: ChatServer, room: RedisRoom | None) -> None:
 
 async def serve(config: ServerConfig) -> None:
     server, room = await start_node(config)
+    # What start-up made (modules, the Unicode tables of the ID rules) lives as long as the process: out of
+    # the collector's generations, a join storm's collections no longer walk it.
+    gc.freeze()
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGTERM, signal.SIGINT):

@@ -6,11 +6,11 @@ import asyncio
 import logging
 import time
 from collections.abc import Callable
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from .admin import AdminServer, SharedRoom, load_bans
 from .config import ServerConfig
-from .connection import ChatConnection
+from .connection import ChatConnection, set_keepalive
 from .local_room import LocalRoom
 from .protocol.codes import ErrorReason
 from .protocol.encoders import LEGACY
@@ -105,20 +105,13 @@ class ChatServer:
         self._room = LocalRoom(self._loop, self.stats, self.history, self.sessions)
         self.bus.subscribe(self._room)
         cfg = self.config
-        main = await self._loop.create_server(lambda: ChatConnection(self), cfg.host, cfg.port, backlog=1024)
-        self._servers.append(main)
-        self.port = main.sockets[0].getsockname()[1]
+        self.port = await self._listen(lambda: ChatConnection(self), cfg.port, backlog=1024)
         if cfg.legacy_port is not None:
-            legacy = await self._loop.create_server(lambda: ChatConnection(self, LEGACY), cfg.host, cfg.legacy_port)
-            self._servers.append(legacy)
-            self.legacy_port = legacy.sockets[0].getsockname()[1]
+            self.legacy_port = await self._listen(lambda: ChatConnection(self, LEGACY), cfg.legacy_port)
         if cfg.tls_port is not None and cfg.tls_cert and cfg.tls_key:
             self.tls = ServerTLS(cfg.tls_cert, cfg.tls_key)
-            secure = await self._loop.create_server(
-                lambda: ChatConnection(self), cfg.host, cfg.tls_port, backlog=1024,
-                ssl=self.tls.context, ssl_handshake_timeout=cfg.tls_handshake_timeout)
-            self._servers.append(secure)
-            self.tls_port = secure.sockets[0].getsockname()[1]
+            self.tls_port = await self._listen(lambda: ChatConnection(self), cfg.tls_port, backlog=1024,
+                                               ssl=self.tls.context, ssl_handshake_timeout=cfg.tls_handshake_timeout)
         if cfg.metrics_port is not None:
             from .metrics_http import ServerMetrics  # local: aiohttp and prometheus-client only when asked for
 
@@ -134,6 +127,16 @@ class ChatServer:
         log.info("chat server listening on %s:%d%s%s", cfg.host, self.port,
                  f" (legacy port {self.legacy_port})" if self.legacy_port is not None else "",
                  f" (TLS port {self.tls_port})" if self.tls_port is not None else "")
+
+    async def _listen(self, factory: Callable[[], ChatConnection], port: int, **options: Any) -> int:
+        """A listening port (its number); keepalive set on it, which the accepted sockets inherit."""
+        server = await self.loop.create_server(factory, self.config.host, port, start_serving=False, **options)
+        if self.config.keepalive:
+            for sock in server.sockets:
+                set_keepalive(sock)
+        await server.start_serving()
+        self._servers.append(server)
+        return int(server.sockets[0].getsockname()[1])
 
     async def close(self, timeout: float = 5.0) -> None:
         """Tell every client ``109#shutdown``, close them, stop listening."""

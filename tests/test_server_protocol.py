@@ -230,6 +230,9 @@ async def test_keepalive_is_set_on_accepted_sockets(connect, server: ChatServer)
     (conn,) = server.connections
     sock = conn.transport.get_extra_info("socket")
     assert sock.getsockopt(socket.SOL_SOCKET, socket.SO_KEEPALIVE) == 1
+    # set once on the listening socket, inherited by every accepted one
+    assert sock.getsockopt(socket.IPPROTO_TCP, socket.TCP_KEEPIDLE) == 60
+    assert sock.getsockopt(socket.IPPROTO_TCP, socket.TCP_KEEPCNT) == 5
 
 
 class BrokenBus(InMemoryBus):
