@@ -160,15 +160,20 @@ def _outcome(fn: Callable[[str], str], raw: str) -> tuple[str, str]:
         return exc.rule, str(exc)
 
 
-def test_printable_ascii_takes_a_short_cut_to_the_same_answers() -> None:
-    """IDs of printable ASCII skip PRECIS's per-character rules: the same ID and key as the whole profile."""
+def test_printable_ascii_and_hangul_take_a_short_cut_to_the_same_answers() -> None:
+    """IDs of printable ASCII and Hangul syllables skip PRECIS's per-character rules: the same ID and key
+    as the whole profile."""
     from tcp_server.protocol.ids import _key_precis, _normalize_precis
 
     chars = [chr(c) for c in range(0x21, 0x7F)]
+    syllables = [chr(c) for c in range(0xAC00, 0xD7A4, 7)]  # a sample of the 11,172
+    mixed = [*chars, *syllables[:200]]
     rng = random.Random(7)
-    samples = [*chars, *("a" + c + "Z" for c in chars), *(c * 3 for c in chars),
-               "x" * MAX_ID_LENGTH, "x" * (MAX_ID_LENGTH + 1), "Alice", "ALICE", "rn", "m", "0O", "l1I",
-               *("".join(rng.choice(chars) for _ in range(rng.randint(1, 40))) for _ in range(3000))]
+    samples = [*chars, *("a" + c + "Z" for c in chars), *(c * 3 for c in chars), *syllables,
+               "x" * MAX_ID_LENGTH, "x" * (MAX_ID_LENGTH + 1), "가" * MAX_ID_LENGTH, "가" * (MAX_ID_LENGTH + 1),
+               "Alice", "ALICE", "rn", "m", "0O", "l1I", "민수", "Alice한글", "힣!",
+               *("".join(rng.choice(chars) for _ in range(rng.randint(1, 40))) for _ in range(3000)),
+               *("".join(rng.choice(mixed) for _ in range(rng.randint(1, 40))) for _ in range(500))]
     for raw in samples:
         if "#" not in raw:  # '#' is refused before either path
             assert _outcome(normalize_id, raw) == _outcome(_normalize_precis, raw), repr(raw)
