@@ -401,7 +401,7 @@ async def test_the_welcome_screen_says_who_is_online(stacks: Any, contexts: Any,
     await carol.join("carol")
     context = await contexts()
     first, _ = await open_page(context, stack.base_url)
-    await expect(first.locator("#online")).to_be_hidden()  # no page in the room yet: the gateway cannot know
+    await expect(first.locator("#online")).to_have_text("1 online now")  # no page in the room: the server is asked
     await join(first, "alice")
     second, console = await open_page(context, stack.base_url)
     await expect(second.locator("#online")).to_have_text("2 online now")  # a terminal user counts too

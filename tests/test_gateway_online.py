@@ -1,4 +1,5 @@
-"""``"online"`` in the gateway's first status event: the room's size as its joined backends hear it."""
+"""``"online"`` in the gateway's first status event: the room's size as its joined backends hear it,
+or as the server says while none of them is in the room."""
 
 from __future__ import annotations
 
@@ -9,6 +10,7 @@ from tcp_server.protocol import UserJoined
 from tests.gateway_fixtures import GatewayStack, JsonClient
 from tests.helpers import LineClient, wait_until
 from tests.test_gateway_resume import join, page, parked
+from web_gateway.app import PRESENCE
 
 Make = Callable[..., Awaitable[GatewayStack]]
 
@@ -31,7 +33,7 @@ async def test_online_counts_the_room_terminal_users_included(make_gateway_stack
     alice: JsonClient | None = None
     try:
         await carol.join("carol")
-        assert "online" not in await hello(stack)  # no page in the room: the gateway cannot know
+        assert (await hello(stack))["online"] == 1  # no page in the room: the server was asked
         alice = await page(stack.ws_url)
         await alice.join("alice")
         assert (await hello(stack))["online"] == 2
@@ -43,13 +45,42 @@ async def test_online_counts_the_room_terminal_users_included(make_gateway_stack
         assert (await hello(stack))["online"] == 2
         await alice.send({"type": "leave"})
         await alice.recv_until("left")
-        assert "online" not in await hello(stack)  # the last page left: nothing is said
+        assert (await hello(stack))["online"] == 1  # the last page left: the server says (or said lately)
         assert stack.server.room.roster.names() == ["carol"]
     finally:
         if alice is not None:
             await alice.close()
         await carol.close()
         await dave.close()
+
+
+async def test_without_a_page_in_the_room_the_gateway_asks_the_server(make_gateway_stack: Make) -> None:
+    stack = await make_gateway_stack()
+    presence = stack.runner.app[PRESENCE]
+    carol = await LineClient.connect("127.0.0.1", stack.server_port)
+    tabs: list[JsonClient] = []
+    try:
+        await carol.join("carol")
+        for _ in range(3):  # three page loads within PROBE_TTL: one question to the server
+            assert (await hello(stack))["online"] == 1
+        assert presence.probes == 1
+        assert await carol.sync() == []  # asking told the room nothing: no 103/104 for anyone
+        assert stack.server.room.roster.names() == ["carol"]
+        tabs.append(alice := await page(stack.ws_url))
+        await alice.send({"type": "join", "id": "alice"})  # a page in the room: its count, no probe
+        await alice.recv_until("users")
+        assert (await hello(stack))["online"] == 2
+        assert presence.probes == 1
+    finally:
+        for tab in tabs:
+            await tab.close()
+        await carol.close()
+
+
+async def test_with_the_server_down_the_welcome_screen_just_has_no_count(make_gateway_stack: Make) -> None:
+    stack = await make_gateway_stack()
+    await stack.server.close()
+    assert "online" not in await hello(stack)
 
 
 async def test_a_resume_does_not_count_the_replayed_joins_twice(make_gateway_stack: Make) -> None:

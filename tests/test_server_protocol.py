@@ -84,9 +84,11 @@ async def test_bad_input_gets_its_error_and_nothing_else_is_lost(connect, line: 
 
 async def test_not_joined_and_bad_id(connect) -> None:
     a = await connect()
-    for line in ("002#x#hi", "003#x#y#z", "004#x", "005#x"):
+    for line in ("002#x#hi", "003#x#y#z", "004#x"):
         await a.send(line)
         assert await a.recv() == Error(ErrorReason.NOT_JOINED, "send 001#ID first")
+    await a.send("005#x")  # who is here may be asked before a join (nobody yet)
+    assert await a.recv() == UserList(())
     for bad in ("has space", "a#b", "x" * 33, "zero\u200bwidth"):
         await a.send(f"001#{bad}")
         frame = await a.recv()

@@ -20,6 +20,7 @@ from aiohttp import web
 from aiohttp.typedefs import Handler
 
 from tcp_server.protocol.limits import AddressBuckets, AddressLimits, address_key
+from tcp_server.tls import backend_context
 
 from .backends import BackendPool
 from .bridge import Bridge
@@ -31,6 +32,7 @@ from .i18n import all_strings, page_rules, pick_lang
 from .metrics import GatewayCollector, GatewayStats, metrics_handler
 from .online import Online
 from .origin import origin_allowed
+from .presence import PROBE_TIMEOUT, Presence
 
 log = logging.getLogger("web_gateway")
 
@@ -45,6 +47,7 @@ BRIDGES: web.AppKey[set[Bridge]] = web.AppKey("bridges")
 HEALTH = web.AppKey("health", HealthCheck)
 STATS = web.AppKey("stats", GatewayStats)
 ONLINE = web.AppKey("online", Online)
+PRESENCE = web.AppKey("presence", Presence)
 STATIC_VERSIONS: web.AppKey[dict[str, str]] = web.AppKey("static_versions")
 WS_PER_ADDRESS = web.AppKey("ws_per_address", AddressLimits)
 MESSAGES_PER_ADDRESS: web.AppKey[AddressBuckets | None] = web.AppKey("messages_per_address")
@@ -170,7 +173,7 @@ async def websocket(request: web.Request) -> web.StreamResponse:
         buckets = request.app[MESSAGES_PER_ADDRESS]
         bridge = Bridge(ws, config, address, loop.time, page, request.app[STATS],
                         shared=(buckets, key) if buckets is not None else None, pool=request.app[POOL],
-                        online=request.app[ONLINE])
+                        online=request.app[ONLINE], presence=request.app[PRESENCE])
         bridges = request.app[BRIDGES]
         bridges.add(bridge)
         try:
@@ -221,6 +224,15 @@ async def close_bridges(app: web.Application) -> None:
         bridge.drop_page("the gateway is stopping")
 
 
+async def presence_ctx(app: web.Application) -> AsyncIterator[None]:
+    """The server is asked who is here while no page of this gateway is in the room (presence.py)."""
+    config = app[CONFIG]
+    app[PRESENCE] = Presence(app[ONLINE], app[POOL], backend_context(config.server_tls, config.server_ca),
+                             config.gateway_secret, min(config.connect_timeout, PROBE_TIMEOUT))
+    yield
+    await app[PRESENCE].close()
+
+
 async def sweep_buckets(app: web.Application) -> AsyncIterator[None]:
     """Forget, now and then, the message budgets of addresses that have not spent any lately."""
     buckets = app[MESSAGES_PER_ADDRESS]
@@ -246,6 +258,7 @@ def make_app(config: GatewayConfig) -> web.Application:
     app[MESSAGES_PER_ADDRESS] = (AddressBuckets(config.address_rate, config.address_burst)
                                  if config.address_rate > 0 else None)
     app.cleanup_ctx.append(sweep_buckets)
+    app.cleanup_ctx.append(presence_ctx)
     app[BRIDGES] = set()
     app[HEALTH] = HealthCheck(config)
     app[STATS] = GatewayStats()

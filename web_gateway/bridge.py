@@ -50,6 +50,7 @@ from .backends import Address, BackendPool
 from .config import GatewayConfig
 from .metrics import GatewayStats, close_cause
 from .online import Online, RoomCounter
+from .presence import Presence
 from .relay import EventRelay, LineTooLong
 from .translate import (
     Event,
@@ -229,6 +230,7 @@ class Bridge:
         shared: tuple[AddressBuckets, str] | None = None,
         pool: BackendPool | None = None,
         online: Online | None = None,
+        presence: Presence | None = None,
     ) -> None:
         self.stats = stats if stats is not None else GatewayStats()
         self.ws = ws
@@ -246,6 +248,7 @@ class Bridge:
         self.finished = False
         self.online = online if online is not None else Online()
         self.room = RoomCounter(self.online)  # the room's size as this backend hears it (online.py)
+        self.presence = presence  # asks the server when no joined bridge counts (presence.py)
 
     # ------------------------------------------------------------ to the page
 
@@ -308,6 +311,8 @@ class Bridge:
         cfg = self.config
         hello = status_event("connected", rate=cfg.rate, burst=cfg.burst, max_message=cfg.max_message)
         online = self.online.current()
+        if online is None and self.presence is not None:  # no page of ours in the room: ask the server
+            online = await self.presence.count(self.address)
         if online is not None:
             hello["online"] = online
         await self.send([hello])

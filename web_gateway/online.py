@@ -1,13 +1,11 @@
 """How many users are in the room, for the welcome screen (``"online"`` in the first ``status`` event).
 
-Why counted here, from what the joined backends already hear: the server answers its user list
-(``107``) only to a joined connection, and joining to ask would show every page load to the room
-as a join and a leave. Every joined backend gets the whole list on its join (``users``) and every
-change after it (``user_joined``/``user_left``), so each bridge keeps its own count with a byte scan
-of the reads it relays anyway (JSON escapes every ``"`` in a string, so an event's start cannot
-occur inside a message), and the latest count any of them has is the room's. While no page of this
-gateway is in the room the gateway hears nothing, so it says nothing (the page shows no count)
-rather than a stale number.
+Why counted here, from what the joined backends already hear: asking the server for every page
+load would cost a connection each. Every joined backend gets the whole list on its join (``users``)
+and every change after it (``user_joined``/``user_left``), so each bridge keeps its own count with a
+byte scan of the reads it relays anyway (JSON escapes every ``"`` in a string, so an event's start
+cannot occur inside a message), and the latest count any of them has is the room's. While no page
+of this gateway is in the room the gateway hears nothing: then :mod:`.presence` asks the server.
 """
 
 from __future__ import annotations

@@ -180,6 +180,9 @@ class Session:
             case Ping(token):
                 return [Reply(Pong(token))]
             case ListUsers(sender):
+                # Before a join anyone may ask who is here (any ID in the field: there is none to check).
+                if self.state is not ConnState.JOINED:
+                    return [Reply(self.roster.user_list())]
                 if not self._is_self(sender):
                     return self._mismatch()
                 return [Reply(self.roster.user_list())]

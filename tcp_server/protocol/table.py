@@ -179,7 +179,8 @@ CLIENT_SPECS: tuple[FrameSpec, ...] = (
     FrameSpec(Broadcast, "002", (non_empty, text), tail=True, states=_JOINED, budget=Budget.MESSAGE),
     FrameSpec(Whisper, "003", (non_empty, non_empty, text), tail=True, states=_JOINED, budget=Budget.MESSAGE),
     FrameSpec(Leave, "004", (non_empty,), states=_JOINED, budget=Budget.MESSAGE),
-    FrameSpec(ListUsers, "005", (non_empty,), states=_JOINED, budget=Budget.MESSAGE),
+    # 005 before a join too: who is here before one picks an ID (a page's welcome screen asks it).
+    FrameSpec(ListUsers, "005", (non_empty,), states=(*_PRE_JOIN, *_JOINED), budget=Budget.MESSAGE),
     FrameSpec(Ping, "006", (token,), tail=True, states=_OPEN, budget=Budget.CONTROL),
     FrameSpec(SetFormat, "007", (output_format,), states=_PRE_JOIN, budget=Budget.CONTROL),
     FrameSpec(ResumeSession, "008", (resume_token,), states=_PRE_JOIN, budget=Budget.MESSAGE),

@@ -142,9 +142,9 @@ def test_id_rules() -> None:
 def test_not_joined_and_mismatch_deliver_nothing() -> None:
     room = Room()
     a, b = room.session(), room.session()
-    for line in ("002#x#hi", "003#x#y#hi", "004#x", "005#x"):
+    for line in ("002#x#hi", "003#x#y#hi", "004#x"):
         room.feed(b, line)
-    assert reasons(room.take(b)) == [ErrorReason.NOT_JOINED] * 4
+    assert reasons(room.take(b)) == [ErrorReason.NOT_JOINED] * 3
     room.feed(a, "001#alice")
     room.feed(b, "001#bob")
     room.take(a), room.take(b)
@@ -154,6 +154,19 @@ def test_not_joined_and_mismatch_deliver_nothing() -> None:
     assert reasons(room.take(b)) == [ErrorReason.ID_MISMATCH] * 4
     assert room.take(a) == []
     assert room.roster.names() == ["alice", "bob"]
+
+
+def test_who_is_here_may_be_asked_before_joining() -> None:
+    """005 before a join answers the room (a welcome screen's count); it joins nobody and tells nobody."""
+    room = Room()
+    a, b = room.session(), room.session()
+    room.feed(a, "001#alice")
+    room.take(a)
+    room.feed(b, "005#anything")
+    assert room.take(b) == [UserList(("alice",))]
+    assert room.take(a) == [] and room.roster.names() == ["alice"]
+    room.feed(b, "001#bob")  # and then joins as usual
+    assert room.take(b)[-1] == UserList(("alice", "bob"))
 
 
 def test_a_whisper_target_is_validated_and_normalised_like_an_id() -> None:
