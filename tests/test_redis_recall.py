@@ -188,9 +188,14 @@ async def test_a_whisper_the_parking_node_keeps_too_late_still_reaches_the_resum
     await wait_until(lambda: any("are you back?" in str(data) for data in held), what="node a holds the whisper")
     again = await node_clients(b)
     _, missed = await resume(again, token)
-    assert WhisperMessage("bob", "are you back?") not in missed  # node a had not kept it by the take
-    assert (await again.recv_until(WhisperMessage))[-1] == WhisperMessage("bob", "are you back?")
-    assert await again.sync() == []  # once
+    psst = WhisperMessage("bob", "are you back?")
+    # Node a had not kept it by the take: it comes live, or among the frames since the take's announcement
+    # when it beat the take's answer to node b; either way once.
+    if psst not in missed:
+        assert (await again.recv_until(WhisperMessage))[-1] == psst
+    else:
+        assert missed.count(psst) == 1
+    assert await again.sync() == []
 
 
 async def test_a_session_on_a_killed_node_resumes_on_another_and_nobody_sees_a_leave(
