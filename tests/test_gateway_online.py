@@ -77,6 +77,20 @@ async def test_without_a_page_in_the_room_the_gateway_asks_the_server(make_gatew
         await carol.close()
 
 
+async def test_the_probe_names_the_page_to_the_server_with_the_gateway_secret(make_gateway_stack: Make) -> None:
+    """With a secret the probe says whose page asks (000 first), as the page's own backend would."""
+    stack = await make_gateway_stack(server={"gateway_secret": "a-gateway-secret-of-32-characters"})
+    carol = await LineClient.connect("127.0.0.1", stack.server_port)
+    try:
+        await carol.join("carol")
+        assert (await hello(stack))["online"] == 1
+        assert stack.runner.app[PRESENCE].probes == 1
+        frames_in = stack.server.stats.frames_in
+        assert frames_in["000"] == 1 and frames_in["005"] == 1  # the probe's: the page joined nothing
+    finally:
+        await carol.close()
+
+
 async def test_with_the_server_down_the_welcome_screen_just_has_no_count(make_gateway_stack: Make) -> None:
     stack = await make_gateway_stack()
     await stack.server.close()
