@@ -181,7 +181,7 @@ class RedisLink:
         self._idle.set()
         self.commands = 0  # Redis commands sent (a pipeline counts each), for measuring
         self.reaper_rounds = 0  # dead-node checks done (tests wait on it)
-        # In order: ("p", (kind, payload)), ("r", key), ("c", call), ("k", (script, keys, args, future)): see ask()
+        # In order: ("p", (kind, payload)), ("r", key), ("c", call), ("k", (script, keys, args, future)): see call()
         self._outbox: list[tuple[str, Any]] = []
         self._wake = asyncio.Event()
         self._tasks: list[asyncio.Task[None]] = []
@@ -266,7 +266,7 @@ class RedisLink:
     def queue(self, kind: str, value: Any) -> None:
         """Fire and forget, in order: ``p`` publishes ``value`` (``(kind, payload)``) on the room channel,
         ``r`` releases key ``value``, ``c`` calls ``value(pipeline)`` (a session store's script);
-        ``k`` runs a script and answers its future (see :meth:`ask`)."""
+        ``k`` runs a script and answers its future (see :meth:`call`)."""
         if not self._tasks:
             if kind == "k":
                 value[3].set_exception(RoomUnavailable("the node is stopping"))
@@ -285,7 +285,7 @@ class RedisLink:
         while True:
             await self._wake.wait()
             batch, self._outbox = self._outbox, []
-            claims: list[tuple[int, asyncio.Future[Any]]] = []  # (place in the pipeline, who waits)
+            waiting: list[tuple[int, asyncio.Future[Any]]] = []  # (place in the pipeline, who waits: see call())
             try:
                 pipe = self.client.pipeline(transaction=False)
                 run: list[tuple[str, str]] = []  # consecutive events: one PUBLISH of them all
@@ -300,7 +300,7 @@ class RedisLink:
                         value(pipe)
                     elif kind == "k":
                         script, keys, args, future = value
-                        claims.append((len(pipe), future))
+                        waiting.append((len(pipe), future))
                         self.run_in(pipe, script, keys, args)
                     else:
                         self.mine.pop(value, None)
@@ -314,30 +314,33 @@ class RedisLink:
                 failed = next((r for r in results if isinstance(r, Exception)), None)
                 if failed is not None:
                     log.warning("a Redis write of %d room events failed in part: %s", len(batch), failed)
-                for at, future in claims:
+                for at, future in waiting:
                     self._answer(future, results[at])
             except (RedisError, OSError, TimeoutError) as exc:
                 # Lost: the senders were not told they were delivered, and a release is redone by
                 # the reconciliation when Redis is back (this node no longer holds those IDs).
                 log.warning("Redis write failed, %d room events lost: %s", len(batch), exc)
-                for _, future in claims:
+                for _, future in waiting:
                     self._answer(future, RoomUnavailable(str(exc)))
             finally:
                 if not self._outbox:
                     self._wake.clear()
                     self._idle.set()
 
-    def ask(self, script: AsyncScript, keys: list[str], args: list[Any]) -> asyncio.Future[Any]:
+    async def call(self, script: AsyncScript, keys: list[str], args: list[Any]) -> Any:
         """``script``'s answer, run by the ordered writer: after this node's earlier writes (a claim after
         the release of the same ID, a take after the parking of its session), many in one round trip.
-        The future fails with :class:`RoomUnavailable` when Redis does."""
+        Raises :class:`RoomUnavailable` when Redis fails or does not answer in time."""
         future: asyncio.Future[Any] = asyncio.get_running_loop().create_future()
         self.queue("k", (script, keys, args, future))
-        return future
+        try:
+            return await asyncio.wait_for(future, COMMAND_TIMEOUT * 2)  # a batch in flight, then this one
+        except TimeoutError:
+            raise RoomUnavailable("the shared room's Redis did not answer") from None
 
     def _answer(self, future: asyncio.Future[Any], result: Any) -> None:
         """A script's answer to the join or resume waiting for it (a failure: the room is unavailable)."""
-        if future.done():  # the join gave up meanwhile: its claim, if Redis took it, is released in order
+        if future.done():  # the caller gave up meanwhile (and undoes what it asked for, in order)
             return
         if isinstance(result, Exception):
             future.set_exception(result if isinstance(result, RoomUnavailable) else RoomUnavailable(str(result)))
@@ -633,13 +636,12 @@ class RedisDirectory:
         # Through the ordered writer: a claim comes after this node's earlier releases (a user who
         # leaves and joins again is not told their own ID is taken), and a storm of joins shares
         # one round trip per batch.
-        future = link.ask(link.claim_script, [k.names, k.owner, k.order, k.seq, k.held],
-                          [key, name, link.node, k.channel, payload])
         try:
-            users = await asyncio.wait_for(future, COMMAND_TIMEOUT * 2)  # a batch in flight, then this one
-        except (RoomUnavailable, TimeoutError) as exc:
+            users = await link.call(link.claim_script, [k.names, k.owner, k.order, k.seq, k.held],
+                                    [key, name, link.node, k.channel, payload])
+        except RoomUnavailable:
             link.queue("r", key)  # in case Redis took the claim before failing us: undone, in order
-            raise RoomUnavailable(str(exc) or "the shared room's Redis did not answer") from exc
+            raise
         if users is None:
             return None
         link.mine[key] = name

@@ -46,7 +46,6 @@ Design (the keys are listed in :mod:`.redis_lua`):
 
 from __future__ import annotations
 
-import asyncio
 import json
 import secrets
 from collections.abc import Callable
@@ -61,7 +60,7 @@ from tcp_server.protocol.table import parse_server, serialize
 from . import redis_lua
 from .base import Resumable, RoomUnavailable
 from .recall import InMemoryHistory, frame_size
-from .redis import COMMAND_TIMEOUT, RedisLink, entry_id
+from .redis import RedisLink, entry_id
 
 
 class RedisHistory(InMemoryHistory):
@@ -180,12 +179,8 @@ class RedisSessionStore:
         if not link.subscribed:
             raise RoomUnavailable("the shared room's Redis is not reachable")
         s = link.settings
-        future = link.ask(self._take, [], [s.prefix, token, link.node, link.keys.channel, s.resume_max_frames,
-                                           s.resume_max_bytes, ref])
-        try:
-            result = await asyncio.wait_for(future, COMMAND_TIMEOUT * 2)  # a batch in flight, then this one
-        except TimeoutError as exc:
-            raise RoomUnavailable("the shared room's Redis did not answer") from exc
+        result = await link.call(self._take, [], [s.prefix, token, link.node, link.keys.channel,
+                                                  s.resume_max_frames, s.resume_max_bytes, ref])
         if not result:
             return None
         kind, name, key = str(result[0]), str(result[1]), str(result[2])
