@@ -7,7 +7,6 @@ import gc
 import logging
 import signal
 from collections.abc import Sequence
-from dataclasses import asdict
 from typing import TYPE_CHECKING, Any
 
 from . import logformat
@@ -16,7 +15,6 @@ from .config import ServerConfig, parse_config
 from .connection import ChatConnection
 from .protocol.codes import ErrorReason
 from .protocol.frames import Error
-from .protocol.moderation import Ban
 from .server import ChatServer
 
 if TYPE_CHECKING:
@@ -70,11 +68,10 @@ async def start_node(config: ServerConfig) -> tuple[ChatServer, RedisRoom | None
     room.link.stats = server.stats  # round trips, bus lag, live nodes
     room.link.on_lost = lambda key: close_lost(server, key)
     room.link.on_replaced = lambda key: close_replaced(server, sessions, key)
-    # Bans live in Redis: every node enforces the same ones, and they outlive every node.
-    room.link.on_bans = lambda bans: apply_bans(server, bans)
-    server.bans_changed = lambda added, lifted: share_ban(room, added, lifted)
-    # chat-admin acts on the whole room: who lists every node, kick reaches any node, mutes hold everywhere.
+    # chat-admin acts on the whole room: bans and mutes live in Redis (every node enforces them, they
+    # outlive every node), who lists every node, kick reaches any node.
     server.shared = room.link
+    room.link.on_bans = lambda bans: apply_bans(server, bans)
     room.link.on_mutes = server.moderation.load_mutes
     room.link.on_kick = lambda key, reason: kick_here(server, key, reason)
     room.link.on_degraded = lambda: tell_degraded(server)
@@ -106,14 +103,6 @@ def kick_here(server: ChatServer, key: str, reason: str) -> None:
         logging.getLogger("tcp_server.admin").warning("kicked %s [%s] through another node: %s",
                                                       member.session.name, member.session.address, reason or "-")
         member.remove(ErrorReason.KICKED, reason)
-
-
-def share_ban(room: RedisRoom, added: Ban | None, lifted: Ban | None) -> None:
-    """A ban added or lifted through this node's admin socket: into Redis, and every node reloads."""
-    if added is not None:
-        room.link.save_ban(added.key, asdict(added))
-    if lifted is not None:
-        room.link.save_ban(lifted.key, None)
 
 
 def apply_bans(server: ChatServer, bans: list[dict[str, Any]]) -> None:

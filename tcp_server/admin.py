@@ -8,11 +8,10 @@ with the peer's uid. One JSON object a line each way:
 
 Bans are written to ``--bans-file`` after every change (a temporary file, then
 an atomic rename), and read back at start, so they survive a restart. With
-``--redis`` the node's ``bans_changed`` hook also writes them to Redis, the store
-then, and every node reloads them and removes who they now ban (see
-:func:`enforce_bans`). With ``--redis`` the rest is room-wide too, through the
-node's :class:`SharedRoom`: ``who`` lists every node's users, ``kick`` reaches
-a user on any node, mutes are kept in Redis and hold on every node.
+``--redis`` every action is room-wide, through the node's :class:`SharedRoom`:
+bans and mutes are kept in Redis (the store then) and every node reloads them
+(removing whom a ban now keeps out, see :func:`enforce_bans`), ``who`` lists
+every node's users, ``kick`` reaches a user on any node.
 """
 
 from __future__ import annotations
@@ -27,6 +26,7 @@ import struct
 import tempfile
 import time
 from collections.abc import Awaitable, Callable, Iterable
+from dataclasses import asdict
 from typing import Any, Protocol
 
 from .protocol.codes import ErrorReason
@@ -63,8 +63,14 @@ class SharedRoom(Protocol):
     async def everyone(self) -> list[tuple[str, str]]:
         """Every ID in the room, in join order, with the node that holds it."""
 
+    async def holder(self, key: str) -> tuple[str, str] | None:
+        """The ID that holds ``key`` and its node, if anyone does."""
+
     def kick(self, key: str, reason: str) -> None:
         """The node that holds ``key`` removes it, telling it ``reason``."""
+
+    def save_ban(self, key: str, ban: dict[str, Any] | None) -> None:
+        """A ban added (``ban``, as ``Moderation.load_json`` reads it) or lifted (None): every node reloads."""
 
     def save_mute(self, key: str, until: float | None, lifted: bool = False) -> None:
         """A mute set or lifted: kept in the shared store, every node's moderation reloads it."""
@@ -76,8 +82,6 @@ class Node(Protocol):
     moderation: Moderation
     bus: Bus
     shared: SharedRoom | None
-    bans_changed: Callable[[Ban | None, Ban | None], None] | None
-    """Called with (added, lifted) after every change: a shared store (Redis) keeps and spreads them."""
 
     @property
     def members(self) -> Iterable[Member]: ...
@@ -245,12 +249,12 @@ class AdminServer:
             member.remove(ErrorReason.KICKED, reason)
             return {"kicked": member.session.name}
         shared = self.node.shared
-        if shared is not None:
-            for held, node in await shared.everyone():
-                if id_key(held) == key:
-                    log.warning("admin %s kicked %s on node %s: %s", who, held, node, reason or "-")
-                    shared.kick(key, reason)
-                    return {"kicked": held, "node": node}
+        found = await shared.holder(key) if shared is not None else None
+        if shared is not None and found is not None:
+            held, node = found
+            log.warning("admin %s kicked %s on node %s: %s", who, held, node, reason or "-")
+            shared.kick(key, reason)
+            return {"kicked": held, "node": node}
         raise ValueError(f"{name!r} is not online" + ("" if shared is not None else " on this node"))
 
     async def ban(self, request: dict[str, Any], who: str) -> dict[str, Any]:
@@ -302,8 +306,12 @@ class AdminServer:
     def _save(self, added: Ban | None = None, lifted: Ban | None = None) -> None:
         if self.bans_file:
             save_bans(self.bans_file, self.node.moderation)
-        if self.node.bans_changed is not None:
-            self.node.bans_changed(added, lifted)
+        shared = self.node.shared
+        if shared is not None:
+            if added is not None:
+                shared.save_ban(added.key, asdict(added))
+            if lifted is not None:
+                shared.save_ban(lifted.key, None)
 
 
 def _text(value: object) -> str:

@@ -17,7 +17,7 @@ from .protocol.encoders import LEGACY
 from .protocol.frames import Error, UserLeft
 from .protocol.ids import prepare as prepare_ids
 from .protocol.limits import AddressBuckets, AddressLimits
-from .protocol.moderation import Ban, Moderation
+from .protocol.moderation import Moderation
 from .protocol.texts import text
 from .room import (
     Bus,
@@ -81,7 +81,6 @@ class ChatServer:
         self.stats = ServerStats()  # plain counters; read at scrape time (tcp_server/stats.py)
         self.moderation = Moderation(time.time)  # bans and mutes (chat-admin); bans kept in --bans-file
         self.admin: AdminServer | None = None
-        self.bans_changed: Callable[[Ban | None, Ban | None], None] | None = None  # set with --redis
         self.shared: SharedRoom | None = None  # the room beyond this node, for chat-admin (set with --redis)
         self.tls: ServerTLS | None = None  # the TLS port's context; reload() on SIGHUP
         self.tls_port: int | None = None

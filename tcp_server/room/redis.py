@@ -495,17 +495,31 @@ class RedisLink:
         """``chat-admin kick`` of a member of another node: that node removes it (told why)."""
         self.queue("c", lambda pipe: self._notify(pipe, ["k", key, reason]))
 
+    async def holder(self, key: str) -> tuple[str, str] | None:
+        """The ID that holds ``key`` and its node (``chat-admin kick`` of another node's user)."""
+        k = self.keys
+        pipe = self.client.pipeline(transaction=True)
+        pipe.hget(k.names, key)
+        pipe.hget(k.owner, key)
+        name, node = await self._read(pipe, 2)
+        return (str(name), str(node)) if name is not None and node is not None else None
+
+    async def _read(self, pipe: Pipeline, commands: int) -> list[Any]:
+        """An admin's reading of the room (not through the writer: nothing to order it after)."""
+        try:
+            results: list[Any] = await asyncio.wait_for(pipe.execute(), COMMAND_TIMEOUT)
+        except (RedisError, OSError, TimeoutError) as exc:
+            raise RoomUnavailable(f"the shared room's Redis did not answer ({exc})") from exc
+        self.commands += commands
+        return results
+
     async def everyone(self) -> list[tuple[str, str]]:
         """The whole room in join order, with the node that holds each ID (``chat-admin who``)."""
         k = self.keys
         pipe = self.client.pipeline(transaction=True)
         pipe.zrange(k.order, 0, -1)
         pipe.hgetall(k.owner)
-        try:
-            names, owners = await asyncio.wait_for(pipe.execute(), COMMAND_TIMEOUT)
-        except (RedisError, OSError, TimeoutError) as exc:
-            raise RoomUnavailable(f"the shared room's Redis did not answer ({exc})") from exc
-        self.commands += 2
+        names, owners = await self._read(pipe, 2)
         return [(str(name), str(owners.get(id_key(str(name)), "?"))) for name in names]
 
     def _bans_loaded(self, values: list[Any]) -> None:
