@@ -586,7 +586,7 @@ class ChatConnection(asyncio.Protocol):
             if not self.closing:
                 self.internal_error()
         room.arrived(ref)
-        since = arrival.frames if arrival is not None and arrival.echoed.is_set() else []
+        since = arrival.frames if arrival is not None else []  # (empty unless it was echoed)
         session = self.session
         if session.state is not ConnState.JOINING:
             if found is not None:

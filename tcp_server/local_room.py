@@ -90,7 +90,7 @@ class LocalRoom:
         self.log = FanoutLog()
         self.members: dict[str, Member] = {}  # ID key -> member on this node
         self._groups: dict[Encoder, dict[Member, None]] = {}  # members by encoder, for the once-per-encoder memo
-        self.arriving: dict[str, Arrival] = {}  # ID key -> a join claimed here, not entered yet
+        self.arriving: dict[str, Arrival] = {}  # ref (see expect) -> a claim or take of this node, not entered yet
         self._dirty: list[Member] = []
         self._flush_handle: asyncio.Handle | asyncio.TimerHandle | None = None
         self._flushed_at = 0.0  # loop time when the last flush ended
@@ -146,7 +146,7 @@ class LocalRoom:
             self.sessions.room_event(frame, exclude)
         if self.arriving:
             for arrival in self.arriving.values():
-                if arrival.echoed.is_set() and arrival.key != exclude:
+                if arrival.key is not None and arrival.key != exclude:  # echoed: it keeps what follows
                     arrival.frames.append(frame)
         log = self.log
         sender = self.members.get(exclude) if exclude is not None else None
@@ -162,12 +162,12 @@ class LocalRoom:
 
     def whisper(self, key: str, frame: WhisperMessage) -> None:
         member = self.members.get(key)
-        arrival = None
-        if member is None and self.arriving:
-            arrival = next((a for a in self.arriving.values() if a.key == key and a.echoed.is_set()), None)
         if member is not None:
             member.send(frame)
-        elif arrival is not None:
+            return
+        # (an arrival has its key from its echo on: it keeps what comes after)
+        arrival = next((a for a in self.arriving.values() if a.key == key), None) if self.arriving else None
+        if arrival is not None:
             arrival.frames.append(frame)
         elif self.sessions is not None:
             self.sessions.whisper(key, frame)

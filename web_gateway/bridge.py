@@ -310,9 +310,8 @@ class Bridge:
         """Relay until the WebSocket closes, then leave and close the backend."""
         cfg = self.config
         hello = status_event("connected", rate=cfg.rate, burst=cfg.burst, max_message=cfg.max_message)
-        online = self.online.current()
-        if online is None and self.presence is not None:  # no page of ours in the room: ask the server
-            online = await self.presence.count(self.address)
+        # The bridges' own count, or (no page of ours in the room) the server's answer: presence.py.
+        online = await self.presence.count(self.address) if self.presence is not None else self.online.current()
         if online is not None:
             hello["online"] = online
         await self.send([hello])

@@ -129,19 +129,21 @@ def normalize_id(raw: str) -> str:
     if "#" in raw:  # before PRECIS, which would let it through
         raise InvalidId("ID contains '#', which separates the fields of a frame", "hash")
     if _PLAIN.fullmatch(raw):
-        if len(raw) > MAX_ID_LENGTH:
-            raise InvalidId(f"ID longer than {MAX_ID_LENGTH} characters", "too-long")
-        return raw  # Latin and Hangul (and Common), ASCII digits, no marks: the UTS #39 checks pass too
+        return _fits(raw)  # Latin and Hangul (and Common), ASCII digits, no marks: the UTS #39 checks pass too
     return _normalize_precis(raw)
 
 
 def _normalize_precis(raw: str) -> str:
     """:func:`normalize_id` by the whole profile (every ID with more than printable ASCII and Hangul)."""
     _enforce(_CASE_MAPPED, raw)  # what is allowed; its errors name the first offending character
-    name = _enforce(_CASE_PRESERVED, raw)
+    name = _fits(_enforce(_CASE_PRESERVED, raw))
+    _check_uts39(name)
+    return name
+
+
+def _fits(name: str) -> str:
     if len(name) > MAX_ID_LENGTH:
         raise InvalidId(f"ID longer than {MAX_ID_LENGTH} characters", "too-long")
-    _check_uts39(name)
     return name
 
 

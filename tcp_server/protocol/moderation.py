@@ -92,16 +92,14 @@ class Moderation:
         self._expire()
         if key is not None and (found := self._bans.get(key)) is not None and found.kind == "id":
             return found
-        networks = [entry for entry in self._bans.values() if entry.kind == "network"] if address else []
-        if networks:  # (no address parsing per join while no network is banned)
-            try:
-                ip = ipaddress.ip_address(address or "")
-            except ValueError:
-                return None
-            for entry in networks:
-                if ip in ipaddress.ip_network(entry.target):
-                    return entry
-        return None
+        networks = [entry for entry in self._bans.values() if entry.kind == "network"]
+        if not address or not networks:  # (no address parsing per join while no network is banned)
+            return None
+        try:
+            ip = ipaddress.ip_address(address)
+        except ValueError:
+            return None
+        return next((entry for entry in networks if ip in ipaddress.ip_network(entry.target)), None)
 
     def _expire(self) -> None:
         now = self.clock()
