@@ -25,7 +25,7 @@ from tcp_server.protocol import (
 from tcp_server.room.redis_recall import merge
 from tests.helpers import TIMEOUT, LineClient, wait_until
 from tests.metrics_helpers import samples, value, wait_for_value
-from tests.redis_fixtures import NODE_TIMEOUT, Connect, MakeNode, RedisServer, more_reaper_rounds
+from tests.redis_fixtures import NODE_TIMEOUT, Connect, MakeNode, Node, RedisServer, more_reaper_rounds
 from tests.test_redis_room import NodeProcess, node_process  # noqa: F401 - the fixture
 
 GRACE = 30.0
@@ -103,6 +103,29 @@ async def test_a_dropped_session_resumes_on_the_other_node_with_what_it_missed(
     assert await bob.recv_until(UserLeft("alice"))
 
 
+def hold_channel_until_take(channel_of: Node, taker: Node) -> list[object]:
+    """``channel_of``'s room channel is held back (what it brings is kept, in order) until just after
+    ``taker``'s next take has its answer: what a busy channel looks like. Returns what is held."""
+    assert channel_of.room is not None and taker.server.sessions is not None
+    bus, sessions = channel_of.room.bus, taker.server.sessions
+    deliver, take = bus.received, sessions.take
+    held: list[object] = []
+
+    def release() -> None:
+        bus.received = deliver  # type: ignore[method-assign]
+        for data in held:
+            deliver(data)
+
+    async def take_then_release(*args: str) -> object:
+        found = await take(*args)
+        asyncio.get_running_loop().call_soon(release)  # after the taker's next step
+        return found
+
+    bus.received = held.append  # type: ignore[method-assign]
+    sessions.take = take_then_release  # type: ignore[method-assign]
+    return held
+
+
 async def test_a_resume_whose_answer_overtakes_the_room_channel_gets_each_message_once(
     make_node: MakeNode, node_clients: Connect, redis_server: RedisServer,
 ) -> None:
@@ -119,26 +142,7 @@ async def test_a_resume_whose_answer_overtakes_the_room_channel_gets_each_messag
     alice.writer.transport.abort()
     await parked_in_redis(redis_server, "alice")
 
-    assert b.room is not None and b.server.sessions is not None
-    bus, sessions = b.room.bus, b.server.sessions
-    deliver, take = bus.received, sessions.take
-    held: list[object] = []
-
-    def hold(data: object) -> None:
-        held.append(data)
-
-    def release() -> None:
-        bus.received = deliver  # type: ignore[method-assign]
-        for data in held:
-            deliver(data)
-
-    async def take_then_release(*args: str) -> object:
-        found = await take(*args)
-        asyncio.get_running_loop().call_soon(release)  # after the taker's next step
-        return found
-
-    bus.received = hold  # type: ignore[method-assign]
-    sessions.take = take_then_release  # type: ignore[method-assign]
+    held = hold_channel_until_take(b, b)
     for i in range(50):
         await carol.send(f"002#carol#m{i}")
     # All fifty are in Redis (node b's channel has them, held) before the take.
@@ -167,23 +171,7 @@ async def test_a_whisper_the_parking_node_keeps_too_late_still_reaches_the_resum
     alice.writer.transport.abort()
     await parked_in_redis(redis_server, "alice")
 
-    assert a.room is not None and b.server.sessions is not None
-    bus, sessions = a.room.bus, b.server.sessions
-    deliver, take = bus.received, sessions.take
-    held: list[object] = []
-
-    def release() -> None:
-        bus.received = deliver  # type: ignore[method-assign]
-        for data in held:
-            deliver(data)
-
-    async def take_then_release(*args: str) -> object:
-        found = await take(*args)
-        release()
-        return found
-
-    bus.received = held.append  # type: ignore[method-assign]
-    sessions.take = take_then_release  # type: ignore[method-assign]
+    held = hold_channel_until_take(a, b)
     await bob.send("003#bob#alice#are you back?")
     await wait_until(lambda: any("are you back?" in str(data) for data in held), what="node a holds the whisper")
     again = await node_clients(b)
