@@ -4,5 +4,5 @@
 set -euo pipefail
 cd "$(dirname "$0")"
 scripts/install-system-deps.sh run
-scripts/venv.sh fast
+scripts/venv.sh run
 exec .venv/bin/chat-run "$@"

@@ -112,6 +112,8 @@ def profiled(pid: int, out: Path) -> Iterator[None]:
         except subprocess.TimeoutExpired:
             proc.kill()
             proc.wait(5)
+        if proc.stderr is not None:
+            proc.stderr.close()
         log.info("profile written to %s", out)
 
 

@@ -105,9 +105,10 @@ class Agent:
 
     @staticmethod
     def _pump_stderr(stream: IO[bytes]) -> None:
-        """The agent's own diagnostics (refused joins, drops) go to our log."""
-        for raw in stream:
-            log.warning("%s", raw.decode(errors="replace").rstrip())
+        """The agent's own diagnostics (refused joins, drops) go to our log; the pipe is closed at its end."""
+        with stream:
+            for raw in stream:
+                log.warning("%s", raw.decode(errors="replace").rstrip())
 
     def _read_result(self, timeout: float) -> Result:
         deadline = time.monotonic() + timeout
@@ -192,6 +193,11 @@ class Agent:
                 self.kill()
         self._sel.close()
         self._stdout.close()
+        try:
+            self._stdin.close()
+        except BrokenPipeError:  # its unflushed bytes had nowhere to go: the agent is gone anyway
+            pass
+        self._stderr_thread.join(5)
 
     def __enter__(self) -> Agent:
         return self

@@ -23,11 +23,7 @@ for arg in "$@"; do
 done
 
 scripts/install-system-deps.sh bench
-scripts/venv.sh fast,test
-# The console script appears once the package is (re)installed with bench/ in the tree.
-if [ ! -x .venv/bin/chat-bench ]; then
-  .venv/bin/python -m pip install -q --disable-pip-version-check -e ".[fast,test]"
-fi
+scripts/venv.sh test
 # A system ngircd (Debian starts one on install) would compete for the CPU; the bench runs its own.
 if pgrep -x ngircd >/dev/null 2>&1 && command -v service >/dev/null 2>&1; then
   service ngircd stop >/dev/null 2>&1 || true

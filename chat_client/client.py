@@ -272,10 +272,12 @@ class ChatClient:
                     return True
         finally:
             self.online = False
-            if keepalive is not None:
-                await cancel_and_wait(keepalive)
-            await conn.close()
             self.conn = None
+            try:
+                if keepalive is not None:
+                    await cancel_and_wait(keepalive)  # re-raises when we are being cancelled ourselves
+            finally:
+                await conn.close()
         if not self._leaving:
             if conn.dead:
                 self._say(Kind.ERROR, "dead", seconds=f"{self.config.ping_interval + self.config.ping_timeout:g}")

@@ -101,10 +101,18 @@ async def run_interactive(config: ClientConfig, ui: InteractiveFrontend | None =
         return client.exit_code
     relay = asyncio.create_task(client.run(), name="chat-relay")
     typing = asyncio.create_task(ui.read_commands(client), name="chat-prompt")
-    done, _ = await asyncio.wait({relay, typing}, return_when=asyncio.FIRST_COMPLETED)
-    if typing in done:
-        typing.result()  # a bug in the prompt loop should surface
-        await client.leave()
-    else:
-        await cancel_and_wait(typing)
-    return await relay
+    try:
+        done, _ = await asyncio.wait({relay, typing}, return_when=asyncio.FIRST_COMPLETED)
+        if typing in done:
+            typing.result()  # a bug in the prompt loop should surface
+            await client.leave()
+        else:
+            await cancel_and_wait(typing)
+        return await relay
+    finally:
+        # Cancelled from outside (or a bug above): the relay closes its connection as it ends.
+        left = [task for task in (typing, relay) if not task.done()]
+        for task in left:
+            task.cancel()
+        if left:
+            await asyncio.wait(left, timeout=10)

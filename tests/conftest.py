@@ -72,3 +72,42 @@ def connect(server: ChatServer, line_clients: Callable[[int], Awaitable[LineClie
         return line_clients(port or server.port)
 
     return open_client
+
+
+# The Debian programs the suite drives, with the command that prints each one's version: a failure
+# report then says which chromium, nginx, redis-server, ngircd... ran (they are installed by name).
+SYSTEM_PROGRAMS: dict[str, list[str]] = {
+    "chromium": ["chromium", "--version"],
+    "nginx": ["nginx", "-v"],
+    "redis-server": ["redis-server", "--version"],
+    "ngircd": ["ngircd", "--version"],
+    "postgres": ["pg_config", "--version"],
+    "tmux": ["tmux", "-V"],
+    "node": ["node", "--version"],
+}
+
+
+def system_versions() -> list[str]:
+    """One line per program: its first line of version output, or that it is missing."""
+    import os
+    import shutil
+    import subprocess
+
+    lines = []
+    for name, command in SYSTEM_PROGRAMS.items():
+        exe = shutil.which(command[0]) or shutil.which(command[0], path="/usr/sbin:/usr/bin:/sbin")
+        if exe is None:
+            lines.append(f"{name}: not installed")
+            continue
+        try:
+            done = subprocess.run([exe, *command[1:]], capture_output=True, text=True, timeout=10,
+                                  env={**os.environ, "LC_ALL": "C"})
+            out = (done.stdout or done.stderr).strip().splitlines()
+            lines.append(f"{name}: {out[0] if out else '(no version printed)'}")
+        except (OSError, subprocess.TimeoutExpired) as exc:
+            lines.append(f"{name}: version unknown ({exc})")
+    return lines
+
+
+def pytest_report_header() -> list[str]:
+    return ["system programs: " + "; ".join(system_versions())]

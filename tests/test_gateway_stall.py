@@ -64,6 +64,7 @@ async def test_the_server_closing_a_paused_backend_is_noticed(
                                                    gateway={"stall_timeout": 3600.0, "heartbeat": 3600.0})
     caplog.set_level(logging.WARNING, logger="web_gateway")
     slow = await joined_raw_page(stack, "slow")
+    carol = None
     try:
         carol = await terminal(stack, "carol")
         body = "y" * 3990
@@ -77,6 +78,8 @@ async def test_the_server_closing_a_paused_backend_is_noticed(
         await wait_until(lambda: not bridges(stack), timeout=30, what="the page of a closed backend to be let go")
         assert any("chat server closed its connection" in r.getMessage() for r in caplog.records)
     finally:
+        if carol is not None:
+            await carol.close()
         await slow.close()
 
 

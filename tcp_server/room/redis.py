@@ -45,10 +45,10 @@ from typing import TYPE_CHECKING, Any
 
 import redis.asyncio as aioredis
 from redis.asyncio.client import Pipeline, PubSub
+from redis.asyncio.retry import Retry
 from redis.backoff import NoBackoff
 from redis.commands.core import AsyncScript
 from redis.exceptions import RedisError
-from redis.retry import Retry
 
 from tcp_server.protocol.frames import Message, ServerNotice, UserJoined, UserLeft, WhisperMessage
 from tcp_server.protocol.ids import id_key
@@ -387,7 +387,7 @@ class RedisLink:
                         self.on_degraded()
             finally:
                 try:
-                    await asyncio.wait_for(pubsub.aclose(), COMMAND_TIMEOUT)  # type: ignore[no-untyped-call]
+                    await asyncio.wait_for(pubsub.aclose(), COMMAND_TIMEOUT)
                 except (RedisError, OSError, TimeoutError):
                     pass
             await asyncio.sleep(RETRY_PAUSE)
