@@ -189,6 +189,13 @@ class ChatServer:
         if self.closing and not self.connections:
             self._drained.set()
 
+    def reload(self) -> None:
+        """SIGHUP: the TLS port's certificate from its files again; without a TLS port there is nothing to load."""
+        if self.tls is not None:
+            self.tls.reload()
+        else:
+            log.info("SIGHUP: nothing to reload (no TLS port); nobody was dropped")
+
     def _sweep(self) -> None:
         """Forget per-address history older than the rate window, once a window."""
         now = self.loop.time()
