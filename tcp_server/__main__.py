@@ -128,7 +128,11 @@ async def stop_node(server: ChatServer, room: RedisRoom | None) -> None:
 
 
 async def serve(config: ServerConfig) -> None:
-    server, room = await start_node(config)
+    try:
+        server, room = await start_node(config)
+    except OSError as exc:  # a port in use, an --admin-socket path that is not ours: one clear line
+        logging.getLogger("tcp_server").error("cannot start: %s", exc)
+        raise SystemExit(1) from None
     # What start-up made (modules, the Unicode tables of the ID rules) lives as long as the process: out of
     # the collector's generations, a join storm's collections no longer walk it.
     gc.freeze()

@@ -99,6 +99,15 @@ class ChatServer:
     # ------------------------------------------------------------ start/stop
 
     async def start(self) -> None:
+        """Listen and serve; a failure part-way (a port in use, an admin socket path that is not ours)
+        closes what was started, then raises."""
+        try:
+            await self._start()
+        except BaseException:
+            await self.close(timeout=1.0)
+            raise
+
+    async def _start(self) -> None:
         prepare_ids()  # the first join should not wait for the Unicode tables to load
         self._loop = asyncio.get_running_loop()
         self._room = LocalRoom(self._loop, self.stats, self.history, self.sessions)
@@ -120,8 +129,9 @@ class ChatServer:
             count = load_bans(cfg.bans_file, self.moderation)
             log.info("%d ban(s) in force from %s", count, cfg.bans_file)
         if cfg.admin_socket:
-            self.admin = AdminServer(self, cfg.admin_socket, cfg.admin_socket_mode, cfg.bans_file)
-            await self.admin.start()
+            admin = AdminServer(self, cfg.admin_socket, cfg.admin_socket_mode, cfg.bans_file)
+            await admin.start()
+            self.admin = admin
         self._sweeper = self._loop.call_later(AddressLimits.WINDOW, self._sweep)
         log.info("chat server listening on %s:%d%s%s", cfg.host, self.port,
                  f" (legacy port {self.legacy_port})" if self.legacy_port is not None else "",

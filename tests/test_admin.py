@@ -241,3 +241,61 @@ async def test_a_ban_survives_a_server_restart(server_process: Any, admin_dir: p
     assert await client.recv() == Error(ErrorReason.BANNED, "for good")
     assert (await client.join("friend"))[0] == Joined("friend")
     await client.close()
+
+
+async def test_an_admin_socket_path_that_is_a_regular_file_is_refused_not_deleted(
+        make_server: Any, admin_dir: pathlib.Path) -> None:
+    precious = admin_dir / "admin.sock"
+    precious.write_text("someone's data\n")
+    with pytest.raises(OSError, match=str(precious)):
+        await make_server(admin_socket=str(precious))
+    assert precious.read_text() == "someone's data\n"
+
+
+async def test_a_live_admin_socket_is_refused_and_a_stale_one_replaced(
+        moderated: ChatServer, make_server: Any, admin_dir: pathlib.Path) -> None:
+    live = moderated.config.admin_socket or ""
+    with pytest.raises(OSError, match="in use"):
+        await make_server(admin_socket=live)
+    assert (await chat_admin(live, "who"))[0] == 0  # the first server's socket still works
+    stale = admin_dir / "stale.sock"
+    with socket.socket(socket.AF_UNIX) as s:
+        s.bind(str(stale))  # bound, never listening, then closed: what a crash leaves
+    server = await make_server(admin_socket=str(stale))
+    assert (await chat_admin(str(stale), "who"))[0] == 0
+    assert server.admin is not None
+
+
+async def test_chat_server_names_the_admin_socket_path_it_refuses(admin_dir: pathlib.Path) -> None:
+    precious = admin_dir / "notes.txt"
+    precious.write_text("keep me\n")
+    proc = await asyncio.create_subprocess_exec(
+        sys.executable, "-m", "tcp_server", "--port", str(free_port()), "--admin-socket", str(precious),
+        "--no-uvloop", stderr=asyncio.subprocess.PIPE,
+        env={**{k: v for k, v in os.environ.items() if not k.startswith("CHAT_")}, "CHAT_LOG_LEVEL": "INFO"})
+    _, err = await asyncio.wait_for(proc.communicate(), TIMEOUT * 4)
+    assert proc.returncode == 1
+    assert f"{precious} exists and is not a socket" in err.decode() and "Traceback" not in err.decode()
+    assert precious.read_text() == "keep me\n"
+
+
+async def test_deeply_nested_admin_input_gets_a_bad_request_answer(
+        moderated: ChatServer, caplog: pytest.LogCaptureFixture) -> None:
+    sock = moderated.config.admin_socket or ""
+
+    def raw(line: bytes) -> dict[str, Any]:
+        with socket.socket(socket.AF_UNIX) as s:
+            s.settimeout(TIMEOUT)
+            s.connect(sock)
+            s.sendall(line)
+            answer: dict[str, Any] = json.loads(s.makefile().readline())
+            return answer
+
+    loop = asyncio.get_running_loop()
+    for line in (b"[" * 30000 + b"\n", b'{"cmd": "who", "x": ' + b"[" * 30000 + b"]" * 30000 + b"}\n"):
+        answer = await loop.run_in_executor(None, raw, line)
+        assert answer["ok"] is False and "bad request" in answer["error"]
+    assert "RecursionError" not in caplog.text and "Traceback" not in caplog.text
+    # brackets inside strings are text, not nesting
+    answer = await loop.run_in_executor(None, raw, b'{"cmd": "notice", "text": "[[[[[[[[[[ ]]]]]]]]]]"}\n')
+    assert answer["ok"] is True
