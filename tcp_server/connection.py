@@ -23,7 +23,7 @@ from .protocol.codes import ErrorReason, OutputFormat
 from .protocol.decoder import FrameReader, client_frame_reader
 from .protocol.encoders import BY_FORMAT, FRAMES, LEGACY, Encoder
 from .protocol.frames import ClientFrame, Error, FrameError, ServerFrame
-from .protocol.limits import AddressBuckets, AddressLimits, TokenBucket, address_key
+from .protocol.limits import AddressBuckets, AddressLimits, TokenBucket, address_key, peer_address
 from .protocol.moderation import Moderation
 from .protocol.session import (
     Claim,
@@ -151,7 +151,7 @@ class ChatConnection(asyncio.Protocol):
         self.transport = transport  # type: ignore[assignment]  # uvloop's is not a subclass
         node = self.node
         peer = transport.get_extra_info("peername")
-        address = str(peer[0]) if peer else "unknown"
+        address = peer_address(str(peer[0])) if peer else "unknown"  # normalised once: bans, limits, logs
         self.session = Session(node.room.roster, address, node.config.gateway_secret, node.moderation, now_ms)
         count = node.opened(self)
         if count > node.config.max_clients or node.closing:

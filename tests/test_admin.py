@@ -299,3 +299,27 @@ async def test_deeply_nested_admin_input_gets_a_bad_request_answer(
     # brackets inside strings are text, not nesting
     answer = await loop.run_in_executor(None, raw, b'{"cmd": "notice", "text": "[[[[[[[[[[ ]]]]]]]]]]"}\n')
     assert answer["ok"] is True
+
+
+async def test_a_network_ban_matches_an_ipv4_mapped_gateway_address(moderated: ChatServer, connect: Any) -> None:
+    sock = moderated.config.admin_socket or ""
+    code, _, err = await chat_admin(sock, "ban", "198.51.100.0/24", "a bad network")
+    assert code == 0, err
+    mapped = await connect(moderated.port)
+    await mapped.send(f"000#{SECRET}#::ffff:198.51.100.7\n001#sneaky")
+    assert await mapped.recv() == Error(ErrorReason.BANNED, "a bad network")
+    fine = await connect(moderated.port)
+    await fine.send(f"000#{SECRET}#::ffff:203.0.113.9")
+    assert (await fine.join("fine"))[0] == Joined("fine")
+    code, out, _ = await chat_admin(sock, "--json", "who")
+    assert [u["address"] for u in json.loads(out)["users"]] == ["203.0.113.9"]  # one spelling in logs too
+
+
+async def test_a_gateway_address_with_a_zone_is_refused(moderated: ChatServer, connect: Any,
+                                                        caplog: pytest.LogCaptureFixture) -> None:
+    backend = await connect(moderated.port)
+    await backend.send(f"000#{SECRET}#fe80::1%\x1b[31m" + "x" * 3000)
+    frame = await backend.recv()
+    assert isinstance(frame, Error) and frame.reason is ErrorReason.MALFORMED
+    assert "\x1b" not in caplog.text
+    assert (await backend.join("after"))[0] == Joined("after")  # nothing else lost: still a plain connection
