@@ -36,7 +36,7 @@ from .protocol.frames import ServerNotice, replace_control_chars
 from .protocol.ids import InvalidId, id_key, normalize_id
 from .protocol.moderation import Ban, Moderation, parse_duration
 from .protocol.session import Session
-from .room import Bus, RoomUnavailable
+from .room import Bus, RoomUnavailable, SessionStore
 
 log = logging.getLogger("tcp_server.admin")
 
@@ -138,6 +138,7 @@ class Node(Protocol):
     moderation: Moderation
     bus: Bus
     shared: SharedRoom | None
+    sessions: SessionStore | None
 
     @property
     def members(self) -> Iterable[Member]: ...
@@ -192,14 +193,19 @@ def peer_uid(writer: asyncio.StreamWriter) -> str:
 
 
 def enforce_bans(node: Node) -> list[str]:
-    """Remove every member a ban in force now keeps out (told why); who was removed."""
+    """Remove every member a ban in force now keeps out (told why), and end every parked session it
+    matches (a drop must not be a way around a ban: no resume, its leave announced as when its grace
+    ends); who was removed (a shared store's parked sessions end a round trip later, unnamed here)."""
     removed = []
+    banned = node.moderation.banned
     for member in list(node.members):
         session = member.session
-        ban = node.moderation.banned(session.key, session.address)
+        ban = banned(session.key, session.address)
         if ban is not None:
             removed.append(session.name or session.address)
             member.remove(ErrorReason.BANNED, ban.reason)
+    if node.sessions is not None:
+        removed += node.sessions.end_banned(banned)
     return removed
 
 

@@ -523,7 +523,8 @@ class ChatConnection(asyncio.Protocol):
                     self.timer = None
                 node.room.enter(key, self)
                 sessions = node.sessions
-                token = sessions.issue(name, key) if sessions is not None and self.encoder is not LEGACY else None
+                token = (sessions.issue(name, key, session.address)
+                         if sessions is not None and self.encoder is not LEGACY else None)
                 # Taken in the same turn as enter() (or the join's echo): each message is history or live, never both.
                 if arrival is not None:
                     history = arrival.history
@@ -599,11 +600,17 @@ class ChatConnection(asyncio.Protocol):
                 old = room.members.get(found.key)
                 if old is not None and old is not self:
                     old.replaced()  # the tab that reconnects wins
+                banned = session.resume_banned(found.name)
+                if banned is not None:  # checked like 001: the session ends here, its leave announced
+                    log.info("resume of %s refused [%s]: banned", found.name, session.address)
+                    self.apply(banned)
+                    self._go_on()
+                    return
                 if self.timer is not None:
                     self.timer.cancel()
                     self.timer = None
                 room.enter(found.key, self)
-                fresh = sessions.issue(found.name, found.key)
+                fresh = sessions.issue(found.name, found.key, session.address)
                 # The room as it was where the missed frames end (at the announcement, with a shared store).
                 users = arrival.users if arrival is not None else room.roster.user_list().ids
                 missed = [*found.missed, *since]

@@ -15,7 +15,17 @@ from typing import Any
 import pytest
 
 from tcp_server import ChatServer
-from tcp_server.protocol import Error, ErrorReason, Joined, Message, ServerNotice, UserLeft
+from tcp_server.protocol import (
+    Error,
+    ErrorReason,
+    Joined,
+    Message,
+    ServerNotice,
+    SessionToken,
+    UserJoined,
+    UserLeft,
+    UserList,
+)
 from tests.gateway_fixtures import GatewayStack, JsonClient
 from tests.helpers import TIMEOUT, LineClient, wait_until
 
@@ -323,3 +333,73 @@ async def test_a_gateway_address_with_a_zone_is_refused(moderated: ChatServer, c
     assert isinstance(frame, Error) and frame.reason is ErrorReason.MALFORMED
     assert "\x1b" not in caplog.text
     assert (await backend.join("after"))[0] == Joined("after")  # nothing else lost: still a plain connection
+
+
+@pytest.fixture
+async def resumable_moderated(make_server: Any, admin_dir: pathlib.Path) -> ChatServer:
+    server: ChatServer = await make_server(admin_socket=str(admin_dir / "admin.sock"), gateway_secret=SECRET,
+                                           resume_grace=60.0)
+    return server
+
+
+async def token_of(client: LineClient, name: str, hello: str = "") -> str:
+    await client.send(f"{hello}001#{name}")
+    frames = await client.recv_until(SessionToken)
+    assert frames[0] == Joined(name)
+    token = frames[-1]
+    assert isinstance(token, SessionToken)
+    return token.token
+
+
+@pytest.mark.parametrize(("hello", "target"), [
+    ("", "mallory"),  # by ID
+    ("", "127.0.0.1"),  # by the socket peer's address
+    (f"000#{SECRET}#203.0.113.66\n", "203.0.113.0/24"),  # a web user, by the address the gateway named
+])
+async def test_a_ban_ends_a_parked_session_which_cannot_resume(
+        resumable_moderated: ChatServer, connect: Any, hello: str, target: str) -> None:
+    server = resumable_moderated
+    sock = server.config.admin_socket or ""
+    bob = await connect(server.port)
+    await bob.send(f"000#{SECRET}#198.51.100.1")  # bob's address is not banned
+    await token_of(bob, "bob")
+    mallory = await connect(server.port)
+    token = await token_of(mallory, "mallory", hello)
+    await bob.recv_until(UserJoined("mallory"))
+    mallory.writer.transport.abort()  # parked, not gone
+    await wait_until(lambda: server.sessions_parked() == 1, what="mallory parked")
+    code, out, err = await chat_admin(sock, "ban", target, "go away")
+    assert code == 0, err
+    assert "removed: mallory" in out
+    assert (await bob.recv_until(UserLeft("mallory")))[-1] == UserLeft("mallory")  # as when a grace ends
+    assert server.sessions_parked() == 0
+    back = await connect(server.port)
+    await back.send(f"{hello}008#{token}")
+    frame = await back.recv()
+    assert isinstance(frame, Error) and frame.reason in (ErrorReason.BAD_TOKEN, ErrorReason.BANNED)
+    await bob.send("005#bob")
+    assert await bob.recv() == UserList(("bob",))
+
+
+async def test_a_resume_is_checked_against_the_bans_like_a_join(
+        resumable_moderated: ChatServer, connect: Any) -> None:
+    """008 from a banned network: refused like 001 from it, and the session it named ends (its leave)."""
+    server = resumable_moderated
+    sock = server.config.admin_socket or ""
+    bob = await connect(server.port)
+    await token_of(bob, "bob")
+    mallory = await connect(server.port)
+    token = await token_of(mallory, "mallory", f"000#{SECRET}#198.51.100.7\n")
+    await bob.recv_until(UserJoined("mallory"))
+    mallory.writer.transport.abort()
+    await wait_until(lambda: server.sessions_parked() == 1, what="mallory parked")
+    code, _, err = await chat_admin(sock, "ban", "203.0.113.0/24", "a bad network")  # not mallory's (yet)
+    assert code == 0, err
+    assert server.sessions_parked() == 1
+    back = await connect(server.port)
+    await back.send(f"000#{SECRET}#::ffff:203.0.113.5\n008#{token}")
+    assert await back.recv() == Error(ErrorReason.BANNED, "a bad network")
+    assert (await bob.recv_until(UserLeft("mallory")))[-1] == UserLeft("mallory")
+    assert server.sessions_parked() == 0 and "mallory" not in server.room.roster.names()
+    await back.send("001#mallory")  # the connection goes on; a join from here is refused too
+    assert await back.recv() == Error(ErrorReason.BANNED, "a bad network")
