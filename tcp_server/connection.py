@@ -342,7 +342,7 @@ class ChatConnection(asyncio.Protocol):
         self.timer = None
         self._end_grace()
         if not self.closing:
-            self.refuse(ErrorReason.BUSY, "too many connections from your address")
+            self.refuse(ErrorReason.ADDRESS_LIMIT, "too many connections from your address")
 
     # ------------------------------------------------------------ input
 
@@ -661,7 +661,7 @@ class ChatConnection(asyncio.Protocol):
             self.timer = None
         self.limit_key = key = address_key(real_address, node.config.ipv6_prefix)
         if not node.address_limits.admit(key, now):
-            self.refuse(ErrorReason.BUSY, "too many connections from your address")
+            self.refuse(ErrorReason.ADDRESS_LIMIT, "too many connections from your address")
             return
         self.counted_address = key
         self.timer = node.loop.call_later(node.config.join_timeout, self._join_timeout)
