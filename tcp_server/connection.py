@@ -182,6 +182,7 @@ class ChatConnection(asyncio.Protocol):
         task.add_done_callback(self._handshake_done)
 
     async def _handshake(self) -> None:
+        """The loop's TLS server side on the accepted socket; its end is :meth:`_handshake_done`."""
         assert self.tls is not None and self.tls_sock is not None
         sock, self.tls_sock = self.tls_sock, None  # the loop's from here: its transport closes it
         try:
