@@ -593,7 +593,7 @@
       if (wantId) sendJoin(wantId, autoJoin);
     } else if (reason === 'backend-unavailable') {
       setState('unavailable'); // the status area says it, once; the log stays the conversation
-    } else if (!myId && ['bad-id', 'busy', 'not-joined', 'forbidden', 'flood'].includes(reason)) {
+    } else if (!myId && ['bad-id', 'busy', 'address-limit', 'not-joined', 'forbidden', 'flood'].includes(reason)) {
       forgetId();
       showJoin(reason === 'bad-id' ? idRuleText(ev) : reasonText(reason));
     } else {

@@ -39,10 +39,10 @@ def setup_logging(level: str, log_format: str = "text") -> None:
     logformat.setup_logging(level, log_format)
 
 
-def reload_tls_on_sighup(server: ChatServer) -> None:
-    """SIGHUP: the TLS port presents the certificate now in its files; nobody is dropped."""
-    if server.tls is not None:
-        asyncio.get_running_loop().add_signal_handler(signal.SIGHUP, server.tls.reload)
+def reload_on_sighup(server: ChatServer) -> None:
+    """SIGHUP (``systemctl reload``): the TLS port, if any, presents the certificate now in its files;
+    nobody is dropped. Handled with or without a TLS port: SIGHUP's default action would end the process."""
+    asyncio.get_running_loop().add_signal_handler(signal.SIGHUP, server.reload)
 
 
 async def start_node(config: ServerConfig) -> tuple[ChatServer, RedisRoom | None]:
@@ -128,7 +128,11 @@ async def stop_node(server: ChatServer, room: RedisRoom | None) -> None:
 
 
 async def serve(config: ServerConfig) -> None:
-    server, room = await start_node(config)
+    try:
+        server, room = await start_node(config)
+    except OSError as exc:  # a port in use, an --admin-socket path that is not ours: one clear line
+        logging.getLogger("tcp_server").error("cannot start: %s", exc)
+        raise SystemExit(1) from None
     # What start-up made (modules, the Unicode tables of the ID rules) lives as long as the process: out of
     # the collector's generations, a join storm's collections no longer walk it.
     gc.freeze()
@@ -136,7 +140,7 @@ async def serve(config: ServerConfig) -> None:
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGTERM, signal.SIGINT):
         loop.add_signal_handler(sig, stop.set)
-    reload_tls_on_sighup(server)
+    reload_on_sighup(server)
     logging.getLogger("tcp_server").info(
         "Chat server ready: connect a client to %s:%d%s%s%s", config.host, server.port,
         f" (seed client: {config.host}:{server.legacy_port})" if server.legacy_port else "",

@@ -22,6 +22,7 @@ import json
 import logging
 import os
 import socket
+import stat
 import struct
 import tempfile
 import time
@@ -35,13 +36,68 @@ from .protocol.frames import ServerNotice, replace_control_chars
 from .protocol.ids import InvalidId, id_key, normalize_id
 from .protocol.moderation import Ban, Moderation, parse_duration
 from .protocol.session import Session
-from .room import Bus, RoomUnavailable
+from .room import Bus, RoomUnavailable, SessionStore
 
 log = logging.getLogger("tcp_server.admin")
 
 MAX_REQUEST = 64 * 1024
 """Longest request line; the socket is local and trusted, but every read is bounded."""
 MAX_NOTICE = 1000
+MAX_DEPTH = 4
+"""Deepest nesting of a request (they are flat objects): checked before parsing, so bad input never
+reaches the JSON parser's recursion."""
+
+
+class AdminSocketInUse(OSError):
+    """``--admin-socket`` names something this server must not replace: it refuses to start."""
+
+
+def nesting(line: bytes) -> int:
+    """How deep the arrays and objects of a JSON text nest (brackets inside strings do not count)."""
+    depth = deepest = 0
+    in_string = escaped = False
+    for byte in line:
+        if in_string:
+            if escaped:
+                escaped = False
+            elif byte == 0x5C:  # backslash
+                escaped = True
+            elif byte == 0x22:  # quote
+                in_string = False
+        elif byte == 0x22:
+            in_string = True
+        elif byte in (0x5B, 0x7B):  # [ {
+            depth += 1
+            if depth > deepest:
+                deepest = depth
+        elif byte in (0x5D, 0x7D):
+            depth -= 1
+    return deepest
+
+
+def clear_stale_socket(path: str) -> None:
+    """Remove a socket left by a server that did not stop cleanly; refuse anything else at ``path``.
+
+    A regular file (or directory, link, ...) is someone's data, and a socket that answers is another
+    running server's: neither is replaced (:class:`AdminSocketInUse`, naming the path).
+    """
+    try:
+        mode = os.lstat(path).st_mode
+    except FileNotFoundError:
+        return
+    if not stat.S_ISSOCK(mode):
+        raise AdminSocketInUse(f"--admin-socket {path} exists and is not a socket; not replacing it")
+    with socket.socket(socket.AF_UNIX, socket.SOCK_STREAM) as probe:
+        probe.settimeout(1.0)
+        try:
+            probe.connect(path)
+        except (ConnectionRefusedError, FileNotFoundError):
+            with contextlib.suppress(FileNotFoundError):
+                os.unlink(path)  # stale: nobody listens on it
+            return
+        except OSError as exc:
+            raise AdminSocketInUse(f"--admin-socket {path}: cannot tell whether it is in use ({exc})") from exc
+    raise AdminSocketInUse(f"--admin-socket {path} is in use by another running server")
 
 
 class Member(Protocol):
@@ -82,6 +138,7 @@ class Node(Protocol):
     moderation: Moderation
     bus: Bus
     shared: SharedRoom | None
+    sessions: SessionStore | None
 
     @property
     def members(self) -> Iterable[Member]: ...
@@ -136,14 +193,19 @@ def peer_uid(writer: asyncio.StreamWriter) -> str:
 
 
 def enforce_bans(node: Node) -> list[str]:
-    """Remove every member a ban in force now keeps out (told why); who was removed."""
+    """Remove every member a ban in force now keeps out (told why), and end every parked session it
+    matches (a drop must not be a way around a ban: no resume, its leave announced as when its grace
+    ends); who was removed (a shared store's parked sessions end a round trip later, unnamed here)."""
     removed = []
+    banned = node.moderation.banned
     for member in list(node.members):
         session = member.session
-        ban = node.moderation.banned(session.key, session.address)
+        ban = banned(session.key, session.address)
         if ban is not None:
             removed.append(session.name or session.address)
             member.remove(ErrorReason.BANNED, ban.reason)
+    if node.sessions is not None:
+        removed += node.sessions.end_banned(banned)
     return removed
 
 
@@ -165,8 +227,7 @@ class AdminServer:
         self._server: asyncio.base_events.Server | None = None
 
     async def start(self) -> None:
-        with contextlib.suppress(FileNotFoundError):
-            os.unlink(self.path)  # a socket left by a server that did not stop cleanly
+        clear_stale_socket(self.path)
         old = os.umask(0o777 & ~self.mode)  # the socket is born with its mode: no window with a wider one
         try:
             self._server = await asyncio.start_unix_server(self._serve, self.path, limit=MAX_REQUEST)
@@ -176,10 +237,11 @@ class AdminServer:
         log.info("admin socket on %s (mode %o)", self.path, self.mode)
 
     async def close(self) -> None:
-        if self._server is not None:
-            self._server.close()
-            await self._server.wait_closed()
-            self._server = None
+        if self._server is None:
+            return  # never started: whatever is at the path is not ours
+        self._server.close()
+        await self._server.wait_closed()
+        self._server = None
         with contextlib.suppress(FileNotFoundError):
             os.unlink(self.path)
 
@@ -206,6 +268,8 @@ class AdminServer:
     async def handle(self, line: bytes, who: str) -> dict[str, Any]:
         """One request; a bad request gets an error answer, our own bug is logged and answered generically."""
         try:
+            if nesting(line) > MAX_DEPTH:
+                raise ValueError(f"bad request: nested deeper than {MAX_DEPTH} levels")
             request = json.loads(line)
             if not isinstance(request, dict) or not isinstance(request.get("cmd"), str):
                 raise ValueError('expected {"cmd": ...}')

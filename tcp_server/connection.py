@@ -13,6 +13,7 @@ import asyncio
 import logging
 import secrets
 import socket
+import ssl
 import time
 from typing import Protocol, Union, assert_never
 
@@ -23,7 +24,7 @@ from .protocol.codes import ErrorReason, OutputFormat
 from .protocol.decoder import FrameReader, client_frame_reader
 from .protocol.encoders import BY_FORMAT, FRAMES, LEGACY, Encoder
 from .protocol.frames import ClientFrame, Error, FrameError, ServerFrame
-from .protocol.limits import AddressBuckets, AddressLimits, TokenBucket, address_key
+from .protocol.limits import AddressBuckets, AddressLimits, TokenBucket, address_key, peer_address
 from .protocol.moderation import Moderation
 from .protocol.session import (
     Claim,
@@ -118,11 +119,18 @@ class ChatConnection(asyncio.Protocol):
     __slots__ = (
         "node", "transport", "session", "reader", "out", "encoder", "cursor", "counted_address",
         "timer", "closing", "bucket", "control", "strikes", "paused", "over_limit", "pending", "in_grace",
-        "leave_cause", "connected_at", "limit_key",
+        "leave_cause", "connected_at", "limit_key", "tls", "tls_sock", "handshake", "ended",
     )
 
-    def __init__(self, node: Node, encoder: Encoder = FRAMES) -> None:
+    def __init__(self, node: Node, encoder: Encoder = FRAMES, tls: ssl.SSLContext | None = None) -> None:
         self.node = node
+        # The TLS port: the node accepts the socket itself, counts and limits it at once like any connection
+        # (accept_tls), and only then the loop runs the handshake: a peer that never sends a ClientHello
+        # holds a counted place, not a free one.
+        self.tls = tls
+        self.tls_sock: socket.socket | None = None  # accepted, not yet handed to the loop's TLS
+        self.handshake: asyncio.Task[None] | None = None  # set while the TLS handshake runs
+        self.ended = False  # connection_lost has run
         self.transport: asyncio.Transport | None = None
         # The seed's client (the legacy encoder) sends a frame a write, with no LF.
         self.reader: FrameReader[ClientFrame] = client_frame_reader(node.config.max_frame, encoder is LEGACY)
@@ -149,9 +157,55 @@ class ChatConnection(asyncio.Protocol):
 
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
         self.transport = transport  # type: ignore[assignment]  # uvloop's is not a subclass
-        node = self.node
+        if self.tls is not None:  # the TLS port: counted when accepted; the handshake is done now
+            if self.closing and self.transport is not None:
+                self.transport.abort()
+            return
         peer = transport.get_extra_info("peername")
-        address = str(peer[0]) if peer else "unknown"
+        self._admit(peer_address(str(peer[0])) if peer else "unknown")  # normalised once: bans, limits, logs
+
+    def accept_tls(self, sock: socket.socket) -> None:
+        """A socket the TLS port accepted: counted and limited now (refused: closed, no handshake), then
+        the loop's TLS handshake within ``--tls-handshake-timeout``, after which connection_made follows."""
+        try:
+            address = peer_address(str(sock.getpeername()[0]))
+        except OSError:  # gone already
+            sock.close()
+            return
+        self._admit(address)
+        if self.closing:  # refused: there is no TLS to say why in
+            sock.close()
+            self.connection_lost(None)
+            return
+        self.tls_sock = sock
+        self.handshake = task = self.node.loop.create_task(self._handshake(), name="TLS handshake")
+        task.add_done_callback(self._handshake_done)
+
+    async def _handshake(self) -> None:
+        """The loop's TLS server side on the accepted socket; its end is :meth:`_handshake_done`."""
+        assert self.tls is not None and self.tls_sock is not None
+        sock, self.tls_sock = self.tls_sock, None  # the loop's from here: its transport closes it
+        try:
+            await self.node.loop.connect_accepted_socket(
+                lambda: self, sock, ssl=self.tls, ssl_handshake_timeout=self.node.config.tls_handshake_timeout)
+        except (OSError, TimeoutError) as exc:  # (ssl.SSLError is an OSError) the peer's failure, not ours
+            log.debug("TLS handshake with %s failed: %s", self.session.address, exc)
+
+    def _handshake_done(self, task: asyncio.Task[None]) -> None:
+        """Secured (connection_made ran), or failed, timed out or called off (a refusal, the server
+        stopping): then the connection ends here, since the TLS layer tells its protocol nothing."""
+        self.handshake = None
+        if self.tls_sock is not None:  # called off before the loop had it
+            self.tls_sock.close()
+            self.tls_sock = None
+        if not task.cancelled() and (exc := task.exception()) is not None:
+            log.error("TLS handshake with %s failed", self.session.address, exc_info=exc)
+        if self.transport is None:
+            self.connection_lost(None)
+
+    def _admit(self, address: str) -> None:
+        """Count this connection and its address (at accept time, on every listener); refuse it when over."""
+        node = self.node
         self.session = Session(node.room.roster, address, node.config.gateway_secret, node.moderation, now_ms)
         count = node.opened(self)
         if count > node.config.max_clients or node.closing:
@@ -171,6 +225,9 @@ class ChatConnection(asyncio.Protocol):
 
     def connection_lost(self, exc: Exception | None) -> None:
         node = self.node
+        if self.ended:
+            return  # (a failed TLS handshake ends the connection itself; never twice)
+        self.ended = True
         node.closed(self)
         self._end_grace()
         if self.timer is not None:
@@ -313,6 +370,8 @@ class ChatConnection(asyncio.Protocol):
         self.flush()
         if self.transport is not None:
             self.transport.close()
+        elif self.handshake is not None:  # the TLS port, still in its handshake: nothing can be said yet
+            self.handshake.cancel()
 
     def remove(self, reason: ErrorReason, detail: str) -> None:
         """An operator's kick or ban: say why, leave the room (the others see the 104), close."""
@@ -342,7 +401,7 @@ class ChatConnection(asyncio.Protocol):
         self.timer = None
         self._end_grace()
         if not self.closing:
-            self.refuse(ErrorReason.BUSY, "too many connections from your address")
+            self.refuse(ErrorReason.ADDRESS_LIMIT, "too many connections from your address")
 
     # ------------------------------------------------------------ input
 
@@ -523,7 +582,8 @@ class ChatConnection(asyncio.Protocol):
                     self.timer = None
                 node.room.enter(key, self)
                 sessions = node.sessions
-                token = sessions.issue(name, key) if sessions is not None and self.encoder is not LEGACY else None
+                token = (sessions.issue(name, key, session.address)
+                         if sessions is not None and self.encoder is not LEGACY else None)
                 # Taken in the same turn as enter() (or the join's echo): each message is history or live, never both.
                 if arrival is not None:
                     history = arrival.history
@@ -599,11 +659,17 @@ class ChatConnection(asyncio.Protocol):
                 old = room.members.get(found.key)
                 if old is not None and old is not self:
                     old.replaced()  # the tab that reconnects wins
+                banned = session.resume_banned(found.name)
+                if banned is not None:  # checked like 001: the session ends here, its leave announced
+                    log.info("resume of %s refused [%s]: banned", found.name, session.address)
+                    self.apply(banned)
+                    self._go_on()
+                    return
                 if self.timer is not None:
                     self.timer.cancel()
                     self.timer = None
                 room.enter(found.key, self)
-                fresh = sessions.issue(found.name, found.key)
+                fresh = sessions.issue(found.name, found.key, session.address)
                 # The room as it was where the missed frames end (at the announcement, with a shared store).
                 users = arrival.users if arrival is not None else room.roster.user_list().ids
                 missed = [*found.missed, *since]
@@ -654,7 +720,7 @@ class ChatConnection(asyncio.Protocol):
             self.timer = None
         self.limit_key = key = address_key(real_address, node.config.ipv6_prefix)
         if not node.address_limits.admit(key, now):
-            self.refuse(ErrorReason.BUSY, "too many connections from your address")
+            self.refuse(ErrorReason.ADDRESS_LIMIT, "too many connections from your address")
             return
         self.counted_address = key
         self.timer = node.loop.call_later(node.config.join_timeout, self._join_timeout)

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import socket
 import time
 from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
@@ -36,6 +37,9 @@ if TYPE_CHECKING:
     from .metrics_http import ServerMetrics
 
 log = logging.getLogger("tcp_server")
+
+ACCEPT_RETRY = 1.0
+"""Seconds the TLS port waits after a failed accept (out of file descriptors) before the next."""
 
 
 class ChatServer:
@@ -73,6 +77,8 @@ class ChatServer:
         self.in_grace = 0  # connections over their address's limit waiting for a gateway's 000
         self._room: LocalRoom | None = None
         self._servers: list[asyncio.base_events.Server] = []
+        self._tls_listeners: list[socket.socket] = []  # the TLS port's sockets; this node accepts on them
+        self._tls_accepting: list[asyncio.Task[None]] = []
         self._loop: asyncio.AbstractEventLoop | None = None
         self.port: int = 0
         self.legacy_port: int | None = None
@@ -99,6 +105,15 @@ class ChatServer:
     # ------------------------------------------------------------ start/stop
 
     async def start(self) -> None:
+        """Listen and serve; a failure part-way (a port in use, an admin socket path that is not ours)
+        closes what was started, then raises."""
+        try:
+            await self._start()
+        except BaseException:
+            await self.close(timeout=1.0)
+            raise
+
+    async def _start(self) -> None:
         prepare_ids()  # the first join should not wait for the Unicode tables to load
         self._loop = asyncio.get_running_loop()
         self._room = LocalRoom(self._loop, self.stats, self.history, self.sessions)
@@ -109,8 +124,7 @@ class ChatServer:
             self.legacy_port = await self._listen(lambda: ChatConnection(self, LEGACY), cfg.legacy_port)
         if cfg.tls_port is not None and cfg.tls_cert and cfg.tls_key:
             self.tls = ServerTLS(cfg.tls_cert, cfg.tls_key)
-            self.tls_port = await self._listen(lambda: ChatConnection(self), cfg.tls_port, backlog=1024,
-                                               ssl=self.tls.context, ssl_handshake_timeout=cfg.tls_handshake_timeout)
+            self.tls_port = self._listen_tls(cfg.tls_port)
         if cfg.metrics_port is not None:
             from .metrics_http import ServerMetrics  # local: aiohttp and prometheus-client only when asked for
 
@@ -120,8 +134,9 @@ class ChatServer:
             count = load_bans(cfg.bans_file, self.moderation)
             log.info("%d ban(s) in force from %s", count, cfg.bans_file)
         if cfg.admin_socket:
-            self.admin = AdminServer(self, cfg.admin_socket, cfg.admin_socket_mode, cfg.bans_file)
-            await self.admin.start()
+            admin = AdminServer(self, cfg.admin_socket, cfg.admin_socket_mode, cfg.bans_file)
+            await admin.start()
+            self.admin = admin
         self._sweeper = self._loop.call_later(AddressLimits.WINDOW, self._sweep)
         log.info("chat server listening on %s:%d%s%s", cfg.host, self.port,
                  f" (legacy port {self.legacy_port})" if self.legacy_port is not None else "",
@@ -137,6 +152,43 @@ class ChatServer:
         self._servers.append(server)
         return int(server.sockets[0].getsockname()[1])
 
+    def _listen_tls(self, port: int) -> int:
+        """The TLS port: this node accepts its sockets itself, so that each is counted and limited at once
+        (``ChatConnection.accept_tls``), as on every listener, before the loop runs its handshake; the
+        loop's own TLS server would count a connection only after its handshake."""
+        infos = socket.getaddrinfo(self.config.host or None, port, type=socket.SOCK_STREAM, flags=socket.AI_PASSIVE)
+        bound = 0
+        for family, kind, proto, _, address in infos:
+            sock = socket.socket(family, kind, proto)
+            try:
+                sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+                if family == socket.AF_INET6:
+                    sock.setsockopt(socket.IPPROTO_IPV6, socket.IPV6_V6ONLY, 1)
+                sock.bind(address)
+                sock.listen(1024)
+                sock.setblocking(False)
+            except BaseException:
+                sock.close()
+                raise
+            if self.config.keepalive:
+                set_keepalive(sock)  # the accepted sockets inherit it
+            self._tls_listeners.append(sock)
+            self._tls_accepting.append(self.loop.create_task(self._accept_tls(sock), name="TLS port"))
+            bound = bound or int(sock.getsockname()[1])
+        return bound
+
+    async def _accept_tls(self, listener: socket.socket) -> None:
+        context = self.tls.context if self.tls is not None else None  # (reload() changes this very object)
+        loop = self.loop
+        while True:
+            try:
+                sock, _ = await loop.sock_accept(listener)
+            except OSError as exc:  # out of file descriptors, say: the port stays, and tries again
+                log.warning("TLS port: accept failed: %s", exc)
+                await asyncio.sleep(ACCEPT_RETRY)
+                continue
+            ChatConnection(self, tls=context).accept_tls(sock)
+
     async def close(self, timeout: float = 5.0) -> None:
         """Tell every client ``109#shutdown``, close them, stop listening."""
         if self.closing:
@@ -146,6 +198,12 @@ class ChatServer:
             self._sweeper.cancel()
         for srv in self._servers:
             srv.close()
+        for task in self._tls_accepting:
+            task.cancel()
+        if self._tls_accepting:  # (each stops waiting on its socket before the socket closes)
+            await asyncio.gather(*self._tls_accepting, return_exceptions=True)
+        for sock in self._tls_listeners:
+            sock.close()
         notice = Error(ErrorReason.SHUTDOWN, "server shutting down")
         for conn in list(self.connections):
             conn.leave_cause = "shutdown"
@@ -189,6 +247,13 @@ class ChatServer:
         if self.closing and not self.connections:
             self._drained.set()
 
+    def reload(self) -> None:
+        """SIGHUP: the TLS port's certificate from its files again; without a TLS port there is nothing to load."""
+        if self.tls is not None:
+            self.tls.reload()
+        else:
+            log.info("SIGHUP: nothing to reload (no TLS port); nobody was dropped")
+
     def _sweep(self) -> None:
         """Forget per-address history older than the rate window, once a window."""
         now = self.loop.time()
@@ -203,7 +268,7 @@ class ChatServer:
         for conn in list(self.connections):
             if conn.encoder is LEGACY:
                 kinds["legacy"] += 1
-            elif conn.transport is not None and conn.transport.get_extra_info("ssl_object") is not None:
+            elif conn.tls is not None:
                 kinds["tls"] += 1
             else:
                 kinds["line"] += 1

@@ -15,7 +15,17 @@ from typing import Any
 import pytest
 
 from tcp_server import ChatServer
-from tcp_server.protocol import Error, ErrorReason, Joined, Message, ServerNotice, UserLeft
+from tcp_server.protocol import (
+    Error,
+    ErrorReason,
+    Joined,
+    Message,
+    ServerNotice,
+    SessionToken,
+    UserJoined,
+    UserLeft,
+    UserList,
+)
 from tests.gateway_fixtures import GatewayStack, JsonClient
 from tests.helpers import TIMEOUT, LineClient, wait_until
 
@@ -241,3 +251,155 @@ async def test_a_ban_survives_a_server_restart(server_process: Any, admin_dir: p
     assert await client.recv() == Error(ErrorReason.BANNED, "for good")
     assert (await client.join("friend"))[0] == Joined("friend")
     await client.close()
+
+
+async def test_an_admin_socket_path_that_is_a_regular_file_is_refused_not_deleted(
+        make_server: Any, admin_dir: pathlib.Path) -> None:
+    precious = admin_dir / "admin.sock"
+    precious.write_text("someone's data\n")
+    with pytest.raises(OSError, match=str(precious)):
+        await make_server(admin_socket=str(precious))
+    assert precious.read_text() == "someone's data\n"
+
+
+async def test_a_live_admin_socket_is_refused_and_a_stale_one_replaced(
+        moderated: ChatServer, make_server: Any, admin_dir: pathlib.Path) -> None:
+    live = moderated.config.admin_socket or ""
+    with pytest.raises(OSError, match="in use"):
+        await make_server(admin_socket=live)
+    assert (await chat_admin(live, "who"))[0] == 0  # the first server's socket still works
+    stale = admin_dir / "stale.sock"
+    with socket.socket(socket.AF_UNIX) as s:
+        s.bind(str(stale))  # bound, never listening, then closed: what a crash leaves
+    server = await make_server(admin_socket=str(stale))
+    assert (await chat_admin(str(stale), "who"))[0] == 0
+    assert server.admin is not None
+
+
+async def test_chat_server_names_the_admin_socket_path_it_refuses(admin_dir: pathlib.Path) -> None:
+    precious = admin_dir / "notes.txt"
+    precious.write_text("keep me\n")
+    proc = await asyncio.create_subprocess_exec(
+        sys.executable, "-m", "tcp_server", "--port", str(free_port()), "--admin-socket", str(precious),
+        "--no-uvloop", stderr=asyncio.subprocess.PIPE,
+        env={**{k: v for k, v in os.environ.items() if not k.startswith("CHAT_")}, "CHAT_LOG_LEVEL": "INFO"})
+    _, err = await asyncio.wait_for(proc.communicate(), TIMEOUT * 4)
+    assert proc.returncode == 1
+    assert f"{precious} exists and is not a socket" in err.decode() and "Traceback" not in err.decode()
+    assert precious.read_text() == "keep me\n"
+
+
+async def test_deeply_nested_admin_input_gets_a_bad_request_answer(
+        moderated: ChatServer, caplog: pytest.LogCaptureFixture) -> None:
+    sock = moderated.config.admin_socket or ""
+
+    def raw(line: bytes) -> dict[str, Any]:
+        with socket.socket(socket.AF_UNIX) as s:
+            s.settimeout(TIMEOUT)
+            s.connect(sock)
+            s.sendall(line)
+            answer: dict[str, Any] = json.loads(s.makefile().readline())
+            return answer
+
+    loop = asyncio.get_running_loop()
+    for line in (b"[" * 30000 + b"\n", b'{"cmd": "who", "x": ' + b"[" * 30000 + b"]" * 30000 + b"}\n"):
+        answer = await loop.run_in_executor(None, raw, line)
+        assert answer["ok"] is False and "bad request" in answer["error"]
+    assert "RecursionError" not in caplog.text and "Traceback" not in caplog.text
+    # brackets inside strings are text, not nesting
+    answer = await loop.run_in_executor(None, raw, b'{"cmd": "notice", "text": "[[[[[[[[[[ ]]]]]]]]]]"}\n')
+    assert answer["ok"] is True
+
+
+async def test_a_network_ban_matches_an_ipv4_mapped_gateway_address(moderated: ChatServer, connect: Any) -> None:
+    sock = moderated.config.admin_socket or ""
+    code, _, err = await chat_admin(sock, "ban", "198.51.100.0/24", "a bad network")
+    assert code == 0, err
+    mapped = await connect(moderated.port)
+    await mapped.send(f"000#{SECRET}#::ffff:198.51.100.7\n001#sneaky")
+    assert await mapped.recv() == Error(ErrorReason.BANNED, "a bad network")
+    fine = await connect(moderated.port)
+    await fine.send(f"000#{SECRET}#::ffff:203.0.113.9")
+    assert (await fine.join("fine"))[0] == Joined("fine")
+    code, out, _ = await chat_admin(sock, "--json", "who")
+    assert [u["address"] for u in json.loads(out)["users"]] == ["203.0.113.9"]  # one spelling in logs too
+
+
+async def test_a_gateway_address_with_a_zone_is_refused(moderated: ChatServer, connect: Any,
+                                                        caplog: pytest.LogCaptureFixture) -> None:
+    backend = await connect(moderated.port)
+    await backend.send(f"000#{SECRET}#fe80::1%\x1b[31m" + "x" * 3000)
+    frame = await backend.recv()
+    assert isinstance(frame, Error) and frame.reason is ErrorReason.MALFORMED
+    assert "\x1b" not in caplog.text
+    assert (await backend.join("after"))[0] == Joined("after")  # nothing else lost: still a plain connection
+
+
+@pytest.fixture
+async def resumable_moderated(make_server: Any, admin_dir: pathlib.Path) -> ChatServer:
+    server: ChatServer = await make_server(admin_socket=str(admin_dir / "admin.sock"), gateway_secret=SECRET,
+                                           resume_grace=60.0)
+    return server
+
+
+async def token_of(client: LineClient, name: str, hello: str = "") -> str:
+    await client.send(f"{hello}001#{name}")
+    frames = await client.recv_until(SessionToken)
+    assert frames[0] == Joined(name)
+    token = frames[-1]
+    assert isinstance(token, SessionToken)
+    return token.token
+
+
+@pytest.mark.parametrize(("hello", "target"), [
+    ("", "mallory"),  # by ID
+    ("", "127.0.0.1"),  # by the socket peer's address
+    (f"000#{SECRET}#203.0.113.66\n", "203.0.113.0/24"),  # a web user, by the address the gateway named
+])
+async def test_a_ban_ends_a_parked_session_which_cannot_resume(
+        resumable_moderated: ChatServer, connect: Any, hello: str, target: str) -> None:
+    server = resumable_moderated
+    sock = server.config.admin_socket or ""
+    bob = await connect(server.port)
+    await bob.send(f"000#{SECRET}#198.51.100.1")  # bob's address is not banned
+    await token_of(bob, "bob")
+    mallory = await connect(server.port)
+    token = await token_of(mallory, "mallory", hello)
+    await bob.recv_until(UserJoined("mallory"))
+    mallory.writer.transport.abort()  # parked, not gone
+    await wait_until(lambda: server.sessions_parked() == 1, what="mallory parked")
+    code, out, err = await chat_admin(sock, "ban", target, "go away")
+    assert code == 0, err
+    assert "removed: mallory" in out
+    assert (await bob.recv_until(UserLeft("mallory")))[-1] == UserLeft("mallory")  # as when a grace ends
+    assert server.sessions_parked() == 0
+    back = await connect(server.port)
+    await back.send(f"{hello}008#{token}")
+    frame = await back.recv()
+    assert isinstance(frame, Error) and frame.reason in (ErrorReason.BAD_TOKEN, ErrorReason.BANNED)
+    await bob.send("005#bob")
+    assert await bob.recv() == UserList(("bob",))
+
+
+async def test_a_resume_is_checked_against_the_bans_like_a_join(
+        resumable_moderated: ChatServer, connect: Any) -> None:
+    """008 from a banned network: refused like 001 from it, and the session it named ends (its leave)."""
+    server = resumable_moderated
+    sock = server.config.admin_socket or ""
+    bob = await connect(server.port)
+    await token_of(bob, "bob")
+    mallory = await connect(server.port)
+    token = await token_of(mallory, "mallory", f"000#{SECRET}#198.51.100.7\n")
+    await bob.recv_until(UserJoined("mallory"))
+    mallory.writer.transport.abort()
+    await wait_until(lambda: server.sessions_parked() == 1, what="mallory parked")
+    code, _, err = await chat_admin(sock, "ban", "203.0.113.0/24", "a bad network")  # not mallory's (yet)
+    assert code == 0, err
+    assert server.sessions_parked() == 1
+    back = await connect(server.port)
+    await back.send(f"000#{SECRET}#::ffff:203.0.113.5\n008#{token}")
+    assert await back.recv() == Error(ErrorReason.BANNED, "a bad network")
+    assert (await bob.recv_until(UserLeft("mallory")))[-1] == UserLeft("mallory")
+    assert server.sessions_parked() == 0 and "mallory" not in server.room.roster.names()
+    await back.send("001#mallory")  # the connection goes on; a join from here is refused too
+    assert await back.recv() == Error(ErrorReason.BANNED, "a bad network")

@@ -61,3 +61,12 @@ def test_a_line_longer_than_the_bound_is_refused_and_forgotten() -> None:
     with pytest.raises(LineTooLong):
         relay.feed(b"{" + b"x" * 200)
     assert relay.partial == b""
+
+
+def test_the_reason_of_a_refusal_before_the_join_is_noted() -> None:
+    relay = EventRelay(4096)
+    relay.feed(b"109#busy#too many connections\n")  # before 007#json took effect: a frame
+    assert relay.refusal == "busy"
+    relay = EventRelay(4096)
+    relay.feed(b'{"type":"error","reason":"address-limit","text":"too many connections from your address"}\n')
+    assert relay.refusal == "address-limit"

@@ -66,6 +66,8 @@ def test_forwarded_for_elements() -> None:
 @pytest.mark.parametrize(("raw", "ip"), [
     ("1.2.3.4", "1.2.3.4"), ("1.2.3.4:80", "1.2.3.4"), ("[::1]", "::1"), ("[::1]:80", "::1"), ('"::1"', "::1"),
     ("unknown", None), ("", None), ("[::1", None), ("1.2.3.4.5", None),
+    # one spelling, what the server's 000 accepts: IPv4-mapped as IPv4, no zone
+    ("[::ffff:198.51.100.7]:443", "198.51.100.7"), ("[fe80::1%eth0]", "fe80::1"), ("fe80::1%\x1b[31m", "fe80::1"),
 ])
 def test_parse_ip(raw: str, ip: str | None) -> None:
     got = parse_ip(raw)

@@ -325,7 +325,7 @@ async def test_per_address_limit_through_the_gateway(make_gateway_stack: Any, ws
         same.append(await user(f"s{i}", "203.0.113.5"))
     assert all(last["type"] == "users" for _, last in same[:20])
     for page, last in same[20:]:
-        assert last["type"] == "error" and last["reason"] == "busy" and "address" in last["text"]
+        assert last["type"] == "error" and last["reason"] == "address-limit" and "address" in last["text"]
         assert await page.sync() == []  # the page stays, and is told plainly; no backend is held
     assert stack.server.address_limits.open_count("203.0.113.5") == 20
     assert stack.server.address_limits.open_count("127.0.0.1") == 0

@@ -7,8 +7,17 @@ import json
 import pathlib
 
 from tcp_server.__main__ import stop_node
-from tcp_server.protocol import Error, ErrorReason, Joined, Message, ServerNotice, UserJoined, UserLeft
-from tests.helpers import TIMEOUT, wait_until
+from tcp_server.protocol import (
+    Error,
+    ErrorReason,
+    Joined,
+    Message,
+    ServerNotice,
+    SessionToken,
+    UserJoined,
+    UserLeft,
+)
+from tests.helpers import TIMEOUT, LineClient, wait_until
 from tests.redis_fixtures import Connect, MakeNode
 from tests.test_admin import admin_dir, chat_admin  # noqa: F401 - the fixture
 
@@ -96,3 +105,58 @@ async def test_who_kick_and_mute_reach_every_node(
     assert (await alice.recv_until(UserLeft("carol")))[-1] == UserLeft("carol")
     code, _, err = await chat_admin(sock_a, "kick", "carol")
     assert code == 1 and "not online" in err
+
+
+SECRET = "a-gateway-secret-of-32-characters"
+
+
+async def parked_token(client: LineClient, name: str, hello: str = "") -> str:
+    await client.send(f"{hello}001#{name}")
+    token = (await client.recv_until(SessionToken))[-1]
+    assert isinstance(token, SessionToken)
+    return token.token
+
+
+async def test_a_ban_ends_a_session_parked_on_another_node_and_no_node_resumes_it(
+    make_node: MakeNode, node_clients: Connect, admin_dir: pathlib.Path,  # noqa: F811 - the fixture
+) -> None:
+    sock_b = str(admin_dir / "b.sock")
+    a = await make_node(resume_grace=60.0, gateway_secret=SECRET)
+    b = await make_node(resume_grace=60.0, gateway_secret=SECRET, admin_socket=sock_b)
+    bob, mallory = await node_clients(b), await node_clients(a)
+    await bob.join("bob")
+    token = await parked_token(mallory, "mallory", f"000#{SECRET}#203.0.113.66\n")  # a web user on node a
+    await bob.recv_until(UserJoined("mallory"))
+    mallory.writer.transport.abort()
+    await wait_until(lambda: a.server.sessions_parked() == 1, what="mallory parked on node a")
+    code, _, err = await chat_admin(sock_b, "ban", "203.0.113.0/24", "a bad network")  # through node b
+    assert code == 0, err
+    assert (await bob.recv_until(UserLeft("mallory")))[-1] == UserLeft("mallory")  # ended, not at its grace
+    for node in (a, b):
+        back = await node_clients(node)
+        await back.send(f"008#{token}")
+        assert await back.recv() == Error(ErrorReason.BAD_TOKEN, "unknown, used or expired token; join with 001")
+
+
+async def test_every_node_checks_a_resume_against_the_bans(
+    make_node: MakeNode, node_clients: Connect, admin_dir: pathlib.Path,  # noqa: F811 - the fixture
+) -> None:
+    sock_a = str(admin_dir / "a.sock")
+    a = await make_node(resume_grace=60.0, gateway_secret=SECRET, admin_socket=sock_a)
+    b = await make_node(resume_grace=60.0, gateway_secret=SECRET)
+    bob, mallory = await node_clients(a), await node_clients(a)
+    await bob.join("bob")
+    token = await parked_token(mallory, "mallory", f"000#{SECRET}#198.51.100.7\n")
+    await bob.recv_until(UserJoined("mallory"))
+    mallory.writer.transport.abort()
+    await wait_until(lambda: a.server.sessions_parked() == 1, what="mallory parked on node a")
+    code, _, err = await chat_admin(sock_a, "ban", "203.0.113.0/24", "a bad network")  # not where mallory was
+    assert code == 0, err
+    await wait_until(lambda: b.server.moderation.banned(None, "203.0.113.5") is not None, what="node b reloads")
+    back = await node_clients(b)
+    await back.send(f"000#{SECRET}#203.0.113.5\n008#{token}")  # from the banned network, on the other node
+    assert await back.recv() == Error(ErrorReason.BANNED, "a bad network")
+    assert (await bob.recv_until(UserLeft("mallory")))[-1] == UserLeft("mallory")
+    again = await node_clients(a)
+    await again.send(f"008#{token}")
+    assert await again.recv() == Error(ErrorReason.BAD_TOKEN, "unknown, used or expired token; join with 001")

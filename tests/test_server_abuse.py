@@ -23,6 +23,9 @@ def rss_kib() -> int:
     raise RuntimeError("no VmRSS")
 
 
+OVER_LIMIT = Error(ErrorReason.ADDRESS_LIMIT, "too many connections from your address")
+
+
 async def test_flooder_gets_flood_and_cannot_slow_a_second_client(make_server) -> None:
     server: ChatServer = await make_server(flood_rate=10, flood_burst=20, flood_kick=10_000)
     flooder, sender, reader = [await LineClient.connect("127.0.0.1", server.port) for _ in range(3)]
@@ -115,7 +118,7 @@ async def test_the_21st_connection_from_one_address_is_busy(make_server) -> None
             await c.send(f"001#u{i}")
             results.append(await c.recv())
         assert results[:20] == [Joined(f"u{i}") for i in range(20)]
-        assert all(r == Error(ErrorReason.BUSY, "too many connections from your address") for r in results[20:])
+        assert all(r == OVER_LIMIT for r in results[20:])
         for c in clients[20:]:
             await c.closed()
         await clients[0].send("004#u0")  # one leaves: there is room for one more
@@ -141,7 +144,7 @@ async def test_new_connections_per_minute_are_limited(make_server) -> None:
         sixth = await LineClient.connect("127.0.0.1", server.port)
         clients.append(sixth)
         await sixth.send("001#six")
-        assert await sixth.recv() == Error(ErrorReason.BUSY, "too many connections from your address")
+        assert await sixth.recv() == OVER_LIMIT
     finally:
         for c in clients:
             await c.close()
@@ -163,7 +166,7 @@ async def test_gateway_users_are_limited_by_their_real_address_not_the_gateways(
         same = await asyncio.gather(*(gateway_user(100 + i, "203.0.113.5") for i in range(25)))
         many += same
         joined = [f for _, f in same if isinstance(f, Joined)]
-        busy = [f for _, f in same if f == Error(ErrorReason.BUSY, "too many connections from your address")]
+        busy = [f for _, f in same if f == OVER_LIMIT]
         assert (len(joined), len(busy)) == (20, 5)
         assert server.address_limits.open_count("127.0.0.1") == 0  # the gateway itself holds nothing
     finally:
@@ -178,7 +181,7 @@ async def test_over_limit_connection_that_is_not_a_gateway_is_refused_within_the
     try:
         await first.join("first")
         # second says nothing at all: it is refused when the gateway grace runs out
-        assert await second.recv(timeout=10) == Error(ErrorReason.BUSY, "too many connections from your address")
+        assert await second.recv(timeout=10) == OVER_LIMIT
         await second.closed()
     finally:
         await first.close()

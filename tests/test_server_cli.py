@@ -12,7 +12,7 @@ import sys
 import pytest
 
 from tcp_server.config import parse_config
-from tcp_server.protocol import Error, ErrorReason, SessionToken
+from tcp_server.protocol import Error, ErrorReason, Pong, SessionToken
 from tests.helpers import TIMEOUT, LineClient
 
 
@@ -98,3 +98,37 @@ async def test_signal_shuts_down_cleanly_telling_every_client(sig: signal.Signal
         if proc.returncode is None:
             proc.kill()
             await proc.wait()
+
+
+async def test_sighup_without_a_tls_port_keeps_the_server_and_everyone() -> None:
+    """The shipped unit's ExecReload sends SIGHUP; without --tls-port it used to end the process."""
+    port = free_port()
+    proc = await asyncio.create_subprocess_exec(
+        sys.executable, "-m", "tcp_server", "--port", str(port), "--lang", "en",
+        stderr=asyncio.subprocess.PIPE,
+        env={**{k: v for k, v in os.environ.items() if not k.startswith("CHAT_")}, "CHAT_LOG_LEVEL": "INFO"},
+    )
+    assert proc.stderr is not None
+    try:
+        log = b""
+        while b"Chat server ready" not in log:
+            log += await asyncio.wait_for(proc.stderr.readline(), TIMEOUT * 4)
+        client = await LineClient.connect("127.0.0.1", port)
+        await client.join("alice")
+        proc.send_signal(signal.SIGHUP)
+        while b"SIGHUP" not in log:
+            line = await asyncio.wait_for(proc.stderr.readline(), TIMEOUT * 4)
+            assert line, f"the server exited on SIGHUP: {log.decode(errors='replace')}"
+            log += line
+        assert proc.returncode is None
+        await client.send("006#still-here")
+        frames = await client.recv_until(Pong)
+        assert frames[-1] == Pong("still-here")
+        other = await LineClient.connect("127.0.0.1", port)  # and it still takes new connections
+        await other.join("bob")
+        await other.close()
+        await client.close()
+    finally:
+        if proc.returncode is None:
+            proc.send_signal(signal.SIGTERM)
+            await asyncio.wait_for(proc.wait(), TIMEOUT * 2)

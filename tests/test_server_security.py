@@ -57,7 +57,7 @@ async def test_over_limit_connections_are_refused_at_once_without_a_gateway_secr
         assert (await other.join("other"))[0] == Joined("other")
         for client in crowd[5:]:
             frames = await client.recv_until(Error)
-            assert frames[-1] == Error(ErrorReason.BUSY, "too many connections from your address")
+            assert frames[-1] == Error(ErrorReason.ADDRESS_LIMIT, "too many connections from your address")
     finally:
         for client in (*crowd, other):
             await client.close()
@@ -123,7 +123,7 @@ async def test_ipv6_addresses_of_one_64_count_as_one_user(make_server) -> None:
         third = await LineClient.connect("127.0.0.1", server.port)
         clients.append(third)
         await third.send(f"000#{SECRET}#2001:db8:1:2:ffff::3")
-        assert (await third.closed()).startswith(b"109#busy")
+        assert (await third.closed()).startswith(b"109#address-limit")
         other = await LineClient.connect("127.0.0.1", server.port)
         await other.send(f"000#{SECRET}#2001:db8:1:3::1")  # the next /64 is someone else
         assert (await other.join("neighbour"))[0].id == "neighbour"  # type: ignore[union-attr]

@@ -17,10 +17,10 @@ import pytest
 import trustme
 
 from tcp_server import ChatServer
-from tcp_server.protocol import Pong, UserJoined
+from tcp_server.protocol import Error, ErrorReason, Joined, Pong, UserJoined
 from tcp_server.tls import client_context
 from tests.gateway_fixtures import GatewayStack, JsonClient
-from tests.helpers import TIMEOUT, LineClient
+from tests.helpers import TIMEOUT, LineClient, wait_until
 from tests.test_client_script import run as run_client
 from tests.test_server_cli import free_port
 
@@ -342,3 +342,57 @@ def test_tls_flags_need_their_files(capsys: pytest.CaptureFixture[str], tmp_path
     with pytest.raises(SystemExit):
         parse_client_config(["--tls-ca", str(tmp_path / "missing.pem")], environ={})
     assert "--tls-ca" in capsys.readouterr().err
+
+
+async def silent_sockets(port: int, count: int, local: str = "127.0.0.1") -> list[tuple[asyncio.StreamReader,
+                                                                                    asyncio.StreamWriter]]:
+    """TCP connections to the TLS port that never send a ClientHello."""
+    return [await asyncio.wait_for(asyncio.open_connection("127.0.0.1", port, local_addr=(local, 0)), TIMEOUT)
+            for _ in range(count)]
+
+
+async def test_pending_handshakes_are_counted_and_refused_at_accept_time(
+    make_server: Callable[..., Awaitable[ChatServer]], pki: Pki,
+) -> None:
+    """200 silent sockets were all held for the handshake timeout: the limits counted only after it."""
+    server = await make_server(tls_port=0, tls_cert=pki.cert_file, tls_key=pki.key_file,
+                               tls_handshake_timeout=60.0, max_per_address=5)
+    assert server.tls_port
+    silent = await silent_sockets(server.tls_port, 30)
+    try:
+        # Past the per-address limit the sockets are closed at once, not after the 60 s handshake timeout.
+        ends = await asyncio.gather(*(asyncio.wait_for(reader.read(), TIMEOUT) for reader, _ in silent[5:]))
+        assert ends == [b""] * 25
+        assert server.address_limits.open_count("127.0.0.1") == 5 and len(server.connections) == 5
+        # Another address is not held up: it completes its handshake and chats.
+        reader, writer = await asyncio.wait_for(asyncio.open_connection(
+            "127.0.0.1", server.tls_port, ssl=client_context(pki.ca_file), server_hostname="localhost",
+            local_addr=("127.0.0.2", 0)), TIMEOUT)
+        other = LineClient(reader, writer)
+        assert (await other.join("grace"))[0] == Joined("grace")
+        await close_tls(other)
+    finally:
+        for _, w in silent:
+            w.close()
+    await wait_until(lambda: server.address_limits.open_count("127.0.0.1") == 0, what="the counts given back")
+
+
+async def test_pending_handshakes_count_toward_max_clients(
+    make_server: Callable[..., Awaitable[ChatServer]], pki: Pki,
+) -> None:
+    server = await make_server(tls_port=0, tls_cert=pki.cert_file, tls_key=pki.key_file,
+                               tls_handshake_timeout=60.0, max_clients=4)
+    assert server.tls_port
+    silent = [*await silent_sockets(server.tls_port, 3, "127.0.0.3"), *await silent_sockets(server.tls_port, 3,
+                                                                                             "127.0.0.4")]
+    try:
+        ends = await asyncio.gather(*(asyncio.wait_for(reader.read(), TIMEOUT) for reader, _ in silent[4:]))
+        assert ends == [b""] * 2
+        assert len(server.connections) == 4
+        late = await LineClient.connect("127.0.0.1", server.port)  # the line port sees the same count
+        assert await late.recv() == Error(ErrorReason.BUSY, "too many connections")
+        await late.close()
+    finally:
+        for _, w in silent:
+            w.close()
+    await wait_until(lambda: not server.connections, what="every count given back")

@@ -13,6 +13,7 @@ from tcp_server.__main__ import install_uvloop, setup_logging
 
 from .app import SHUTDOWN_TIMEOUT, make_app
 from .config import GatewayConfig, parse_config
+from .httplog import access_logger, server_logger
 
 log = logging.getLogger("web_gateway")
 
@@ -25,7 +26,7 @@ async def start_gateway(config: GatewayConfig) -> tuple[web.AppRunner, int]:
     # keepalive_timeout also bounds how long a connection may take to send its request (slowloris):
     # aiohttp arms it when the connection opens and only a complete request resets it.
     runner = web.AppRunner(make_app(config), handle_signals=False, shutdown_timeout=SHUTDOWN_TIMEOUT,
-                           access_log=logging.getLogger("web_gateway.access"),
+                           access_log=access_logger(), logger=server_logger(),
                            keepalive_timeout=config.keepalive_timeout)
     await runner.setup()
     site = web.TCPSite(runner, config.host, config.port, backlog=1024)

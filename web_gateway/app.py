@@ -20,6 +20,7 @@ from aiohttp import web
 from aiohttp.typedefs import Handler
 
 from tcp_server.protocol.limits import AddressBuckets, AddressLimits, address_key
+from tcp_server.protocol.limits import peer_address as normalized_peer
 from tcp_server.tls import backend_context
 
 from .backends import BackendPool
@@ -84,11 +85,11 @@ def static_versions(directory: pathlib.Path) -> dict[str, str]:
 
 
 def peer_address(request: web.BaseRequest) -> str:
-    """The socket peer's address."""
+    """The socket peer's address, normalised once (IPv4-mapped IPv6 as IPv4, no zone) as the server does."""
     transport = request.transport
     peer = transport.get_extra_info("peername") if transport is not None else None
     if isinstance(peer, (tuple, list)) and peer:
-        return str(peer[0])
+        return normalized_peer(str(peer[0]))
     return "unknown"
 
 

@@ -10,9 +10,24 @@ from __future__ import annotations
 
 from collections.abc import Callable
 
+from tcp_server.protocol.codes import ErrorReason
+
 Address = tuple[str, int]
 
 DOWN_SECONDS = 10.0
+SERVER_WIDE_REFUSALS = frozenset({ErrorReason.BUSY, ErrorReason.SHUTDOWN, ErrorReason.UNAVAILABLE,
+                                  ErrorReason.INTERNAL, ErrorReason.FORBIDDEN})
+"""Refusals of anyone this gateway sends there (full, stopping, its room unreachable, our secret refused):
+that server is skipped a while. Any other refusal (``address-limit``, ``flood``, a join timeout) was aimed
+at one user, and must not steer everyone else to another server."""
+
+
+def marks_down(closed_by_server: bool, error: bool, refusal: str | None) -> bool:
+    """Whether a backend connection that ended before its user joined says its server is down: a connection
+    failure (``error``), or the server closing with a server-wide refusal or with none at all."""
+    if error:
+        return True
+    return closed_by_server and (refusal is None or refusal in SERVER_WIDE_REFUSALS)
 
 
 class BackendPool:

@@ -46,7 +46,7 @@ from tcp_server.protocol.decoder import CLIENT_SIDE_MAX_LINE
 from tcp_server.protocol.limits import AddressBuckets, TokenBucket
 from tcp_server.tls import backend_context
 
-from .backends import Address, BackendPool
+from .backends import Address, BackendPool, marks_down
 from .config import GatewayConfig
 from .metrics import GatewayStats, close_cause
 from .online import Online, RoomCounter
@@ -138,8 +138,9 @@ class Backend(asyncio.Protocol):
         pool = self.bridge.pool
         if pool is not None and self.server is not None:
             pool.closed(self.server)
-            if (self.server_closed or exc is not None) and not self.left and self.bridge.name is None:
-                pool.failed(self.server)  # refused before the join (busy, unavailable) or gone: skip it a while
+            if (not self.left and self.bridge.name is None
+                    and marks_down(self.server_closed, exc is not None, self.relay.refusal)):
+                pool.failed(self.server)  # gone, or refused everyone before the join (busy): skip it a while
             self.server = None
         if not self.closed.done():
             self.closed.set_result(None)

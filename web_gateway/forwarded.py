@@ -13,6 +13,8 @@ import ipaddress
 import re
 from collections.abc import Iterable, Sequence
 
+from tcp_server.protocol.limits import canonical_ip
+
 IPNetwork = ipaddress.IPv4Network | ipaddress.IPv6Network
 IPAddress = ipaddress.IPv4Address | ipaddress.IPv6Address
 
@@ -44,9 +46,7 @@ def parse_ip(raw: str) -> IPAddress | None:
         addr = ipaddress.ip_address(value)
     except ValueError:
         return None
-    if isinstance(addr, ipaddress.IPv6Address) and addr.ipv4_mapped is not None:
-        return addr.ipv4_mapped
-    return addr
+    return canonical_ip(addr)  # IPv4-mapped as IPv4, no zone: what the server's 000 accepts
 
 
 def forwarded_for(header: str) -> list[str]:

@@ -14,7 +14,7 @@ import sys
 from collections.abc import Sequence
 from dataclasses import replace
 
-from tcp_server.__main__ import install_uvloop, reload_tls_on_sighup, setup_logging, start_node, stop_node
+from tcp_server.__main__ import install_uvloop, reload_on_sighup, setup_logging, start_node, stop_node
 from tcp_server.config import (
     DEFAULT_LEGACY_PORT,
     DEFAULT_METRICS_PORT,
@@ -92,7 +92,7 @@ async def run(server_cfg: ServerConfig, gateway_cfg: GatewayConfig) -> None:
                 print(f"Prometheus metrics: {server.metrics.url(server_cfg.metrics_host)} (server), "
                       f"{url}metrics (gateway)", flush=True)
             print("Stop with Ctrl-C.", flush=True)
-            reload_tls_on_sighup(server)
+            reload_on_sighup(server)
             await wait_for_signal()
             log.info("signal received, shutting down")
         finally:

@@ -10,7 +10,9 @@ per line. Three things need looking at, and all of them live here:
   first event line;
 - the bridge must learn its user's confirmed ID (the ``joined`` event) and
   whether the session can resume (the ``session`` event): both are found with
-  one C-level scan of a read for the event's start, which JSON makes unique.
+  one C-level scan of a read for the event's start, which JSON makes unique;
+- until the user has joined, the reason of the server's last ``error`` (``refusal``): a server that
+  closes after refusing one user (``address-limit``) is not down for everyone (backends.py).
 """
 
 from __future__ import annotations
@@ -19,7 +21,7 @@ import json
 import logging
 
 from tcp_server.protocol.encoders import JSON
-from tcp_server.protocol.events import JOINED_MARK, SESSION_MARK, encode_event, error_event
+from tcp_server.protocol.events import ERROR_MARK, JOINED_MARK, SESSION_MARK, encode_event, error_event
 from tcp_server.protocol.frames import FrameError
 from tcp_server.protocol.table import parse_server
 
@@ -33,7 +35,8 @@ class LineTooLong(ValueError):
 class EventRelay:
     """One backend connection's reads, as the page's messages."""
 
-    __slots__ = ("max_line", "partial", "events_seen", "joined", "resumable", "read", "read_end", "session_reads")
+    __slots__ = ("max_line", "partial", "events_seen", "joined", "resumable", "read", "read_end", "session_reads",
+                 "refusal")
 
     def __init__(self, max_line: int) -> None:
         self.max_line = max_line
@@ -41,6 +44,7 @@ class EventRelay:
         self.events_seen = False  # the server has switched to events: every line from here on is one
         self.joined: str | None = None  # the ID the server confirmed with its joined event
         self.resumable = False  # the server sent a session token
+        self.refusal: str | None = None  # before the join: the reason of the server's last error event
         # Reads still to scan for the session token: it comes with the joined event (100, 107, 112 are
         # one write), so a few reads after it; not every read for ever when the server has resume off.
         self.session_reads = 3
@@ -64,8 +68,11 @@ class EventRelay:
         whole: bytes | memoryview = memoryview(data)[:cut]
         if not self.events_seen:
             whole = self._first_lines(bytes(whole))
-        if self.joined is None and JOINED_MARK in data:
-            self._find_joined(bytes(whole))
+        if self.joined is None:
+            if ERROR_MARK in data or b"109#" in data:  # (a refusal before 007#json is still a frame)
+                self._find_refusal(bytes(whole))
+            if JOINED_MARK in data:
+                self._find_joined(bytes(whole))
         if not self.resumable and self.session_reads and self.joined is not None:
             self.session_reads -= 1
             self.resumable = SESSION_MARK in data
@@ -85,6 +92,14 @@ class EventRelay:
                 log.warning("unreadable line from the chat server: %s", exc)
                 out.append(encode_event(error_event("internal", "the gateway could not read a server frame")).encode())
         return b"\n".join(out)
+
+    def _find_refusal(self, events: bytes) -> None:
+        for line in events.split(b"\n"):
+            if line.startswith(ERROR_MARK):
+                try:
+                    self.refusal = str(json.loads(line)["reason"])
+                except (ValueError, KeyError, TypeError):
+                    log.warning("unreadable error event from the chat server: %r", line[:80])
 
     def _find_joined(self, events: bytes) -> None:
         for line in events.split(b"\n"):

@@ -55,6 +55,10 @@ class ErrorReason(StrEnum):
     FLOOD = "flood"
     FORBIDDEN = "forbidden"
     BUSY = "busy"
+    """The server is full (``--max-clients``) or stopping: a refusal of anyone, not of this user."""
+    ADDRESS_LIMIT = "address-limit"
+    """Too many connections from this user's address (``--max-per-address``, ``--max-new-per-minute``):
+    a refusal of this user only; a gateway does not take it for the server being down."""
     SHUTDOWN = "shutdown"
     INTERNAL = "internal"
     BAD_TOKEN = "bad-token"

@@ -56,6 +56,10 @@ JOINED_MARK = b'{"type":"joined"'
 so this byte sequence occurs only as that event's own start: the gateway finds
 its user's confirmed ID with one C-level scan of a read."""
 
+ERROR_MARK = b'{"type":"error"'
+"""The start of an ``error`` event line (a ``109``), found the same way: before its user has joined, a
+gateway notes the reason a server refused it with (a refusal of that user, or of everyone)."""
+
 SESSION_MARK = b'{"type":"session"'
 """The start of a ``session`` event line (a ``112``), found the same way: a gateway that has seen it
 knows its user's session can resume, so it closes without ``004`` when the page goes away."""

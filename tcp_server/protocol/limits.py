@@ -120,6 +120,34 @@ class AddressLimits:
 DEFAULT_IPV6_PREFIX = 64
 
 
+def canonical_ip(ip: ipaddress.IPv4Address | ipaddress.IPv6Address) -> ipaddress.IPv4Address | ipaddress.IPv6Address:
+    """One spelling per host: an IPv4-mapped IPv6 address as its IPv4 address, an IPv6 zone dropped."""
+    if isinstance(ip, ipaddress.IPv6Address):
+        if ip.ipv4_mapped is not None:
+            return ip.ipv4_mapped
+        if ip.scope_id is not None:
+            return ipaddress.IPv6Address(ip.packed)
+    return ip
+
+
+def canonical_address(value: str) -> str:
+    """A gateway's ``000`` address, normalised once before bans, limits and logs; ValueError unless it
+    is an IP address without a zone (a zone is a local interface name, meaningless from another host)."""
+    ip = ipaddress.ip_address(value)
+    if isinstance(ip, ipaddress.IPv6Address) and ip.scope_id is not None:
+        raise ValueError("an address with a zone")
+    return str(canonical_ip(ip))
+
+
+def peer_address(value: str) -> str:
+    """A socket peer's address, normalised like :func:`canonical_address` (its zone, set by the kernel,
+    dropped); anything that is not an IP address (a Unix socket's empty peer) as it is."""
+    try:
+        return str(canonical_ip(ipaddress.ip_address(value)))
+    except ValueError:
+        return value
+
+
 def address_key(address: str, ipv6_prefix: int = DEFAULT_IPV6_PREFIX) -> str:
     """The key an address is limited under: IPv4 as it is, IPv6 by its ``/ipv6_prefix`` network.
 

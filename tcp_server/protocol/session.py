@@ -278,6 +278,20 @@ class Session:
         return [Reply(Joined(name)), Reply(UserList(users)), Reply(SessionToken(token)),
                 *(Reply(frame) for frame in missed), Reply(Resumed(len(missed)))]
 
+    def resume_banned(self, name: str) -> list[Effect] | None:
+        """A ban keeps ``name`` or this address out: checked on ``008`` as on ``001``. The session the
+        token named is over (its holder let go when the token was taken): its leave for the others and
+        its ID freed, as when a grace ends; this connection hears why and may send ``001`` (also
+        checked). None: no ban, the resume goes on."""
+        if self.moderation is None:
+            return None
+        key = id_key(name)
+        ban = self.moderation.banned(key, self.address)
+        if ban is None:
+            return None
+        self._move(Move.TAKEN)
+        return [Publish(UserLeft(name), key), Release(name, key), Reply(Error(ErrorReason.BANNED, ban.reason))]
+
     def refused(self) -> list[Effect]:
         """The token is unknown, used or expired: the peer may join with 001 instead."""
         self._move(Move.TAKEN)

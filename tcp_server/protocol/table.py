@@ -12,7 +12,6 @@ handler in :mod:`.session` (client frames) or its renderings (server frames).
 
 from __future__ import annotations
 
-import ipaddress
 from collections.abc import Callable
 from dataclasses import dataclass
 from enum import Enum, auto
@@ -50,6 +49,7 @@ from .frames import (
     WhisperMessage,
     has_control_chars,
 )
+from .limits import canonical_address
 from .states import ConnState
 
 # ----------------------------------------------------------------------------- fields
@@ -107,13 +107,14 @@ def count(code: str, value: str) -> int:
 
 
 def address(code: str, value: str) -> str:
-    """The real address a gateway names: an IP address, written canonically (it reaches logs)."""
+    """The real address a gateway names: an IP address without a zone, written canonically (IPv4-mapped
+    IPv6 as IPv4), once, before bans, per-address limits and logs see it."""
     if not value:
         raise FrameError(ErrorReason.MALFORMED, f"{code}: empty address")
     try:
-        return str(ipaddress.ip_address(value))
+        return canonical_address(value)
     except ValueError:
-        raise FrameError(ErrorReason.MALFORMED, f"{code}: the address must be an IP address") from None
+        raise FrameError(ErrorReason.MALFORMED, f"{code}: the address must be an IP address without a zone") from None
 
 
 def output_format(code: str, value: str) -> OutputFormat:

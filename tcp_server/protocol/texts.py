@@ -82,6 +82,10 @@ _REASONS: dict[ErrorReason, dict[Lang, str]] = {
         "ko": "서버가 혼잡합니다. 잠시 후 다시 시도해주세요.",
         "en": "The server is busy; try again later.",
     },
+    ErrorReason.ADDRESS_LIMIT: {
+        "ko": "같은 주소에서 연결이 너무 많습니다. 잠시 후 다시 시도해주세요.",
+        "en": "Too many connections from your address; try again later.",
+    },
     ErrorReason.SHUTDOWN: {"ko": "서버가 종료됩니다.", "en": "The server is shutting down."},
     ErrorReason.INTERNAL: {"ko": "서버 내부 오류입니다.", "en": "Internal server error."},
     ErrorReason.KICKED: {"ko": "운영자가 채팅방에서 내보냈습니다.", "en": "An operator removed you from the chat."},

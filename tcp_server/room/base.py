@@ -126,8 +126,9 @@ class SessionStore(Protocol):
     at the point its missed frames end: the taker enters there (a shared store; the embedded one
     answers in the caller's turn and needs none)."""
 
-    def issue(self, name: str, key: str) -> str:
-        """A fresh token for the session of ``key`` (any earlier one dies). Never log it."""
+    def issue(self, name: str, key: str, address: str = "") -> str:
+        """A fresh token for the session of ``key`` (any earlier one dies), connected from ``address``
+        (what an address ban matches while it is parked). Never log it."""
 
     def park(self, key: str, unsent: list[ServerFrame]) -> bool:
         """Its connection dropped: keep the session (``unsent`` first) for the grace. False: no session."""
@@ -143,6 +144,11 @@ class SessionStore(Protocol):
 
     def end(self, key: str) -> None:
         """The session is over (``004``): its token dies, nothing is kept."""
+
+    def end_banned(self, banned: Callable[[str, str], object]) -> list[str]:
+        """A ban came into force: every parked session of this node for which ``banned(key, address)``
+        is true ends now, as if its grace had ended (its ``104``, its ID freed; no resume). The IDs
+        ended at once (a shared store ends them in a round trip and answers [])."""
 
     def parked(self) -> int:
         """How many sessions this node keeps parked (a metric)."""

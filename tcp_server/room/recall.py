@@ -55,10 +55,11 @@ class InMemoryHistory:
 class _Session:
     """A session; while parked, where it left the room's log and the frames that are its own."""
 
-    __slots__ = ("name", "token", "timer", "start", "start_bytes", "own", "own_bytes", "version")
+    __slots__ = ("name", "address", "token", "timer", "start", "start_bytes", "own", "own_bytes", "version")
 
-    def __init__(self, name: str) -> None:
+    def __init__(self, name: str, address: str = "") -> None:
         self.name = name
+        self.address = address  # where its connection came from: an address ban ends it while parked
         self.token: str | None = None
         self.timer: asyncio.TimerHandle | None = None  # set while parked
         self.start = 0  # the room log's position when it parked: it misses what comes from there
@@ -99,12 +100,14 @@ class InMemorySessionStore:
         self._frame_limits: list[tuple[int, int, str]] = []  # (log end past which it ends, version, key)
         self._byte_limits: list[tuple[int, int, str]] = []  # (log bytes past which it ends, version, key)
 
-    def issue(self, name: str, key: str) -> str:
+    def issue(self, name: str, key: str, address: str = "") -> str:
         session = self._sessions.get(key)
         if session is None:
-            session = self._sessions[key] = _Session(name)
-        elif session.token is not None:
-            self._tokens.pop(session.token, None)
+            session = self._sessions[key] = _Session(name, address)
+        else:
+            session.address = address or session.address  # (none given: a session given back keeps its own)
+            if session.token is not None:
+                self._tokens.pop(session.token, None)
         token = secrets.token_urlsafe(24)  # 192 bits
         session.token = token
         self._tokens[token] = key
@@ -149,6 +152,15 @@ class InMemorySessionStore:
             self._tokens.pop(session.token, None)
         if session.timer is not None:
             session.timer.cancel()
+
+    def end_banned(self, banned: Callable[[str, str], object]) -> list[str]:
+        ended = []
+        for key, session in list(self._parked.items()):
+            if banned(key, session.address):
+                self.end(key)
+                self._expired(session.name, key)
+                ended.append(session.name)
+        return ended
 
     def room_event(self, frame: RoomFrame, exclude: str | None) -> None:
         if not self._parked:

@@ -204,12 +204,14 @@ return header
 """
 
 ISSUE = """
--- KEYS: sess:KEY tok:TOKEN; ARGV: prefix key name token node. A fresh token (the old one dies), live on node.
+-- KEYS: sess:KEY tok:TOKEN; ARGV: prefix key name token node address. A fresh token (the old one dies), live
+-- on node, connected from address (an address ban matches it while parked; '' keeps the one it had).
 local old = redis.call('HGET', KEYS[1], 'token')
 if old and old ~= '' then redis.call('DEL', ARGV[1] .. 'tok:' .. old) end
 redis.call('DEL', ARGV[1] .. 'missed:' .. ARGV[2])
 redis.call('HSET', KEYS[1], 'name', ARGV[3], 'token', ARGV[4], 'node', ARGV[5], 'parked', '0',
            'cursor', '', 'count', 0, 'bytes', 0, 'over', '0')
+if ARGV[6] and ARGV[6] ~= '' then redis.call('HSET', KEYS[1], 'addr', ARGV[6]) end
 redis.call('SET', KEYS[2], ARGV[2])
 return 1
 """
@@ -289,6 +291,20 @@ local gone = 0
 for _, key in ipairs(due) do
   end_session(ARGV[1], key)
   gone = gone + leave_room(ARGV[1], ARGV[2], key)
+end
+return gone
+"""
+
+END_BANNED = ANNOUNCE + END_SESSION + """
+-- ARGV: prefix channel key... A ban matched these parked sessions: each still parked ends now, as when
+-- its grace ends (its 104, once; its token dies). One a resume took meanwhile is the taker's to check.
+local gone = 0
+for i = 3, #ARGV do
+  local key = ARGV[i]
+  if redis.call('HGET', ARGV[1] .. 'sess:' .. key, 'parked') == '1' then
+    end_session(ARGV[1], key)
+    gone = gone + leave_room(ARGV[1], ARGV[2], key)
+  end
 end
 return gone
 """

@@ -46,12 +46,15 @@ Design (the keys are listed in :mod:`.redis_lua`):
 
 from __future__ import annotations
 
+import asyncio
 import json
+import logging
 import secrets
 from collections.abc import Callable
 from typing import Any
 
 from redis.commands.core import AsyncScript
+from redis.exceptions import RedisError
 
 from tcp_server.protocol.frames import Message, ServerFrame, UserJoined, UserLeft, WhisperMessage
 from tcp_server.protocol.session import RoomFrame
@@ -60,7 +63,9 @@ from tcp_server.protocol.table import parse_server, serialize
 from . import redis_lua
 from .base import Resumable, RoomUnavailable
 from .recall import InMemoryHistory, frame_size
-from .redis import RedisLink, entry_id
+from .redis import COMMAND_TIMEOUT, RedisLink, entry_id
+
+log = logging.getLogger("tcp_server.redis")
 
 
 class RedisHistory(InMemoryHistory):
@@ -136,6 +141,8 @@ class RedisSessionStore:
         self._keep = link.script(redis_lua.KEEP)
         self._end = link.script(redis_lua.END)
         self._take = link.script(redis_lua.TAKE)  # by the writer: after this node's parking of the session
+        self._end_banned_script = link.script(redis_lua.END_BANNED)
+        self._tasks: set[asyncio.Task[None]] = set()
         self._mine: dict[str, str] = {}  # ID key -> ID: sessions live on this node
         self._parked: set[str] = set()  # parked on (or adopted by) this node: their whispers are kept here
         self._closed = False
@@ -151,13 +158,40 @@ class RedisSessionStore:
         link = self.link
         link.queue("c", lambda pipe: link.run_in(pipe, script, keys, args))
 
-    def issue(self, name: str, key: str) -> str:
+    def issue(self, name: str, key: str, address: str = "") -> str:
         token = secrets.token_urlsafe(24)  # 192 bits
         self._mine[key] = name
         self._parked.discard(key)
         p = self._prefix
-        self._run(self._issue, [f"{p}sess:{key}", f"{p}tok:{token}"], [p, key, name, token, self.link.node])
+        self._run(self._issue, [f"{p}sess:{key}", f"{p}tok:{token}"], [p, key, name, token, self.link.node, address])
         return token
+
+    def end_banned(self, banned: Callable[[str, str], object]) -> list[str]:
+        """The sessions parked on (or adopted by) this node that ``banned`` matches end, a round trip from
+        now: their addresses are in Redis (adopted ones were another node's). Every node runs this on
+        every change of the bans, so each parked session is checked by the node that keeps it."""
+        keys = list(self._parked)
+        if keys and not self._closed:
+            task = asyncio.get_running_loop().create_task(self._end_banned(keys, banned), name="end banned sessions")
+            self._tasks.add(task)
+            task.add_done_callback(self._tasks.discard)
+        return []
+
+    async def _end_banned(self, keys: list[str], banned: Callable[[str, str], object]) -> None:
+        link, p = self.link, self._prefix
+        pipe = link.client.pipeline(transaction=False)
+        for key in keys:
+            pipe.hget(f"{p}sess:{key}", "addr")
+        try:
+            addresses = await asyncio.wait_for(pipe.execute(), COMMAND_TIMEOUT)
+        except (RedisError, OSError, TimeoutError) as exc:
+            log.warning("could not check parked sessions against the bans: %s", exc)
+            return
+        link.commands += len(keys)
+        ended = [key for key, address in zip(keys, addresses, strict=True) if banned(key, str(address or ""))]
+        if ended:
+            log.info("a ban ends %d parked session(s)", len(ended))
+            self._run(self._end_banned_script, [], [p, link.keys.channel, *ended])
 
     def park(self, key: str, unsent: list[ServerFrame]) -> bool:
         link = self.link
@@ -229,5 +263,7 @@ class RedisSessionStore:
 
     def close(self) -> None:
         self._closed = True
+        for task in list(self._tasks):
+            task.cancel()
         self._mine.clear()
         self._parked.clear()

@@ -22,7 +22,9 @@ from tcp_server.protocol.frames import (
     UserList,
     WhisperMessage,
 )
+from tcp_server.protocol.ids import id_key
 from tcp_server.protocol.limits import AddressLimits, TokenBucket
+from tcp_server.protocol.moderation import Moderation
 from tcp_server.protocol.roster import Roster
 from tcp_server.protocol.session import (
     Claim,
@@ -330,3 +332,19 @@ def test_a_detached_session_neither_leaves_nor_releases() -> None:
     room.feed(s, "001#alice")
     s.detach()
     assert s.state is ConnState.CLOSED and s.drop() == []
+
+
+def test_a_resume_is_checked_against_the_bans_and_a_banned_one_ends_the_session() -> None:
+    moderation = Moderation(lambda: 1000.0)
+    s = Session(Roster(), "203.0.113.5", moderation=moderation)
+    s.handle(ResumeSession("tok"))
+    assert s.resume_banned("Mallory") is None  # no ban: the shell goes on with resumed()
+    moderation.ban("203.0.113.0/24", "a bad network")
+    assert s.resume_banned("Mallory") == [
+        Publish(UserLeft("Mallory"), id_key("Mallory")), Release("Mallory", id_key("Mallory")),
+        Reply(Error(ErrorReason.BANNED, "a bad network"))]
+    assert s.state is ConnState.NEW and not s.joined  # free to 001 (which is checked too)
+    s.handle(ResumeSession("tok2"))
+    moderation.unban("203.0.113.0/24")
+    moderation.ban("MALLORY")
+    assert s.resume_banned("mallory") is not None  # by ID, any spelling

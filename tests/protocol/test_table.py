@@ -137,6 +137,8 @@ MALFORMED_CLIENT = [
     ("000#secret#", ErrorReason.MALFORMED),
     ("000#secret#not-an-address", ErrorReason.MALFORMED),  # it reaches logs: an IP address or nothing
     ("000#secret#1.2.3.4\u202e", ErrorReason.MALFORMED),
+    ("000#secret#fe80::1%\x1b[31m", ErrorReason.MALFORMED),  # a zone carried escapes into the log
+    ("000#secret#fe80::1%eth0", ErrorReason.MALFORMED),  # any zone: meaningless from another host
     ("003#alice#bob#\rx", ErrorReason.MALFORMED),
     ("007", ErrorReason.MALFORMED),
     ("007#", ErrorReason.MALFORMED),
@@ -213,3 +215,11 @@ def test_has_control_chars_matches_its_definition(text: str) -> None:
     expected = any((ord(ch) < 0x20 and ch != "\t") or 0x7F <= ord(ch) <= 0x9F for ch in text)
     assert has_control_chars(text) is expected
     assert has_control_chars(text + "\x9f") and has_control_chars("\x00" + text)
+
+
+@pytest.mark.parametrize(("line", "address"), [
+    ("000#s3cret#::ffff:198.51.100.7", "198.51.100.7"),  # IPv4-mapped: one spelling for bans, limits, logs
+    ("000#s3cret#2001:DB8:0::1", "2001:db8::1"),
+])
+def test_a_gateway_address_is_normalised_once_when_parsed(line: str, address: str) -> None:
+    assert parse_client(line) == GatewayHello("s3cret", address)
