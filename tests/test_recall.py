@@ -120,3 +120,76 @@ async def test_the_byte_bound_counts_the_unsent_frames_too() -> None:
     await ended.wait()
     assert await sessions.take(token) is None
 
+
+
+# ----------------------------------------------------------------------------- positions (issue 26)
+
+
+async def test_a_live_session_resumes_from_the_position_its_client_names() -> None:
+    """What was written into a dying connection is not lost: the client names what it has."""
+    sessions, ended = store()
+    token = sessions.issue("alice", "alice")
+    sessions.room_event(UserJoined("alice"), "alice")  # her own join: not sent to her
+    frames = [Message("bob", f"m{i}") for i in range(5)]
+    for frame in frames[:3]:
+        sessions.room_event(frame, "bob")
+    sessions.room_event(Message("alice", "mine"), "alice")  # not sent to her
+    sessions.whisper("alice", WhisperMessage("bob", "psst"))
+    sessions.whisper("bob", WhisperMessage("carol", "not hers"))
+    for frame in frames[3:]:
+        sessions.room_event(frame, "bob")
+    assert sessions.position("alice") == 6
+    found = await sessions.take(token, position=2)  # live (never parked): she has m0 and m1
+    assert found is not None and not found.parked and not found.gap
+    assert found.missed == [frames[2], WhisperMessage("bob", "psst"), frames[3], frames[4]]
+    token = sessions.issue("alice", "alice")  # the position goes on across resumes
+    sessions.room_event(Message("bob", "after"), "bob")
+    assert sessions.park("alice", [])
+    sessions.room_event(Message("bob", "parked"), "bob")
+    found = await sessions.take(token, position=6)
+    assert found is not None and found.parked
+    assert found.missed == [Message("bob", "after"), Message("bob", "parked")]
+    assert sessions.position("alice") == 8 and ended == []
+
+
+async def test_a_position_past_the_window_is_refused_and_the_session_ends() -> None:
+    sessions, ended = store(max_frames=10)
+    token = sessions.issue("alice", "alice")
+    for i in range(11):
+        sessions.room_event(Message("bob", f"m{i}"), "bob")
+    found = await sessions.take(token, position=0)  # 11 to replay: more than the bound of 10
+    assert found is not None and found.gap and found.missed == []
+    await ended.wait()
+    assert ended == ["alice"] and sessions.position("alice") is None and len(sessions) == 0
+
+
+async def test_a_position_never_sent_is_refused() -> None:
+    sessions, ended = store()
+    token = sessions.issue("alice", "alice")
+    sessions.room_event(Message("bob", "m0"), "bob")
+    found = await sessions.take(token, position=2)
+    assert found is not None and found.gap
+    await ended.wait()
+
+
+async def test_a_position_older_than_the_window_is_refused_even_within_the_bound() -> None:
+    """Others' whispers and one's own messages fill the window too: never a short replay."""
+    sessions, ended = store(max_frames=10)
+    token = sessions.issue("alice", "alice")
+    sessions.room_event(Message("bob", "m0"), "bob")
+    for i in range(25):  # the window holds 20 entries (twice the bound)
+        sessions.room_event(Message("alice", f"own{i}"), "alice")
+    assert sessions.position("alice") == 1
+    found = await sessions.take(token, position=0)
+    assert found is not None and found.gap
+    await ended.wait()
+
+
+async def test_the_window_is_kept_once_for_every_live_session() -> None:
+    sessions, _ = store(max_frames=100)
+    tokens = {f"u{i}": sessions.issue(f"u{i}", f"u{i}") for i in range(500)}
+    for i in range(1000):
+        sessions.room_event(Message("bob", f"m{i}"), "bob")
+    assert len(sessions._window) == 200 and sessions.kept() == 0  # not 500 copies, nothing parked
+    found = await sessions.take(tokens["u7"], position=950)
+    assert found is not None and [f.fields()[1] for f in found.missed] == [f"m{i}" for i in range(950, 1000)]

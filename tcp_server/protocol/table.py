@@ -183,7 +183,8 @@ CLIENT_SPECS: tuple[FrameSpec, ...] = (
     FrameSpec(ListUsers, "005", (non_empty,), states=(*_PRE_JOIN, *_JOINED), budget=Budget.MESSAGE),
     FrameSpec(Ping, "006", (token,), tail=True, states=_OPEN, budget=Budget.CONTROL),
     FrameSpec(SetFormat, "007", (output_format,), states=_PRE_JOIN, budget=Budget.CONTROL),
-    FrameSpec(ResumeSession, "008", (resume_token,), states=_PRE_JOIN, budget=Budget.MESSAGE),
+    FrameSpec(ResumeSession, "008", (resume_token, count), optional_last=True, states=_PRE_JOIN,
+              budget=Budget.MESSAGE),
 )
 
 SERVER_SPECS: tuple[FrameSpec, ...] = (

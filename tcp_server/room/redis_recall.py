@@ -174,7 +174,7 @@ class RedisSessionStore:
         self._run(self._park, [f"{p}sess:{key}", f"{p}missed:{key}", link.keys.parked], args)
         return True
 
-    async def take(self, token: str, ref: str = "") -> Resumable | None:
+    async def take(self, token: str, ref: str = "", position: int | None = None) -> Resumable | None:
         link = self.link
         if not link.subscribed:
             raise RoomUnavailable("the shared room's Redis is not reachable")

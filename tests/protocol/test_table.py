@@ -63,6 +63,8 @@ CLIENT_CASES = [
     ("007#json", SetFormat(OutputFormat.JSON)),
     ("007#frames", SetFormat(OutputFormat.FRAMES)),
     ("008#AbC-_09xyz", ResumeSession("AbC-_09xyz")),
+    ("008#AbC-_09xyz#0", ResumeSession("AbC-_09xyz", 0)),
+    ("008#AbC-_09xyz#1234", ResumeSession("AbC-_09xyz", 1234)),
 ]
 
 SERVER_CASES = [
@@ -147,6 +149,12 @@ MALFORMED_CLIENT = [
     ("008", ErrorReason.MALFORMED),
     ("008#", ErrorReason.MALFORMED),
     ("008#a#b", ErrorReason.MALFORMED),
+    ("008#a#", ErrorReason.MALFORMED),
+    ("008#a#-1", ErrorReason.MALFORMED),
+    ("008#a#1.5", ErrorReason.MALFORMED),
+    ("008#a#١٢", ErrorReason.MALFORMED),  # Arabic-Indic digits are digits, not ASCII ones
+    ("008#a#1#2", ErrorReason.MALFORMED),
+    ("008##5", ErrorReason.MALFORMED),
     ("008#to ken", ErrorReason.MALFORMED),
     ("008#tok\x1b[2J", ErrorReason.MALFORMED),
     ("008#" + "a" * 129, ErrorReason.MALFORMED),
