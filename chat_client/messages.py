@@ -37,6 +37,11 @@ _TEXTS: dict[str, dict[Lang, str]] = {
         "en": "The server did not answer for {seconds} seconds.",
     },
     "reconnecting": {"ko": "{seconds}초 후에 다시 연결합니다...", "en": "Reconnecting in {seconds} s..."},
+    "gap": {
+        "ko": ("연결이 끊긴 동안 놓친 메시지가 너무 많아 이어갈 수 없습니다. "
+               "새로 입장합니다 (일부 메시지는 표시되지 않습니다)."),
+        "en": "Too much was missed while disconnected to resume; joining afresh (some messages are not shown).",
+    },
     "reconnected": {"ko": "서버에 다시 연결되었습니다.", "en": "Reconnected to the server."},
     "not_connected": {
         "ko": "서버에 연결되어 있지 않아 보내지 못했습니다.",

@@ -23,7 +23,7 @@ from .protocol.codes import ErrorReason, OutputFormat
 from .protocol.decoder import FrameReader, client_frame_reader
 from .protocol.encoders import BY_FORMAT, FRAMES, LEGACY, Encoder
 from .protocol.frames import ClientFrame, Error, FrameError, ServerFrame
-from .protocol.limits import AddressBuckets, AddressLimits, TokenBucket, address_key
+from .protocol.limits import CONTROL_BURST, CONTROL_RATE, AddressBuckets, AddressLimits, TokenBucket, address_key
 from .protocol.moderation import Moderation
 from .protocol.session import (
     Claim,
@@ -50,9 +50,6 @@ GATEWAY_GRACE = 2.0
 user with ``000``; where a gateway secret is configured it gets this long to do so."""
 GRACE_MAX = 64
 """Connections held in that grace at once; past it, over-limit connections are refused at once."""
-CONTROL_RATE = 20.0
-CONTROL_BURST = 40
-"""The control bucket (pings, ``000``, ``007``): generous for any real client, but not free."""
 
 
 class Node(Protocol):

@@ -53,7 +53,7 @@ from typing import Any
 
 from redis.commands.core import AsyncScript
 
-from tcp_server.protocol.frames import Message, ServerFrame, UserJoined, UserLeft, WhisperMessage
+from tcp_server.protocol.frames import Message, ServerFrame, ServerNotice, UserJoined, UserLeft, WhisperMessage
 from tcp_server.protocol.session import RoomFrame
 from tcp_server.protocol.table import parse_server, serialize
 
@@ -83,14 +83,20 @@ def encode(frame: ServerFrame, key: str) -> str:
     return json.dumps(["f", serialize(frame).decode().rstrip("\n")], ensure_ascii=False)
 
 
-def decode(event: list[Any], key: str) -> ServerFrame | None:
-    """A kept frame or a logged room event, as the session ``key`` sees it (None: its own, or unknown)."""
+def decode(event: list[Any], key: str, whispers: bool = True) -> ServerFrame | None:
+    """A kept frame or a logged room event, as the session ``key`` sees it (None: its own, not its, or unknown).
+
+    ``whispers``: take the log's whispers to ``key`` (a resume from a position); without one, a
+    parked session's whispers come from what its node kept, not from the log.
+    """
     kind = event[0]
     ts = event[4] if len(event) > 4 else None
     if kind == "m":
         return None if event[1] == key else Message(event[2], event[3], ts)
     if kind == "w":
-        return WhisperMessage(event[2], event[3], ts)
+        return WhisperMessage(event[2], event[3], ts) if whispers and event[1] == key else None
+    if kind == "n":
+        return ServerNotice(event[1])
     if kind == "j":
         return None if event[1] == key else UserJoined(event[2])
     if kind == "l":
@@ -100,8 +106,11 @@ def decode(event: list[Any], key: str) -> ServerFrame | None:
     return None
 
 
-def merge(kept: list[str], events: list[str], key: str) -> list[ServerFrame]:
-    """Kept frames (``ID JSON``: the log ID they came after) merged into the log's events, in order."""
+def merge(kept: list[str], events: list[str], key: str, whispers: bool = False) -> list[ServerFrame]:
+    """Kept frames (``ID JSON``: the log ID they came after) merged into the log's events, in order.
+
+    ``whispers``: the log's whispers to ``key`` are its own (a resume from a position, nothing kept).
+    """
     logged = [(entry_id(ident), json.loads(text)) for ident, _, text in (e.partition(" ") for e in events)]
     out: list[ServerFrame] = []
     i = 0
@@ -109,16 +118,16 @@ def merge(kept: list[str], events: list[str], key: str) -> list[ServerFrame]:
         ident, _, text = entry.partition(" ")
         after = entry_id(ident)
         while i < len(logged) and logged[i][0] <= after:
-            _append(out, logged[i][1], key)
+            _append(out, logged[i][1], key, whispers)
             i += 1
-        _append(out, json.loads(text), key)
+        _append(out, json.loads(text), key, True)
     for _, event in logged[i:]:
-        _append(out, event, key)
+        _append(out, event, key, whispers)
     return out
 
 
-def _append(out: list[ServerFrame], event: list[Any], key: str) -> None:
-    frame = decode(event, key)
+def _append(out: list[ServerFrame], event: list[Any], key: str, whispers: bool) -> None:
+    frame = decode(event, key, whispers)
     if frame is not None:
         out.append(frame)
 
@@ -180,18 +189,21 @@ class RedisSessionStore:
             raise RoomUnavailable("the shared room's Redis is not reachable")
         s = link.settings
         result = await link.call(self._take, [], [s.prefix, token, link.node, link.keys.channel,
-                                                  s.resume_max_frames, s.resume_max_bytes, ref])
+                                                  s.resume_max_frames, s.resume_max_bytes, ref,
+                                                  "" if position is None else position])
         if not result:
             return None
         kind, name, key = str(result[0]), str(result[1]), str(result[2])
-        link.mine[key] = name  # the ID is this node's now
         self._parked.discard(key)
-        if kind != "parked":
-            return Resumable(name, key, False, [])
+        if kind == "gap":  # the script ended it and announced its 104
+            self._mine.pop(key, None)
+            link.mine.pop(key, None)
+            return Resumable(name, key, False, [], gap=True)
+        link.mine[key] = name  # the ID is this node's now
         count = int(result[3])
         kept = [str(e) for e in result[4:4 + count]]
         events = [str(e) for e in result[4 + count:]]
-        return Resumable(name, key, True, merge(kept, events, key))
+        return Resumable(name, key, kind == "parked", merge(kept, events, key, whispers=position is not None))
 
     def end(self, key: str) -> None:
         self._mine.pop(key, None)
