@@ -15,6 +15,7 @@ from __future__ import annotations
 from typing import Any
 
 from tcp_server.protocol import MAX_ID_LENGTH, Broadcast, ErrorReason, Whisper, has_control_chars, serialize
+from tcp_server.protocol.table import COUNTED_EVENTS
 from tcp_server.protocol.texts import LANGS, USER_LIST_HEADER, Lang, reason_text, text
 
 _SEED_KEYS = ("joined", "id_taken", "left", "user_joined", "user_left", "message", "whisper",
@@ -84,6 +85,12 @@ _PAGE: dict[str, dict[Lang, str]] = {
     "notify": {"ko": "알림 켜기", "en": "Notifications"},
     "notify_on": {"ko": "알림 켜짐", "en": "Notifications on"},
     "notify_title": {"ko": "{id}님의 메시지", "en": "Message from {id}"},
+    "resume_gap": {
+        "ko": "연결이 끊긴 동안 놓친 메시지가 너무 많아 이어갈 수 없어 새로 입장했습니다. "
+              "그 사이의 메시지는 표시되지 않습니다.",
+        "en": "Too much was missed while disconnected to resume, so you joined afresh; "
+              "the messages in between are not shown.",
+    },
     "mention": {"ko": "나를 언급함", "en": "mentions you"},
 }
 
@@ -190,6 +197,7 @@ def page_rules(max_message: int, rate: float, burst: int) -> dict[str, Any]:
         "whisper_overhead": _WHISPER_OVERHEAD,
         "rate": rate,
         "burst": burst,
+        "counted": list(COUNTED_EVENTS),  # the events a resume position counts (PROTOCOL.md, 008)
     }
 
 
