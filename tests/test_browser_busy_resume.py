@@ -83,7 +83,7 @@ def compare(tag: str, shown: list[str], said: list[str]) -> str:
         return ""
     lost = sorted(set(said) - set(shown))
     doubled = sorted({line for line in shown if shown.count(line) > 1})
-    return f"{tag}: {len(lost)} lost {lost[:5]}, {len(doubled)} doubled {doubled[:5]}, in order: {not lost and not doubled}"
+    return f"{tag}: {len(lost)} lost {lost[:5]}, {len(doubled)} doubled {doubled[:5]}, out of order otherwise"
 
 
 async def rounds(page: Page, talkers: list[LineClient], observer: LineClient,
