@@ -2,7 +2,7 @@
 
 Design (the keys are listed in :mod:`.redis_lua`):
 
-- **The room log.** Every room event but whispers is appended to one capped
+- **The room log.** Every room event and whisper is appended to one capped
   stream (``XADD MAXLEN ~``) by the same script that publishes it, and each
   publish carries its entry ID; each node remembers the last ID it received.
   That costs one ``XADD`` per event for the whole room, not per node nor per
@@ -28,6 +28,14 @@ Design (the keys are listed in :mod:`.redis_lua`):
   ``bad-token``). Events replayed from the log count against the same bounds at
   ``take``; the log holds ``--resume-max-frames`` + 1 entries, so a cursor that
   fell off it is past its bound anyway.
+- **Positions** (``008#TOKEN#POSITION``): a session's position is ``P room:n``
+  (one ``INCR`` per logged room event, in the script that logs it) plus the
+  ``adj`` of its ``P sess:KEY`` (-1 for an event it is not sent, +1 for a whisper
+  to it: only the sender's or the target's session is touched). ``TAKE`` with a
+  position walks the log back from its end, taking that session's frames until it
+  has what follows the position, for a live session as for a parked one; the log
+  holds twice the frame bound. Past it the session ends at once (its ``104`` in the
+  same script) and the taker is told ``gap``; never a short replay.
 - **Grace.** ``P parked`` scores each parked key by the end of its grace (Redis
   time). Every node's liveness loop runs one sweep script; the atomic ``ZREM``
   makes each expiry, its release and its ``104`` happen exactly once, whichever
