@@ -5,6 +5,9 @@ from __future__ import annotations
 
 import asyncio
 
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
 from tcp_server.protocol import Message, UserJoined, UserLeft, WhisperMessage
 from tcp_server.room import InMemorySessionStore
 from tcp_server.room.recall import frame_size
@@ -193,3 +196,45 @@ async def test_the_window_is_kept_once_for_every_live_session() -> None:
     assert len(sessions._window) == 200 and sessions.kept() == 0  # not 500 copies, nothing parked
     found = await sessions.take(tokens["u7"], position=950)
     assert found is not None and [f.fields()[1] for f in found.missed] == [f"m{i}" for i in range(950, 1000)]
+
+
+@settings(max_examples=150, deadline=None)
+@given(st.lists(st.tuples(st.sampled_from(("room", "own", "whisper", "other-whisper", "join")),
+                          st.integers(0, 2)), max_size=60),
+       st.integers(0, 70))
+def test_since_any_position_is_exactly_what_followed_it_or_refused(events: list[tuple[str, int]], back: int) -> None:
+    """Whatever the mix of room frames, a session's own messages and whispers (to it or to others),
+    the frames after any position are exactly the session's own stream after it, or a refusal when
+    the window or the bound does not hold them: never short, never doubled."""
+    sessions = InMemorySessionStore(60.0, 12, 1 << 20)  # bound 12, window 24 entries
+    for i in range(3):
+        sessions.issue(f"u{i}", f"u{i}")
+    streams: dict[str, list[object]] = {f"u{i}": [] for i in range(3)}
+    for n, (kind, who) in enumerate(events):
+        key = f"u{who}"
+        if kind == "room":
+            frame = Message("bob", f"m{n}")
+            sessions.room_event(frame, None)
+            for stream in streams.values():
+                stream.append(frame)
+        elif kind in ("own", "join"):
+            frame = Message(key, f"m{n}") if kind == "own" else UserJoined(f"j{n}")
+            sessions.room_event(frame, key)
+            for other, stream in streams.items():
+                if other != key:
+                    stream.append(frame)
+        else:
+            to = key if kind == "whisper" else "nobody"  # a whisper to a user without a session
+            frame = WhisperMessage("bob", f"w{n}")
+            sessions.whisper(to, frame)
+            if to in streams:
+                streams[to].append(frame)
+    for key, stream in streams.items():
+        assert sessions.position(key) == len(stream)
+        position = max(0, len(stream) - back)
+        got = sessions.since(key, position)
+        if got is not None:
+            assert got == stream[position:]
+        else:  # refused: only past the bound or the window
+            assert len(stream) - position > 12 or len(sessions._window) == sessions.window_frames
+    assert sessions.since("u0", len(streams["u0"]) + 1) is None  # never sent: refused
