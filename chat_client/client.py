@@ -229,11 +229,9 @@ class ChatClient:
             return _Join.CLOSED
         if isinstance(frame, Joined):
             return self._now_joined(frame)
-        if isinstance(frame, Error) and frame.reason is ErrorReason.BAD_TOKEN:
-            log.info("the server could not resume the session; joining again")
-            return _Join.RETRY
-        if isinstance(frame, Error) and frame.reason is ErrorReason.GAP:
-            self._say(Kind.ERROR, "gap")  # never silently short: what was lost is said
+        if isinstance(frame, Error) and frame.reason in (ErrorReason.BAD_TOKEN, ErrorReason.GAP):
+            log.info("the server could not resume the session (%s); joining again", frame.reason)
+            self._say(Kind.ERROR, "gap")  # never silently short: that lines may be missing is said
             return _Join.RETRY
         self.ui.show(render_frame(frame, self.lang, self.ui.one_line))
         return _Join.FATAL

@@ -38,9 +38,8 @@ _TEXTS: dict[str, dict[Lang, str]] = {
     },
     "reconnecting": {"ko": "{seconds}초 후에 다시 연결합니다...", "en": "Reconnecting in {seconds} s..."},
     "gap": {
-        "ko": ("연결이 끊긴 동안 놓친 메시지가 너무 많아 이어갈 수 없습니다. "
-               "새로 입장합니다 (일부 메시지는 표시되지 않습니다)."),
-        "en": "Too much was missed while disconnected to resume; joining afresh (some messages are not shown).",
+        "ko": "이전 대화를 이어갈 수 없어 새로 입장합니다. 연결이 끊긴 동안의 메시지가 빠졌을 수 있습니다.",
+        "en": "Could not resume the session; joining afresh. Lines said while disconnected may be missing.",
     },
     "reconnected": {"ko": "서버에 다시 연결되었습니다.", "en": "Reconnected to the server."},
     "not_connected": {

@@ -624,10 +624,9 @@
       myId = null;
       setUsers([]);
       showJoin(text ? `${reasonText(reason)} (${text})` : reasonText(reason));
-    } else if (reason === 'bad-token') { // the session expired: join afresh with the remembered ID
-      save('sessionStorage', SESSION_KEY, null);
-      if (wantId) sendJoin(wantId, autoJoin);
-    } else if (reason === 'gap') { // more was missed than the server keeps: join afresh, and say so
+    } else if (reason === 'bad-token' || reason === 'gap') {
+      // The session expired, passed its bound while away, or the position is older than the server keeps:
+      // join afresh with the remembered ID, and say that what was said meanwhile may be missing.
       save('sessionStorage', SESSION_KEY, null);
       addNotice(t('resume_gap'));
       if (wantId) sendJoin(wantId, autoJoin);

@@ -113,3 +113,46 @@ async def test_a_whisper_to_oneself_raises_no_notification(stacks: Any, contexts
     assert await page.evaluate("window.__notes") == [{"title": "Message from bob", "body": "psst"}]
     await expect(page).to_have_title("(1) Chat · hanchat")  # her own whisper is not unread either
     assert console.errors == []
+
+
+async def test_a_reload_past_the_window_joins_afresh_and_says_so(stacks: Any, contexts: Any, terminals: Any) -> None:
+    """More was said during the reload than a resume replays (here 5 frames): the session ends (the
+    parked one at its bound; a live one's resume is refused with ``gap``), and the page joins afresh
+    with its ID and says that messages may be missing: never a silently short log."""
+    from tests.test_browser_resume import parked, reload_while
+
+    stack: GatewayStack = await stacks(server={"resume_grace": 30.0, "resume_max_frames": 5, "history": 3})
+    carol: LineClient = await terminals(stack.server_port)
+    await carol.join("carol")
+    page, console = await open_page(await contexts(), stack.base_url)
+    await join(page, "alice")
+    await carol.send("002#carol#before")
+    await expect(messages(page, "before")).to_have_count(1)
+
+    async def meanwhile() -> None:
+        await wait_until(parked(stack, "alice"), what="alice parked by the reload")
+        for i in range(4):
+            await carol.send(f"002#carol#during {i}")
+        await carol.sync()
+
+    # four frames missed: still within the window of five
+    await reload_while(page, meanwhile)
+    await expect(page.locator("#state-text")).to_have_text("Reconnected as alice")
+    await expect(messages(page)).to_have_count(5)
+
+    seen: list[object] = []
+
+    async def too_much() -> None:
+        await wait_until(parked(stack, "alice"), what="alice parked by the second reload")
+        for i in range(8):
+            await carol.send(f"002#carol#lost {i}")
+        seen.extend(await carol.sync())
+
+    await reload_while(page, too_much)
+    await expect(page.locator("#log li[data-kind=notice]").filter(
+        has_text="Could not resume the session, so you joined afresh")).to_have_count(1)
+    await expect(page.locator("#send-form")).to_be_visible()
+    seen.extend(await carol.recv_until(UserJoined("alice")))
+    assert [f for f in seen if isinstance(f, (UserJoined, UserLeft))] == [UserLeft("alice"), UserJoined("alice")]
+    await expect(messages(page, "lost 7")).to_have_count(1)  # the last three come back as history
+    assert console.errors == []

@@ -86,10 +86,8 @@ _PAGE: dict[str, dict[Lang, str]] = {
     "notify_on": {"ko": "알림 켜짐", "en": "Notifications on"},
     "notify_title": {"ko": "{id}님의 메시지", "en": "Message from {id}"},
     "resume_gap": {
-        "ko": "연결이 끊긴 동안 놓친 메시지가 너무 많아 이어갈 수 없어 새로 입장했습니다. "
-              "그 사이의 메시지는 표시되지 않습니다.",
-        "en": "Too much was missed while disconnected to resume, so you joined afresh; "
-              "the messages in between are not shown.",
+        "ko": "이전 대화를 이어갈 수 없어 새로 입장했습니다. 자리를 비운 동안의 메시지가 빠졌을 수 있습니다.",
+        "en": "Could not resume the session, so you joined afresh: messages said while you were away may be missing.",
     },
     "mention": {"ko": "나를 언급함", "en": "mentions you"},
 }
