@@ -5,7 +5,8 @@ the order the room said them, 20 times in a row.
 
 Before positions, the page kept its log at ``pagehide`` while the server counted as delivered
 everything it wrote to the old WebSocket until it noticed the drop: 6 to 56 lines went missing.
-An observer (a 41st terminal user) records the room's own order to compare with.
+An observer (a 41st terminal user) records the room's own order to compare with. The reload is also
+run with the session store in Redis (the talkers on one node, the gateway on another).
 """
 
 from __future__ import annotations
@@ -17,10 +18,13 @@ from typing import Any
 import pytest
 from playwright.async_api import Page, expect
 
+from tcp_server.__main__ import start_node, stop_node
 from tcp_server.protocol import Message
 from tests.browser_fixtures import join, open_page
+from tests.conftest import server_config
 from tests.gateway_fixtures import GatewayStack, gateway_config
-from tests.helpers import LineClient
+from tests.helpers import TIMEOUT, LineClient
+from tests.redis_fixtures import NODE_TIMEOUT, RedisServer
 from web_gateway.__main__ import start_gateway
 
 pytestmark = pytest.mark.asyncio(loop_scope="module")
@@ -144,3 +148,45 @@ async def test_a_gateway_restart_under_load_loses_nothing_and_doubles_nothing(st
 
     assert await rounds(page, talkers, observer, restart, back) == []
     assert await observer.sync() == []
+
+
+async def test_in_redis_a_reload_in_a_busy_room_loses_nothing_and_doubles_nothing(
+        contexts: Any, terminals: Any, redis_server: RedisServer) -> None:
+    """The same with the session store in Redis: the talkers on one node, the gateway (and alice) on another."""
+    nodes = []
+    runner = None
+    try:
+        for i in range(2):
+            cfg = server_config(redis=redis_server.url, node_id=f"node{i}", node_timeout=NODE_TIMEOUT, **BUSY)
+            server, room = await asyncio.wait_for(start_node(cfg), TIMEOUT)
+            nodes.append((server, room))
+            assert room is not None
+            await asyncio.wait_for(room.link.ready.wait(), TIMEOUT)
+        (talk, _), (hers, _) = nodes
+        talkers = []
+        for i in range(USERS):
+            client: LineClient = await terminals(talk.port)
+            await client.join(f"u{i}")
+            talkers.append(client)
+        observer: LineClient = await terminals(talk.port)
+        await observer.join("observer")
+        for client in (*talkers, observer):
+            await client.sync()
+        runner, port = await start_gateway(gateway_config(hers.port))
+        page, console = await open_page(await contexts(), f"http://127.0.0.1:{port}/")
+        await join(page, "alice")
+
+        async def reload() -> None:
+            await page.reload()
+
+        async def back() -> None:
+            await expect(page.locator("#state-text")).to_have_text("Reconnected as alice")
+
+        assert await rounds(page, talkers, observer, reload, back) == []
+        assert await observer.sync() == []
+        assert console.errors == []
+    finally:
+        if runner is not None:
+            await runner.cleanup()
+        for server, room in nodes:
+            await asyncio.wait_for(stop_node(server, room), TIMEOUT * 2)
