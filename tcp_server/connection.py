@@ -104,11 +104,6 @@ def set_keepalive(sock: socket.socket) -> None:
 _INTERNAL = Error(ErrorReason.INTERNAL, "internal server error")
 
 
-def sessions_kept(node: Node) -> int:
-    """The most frames a resume replays (the bound a ``109#gap`` names)."""
-    return node.config.resume_max_frames
-
-
 def now_ms() -> int:
     """The server's timestamp for a message: milliseconds since the Unix epoch (UTC)."""
     return time.time_ns() // 1_000_000
@@ -598,7 +593,7 @@ class ChatConnection(asyncio.Protocol):
             return
         try:
             if found is not None and found.gap:
-                self.apply(session.gap(sessions_kept(node)))
+                self.apply(session.gap(node.config.resume_max_frames))  # the most a resume replays
             elif found is None:
                 self.apply(session.refused())
             else:

@@ -286,8 +286,8 @@ class Session:
         return [Reply(Error(ErrorReason.BAD_TOKEN, "unknown, used or expired token; join with 001"))]
 
     def gap(self, kept: int) -> list[Effect]:
-        """The position is older than the ``kept`` frames the server can replay: the session has ended
-        (the shell published its leave); the peer joins afresh with 001 and says what it lost."""
+        """The position is older than the ``kept`` frames the server can replay: the store ended the
+        session (its leave is published); the peer joins afresh with 001 and says what it lost."""
         self._move(Move.TAKEN)
         return [Reply(Error(ErrorReason.GAP, f"the server keeps the last {kept} frames; join with 001"))]
 

@@ -221,3 +221,12 @@ def test_has_control_chars_matches_its_definition(text: str) -> None:
     expected = any((ord(ch) < 0x20 and ch != "\t") or 0x7F <= ord(ch) <= 0x9F for ch in text)
     assert has_control_chars(text) is expected
     assert has_control_chars(text + "\x9f") and has_control_chars("\x00" + text)
+
+
+def test_a_position_counts_what_the_room_and_whispers_send_never_answers() -> None:
+    """The counted frames are the table's (008#TOKEN#POSITION); the page gets their events from it."""
+    from tcp_server.protocol.table import COUNTED_EVENTS, SERVER_SPECS, counted
+
+    assert {spec.code for spec in SERVER_SPECS if spec.counted} == {"103", "104", "105", "106", "114"}
+    assert COUNTED_EVENTS == ("user_joined", "user_left", "message", "whisper", "notice")
+    assert counted(Message("bob", "hi")) and not counted(Pong("t")) and not counted(Resumed(3))
