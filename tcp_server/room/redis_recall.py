@@ -20,14 +20,15 @@ Design (the keys are listed in :mod:`.redis_lua`):
   ``--history``/bytes in each node's copy; every entry is one bounded frame.
 - **Sessions.** ``P sess:KEY`` holds name, token, node, parked, cursor; ``P tok:T``
   names the key (single use: ``take`` deletes it in the same script that moves
-  the session and its ID to the taking node). Whispers to a parked session are
-  not in the log: the node that parked it (or adopted it from a dead node) keeps
-  them in ``P missed:KEY``, with the log ID they came after, so a resume merges
-  them into the log's events in order. Counts and bytes are kept in the session;
-  past either bound the session ends at the next sweep (its resume fails with
-  ``bad-token``). Events replayed from the log count against the same bounds at
-  ``take``; the log holds ``--resume-max-frames`` + 1 entries, so a cursor that
-  fell off it is past its bound anyway.
+  the session and its ID to the taking node). For a resume without a position
+  (an older client) the whispers to a parked session come from what the node
+  that parked it (or adopted it from a dead node) keeps in ``P missed:KEY``, with
+  the log ID they came after, so a resume merges them into the log's events in
+  order (the log's own copies of whispers are skipped there). Counts and bytes are
+  kept in the session; past either bound the session ends at the next sweep (its
+  resume fails with ``bad-token``). Events replayed from the log count against the
+  same bounds at ``take``; the log holds 2 × ``--resume-max-frames`` + 1 entries,
+  so a cursor that fell off it is past its bound anyway.
 - **Positions** (``008#TOKEN#POSITION``): a session's position is ``P room:n``
   (one ``INCR`` per logged room event, in the script that logs it) plus the
   ``adj`` of its ``P sess:KEY`` (-1 for an event it is not sent, +1 for a whisper
