@@ -718,7 +718,7 @@
       showNotice(t('rate_limited'));
       return; // kept in the input: nothing is lost
     }
-    if (!send(msg)) { showNotice(t('not_connected')); return; }
+    if (!send(msg)) { showNotice(t('not_connected'), 'error', 'link'); return; }
     hideNotice();
     input.value = '';
     if (chat) {
