@@ -408,6 +408,7 @@ def run_ngircd(port: int, host: str = "127.0.0.1", cpus: set[int] | None = None)
 def run_server(kind: str, port: int, host: str = "127.0.0.1", cpus: set[int] | None = None,
                pythonpath: str | None = None) -> Iterator[ServerHandle]:
     """``kind`` is "ours", "ours-before" (``--ours-path``'s copy), "ours-history" (history and resume on),
+    "ours-history-before" (``--ours-path``'s copy, history and resume on),
     "ours-metrics" (metrics on and scraped), "ours-redis" / "ours-redis2" (one / two nodes of a shared room in Redis),
     "ngircd" or "gateway" (ours behind the web gateway)."""
     if kind == "gateway":
@@ -428,6 +429,12 @@ def run_server(kind: str, port: int, host: str = "127.0.0.1", cpus: set[int] | N
             yield handle
     elif kind == "ours-history":  # the product's defaults: the last 50 messages kept, sessions resumable for 60 s
         with run_ours(port, host, cpus, name="hanchat-history",
+                      env_extra={"CHAT_HISTORY": "50", "CHAT_RESUME_GRACE": "60"}) as handle:
+            yield handle
+    elif kind == "ours-history-before":  # --ours-path's copy with the same defaults (a store's cost, before/after)
+        if not pythonpath:
+            raise ValueError("ours-history-before needs --ours-path (a checkout of the commit to compare with)")
+        with run_ours(port, host, cpus, pythonpath=pythonpath, name="hanchat-history-before",
                       env_extra={"CHAT_HISTORY": "50", "CHAT_RESUME_GRACE": "60"}) as handle:
             yield handle
     elif kind == "ours-metrics":  # the metrics port on, scraped every second

@@ -26,6 +26,7 @@ from tcp_server.protocol.frames import (
     SessionToken,
 )
 from tcp_server.protocol.roster import Roster
+from tcp_server.protocol.table import counted
 from tcp_server.protocol.texts import text
 from tcp_server.tls import client_context
 
@@ -83,6 +84,8 @@ class ChatClient:
         """Our ID as the server confirmed it (after NFC)."""
         self.token: str | None = None
         """The server's resume token for this session (``112``): a reconnect resumes with it. Never shown."""
+        self.position = 0
+        """How many counted frames of this session we have shown: a resume asks for what follows."""
         self.conn: Connection | None = None
         self.online = False
         """Joined and connected: commands can be sent."""
@@ -189,6 +192,7 @@ class ChatClient:
             if not (quiet and isinstance(frame, IdTaken)):
                 self.ui.show(render_frame(frame, self.lang, self.ui.one_line))
             if isinstance(frame, Joined):
+                self.position = 0  # a fresh session
                 return self._now_joined(frame)
             if isinstance(frame, IdTaken) or (isinstance(frame, Error) and frame.reason is ErrorReason.BAD_ID):
                 return _Join.RETRY
@@ -213,19 +217,21 @@ class ChatClient:
         return _Join.JOINED
 
     async def _resume(self, token: str) -> _Join:
-        """``008#token``: JOINED (the missed frames and ``113`` follow, shown by :meth:`run`),
-        RETRY after ``109#bad-token`` (the connection may still ``001``), else FATAL or CLOSED."""
+        """``008#token#position``: JOINED (what followed our position and ``113`` come next, shown by
+        :meth:`run`), RETRY after ``109#bad-token`` or ``109#gap`` (the connection may still ``001``;
+        a gap is said), else FATAL or CLOSED."""
         conn = self.conn
         assert conn is not None
-        if not await conn.send(ResumeSession(token)):
+        if not await conn.send(ResumeSession(token, self.position)):
             return _Join.CLOSED
         frame = await self._answer()
         if frame is None:
             return _Join.CLOSED
         if isinstance(frame, Joined):
             return self._now_joined(frame)
-        if isinstance(frame, Error) and frame.reason is ErrorReason.BAD_TOKEN:
-            log.info("the server could not resume the session; joining again")
+        if isinstance(frame, Error) and frame.reason in (ErrorReason.BAD_TOKEN, ErrorReason.GAP):
+            log.info("the server could not resume the session (%s); joining again", frame.reason)
+            self._say(Kind.ERROR, "gap")  # never silently short: that lines may be missing is said
             return _Join.RETRY
         self.ui.show(render_frame(frame, self.lang, self.ui.one_line))
         return _Join.FATAL
@@ -265,6 +271,8 @@ class ChatClient:
                 if isinstance(frame, SessionToken):
                     self.token = frame.token  # kept for a reconnect, never printed
                     continue
+                if counted(frame):
+                    self.position += 1
                 self.roster.apply(frame)
                 self.ui.show(render_frame(frame, self.lang, self.ui.one_line))
                 if isinstance(frame, Left):

@@ -37,6 +37,10 @@ _TEXTS: dict[str, dict[Lang, str]] = {
         "en": "The server did not answer for {seconds} seconds.",
     },
     "reconnecting": {"ko": "{seconds}초 후에 다시 연결합니다...", "en": "Reconnecting in {seconds} s..."},
+    "gap": {
+        "ko": "이전 대화를 이어갈 수 없어 새로 입장합니다. 연결이 끊긴 동안의 메시지가 빠졌을 수 있습니다.",
+        "en": "Could not resume the session; joining afresh. Lines said while disconnected may be missing.",
+    },
     "reconnected": {"ko": "서버에 다시 연결되었습니다.", "en": "Reconnected to the server."},
     "not_connected": {
         "ko": "서버에 연결되어 있지 않아 보내지 못했습니다.",

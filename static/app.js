@@ -21,11 +21,13 @@
   const SESSION_KEY = 'hanchat.session'; // resume token, per tab (sessionStorage, never a cookie or URL)
   const ID_KEY = 'hanchat.id';
   const LOG_KEY = 'hanchat.log'; // the messages shown, for a reload that resumes to show them again
+  const POSITION_KEY = 'hanchat.position'; // how many counted events the kept log goes with (see keepLog)
   const KEEP = 200;
   const OWN_SLACK_MS = 10000; // your own line and the server's time for it differ by the clocks and the trip
 
   const idForbidden = new RegExp(rules.id_forbidden, 'u');
   const messageForbidden = new RegExp(rules.message_forbidden, 'u');
+  const counted = new Set(rules.counted); // the events a resume position counts (PROTOCOL.md, 008)
   const utf8 = new TextEncoder();
 
   // ---------------------------------------------------------------- storage (may be off)
@@ -122,6 +124,12 @@
   let lastServerTs = 0; // the newest server time shown
   let historyCutoff = 0; // lastServerTs when the current join began: its history is new after that
   let notifyOn = load('localStorage', 'hanchat.notify') === 'on';
+  // The session's position: how many counted events this page has handled since the join. A resume
+  // names it and the server replays exactly what follows, so nothing written into a dying socket
+  // (or sent while the tab was reloading) is lost, and nothing shown is shown twice.
+  // null: not known (a log kept by an older page): the resume then replays what the server noticed missing.
+  let position = 0;
+  let resuming = false; // the pending join is a resume: its `joined` does not start a new session
   const users = [];
 
   const log = $('log');
@@ -170,9 +178,12 @@
 
   // ---------------------------------------------------------------- composer notices (transient)
 
-  function showNotice(text, kind) {
+  // `about`: the connection state a notice speaks of ('link'): it goes as soon as that state ends
+  // (a rejoin or a resume), not 8 s later, so it never contradicts the status area.
+  function showNotice(text, kind, about) {
     notice.textContent = text;
     notice.dataset.kind = kind || 'error';
+    notice.dataset.about = about || '';
     notice.hidden = false;
     clearTimeout(noticeTimer);
     noticeTimer = setTimeout(hideNotice, NOTICE_MS);
@@ -182,6 +193,8 @@
     clearTimeout(noticeTimer);
     notice.hidden = true;
   }
+
+  function linkBack() { if (!notice.hidden && notice.dataset.about === 'link') hideNotice(); }
 
   // ---------------------------------------------------------------- the log (static/log.js)
 
@@ -208,12 +221,16 @@
     const msgs = kept.filter((k) => k.li.isConnected && (!k.li.dataset.state || k.li.dataset.state === 'sent'))
       .map((k) => k.msg);
     save('sessionStorage', LOG_KEY, msgs.length && wantId ? JSON.stringify(msgs) : null);
+    save('sessionStorage', POSITION_KEY, wantId && position !== null ? String(position) : null);
   }
 
   function restoreLog() {
     let msgs;
     try { msgs = JSON.parse(load('sessionStorage', LOG_KEY) || '[]'); } catch (e) { msgs = []; }
-    if (!Array.isArray(msgs) || !wantId || !load('sessionStorage', SESSION_KEY)) return;
+    if (!wantId || !load('sessionStorage', SESSION_KEY)) return;
+    const kept = load('sessionStorage', POSITION_KEY);
+    position = kept !== null && /^\d{1,15}$/.test(kept) ? Number(kept) : null;
+    if (!Array.isArray(msgs)) return;
     for (const m of msgs) {
       if (m && isText(m.from) && isText(m.text) && (m.kind === 'all' || m.kind === 'whisper')) addMessage(m);
     }
@@ -247,12 +264,18 @@
     $('users-title').textContent = t('users_count', { count: users.length });
   }
 
-  function setUsers(ids) { users.splice(0, users.length, ...ids); renderUsers(); }
-  function addUser(id) { if (!users.includes(id)) users.push(id); renderUsers(); }
+  // While joined the page knows the room (a parked user is still in it): the welcome screen's count
+  // follows every join and leave, not only the list it got when it joined.
+  function roomChanged() {
+    renderUsers();
+    if (myId) { online = users.length; renderOnline(); }
+  }
+  function setUsers(ids) { users.splice(0, users.length, ...ids); roomChanged(); }
+  function addUser(id) { if (!users.includes(id)) users.push(id); roomChanged(); }
   function removeUser(id) {
     const i = users.indexOf(id);
     if (i >= 0) users.splice(i, 1);
-    renderUsers();
+    roomChanged();
   }
 
   function whisperTo(id) {
@@ -323,6 +346,7 @@
   // A message while the tab is hidden counts in the title; whispers and mentions always raise a
   // desktop notification (when allowed) unless you are looking at the tab, other messages only while hidden.
   function arrived(from, text, important) {
+    if (from === myId) return; // a whisper to oneself (the seed allows it) is one's own message
     if (isHidden()) { unread += 1; renderTitle(); }
     const looking = !isHidden() && document.hasFocus();
     if (!notifyOn || looking || !('Notification' in window) || Notification.permission !== 'granted') return;
@@ -357,7 +381,9 @@
   function sendJoin(id, auto) {
     autoJoin = auto;
     const token = load('sessionStorage', SESSION_KEY);
-    return send(token ? { type: 'resume', token } : { type: 'join', id });
+    resuming = Boolean(token);
+    const resume = position === null ? { type: 'resume', token } : { type: 'resume', token, position };
+    return send(token ? resume : { type: 'join', id });
   }
 
   function connect() {
@@ -446,6 +472,7 @@
   const isText = (v) => typeof v === 'string';
 
   function handle(ev) {
+    if (counted.has(ev.type) && myId && position !== null) position += 1; // before anything can return
     switch (ev.type) {
       case 'status':
         if (ev.state === 'connected') {
@@ -464,8 +491,11 @@
         wantId = ev.id;
         wantIdConfirmed = true;
         save('sessionStorage', ID_KEY, ev.id);
+        if (!resuming) position = 0; // a new session counts from its join
+        resuming = false;
         attempt = 0;
         autoTries = 0;
+        linkBack();
         view.newJoin();
         historyCutoff = lastServerTs;
         joinInput.value = '';
@@ -485,6 +515,7 @@
       case 'resumed': // the missed events have been replayed: no join/leave noise, just the status
         if (!myId && wantId) { myId = wantId; autoJoin = false; showChat(); }
         reconnectedAs = myId;
+        linkBack();
         renderState();
         break;
       case 'id_taken':
@@ -498,9 +529,11 @@
         break;
       case 'left':
         addNotice(t('left'));
+        online = Math.max(0, users.length - 1); // the room without us, as we last knew it
         myId = null;
         forgetId();
         setUsers([]);
+        renderOnline();
         showJoin();
         break;
       case 'users':
@@ -571,6 +604,7 @@
     save('sessionStorage', ID_KEY, null);
     save('sessionStorage', SESSION_KEY, null);
     save('sessionStorage', LOG_KEY, null);
+    save('sessionStorage', POSITION_KEY, null);
   }
 
   // Which rule an ID broke, in the page's language: the gateway names it (`rule`, and `char` when one
@@ -581,6 +615,8 @@
     return isText(ev.char) && /^U\+[0-9A-F]{4,6}$/.test(ev.char) ? `${t(key)} (${ev.char})` : t(key);
   }
 
+  const LINK_REASONS = ['shutdown', 'unavailable', 'replaced', 'busy']; // about the connection, not a message
+
   function handleError(reason, text, ev) {
     if (reason === 'kicked' || reason === 'banned') {
       // An operator's decision: no automatic rejoin; their reason is their own words, so it is shown.
@@ -588,8 +624,11 @@
       myId = null;
       setUsers([]);
       showJoin(text ? `${reasonText(reason)} (${text})` : reasonText(reason));
-    } else if (reason === 'bad-token') { // the session expired: join afresh with the remembered ID
+    } else if (reason === 'bad-token' || reason === 'gap') {
+      // The session expired, passed its bound while away, or the position is older than the server keeps:
+      // join afresh with the remembered ID, and say that what was said meanwhile may be missing.
       save('sessionStorage', SESSION_KEY, null);
+      addNotice(t('resume_gap'));
       if (wantId) sendJoin(wantId, autoJoin);
     } else if (reason === 'backend-unavailable') {
       setState('unavailable'); // the status area says it, once; the log stays the conversation
@@ -598,7 +637,7 @@
       showJoin(reason === 'bad-id' ? idRuleText(ev) : reasonText(reason));
     } else {
       const why = reason === 'bad-id' ? idRuleText(ev) : reasonText(reason); // e.g. a whisper's target
-      if (!failPending(why)) showNotice(why);
+      if (!failPending(why)) showNotice(why, 'error', LINK_REASONS.includes(reason) ? 'link' : '');
     }
   }
 
@@ -660,7 +699,7 @@
     const line = input.value;
     if (!line.trim()) return;
     if (!myId || !ws) {
-      showNotice(t('not_connected'));
+      showNotice(t('not_connected'), 'error', 'link');
       return; // kept in the field
     }
     const msg = parseCommand(line);
@@ -675,11 +714,11 @@
     }
     if (msg.type === 'leave') { leave(); input.value = ''; return; }
     const chat = msg.type === 'say' || msg.type === 'whisper';
-    if (!bucket.take(chat ? 2 : 1)) {
+    if (!bucket.take(1)) { // the ack ping below is the control budget's, not a message (PROTOCOL.md)
       showNotice(t('rate_limited'));
       return; // kept in the input: nothing is lost
     }
-    if (!send(msg)) { showNotice(t('not_connected')); return; }
+    if (!send(msg)) { showNotice(t('not_connected'), 'error', 'link'); return; }
     hideNotice();
     input.value = '';
     if (chat) {

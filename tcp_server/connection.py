@@ -24,7 +24,15 @@ from .protocol.codes import ErrorReason, OutputFormat
 from .protocol.decoder import FrameReader, client_frame_reader
 from .protocol.encoders import BY_FORMAT, FRAMES, LEGACY, Encoder
 from .protocol.frames import ClientFrame, Error, FrameError, ServerFrame
-from .protocol.limits import AddressBuckets, AddressLimits, TokenBucket, address_key, peer_address
+from .protocol.limits import (
+    CONTROL_BURST,
+    CONTROL_RATE,
+    AddressBuckets,
+    AddressLimits,
+    TokenBucket,
+    address_key,
+    peer_address,
+)
 from .protocol.moderation import Moderation
 from .protocol.session import (
     Claim,
@@ -51,9 +59,6 @@ GATEWAY_GRACE = 2.0
 user with ``000``; where a gateway secret is configured it gets this long to do so."""
 GRACE_MAX = 64
 """Connections held in that grace at once; past it, over-limit connections are refused at once."""
-CONTROL_RATE = 20.0
-CONTROL_BURST = 40
-"""The control bucket (pings, ``000``, ``007``): generous for any real client, but not free."""
 
 
 class Node(Protocol):
@@ -525,8 +530,8 @@ class ChatConnection(asyncio.Protocol):
                     self._use_format(fmt)
                 case Rehome(address):
                     self._rehome(address)
-                case Reattach(token):
-                    self._reattach(token)
+                case Reattach(token, position):
+                    self._reattach(token, position)
                 case _:
                     assert_never(effect)
 
@@ -607,7 +612,7 @@ class ChatConnection(asyncio.Protocol):
             self._resume()
             self._pace()
 
-    def _reattach(self, token: str) -> None:
+    def _reattach(self, token: str, position: int | None) -> None:
         """``008#TOKEN``: take the session back (from its grace, or from a connection still open).
 
         Taking a token may need a round trip (a shared store), so it runs as a task, like a claim:
@@ -616,9 +621,9 @@ class ChatConnection(asyncio.Protocol):
         if self.node.sessions is None or self.encoder is LEGACY:
             self.apply(self.session.refused())
             return
-        self.node.loop.create_task(self._take(token), name="resume")
+        self.node.loop.create_task(self._take(token, position), name="resume")
 
-    async def _take(self, token: str) -> None:
+    async def _take(self, token: str, position: int | None) -> None:
         """Take the session: the store's answer, and with a shared store its announcement on the bus
         (an :class:`Arrival`, as for a claim): the member enters where its missed frames end."""
         node = self.node
@@ -629,8 +634,10 @@ class ChatConnection(asyncio.Protocol):
         arrival = room.expect(ref) if ref else None
         found: Resumable | None = None
         try:
-            found = await sessions.take(token, ref)
-            if found is not None and arrival is not None:
+            found = await sessions.take(token, ref, position)
+            if found is not None and found.gap:
+                found = self._gap(found)
+            elif found is not None and arrival is not None:
                 await asyncio.wait_for(arrival.echoed.wait(), ARRIVAL_TIMEOUT)
         except (RoomUnavailable, TimeoutError) as exc:
             room.arrived(ref)
@@ -649,11 +656,13 @@ class ChatConnection(asyncio.Protocol):
         since = arrival.frames if arrival is not None else []  # (empty unless it was echoed)
         session = self.session
         if session.state is not ConnState.JOINING:
-            if found is not None:
+            if found is not None and not found.gap:
                 self._give_back(found, since)
             return
         try:
-            if found is None:
+            if found is not None and found.gap:
+                self.apply(session.gap(node.config.resume_max_frames))  # the most a resume replays
+            elif found is None:
                 self.apply(session.refused())
             else:
                 old = room.members.get(found.key)
@@ -679,6 +688,15 @@ class ChatConnection(asyncio.Protocol):
             self._go_on()
         except Exception:
             self.internal_error()
+
+    def _gap(self, found: Resumable) -> Resumable:
+        """The store refused the position and ended the session (its 104 is coming): a connection of
+        this node that still holds it goes quietly, so that the peer's fresh 001 finds the ID free."""
+        old = self.node.room.members.get(found.key)
+        if old is not None and old is not self:
+            old.replaced()
+        log.info("%s could not resume: its position is past the kept window", found.name)
+        return found
 
     def _give_back(self, found: Resumable, since: list[ServerFrame]) -> None:
         """The connection went (or the room did) while taking: the session goes back to its grace

@@ -161,16 +161,19 @@ class LocalRoom:
             self._schedule_flush()
 
     def whisper(self, key: str, frame: WhisperMessage) -> None:
+        sessions = self.sessions
         member = self.members.get(key)
         if member is not None:
             member.send(frame)
+            if sessions is not None:
+                sessions.whisper(key, frame)  # in its window: a resume may need it even though it was sent
             return
         # (an arrival has its key from its echo on: it keeps what comes after)
         arrival = next((a for a in self.arriving.values() if a.key == key), None) if self.arriving else None
         if arrival is not None:
             arrival.frames.append(frame)
-        elif self.sessions is not None:
-            self.sessions.whisper(key, frame)
+        elif sessions is not None:
+            sessions.whisper(key, frame)
 
     # ------------------------------------------------------------ flushing
 

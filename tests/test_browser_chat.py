@@ -140,8 +140,8 @@ async def test_server_restart_page_shows_disconnected_then_rejoins(stacks: Any, 
 
 async def test_korean_inline_errors_language_switch_rate_notice_under_a_prefix(
         stacks: Any, contexts: Any, terminals: Any) -> None:
-    # burst 4 and (almost) no refill: two joins and one message (with its acknowledging ping) fit,
-    # the next message is held back
+    # burst 4 and (almost) no refill: two joins and two messages fit (their acknowledging pings are the
+    # control budget's), the next message is held back
     stack: GatewayStack = await stacks(gateway={"base_path": "/chat/", "rate": 0.02, "burst": 4, "lang": "en"})
     assert stack.base_url.endswith("/chat/")
     taken = await terminals(stack.server_port)
@@ -175,13 +175,15 @@ async def test_korean_inline_errors_language_switch_rate_notice_under_a_prefix(
     # rate limited: the page says so plainly and keeps the text
     await say(page, "one")
     assert await taken.recv() == Message("지수", "one")
-    await page.fill("#message", "two")
+    await say(page, "two")
+    assert await taken.recv() == Message("지수", "two")
+    await page.fill("#message", "three")
     await page.press("#message", "Enter")
     await expect(page.locator("#notice")).to_be_visible()
     await expect(page.locator("#notice")).to_contain_text("You are sending too fast")
-    await expect(page.locator("#message")).to_have_value("two")
+    await expect(page.locator("#message")).to_have_value("three")
     await shot(page, "07-rate-limited")
-    assert await taken.sync() == []  # "two" never left the page
+    assert await taken.sync() == []  # "three" never left the page
 
     # on a phone
     phone, phone_console = await open_page(await contexts(viewport={"width": 390, "height": 800}, locale="ko-KR"),

@@ -13,7 +13,7 @@ from typing import Any
 import aiohttp
 import pytest
 
-from tcp_server.protocol import Message
+from tcp_server.protocol import Message, UserJoined
 from tests.gateway_fixtures import GatewayStack
 from tests.helpers import TIMEOUT, LineClient, wait_until
 from web_gateway.app import WS_PER_ADDRESS
@@ -214,3 +214,33 @@ async def test_lone_surrogate_is_malformed_and_the_websocket_stays(make_gateway_
     assert await page.sync() == []  # still connected, still joined
     await page.send({"type": "say", "text": "still here"})
     assert await page.sync("after") == []
+
+
+# ------------------------------------------------------------ budgets (issue 26)
+
+
+async def test_pings_take_the_control_budget_not_a_message_token(make_gateway_stack: Any, ws_clients: Any) -> None:
+    """A page acks each message with a ping: 20 messages and their 20 pings fit a 10/s, burst 20
+    socket (README: the same bucket as a TCP connection), and pings have a budget of their own."""
+    stack: GatewayStack = await make_gateway_stack(gateway={"rate": 0.001, "burst": 21})
+    tina = await LineClient.connect("127.0.0.1", stack.server_port)
+    try:
+        await tina.join("tina")
+        page = await ws_clients(stack.ws_url)
+        await page.join("alice")  # one message token: 20 left, and (almost) no refill
+        for i in range(20):
+            await page.send({"type": "say", "text": f"line {i}"})
+            await page.send({"type": "ping", "token": f"ack-{i}"})
+        events = await page.recv_until(lambda e: e.get("token") == "ack-19")
+        assert [e for e in events if e["type"] == "error"] == []
+        got = await tina.recv_until(Message("alice", "line 19"))
+        assert got == [UserJoined("alice"), *(Message("alice", f"line {i}") for i in range(20))]
+        await page.send({"type": "say", "text": "one too many"})  # the message budget is spent
+        refused = await page.recv_until("error")
+        assert refused[-1]["reason"] == "flood"
+        for i in range(100):  # the control budget (20/s, burst 40) runs out: far more than a page acks
+            await page.send({"type": "ping", "token": f"p{i}"})
+        events = await page.recv_until("error")
+        assert events[-1]["reason"] == "flood" and "ping" in events[-1]["text"]
+    finally:
+        await tina.close()

@@ -5,6 +5,9 @@ from __future__ import annotations
 
 import asyncio
 
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
 from tcp_server.protocol import Message, UserJoined, UserLeft, WhisperMessage
 from tcp_server.room import InMemorySessionStore
 from tcp_server.room.recall import frame_size
@@ -120,3 +123,118 @@ async def test_the_byte_bound_counts_the_unsent_frames_too() -> None:
     await ended.wait()
     assert await sessions.take(token) is None
 
+
+
+# ----------------------------------------------------------------------------- positions (issue 26)
+
+
+async def test_a_live_session_resumes_from_the_position_its_client_names() -> None:
+    """What was written into a dying connection is not lost: the client names what it has."""
+    sessions, ended = store()
+    token = sessions.issue("alice", "alice")
+    sessions.room_event(UserJoined("alice"), "alice")  # her own join: not sent to her
+    frames = [Message("bob", f"m{i}") for i in range(5)]
+    for frame in frames[:3]:
+        sessions.room_event(frame, "bob")
+    sessions.room_event(Message("alice", "mine"), "alice")  # not sent to her
+    sessions.whisper("alice", WhisperMessage("bob", "psst"))
+    sessions.whisper("bob", WhisperMessage("carol", "not hers"))
+    for frame in frames[3:]:
+        sessions.room_event(frame, "bob")
+    assert sessions.position("alice") == 6
+    found = await sessions.take(token, position=2)  # live (never parked): she has m0 and m1
+    assert found is not None and not found.parked and not found.gap
+    assert found.missed == [frames[2], WhisperMessage("bob", "psst"), frames[3], frames[4]]
+    token = sessions.issue("alice", "alice")  # the position goes on across resumes
+    sessions.room_event(Message("bob", "after"), "bob")
+    assert sessions.park("alice", [])
+    sessions.room_event(Message("bob", "parked"), "bob")
+    found = await sessions.take(token, position=6)
+    assert found is not None and found.parked
+    assert found.missed == [Message("bob", "after"), Message("bob", "parked")]
+    assert sessions.position("alice") == 8 and ended == []
+
+
+async def test_a_position_past_the_window_is_refused_and_the_session_ends() -> None:
+    sessions, ended = store(max_frames=10)
+    token = sessions.issue("alice", "alice")
+    for i in range(11):
+        sessions.room_event(Message("bob", f"m{i}"), "bob")
+    found = await sessions.take(token, position=0)  # 11 to replay: more than the bound of 10
+    assert found is not None and found.gap and found.missed == []
+    await ended.wait()
+    assert ended == ["alice"] and sessions.position("alice") is None and len(sessions) == 0
+
+
+async def test_a_position_never_sent_is_refused() -> None:
+    sessions, ended = store()
+    token = sessions.issue("alice", "alice")
+    sessions.room_event(Message("bob", "m0"), "bob")
+    found = await sessions.take(token, position=2)
+    assert found is not None and found.gap
+    await ended.wait()
+
+
+async def test_a_position_older_than_the_window_is_refused_even_within_the_bound() -> None:
+    """Others' whispers and one's own messages fill the window too: never a short replay."""
+    sessions, ended = store(max_frames=10)
+    token = sessions.issue("alice", "alice")
+    sessions.room_event(Message("bob", "m0"), "bob")
+    for i in range(25):  # the window holds 20 entries (twice the bound)
+        sessions.room_event(Message("alice", f"own{i}"), "alice")
+    assert sessions.position("alice") == 1
+    found = await sessions.take(token, position=0)
+    assert found is not None and found.gap
+    await ended.wait()
+
+
+async def test_the_window_is_kept_once_for_every_live_session() -> None:
+    sessions, _ = store(max_frames=100)
+    tokens = {f"u{i}": sessions.issue(f"u{i}", f"u{i}") for i in range(500)}
+    for i in range(1000):
+        sessions.room_event(Message("bob", f"m{i}"), "bob")
+    assert len(sessions._window) == 200 and sessions.kept() == 0  # not 500 copies, nothing parked
+    found = await sessions.take(tokens["u7"], position=950)
+    assert found is not None and [f.fields()[1] for f in found.missed] == [f"m{i}" for i in range(950, 1000)]
+
+
+@settings(max_examples=150, deadline=None)
+@given(st.lists(st.tuples(st.sampled_from(("room", "own", "whisper", "other-whisper", "join")),
+                          st.integers(0, 2)), max_size=60),
+       st.integers(0, 70))
+def test_since_any_position_is_exactly_what_followed_it_or_refused(events: list[tuple[str, int]], back: int) -> None:
+    """Whatever the mix of room frames, a session's own messages and whispers (to it or to others),
+    the frames after any position are exactly the session's own stream after it, or a refusal when
+    the window or the bound does not hold them: never short, never doubled."""
+    sessions = InMemorySessionStore(60.0, 12, 1 << 20)  # bound 12, window 24 entries
+    for i in range(3):
+        sessions.issue(f"u{i}", f"u{i}")
+    streams: dict[str, list[object]] = {f"u{i}": [] for i in range(3)}
+    for n, (kind, who) in enumerate(events):
+        key = f"u{who}"
+        if kind == "room":
+            frame = Message("bob", f"m{n}")
+            sessions.room_event(frame, None)
+            for stream in streams.values():
+                stream.append(frame)
+        elif kind in ("own", "join"):
+            frame = Message(key, f"m{n}") if kind == "own" else UserJoined(f"j{n}")
+            sessions.room_event(frame, key)
+            for other, stream in streams.items():
+                if other != key:
+                    stream.append(frame)
+        else:
+            to = key if kind == "whisper" else "nobody"  # a whisper to a user without a session
+            frame = WhisperMessage("bob", f"w{n}")
+            sessions.whisper(to, frame)
+            if to in streams:
+                streams[to].append(frame)
+    for key, stream in streams.items():
+        assert sessions.position(key) == len(stream)
+        position = max(0, len(stream) - back)
+        got = sessions.since(key, position)
+        if got is not None:
+            assert got == stream[position:]
+        else:  # refused: only past the bound or the window
+            assert len(stream) - position > 12 or len(sessions._window) == sessions.window_frames
+    assert sessions.since("u0", len(streams["u0"]) + 1) is None  # never sent: refused

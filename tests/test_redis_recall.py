@@ -399,3 +399,63 @@ async def test_a_redis_restart_ends_parked_sessions_with_one_104(
     await late.send(f"008#{token}")
     assert isinstance(err := await late.recv(), Error) and err.reason is ErrorReason.BAD_TOKEN
     assert (await late.join("alice"))[-2] == Joined("alice")
+
+
+# ----------------------------------------------------------------------------- positions (issue 26)
+
+
+async def test_a_resume_from_a_position_on_another_node_gets_what_went_into_the_dying_connection(
+    make_node: MakeNode, node_clients: Connect,
+) -> None:
+    """Node a has written everything to alice's connection but she read only part of it; it has not
+    noticed anything. A resume on node b from her position gets the rest exactly once: messages, her
+    whisper, a notice-free room's joins and leaves, in order."""
+    a, b = await make_node(resume_grace=GRACE), await make_node(resume_grace=GRACE)
+    alice, bob = await node_clients(a), await node_clients(b)
+    token = await join_with_token(alice, "alice")
+    await join_with_token(bob, "bob")
+    assert await alice.recv_until(UserJoined("bob")) == [UserJoined("bob")]
+    await alice.send("002#alice#mine")  # not sent to her: not counted
+    await bob.recv_until(Message("alice", "mine"))
+    sent = [Message("bob", f"m{i}") for i in range(6)]
+    for frame in sent[:3]:
+        await bob.send(f"002#bob#{frame.message}")
+    await bob.send("003#bob#alice#psst")
+    for frame in sent[3:]:
+        await bob.send(f"002#bob#{frame.message}")
+    expected = [*sent[:3], WhisperMessage("bob", "psst"), *sent[3:]]
+    assert await alice.recv_until(sent[-1]) == expected  # all of it reached her socket
+    position = 1 + 2  # 103 bob, m0, m1: what her client showed before the link died
+
+    again = await node_clients(b)
+    await again.send(f"008#{token}#{position}")
+    frames = await again.recv_until(Resumed)
+    assert frames[:2] == [Joined("alice"), UserList(("alice", "bob"))]
+    assert frames[3:] == [*expected[2:], Resumed(len(expected) - 2)]
+    assert (await alice.recv_until(Error))[-1] == Error(ErrorReason.REPLACED,
+                                                         "this session was resumed by another connection")
+    await bob.send("002#bob#live")
+    assert await again.recv() == Message("bob", "live")
+    assert await bob.sync() == []  # no 104, no 103 for alice
+
+
+async def test_a_resume_past_the_window_in_redis_ends_the_session_once(
+    make_node: MakeNode, node_clients: Connect,
+) -> None:
+    a = await make_node(resume_grace=GRACE, resume_max_frames=4)
+    b = await make_node(resume_grace=GRACE, resume_max_frames=4)
+    alice, bob = await node_clients(a), await node_clients(b)
+    token = await join_with_token(alice, "alice")
+    await join_with_token(bob, "bob")
+    for i in range(6):
+        await bob.send(f"002#bob#m{i}")
+    await alice.recv_until(Message("bob", "m5"))
+    again = await node_clients(b)
+    await again.send(f"008#{token}#1")  # six to replay: more than four
+    err = await again.recv()
+    assert isinstance(err, Error) and err.reason is ErrorReason.GAP
+    assert await bob.recv_until(UserLeft("alice")) == [UserLeft("alice")]
+    await alice.closed()  # its node let it go
+    await again.join("alice")  # a fresh join
+    assert await bob.recv() == UserJoined("alice")
+    assert await bob.sync() == []

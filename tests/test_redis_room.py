@@ -254,12 +254,17 @@ async def test_one_message_costs_one_redis_command(
     assert 1 <= calls(after, "publish") - calls(before, "publish") <= 20  # messages of one turn share one
     # Each message is appended to the room log and the history stream (one XADD each, in the publish script).
     assert calls(after, "xadd") - calls(before, "xadd") == 2 * 20
+    # Positions (issue 26): the room's count moves once per message (INCR), and only the sender's own
+    # session is touched (EXISTS + HINCRBY): nothing per member.
+    assert calls(after, "incr") - calls(before, "incr") == 20
+    assert calls(after, "hincrby") - calls(before, "hincrby") == 20
     # Nothing else but the nodes' timed heartbeat, dead-node and grace scripts (EVALSHA, and the commands
     # they run), and our own INFO.
     others = {c for c in after if calls(after, c.removeprefix("cmdstat_")) != calls(before, c.removeprefix("cmdstat_"))}
     assert others <= {"cmdstat_publish", "cmdstat_evalsha", "cmdstat_info", "cmdstat_xadd", "cmdstat_get",
                       "cmdstat_zrangebyscore", "cmdstat_smembers", "cmdstat_exists", "cmdstat_sismember",
-                      "cmdstat_set", "cmdstat_sadd", "cmdstat_hset", "cmdstat_time"}, others
+                      "cmdstat_set", "cmdstat_sadd", "cmdstat_hset", "cmdstat_time", "cmdstat_incr",
+                      "cmdstat_hincrby"}, others
 
 
 class NodeProcess:

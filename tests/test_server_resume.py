@@ -235,3 +235,59 @@ async def test_a_flooder_the_server_drops_leaves_at_once_and_cannot_resume(
     finally:
         await alice.close()
         await bob.close()
+
+
+# ----------------------------------------------------------------------------- positions (issue 26)
+
+
+async def test_a_resume_from_a_position_gets_what_went_into_the_dying_connection(
+        resumable: ChatServer, open_client: Open) -> None:
+    """The server has written ten messages to alice's connection, but she read only four before it
+    died (it has not noticed): a resume from her position gets exactly the other six, once."""
+    alice, bob = await open_client(), await open_client()
+    token = await join_with_token(alice, "alice")
+    await join_with_token(bob, "bob")
+    assert await alice.recv() == UserJoined("bob")
+    await alice.send("002#alice#mine")  # not sent to her: not counted
+    await alice.send("003#alice#alice#to myself")
+    assert await alice.recv() == WhisperMessage("alice", "to myself")
+    for i in range(10):
+        await bob.send(f"002#bob#m{i}")
+    await bob.sync()
+    got = [await alice.recv() for _ in range(4)]
+    assert got == [Message("bob", f"m{i}") for i in range(4)]
+    position = 1 + 1 + 4  # 103 bob, her whisper, four messages
+    tab = await open_client()
+    await tab.send(f"008#{token}#{position}")
+    frames = await tab.recv_until(Resumed)
+    assert frames[3:] == [*(Message("bob", f"m{i}") for i in range(4, 10)), Resumed(6)]
+    assert frames[:2] == [Joined("alice"), UserList(("alice", "bob"))]
+    assert isinstance(frames[2], SessionToken)
+    assert (await alice.recv_until(Error))[-1].reason is ErrorReason.REPLACED
+    await bob.send("002#bob#live")
+    assert await tab.recv() == Message("bob", "live")
+    assert await bob.sync() == []  # no 104, no 103
+    assert store(resumable).position("alice") == position + 6 + 1
+
+
+async def test_a_resume_past_the_window_is_refused_and_joins_afresh(
+        make_server: Callable[..., Awaitable[ChatServer]]) -> None:
+    server = await make_server(resume_grace=30.0, resume_max_frames=5)
+    alice = await LineClient.connect("127.0.0.1", server.port)
+    bob = await LineClient.connect("127.0.0.1", server.port)
+    tab = await LineClient.connect("127.0.0.1", server.port)
+    try:
+        token = await join_with_token(alice, "alice")
+        await join_with_token(bob, "bob")
+        for i in range(8):
+            await bob.send(f"002#bob#m{i}")
+        await bob.sync()
+        await tab.send(f"008#{token}#1")  # seven to replay: more than five
+        err = await tab.recv()
+        assert isinstance(err, Error) and err.reason is ErrorReason.GAP
+        assert await bob.recv_until(UserLeft("alice")) == [UserLeft("alice")]  # the session ended plainly
+        await tab.join("alice")  # the ID is free: a fresh join
+        assert await bob.recv() == UserJoined("alice")
+    finally:
+        for client in (alice, bob, tab):
+            await client.close()

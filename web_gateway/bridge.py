@@ -43,7 +43,8 @@ from tcp_server.protocol import (
     serialize,
 )
 from tcp_server.protocol.decoder import CLIENT_SIDE_MAX_LINE
-from tcp_server.protocol.limits import AddressBuckets, TokenBucket
+from tcp_server.protocol.limits import CONTROL_BURST, CONTROL_RATE, AddressBuckets, TokenBucket
+from tcp_server.protocol.table import Budget, spec_of
 from tcp_server.tls import backend_context
 
 from .backends import Address, BackendPool, marks_down
@@ -242,6 +243,8 @@ class Bridge:
         self.address = address
         self.clock = clock
         self.bucket = TokenBucket(config.rate, config.burst, clock()) if config.rate > 0 else None
+        # Pings apart (the page acks each message with one): the server's control budget, not a message.
+        self.control = TokenBucket(CONTROL_RATE, CONTROL_BURST, clock()) if config.rate > 0 else None
         # The budget every WebSocket of this address (its limiting key) draws on too.
         self.shared = shared
         self.name: str | None = None  # as the server confirmed it with 100
@@ -333,25 +336,13 @@ class Bridge:
     async def on_text(self, data: str) -> None:
         if self.page_buffered() > PAGE_BUFFER_HIGH and not await self._page_drained():
             return
-        now = self.clock()
-        bucket = self.bucket
-        shared = self.shared
-        refused = ""
-        if bucket is not None and not bucket.take(now):
-            wait, refused = bucket.wait_time(), "too many messages; this one was not delivered"
-        elif shared is not None and not shared[0].take(shared[1], now):
-            wait = shared[0].wait_time(shared[1])
-            refused = "too many messages from your address; this one was not delivered"
-        if refused:
-            await self.send([error_event("flood", refused, retry_after=round(wait, 3))])
-            # Pace this page's reads a little, as the server does: the rest waits in its socket.
-            await asyncio.sleep(min(wait, 1.0))
-            return
         msg = decode_message(data)
-        if isinstance(msg, Refusal):
-            await self.send([msg.event()])
+        frame = to_frame(msg, self.name, self.config.max_message) if not isinstance(msg, Refusal) else msg
+        # Each message costs a token from its frame's budget, as on the server: a ping (the page's
+        # ack of its own message) the control bucket, everything else (refusals too) the message one.
+        control = not isinstance(frame, Refusal) and spec_of(frame).budget is Budget.CONTROL
+        if not await self._charge(control):
             return
-        frame = to_frame(msg, self.name, self.config.max_message)
         if isinstance(frame, Refusal):
             await self.send([frame.event()])
             return
@@ -377,6 +368,28 @@ class Bridge:
             backend.left = True
             self.name = None
             self.room.stop()
+
+    async def _charge(self, control: bool) -> bool:
+        """A token from this page's bucket (and, for messages, its address's); False: refused, said."""
+        now = self.clock()
+        refused = ""
+        if control:
+            bucket = self.control
+            if bucket is not None and not bucket.take(now):
+                wait, refused = bucket.wait_time(), "too many pings; this one was not answered"
+        else:
+            bucket, shared = self.bucket, self.shared
+            if bucket is not None and not bucket.take(now):
+                wait, refused = bucket.wait_time(), "too many messages; this one was not delivered"
+            elif shared is not None and not shared[0].take(shared[1], now):
+                wait = shared[0].wait_time(shared[1])
+                refused = "too many messages from your address; this one was not delivered"
+        if not refused:
+            return True
+        await self.send([error_event("flood", refused, retry_after=round(wait, 3))])
+        # Pace this page's reads a little, as the server does: the rest waits in its socket.
+        await asyncio.sleep(min(wait, 1.0))
+        return False
 
     # ------------------------------------------------------------ the backend
 

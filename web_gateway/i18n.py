@@ -15,6 +15,7 @@ from __future__ import annotations
 from typing import Any
 
 from tcp_server.protocol import MAX_ID_LENGTH, Broadcast, ErrorReason, Whisper, has_control_chars, serialize
+from tcp_server.protocol.table import COUNTED_EVENTS
 from tcp_server.protocol.texts import LANGS, USER_LIST_HEADER, Lang, reason_text, text
 
 _SEED_KEYS = ("joined", "id_taken", "left", "user_joined", "user_left", "message", "whisper",
@@ -84,6 +85,10 @@ _PAGE: dict[str, dict[Lang, str]] = {
     "notify": {"ko": "알림 켜기", "en": "Notifications"},
     "notify_on": {"ko": "알림 켜짐", "en": "Notifications on"},
     "notify_title": {"ko": "{id}님의 메시지", "en": "Message from {id}"},
+    "resume_gap": {
+        "ko": "이전 대화를 이어갈 수 없어 새로 입장했습니다. 자리를 비운 동안의 메시지가 빠졌을 수 있습니다.",
+        "en": "Could not resume the session, so you joined afresh: messages said while you were away may be missing.",
+    },
     "mention": {"ko": "나를 언급함", "en": "mentions you"},
 }
 
@@ -190,6 +195,7 @@ def page_rules(max_message: int, rate: float, burst: int) -> dict[str, Any]:
         "whisper_overhead": _WHISPER_OVERHEAD,
         "rate": rate,
         "burst": burst,
+        "counted": list(COUNTED_EVENTS),  # the events a resume position counts (PROTOCOL.md, 008)
     }
 
 

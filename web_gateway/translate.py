@@ -144,8 +144,11 @@ def to_frame(msg: Event, own_id: str | None, max_frame: int = DEFAULT_MAX_LINE) 
         token = _field(msg, "token")
         if isinstance(token, Refusal):
             return token
+        position = msg.get("position")  # what the page has of the session; absent: an older page
+        if position is not None and (type(position) is not int or position < 0 or position >= 10 ** 18):
+            return Refusal("malformed", "position must be a non-negative integer")
         try:
-            frame = ResumeSession(resume_token("008", token))
+            frame = ResumeSession(resume_token("008", token), position)
         except FrameError as exc:
             return Refusal("malformed", exc.detail)  # the detail never quotes the token
     elif kind == "ping":

@@ -66,6 +66,9 @@ class ErrorReason(StrEnum):
     KICKED = "kicked"
     BANNED = "banned"
     MUTED = "muted"
+    GAP = "gap"
+    """A resume named a position older than the server keeps (or one it never sent): nothing is replayed,
+    the session has ended, and the client joins afresh with ``001``."""
     UNAVAILABLE = "unavailable"
     """The shared room (several nodes, Redis) cannot be reached right now: try again later."""
 

@@ -151,13 +151,19 @@ class SetFormat:
 
 @dataclass(slots=True, unsafe_hash=True)
 class ResumeSession:
-    """``008#TOKEN``: instead of ``001``, take back the session a ``112`` named."""
+    """``008#TOKEN[#POSITION]``: instead of ``001``, take back the session a ``112`` named.
+
+    POSITION is how many of the session's counted frames (103, 104, 105, 106, 114) the client really
+    has: the server replays exactly what follows it. Without it (an older client) the server replays
+    what the session missed since it noticed the drop.
+    """
 
     token: str
+    position: int | None = None
     CODE: ClassVar[str] = ClientCode.RESUME
 
     def fields(self) -> tuple[str, ...]:
-        return (self.token,)
+        return (self.token,) if self.position is None else (self.token, str(self.position))
 
 
 ClientFrame = Union[GatewayHello, Join, Broadcast, Whisper, Leave, ListUsers, Ping, SetFormat, ResumeSession]

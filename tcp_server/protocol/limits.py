@@ -10,6 +10,12 @@ import ipaddress
 from collections import deque
 from dataclasses import dataclass, field
 
+CONTROL_RATE = 20.0
+CONTROL_BURST = 40
+"""The control budget (pings, acks, set-up frames: ``Budget.CONTROL``): generous for any real client,
+but not free. The server charges it per connection and the gateway per WebSocket, apart from the
+message budget, so a page's confirming ping never costs a message."""
+
 
 class TokenBucket:
     """``rate`` tokens a second, at most ``burst`` saved up."""

@@ -119,9 +119,11 @@ class Rehome:
 
 @dataclass(slots=True)
 class Reattach:
-    """Look up the session ``token`` names; answer with :meth:`Session.resumed` or :meth:`Session.refused`."""
+    """Look up the session ``token`` names; answer with :meth:`Session.resumed`, :meth:`Session.refused`
+    or :meth:`Session.gap` (``position``: what the client has, None for an older client)."""
 
     token: str
+    position: int | None = None
 
 
 Effect = Union[Reply, Publish, Deliver, Claim, Release, Close, UseFormat, Rehome, Reattach]
@@ -188,10 +190,10 @@ class Session:
                 return [Reply(self.roster.user_list())]
             case Join(raw):
                 return self._join(raw)
-            case ResumeSession(token):
+            case ResumeSession(token, position):
                 self._before_join = self.state
                 self._move(Move.JOIN)
-                return [Reattach(token)]
+                return [Reattach(token, position)]
             case Leave(sender):
                 if not self._is_self(sender):
                     return self._mismatch()
@@ -296,6 +298,12 @@ class Session:
         """The token is unknown, used or expired: the peer may join with 001 instead."""
         self._move(Move.TAKEN)
         return [Reply(Error(ErrorReason.BAD_TOKEN, "unknown, used or expired token; join with 001"))]
+
+    def gap(self, kept: int) -> list[Effect]:
+        """The position is older than the ``kept`` frames the server can replay: the store ended the
+        session (its leave is published); the peer joins afresh with 001 and says what it lost."""
+        self._move(Move.TAKEN)
+        return [Reply(Error(ErrorReason.GAP, f"the server keeps the last {kept} frames; join with 001"))]
 
     def detach(self) -> None:
         """The connection is gone but the session lives on (parked for a resume, or taken over):

@@ -167,6 +167,9 @@ class FrameSpec:
     """Its JSON event type (PROTOCOL.md, "Browser JSON")."""
     keys: tuple[str, ...] = ()
     """The JSON event's key for each field, in wire order (a variadic frame's one key holds a list)."""
+    counted: bool = False
+    """A frame the room or a whisper sends a session (not an answer to its own request): the
+    session's position (``008#TOKEN#POSITION``) is how many of these it has."""
 
 
 _PRE_JOIN = (ConnState.NEW, ConnState.GATEWAY)
@@ -184,17 +187,18 @@ CLIENT_SPECS: tuple[FrameSpec, ...] = (
     FrameSpec(ListUsers, "005", (non_empty,), states=(*_PRE_JOIN, *_JOINED), budget=Budget.MESSAGE),
     FrameSpec(Ping, "006", (token,), tail=True, states=_OPEN, budget=Budget.CONTROL),
     FrameSpec(SetFormat, "007", (output_format,), states=_PRE_JOIN, budget=Budget.CONTROL),
-    FrameSpec(ResumeSession, "008", (resume_token,), states=_PRE_JOIN, budget=Budget.MESSAGE),
+    FrameSpec(ResumeSession, "008", (resume_token, count), optional_last=True, states=_PRE_JOIN,
+              budget=Budget.MESSAGE),
 )
 
 SERVER_SPECS: tuple[FrameSpec, ...] = (
     FrameSpec(Joined, "100", (raw,), event="joined", keys=("id",)),
     FrameSpec(IdTaken, "101", (), event="id_taken"),
     FrameSpec(Left, "102", (), event="left"),
-    FrameSpec(UserJoined, "103", (raw,), event="user_joined", keys=("id",)),
-    FrameSpec(UserLeft, "104", (raw,), event="user_left", keys=("id",)),
-    FrameSpec(Message, "105", (raw, raw), tail=True, event="message", keys=("from", "text")),
-    FrameSpec(WhisperMessage, "106", (raw, raw), tail=True, event="whisper", keys=("from", "text")),
+    FrameSpec(UserJoined, "103", (raw,), event="user_joined", keys=("id",), counted=True),
+    FrameSpec(UserLeft, "104", (raw,), event="user_left", keys=("id",), counted=True),
+    FrameSpec(Message, "105", (raw, raw), tail=True, event="message", keys=("from", "text"), counted=True),
+    FrameSpec(WhisperMessage, "106", (raw, raw), tail=True, event="whisper", keys=("from", "text"), counted=True),
     FrameSpec(UserList, "107", (raw,), variadic=True, event="users", keys=("ids",)),
     FrameSpec(NoSuchUser, "108", (raw,), event="no_such_user", keys=("to",)),
     FrameSpec(Error, "109", (reason, raw), tail=True, optional_last=True, event="error", keys=("reason", "text")),
@@ -202,7 +206,7 @@ SERVER_SPECS: tuple[FrameSpec, ...] = (
     FrameSpec(History, "111", (count, raw, raw), tail=True, event="history", keys=("ts", "from", "text")),
     FrameSpec(SessionToken, "112", (resume_token,), event="session", keys=("token",)),
     FrameSpec(Resumed, "113", (count,), event="resumed", keys=("missed",)),
-    FrameSpec(ServerNotice, "114", (raw,), tail=True, event="notice", keys=("text",)),
+    FrameSpec(ServerNotice, "114", (raw,), tail=True, event="notice", keys=("text",), counted=True),
 )
 
 CLIENT: dict[str, FrameSpec] = {spec.code: spec for spec in CLIENT_SPECS}
@@ -210,8 +214,17 @@ SERVER: dict[str, FrameSpec] = {spec.code: spec for spec in SERVER_SPECS}
 BY_CLASS: dict[type[Any], FrameSpec] = {spec.cls: spec for spec in (*CLIENT_SPECS, *SERVER_SPECS)}
 
 
+COUNTED_EVENTS: tuple[str, ...] = tuple(spec.event for spec in SERVER_SPECS if spec.counted)
+"""The JSON event types a position counts (the page is given this list, never a copy)."""
+
+
 def spec_of(frame: Frame) -> FrameSpec:
     return BY_CLASS[type(frame)]
+
+
+def counted(frame: ServerFrame) -> bool:
+    """``frame`` moves its session's position by one (see :attr:`FrameSpec.counted`)."""
+    return BY_CLASS[type(frame)].counted
 
 
 # ----------------------------------------------------------------------------- parse

@@ -98,6 +98,10 @@ _REASONS: dict[ErrorReason, dict[Lang, str]] = {
         "ko": "이전 대화를 이어갈 수 없습니다. 다시 입장해주세요.",
         "en": "That session cannot be resumed; join again.",
     },
+    ErrorReason.GAP: {
+        "ko": "놓친 메시지가 너무 많아 이어갈 수 없습니다. 새로 입장해주세요.",
+        "en": "Too much was missed to resume; join again.",
+    },
     ErrorReason.REPLACED: {
         "ko": "다른 연결이 이 대화를 이어받았습니다.",
         "en": "Another connection took over this session.",

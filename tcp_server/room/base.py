@@ -101,12 +101,17 @@ class History(Protocol):
 @dataclass(frozen=True, slots=True)
 class Resumable:
     """A session a token named: who it is, whether it was parked (else a live connection holds it),
-    and the frames it missed meanwhile, in order."""
+    and the frames it missed meanwhile, in order.
+
+    ``gap``: the resume named a position the store cannot replay from (older than its window, or
+    never sent): nothing is replayed and the session has ended (the store says its ``104``).
+    """
 
     name: str
     key: str
     parked: bool
     missed: list[ServerFrame]
+    gap: bool = False
 
 
 class SessionStore(Protocol):
@@ -133,10 +138,14 @@ class SessionStore(Protocol):
     def park(self, key: str, unsent: list[ServerFrame]) -> bool:
         """Its connection dropped: keep the session (``unsent`` first) for the grace. False: no session."""
 
-    async def take(self, token: str, ref: str = "") -> Resumable | None:
+    async def take(self, token: str, ref: str = "", position: int | None = None) -> Resumable | None:
         """Use ``token`` up (single use): the session it names, or None if unknown, used or expired.
 
         ``ref``: what the announcement of the take names (see :attr:`announces_takes`).
+        ``position``: how many counted frames (room frames and whispers) the client has of this
+        session; the missed frames are then exactly those that follow it, from the window the store
+        keeps for every session, live or parked (past it: :attr:`Resumable.gap`). None: what the
+        session missed since it was parked (an older client).
 
         Async because a shared store needs a round trip (the connection waits as for a claim);
         raises :class:`RoomUnavailable` when the store cannot answer.
@@ -154,10 +163,10 @@ class SessionStore(Protocol):
         """How many sessions this node keeps parked (a metric)."""
 
     def room_event(self, frame: RoomFrame, exclude: str | None) -> None:
-        """A room frame: kept for every parked session but ``exclude``."""
+        """A room frame: in the window of every session but ``exclude``'s, and kept for the parked ones."""
 
     def whisper(self, key: str, frame: WhisperMessage) -> None:
-        """A whisper: kept if ``key`` is parked."""
+        """A whisper to ``key``, live or parked: in its window (and kept if it is parked)."""
 
     def close(self) -> None:
         """The server stops: forget everything, no expiry calls."""

@@ -55,7 +55,7 @@ class InMemoryHistory:
 class _Session:
     """A session; while parked, where it left the room's log and the frames that are its own."""
 
-    __slots__ = ("name", "address", "token", "timer", "start", "start_bytes", "own", "own_bytes", "version")
+    __slots__ = ("name", "address", "token", "timer", "start", "start_bytes", "own", "own_bytes", "version", "adj")
 
     def __init__(self, name: str, address: str = "") -> None:
         self.name = name
@@ -69,6 +69,7 @@ class _Session:
         self.own: list[tuple[int, ServerFrame]] = []
         self.own_bytes = 0
         self.version = 0  # its bound entries in the heaps below with another version are stale
+        self.adj = 0  # its position (counted frames it was sent) is the store's room count plus this
 
 
 class InMemorySessionStore:
@@ -80,6 +81,14 @@ class InMemorySessionStore:
     left the log and its own frames; it passes its bound when the log grows past a point known
     when it parked (or got a whisper), so two heaps of those points find, per message, only
     the sessions that end.
+
+    **Positions.** Every session, live or parked, has a position: how many counted frames (room
+    frames and whispers) it was sent since it joined. Keeping one counter per session would cost
+    a step per member per message; instead the store counts room events once (``_count``) and a
+    session keeps ``adj``, moved only by its own events (a frame it is excluded from: -1; a whisper
+    to it: +1), so its position is ``_count + adj``. The last room frames and whispers sit in one
+    window (``_window``, twice the resume bounds); a resume that names a position walks it back from
+    the end, taking that session's frames until it has what follows the position, or refuses.
     """
 
     announces_takes = False  # a take is answered in the caller's turn: nothing can come between
@@ -99,11 +108,18 @@ class InMemorySessionStore:
         self._bytes = 0  # the bytes of every frame ever logged
         self._frame_limits: list[tuple[int, int, str]] = []  # (log end past which it ends, version, key)
         self._byte_limits: list[tuple[int, int, str]] = []  # (log bytes past which it ends, version, key)
+        self._count = 0  # room events ever: a session's position is this plus its adj
+        # The window: (frame, exclude, whisper target, size) of the last room frames and whispers to sessions.
+        self._window: deque[tuple[ServerFrame, str | None, str | None, int]] = deque()
+        self._window_bytes = 0
+        self.window_frames = 2 * max_frames  # a session's own messages and others' whispers take room too
+        self.window_bytes = 2 * max_bytes
 
     def issue(self, name: str, key: str, address: str = "") -> str:
         session = self._sessions.get(key)
         if session is None:
             session = self._sessions[key] = _Session(name, address)
+            session.adj = -self._count  # position 0: its first frame is the next one
         else:
             session.address = address or session.address  # (none given: a session given back keeps its own)
             if session.token is not None:
@@ -127,17 +143,28 @@ class InMemorySessionStore:
         self._bound(key, session)  # past the bound already: this ends it (and its 104 is coming)
         return True
 
-    async def take(self, token: str, ref: str = "") -> Resumable | None:
+    async def take(self, token: str, ref: str = "", position: int | None = None) -> Resumable | None:
         key = self._tokens.pop(token, None)
         if key is None:
             return None
         session = self._sessions[key]
         session.token = None
+        since: list[ServerFrame] | None = None
+        if position is not None:
+            since = self.since(key, position)
+            if since is None:  # refused plainly: the session ends now, its 104 comes (never a short replay)
+                parked = key in self._parked
+                self.end(key)
+                asyncio.get_running_loop().call_soon(self._expired, session.name, key)
+                return Resumable(session.name, key, parked, [], gap=True)
         parked = self._parked.pop(key, None) is not None
         if session.timer is not None:
             session.timer.cancel()
             session.timer = None
-        missed = self._missed(key, session) if parked else []
+        if since is not None:
+            missed = since
+        else:
+            missed = self._missed(key, session) if parked else []
         session.own, session.own_bytes = [], 0
         self._trim()
         return Resumable(session.name, key, parked, missed)
@@ -163,6 +190,12 @@ class InMemorySessionStore:
         return ended
 
     def room_event(self, frame: RoomFrame, exclude: str | None) -> None:
+        self._count += 1
+        if exclude is not None:
+            mine = self._sessions.get(exclude)
+            if mine is not None:
+                mine.adj -= 1  # it is not sent this one
+        self._remember(frame, exclude, None)
         if not self._parked:
             return
         self._log.append((frame, exclude))
@@ -176,6 +209,11 @@ class InMemorySessionStore:
                     self._overflow(key, session)
 
     def whisper(self, key: str, frame: WhisperMessage) -> None:
+        mine = self._sessions.get(key)
+        if mine is None:
+            return
+        mine.adj += 1
+        self._remember(frame, None, key)
         session = self._parked.get(key)
         if session is not None:
             session.own.append((self._end, frame))
@@ -184,6 +222,48 @@ class InMemorySessionStore:
 
     def parked(self) -> int:
         return len(self._parked)
+
+    def position(self, key: str) -> int | None:
+        """How many counted frames the session of ``key`` was sent (None: no session)."""
+        session = self._sessions.get(key)
+        return None if session is None else self._count + session.adj
+
+    def since(self, key: str, position: int) -> list[ServerFrame] | None:
+        """The session's frames after ``position``, in order; None if the window does not hold all of
+        them, they pass the resume bounds, or the session was never sent that many."""
+        now = self.position(key)
+        if now is None:
+            return None
+        need = now - position
+        if need < 0 or need > self.max_frames:
+            return None
+        out: list[ServerFrame] = []
+        size = 0
+        for frame, exclude, target, nbytes in reversed(self._window):
+            if len(out) == need:
+                break
+            if (target != key) if target is not None else (exclude == key):
+                continue  # a whisper to another, or a room frame it was not sent
+            out.append(frame)
+            size += nbytes
+            if size > self.max_bytes:
+                return None
+        if len(out) < need:
+            return None
+        out.reverse()
+        return out
+
+    def _remember(self, frame: ServerFrame, exclude: str | None, target: str | None) -> None:
+        """One entry in the window (once, however many sessions); the oldest go past its bounds."""
+        if type(frame) is Message:  # the hot path: frame_size without its generator
+            size = FRAME_OVERHEAD + len(frame.sender.encode()) + len(frame.message.encode())
+        else:
+            size = frame_size(frame)
+        window = self._window
+        window.append((frame, exclude, target, size))
+        self._window_bytes += size
+        while len(window) > self.window_frames or self._window_bytes > self.window_bytes:
+            self._window_bytes -= window.popleft()[3]
 
     def kept(self) -> int:
         """Room frames kept for parked sessions: each once, however many sessions miss it."""
@@ -204,6 +284,8 @@ class InMemorySessionStore:
         self._sessions.clear()
         self._tokens.clear()
         self._parked.clear()
+        self._window.clear()
+        self._window_bytes = 0
         self._trim()
 
     def _bound(self, key: str, session: _Session) -> None:

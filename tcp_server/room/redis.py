@@ -74,7 +74,10 @@ past it a command waits for a free one (up to ``COMMAND_TIMEOUT``) instead of fa
 count: they ride the writer's pipeline."""
 
 
-LOGGED = frozenset(("m", "j", "l"))
+LOGGED = frozenset(("m", "j", "l", "n", "w"))
+"""Events that have an entry in the room log (their IDs head the channel's message, in order)."""
+LOADED = frozenset(("m", "j", "l"))
+"""Logged events whose effect a node's load of the room already holds (the others are delivered anyway)."""
 """The channel's events that are in the room log (see :mod:`.redis_lua`)."""
 
 
@@ -106,7 +109,9 @@ class RedisSettings:
         """Entries kept in the room log: enough for a parked session's bound (a cursor older than that is
         past its bound anyway); a short log when only history needs IDs."""
         if self.resume_grace > 0:
-            return self.resume_max_frames + 1
+            # Whispers to others and a session's own messages are in it too: twice the bound (a
+            # resume from a position walks it back; it is refused, never cut short, past its start).
+            return 2 * self.resume_max_frames + 1
         return 1 if self.history > 0 else 0
 
 
@@ -651,8 +656,10 @@ class RedisDirectory:
         # leaves and joins again is not told their own ID is taken), and a storm of joins shares
         # one round trip per batch.
         try:
-            users = await link.call(link.claim_script, [k.names, k.owner, k.order, k.seq, k.held],
-                                    [key, name, link.node, k.channel, payload])
+            users = await link.call(link.claim_script,
+                                    [k.names, k.owner, k.order, k.seq, k.held, f"{link.settings.prefix}sess:{key}"],
+                                    [key, name, link.node, k.channel, payload,
+                                     "1" if link.settings.resume_grace > 0 else "0"])
         except RoomUnavailable:
             link.queue("r", key)  # in case Redis took the claim before failing us: undone, in order
             raise
@@ -684,16 +691,17 @@ class RedisBus:
             subscriber.room_event(UserJoined(name), key)
 
     def publish(self, frame: RoomFrame, exclude: str | None) -> None:
-        if isinstance(frame, Message):
-            self.link.queue("p", ("m", json.dumps(["m", exclude, frame.sender, frame.message, frame.ts],
-                                                  ensure_ascii=False)))
-        elif isinstance(frame, ServerNotice):  # chat-admin notice: to every node (not logged, like a whisper)
+        if isinstance(frame, Message):  # the kind names who is not sent it: the sessions' positions
+            self.link.queue("p", ("m" if exclude is None else f"m {exclude}",
+                                  json.dumps(["m", exclude, frame.sender, frame.message, frame.ts],
+                                             ensure_ascii=False)))
+        elif isinstance(frame, ServerNotice):  # chat-admin notice: to every node
             self.link.queue("p", ("n", json.dumps(["n", frame.text], ensure_ascii=False)))
         # UserJoined / UserLeft: already published by the claim / release script.
 
     def deliver(self, key: str, frame: WhisperMessage) -> None:
-        self.link.queue("p", ("w", json.dumps(["w", key, frame.sender, frame.message, frame.ts],
-                                              ensure_ascii=False)))
+        self.link.queue("p", (f"w {key}", json.dumps(["w", key, frame.sender, frame.message, frame.ts],
+                                                      ensure_ascii=False)))
 
     # ------------------------------------------------------------ from the channel
 
@@ -733,9 +741,10 @@ class RedisBus:
             if one and one[0] in LOGGED:
                 logged = next(ids, None)
                 if logged is not None:
-                    if entry_id(logged) <= link.loaded_id:
+                    if entry_id(logged) > link.loaded_id:
+                        link.last_id = logged
+                    elif one[0] in LOADED:
                         continue  # already in the load
-                    link.last_id = logged
             self._dispatch(one)
 
     def _dispatch(self, event: Any) -> None:

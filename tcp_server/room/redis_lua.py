@@ -23,12 +23,14 @@ changed: reload ``P bans``), ``["u"]`` (the mutes changed: reload ``P mutes``),
 array of such arrays (the events one node queued in one turn, in order).
 
 History and sessions (:mod:`.redis_recall`): ``P room:log`` (a stream of every
-room event but whispers, capped at ``P room:logcap`` entries: the cursor a
-parked session resumes from), ``P room:history`` (a stream of messages only,
-capped at the history length), ``P sess:KEY`` (hash: name token node parked
-cursor count bytes over), ``P tok:TOKEN`` (the session key), ``P missed:KEY``
-(a parked session's whispers and unsent frames, ``ID JSON`` each), ``P parked``
-(sorted set of parked session keys by the end of their grace, in ms), ``P seen``
+room event and whisper, capped at ``P room:logcap`` entries: the cursor a
+parked session resumes from, and the window a resume from a position replays),
+``P room:history`` (a stream of messages only, capped at the history length),
+``P sess:KEY`` (hash: name token node parked cursor count bytes over adj pos),
+``P tok:TOKEN`` (the session key), ``P missed:KEY`` (a parked session's whispers
+and unsent frames, ``ID JSON`` each), ``P room:n`` (the room frames ever logged:
+a session's position is this plus its ``adj``), ``P parked`` (sorted set of
+parked session keys by the end of their grace, in ms), ``P seen``
 (hash node -> the last log entry it received, written with each heartbeat).
 """
 
@@ -39,13 +41,22 @@ local function stamp()
   local t = redis.call('TIME')
   return t[1] .. '.' .. string.format('%06d', tonumber(t[2]))
 end
-local function announce(channel, payload, logged)
+local function adjust(channel, key, by)
+  -- A session's position is the room's count (channel:n) plus its adj, moved only by its own events
+  -- (a room frame it is not sent: -1, a whisper to it: +1): nothing per member per message.
+  local sess = string.sub(channel, 1, -5) .. 'sess:' .. key
+  if redis.call('EXISTS', sess) == 1 then redis.call('HINCRBY', sess, 'adj', by) end
+end
+local function announce(channel, payload, logged, exclude)
+  -- logged: a room frame for everyone but exclude, in the log and counted
   local id = '-'
   if logged then
     local cap = tonumber(redis.call('GET', channel .. ':logcap') or '0')
     if cap and cap > 0 then
       id = redis.call('XADD', channel .. ':log', 'MAXLEN', '~', cap, '*', 'e', payload)
     end
+    redis.call('INCR', channel .. ':n')
+    if exclude then adjust(channel, exclude, -1) end
   end
   redis.call('PUBLISH', channel, id .. ' ' .. stamp() .. ' ' .. payload)
   return id
@@ -59,12 +70,16 @@ end
 its log entry's ID, in one step."""
 
 CLAIM = ANNOUNCE + """
--- KEYS: names owner order seq users:NODE; ARGV: key name node channel payload
+-- KEYS: names owner order seq users:NODE sess:KEY; ARGV: key name node channel payload resumable
 if redis.call('HSETNX', KEYS[1], ARGV[1], ARGV[2]) == 0 then return false end
 redis.call('HSET', KEYS[2], ARGV[1], ARGV[3])
 redis.call('ZADD', KEYS[3], redis.call('INCR', KEYS[4]), ARGV[2])
 redis.call('SADD', KEYS[5], ARGV[1])
-announce(ARGV[4], ARGV[5], true)
+announce(ARGV[4], ARGV[5], true, ARGV[1])
+if ARGV[6] == '1' then  -- its position is 0 here: it is sent what follows its own join
+  redis.call('DEL', KEYS[6])
+  redis.call('HSET', KEYS[6], 'adj', -tonumber(redis.call('GET', ARGV[4] .. ':n')))
+end
 return redis.call('ZRANGE', KEYS[3], 0, -1)
 """
 
@@ -76,7 +91,7 @@ redis.call('HDEL', KEYS[1], ARGV[1])
 redis.call('HDEL', KEYS[2], ARGV[1])
 redis.call('ZREM', KEYS[3], name)
 redis.call('SREM', KEYS[4], ARGV[1])
-announce(ARGV[3], cjson.encode({'l', ARGV[1], name}), true)
+announce(ARGV[3], cjson.encode({'l', ARGV[1], name}), true, ARGV[1])
 return 1
 """
 
@@ -128,7 +143,7 @@ for _, node in ipairs(redis.call('SMEMBERS', KEYS[4])) do
           redis.call('ZREM', KEYS[3], name)
           redis.call('DEL', sess)
           if token then redis.call('DEL', ARGV[1] .. 'tok:' .. token) end
-          announce(ARGV[3], cjson.encode({'l', key, name}), true)
+          announce(ARGV[3], cjson.encode({'l', key, name}), true, key)
           gone = gone + 1
         end
       end
@@ -158,7 +173,7 @@ for _, key in ipairs(redis.call('SMEMBERS', KEYS[5])) do
       redis.call('HDEL', KEYS[1], key)
       redis.call('HDEL', KEYS[2], key)
       redis.call('ZREM', KEYS[3], name)
-      announce(channel, cjson.encode({'l', key, name}), true)
+      announce(channel, cjson.encode({'l', key, name}), true, key)
     end
   end
 end
@@ -171,7 +186,7 @@ for i = 3, #ARGV, 2 do
       redis.call('HSET', KEYS[2], key, node)
       redis.call('ZADD', KEYS[3], redis.call('INCR', KEYS[4]), name)
       redis.call('SADD', KEYS[5], key)
-      announce(channel, cjson.encode({'j', key, name}), true)
+      announce(channel, cjson.encode({'j', key, name}), true, key)
     else
       table.insert(conflicts, key)
     end
@@ -186,16 +201,22 @@ return conflicts
 
 PUBLISH = ANNOUNCE + """
 -- KEYS: history; ARGV: channel history_cap combined (kind payload)...: the events one node queued in one turn.
--- Messages ('m') go to the log and the history, whispers ('w') to neither; one PUBLISH of all of them.
+-- kind: 'm' or 'm EXCLUDE' (a message), 'n' (a notice), 'w KEY' (a whisper to KEY). All go to the log (a
+-- resume from a position replays them); messages to the history too; one PUBLISH of all of them.
 local ids = {}
 local cap = tonumber(ARGV[2])
 local cap_log = tonumber(redis.call('GET', ARGV[1] .. ':logcap') or '0')
 for i = 4, #ARGV, 2 do
-  if ARGV[i] == 'm' then
-    if cap_log and cap_log > 0 then
-      table.insert(ids, redis.call('XADD', ARGV[1] .. ':log', 'MAXLEN', '~', cap_log, '*', 'e', ARGV[i + 1]))
-    end
-    if cap > 0 then redis.call('XADD', KEYS[1], 'MAXLEN', '~', cap, '*', 'e', ARGV[i + 1]) end
+  local kind, who = string.sub(ARGV[i], 1, 1), string.sub(ARGV[i], 3)
+  if cap_log and cap_log > 0 then
+    table.insert(ids, redis.call('XADD', ARGV[1] .. ':log', 'MAXLEN', '~', cap_log, '*', 'e', ARGV[i + 1]))
+  end
+  if kind == 'w' then
+    adjust(ARGV[1], who, 1)
+  else
+    redis.call('INCR', ARGV[1] .. ':n')
+    if who ~= '' then adjust(ARGV[1], who, -1) end
+    if kind == 'm' and cap > 0 then redis.call('XADD', KEYS[1], 'MAXLEN', '~', cap, '*', 'e', ARGV[i + 1]) end
   end
 end
 local header = (#ids > 0) and table.concat(ids, ',') or '-'
@@ -239,9 +260,10 @@ KEEP = ANNOUNCE + """
 local holder, parked = redis.call('HGET', KEYS[1], 'node'), redis.call('HGET', KEYS[1], 'parked')
 if holder and parked == '0' then
   -- Taken meanwhile (a resume's TAKE ran before this): not kept, but sent on to the holder, live. It
-  -- comes after the take's announcement, where the taker's member takes the room.
+  -- comes after the take's announcement, where the taker's member takes the room. A take from a
+  -- position ('pos') replayed it from the log already.
   local payload = string.match(ARGV[3], '^%S+ (.*)$')
-  if payload then announce(ARGV[7], payload, false) end
+  if payload and redis.call('HGET', KEYS[1], 'pos') ~= '1' then announce(ARGV[7], payload, false) end
   return 0
 end
 if holder ~= ARGV[2] or parked ~= '1' or redis.call('HGET', KEYS[1], 'over') == '1' then return 0 end
@@ -273,7 +295,7 @@ local function leave_room(prefix, channel, key)
   redis.call('HDEL', prefix .. 'owner', key)
   redis.call('ZREM', prefix .. 'order', name)
   if owner then redis.call('SREM', prefix .. 'users:' .. owner, key) end
-  announce(channel, cjson.encode({'l', key, name}), true)
+  announce(channel, cjson.encode({'l', key, name}), true, key)
   return 1
 end
 """
@@ -310,25 +332,68 @@ return gone
 """
 
 TAKE = ANNOUNCE + END_SESSION + """
--- ARGV: prefix token node channel max_frames max_bytes ref. Use the token up; the session moves to node.
--- Always announced ({'x', key, node, ref}, after the events it returns): the other holder lets go, and the
--- taker lets its member in at exactly that point of the channel.
--- Returns false (unknown, used, expired, or past its bounds: then it ends now), {'live', name, key}, or
--- {'parked', name, key, #missed, missed..., events...} (events: the log after its cursor, but its own).
+-- ARGV: prefix token node channel max_frames max_bytes ref position. Use the token up; the session moves to
+-- node. Always announced ({'x', key, node, ref}, after the events it returns): the other holder lets go, and
+-- the taker lets its member in at exactly that point of the channel.
+-- Returns false (unknown, used, expired, or past its bounds: then it ends now), {'gap', name, key} (the
+-- position is past the window: it ends now), {'live', name, key, 0, events...}, or
+-- {'parked', name, key, #missed, missed..., events...}. With a position, events are the log's frames for
+-- this session after it; without, the log after its cursor (if parked), but its own.
+local function since(channel, key, need, max_frames, max_bytes)
+  -- The session's last need frames, walking the log back from its end; nil if it does not hold them all.
+  if need < 0 or need > max_frames then return nil end
+  local out, bytes, from = {}, 0, '+'
+  while #out < need do
+    local batch = redis.call('XREVRANGE', channel .. ':log', from, '-', 'COUNT', 256)
+    if #batch == 0 then return nil end
+    for _, entry in ipairs(batch) do
+      local text = entry[2][2]
+      local e = cjson.decode(text)
+      local kind, who = e[1], e[2]
+      local mine
+      if kind == 'w' then mine = (who == key) else mine = (kind == 'n') or (who ~= key) end
+      if mine then
+        bytes = bytes + string.len(text)
+        if bytes > max_bytes then return nil end
+        table.insert(out, entry[1] .. ' ' .. text)
+        if #out == need then break end
+      end
+      from = '(' .. entry[1]
+    end
+  end
+  local n = #out
+  for i = 1, math.floor(n / 2) do out[i], out[n - i + 1] = out[n - i + 1], out[i] end
+  return out
+end
 local prefix, node, channel = ARGV[1], ARGV[3], ARGV[4]
 local tok = prefix .. 'tok:' .. ARGV[2]
 local key = redis.call('GET', tok)
 if not key then return false end
 redis.call('DEL', tok)
 local sess = prefix .. 'sess:' .. key
-local h = redis.call('HMGET', sess, 'name', 'token', 'node', 'parked', 'cursor', 'count', 'bytes', 'over')
+local h = redis.call('HMGET', sess, 'name', 'token', 'node', 'parked', 'cursor', 'count', 'bytes', 'over', 'adj')
 if not h[1] or h[2] ~= ARGV[2] then return false end
 if not redis.call('HGET', prefix .. 'names', key) then
   end_session(prefix, key)
   return false
 end
-local result = {'live', h[1], key}
-if h[4] == '1' then
+local result = {'live', h[1], key, 0}
+local position = ARGV[8] or ''
+if position ~= '' then
+  local now = tonumber(redis.call('GET', channel .. ':n') or '0') + tonumber(h[9] or '0')
+  local events = nil
+  if h[8] ~= '1' then events = since(channel, key, now - tonumber(position), tonumber(ARGV[5]), tonumber(ARGV[6])) end
+  if not events then  -- refused plainly: the session ends now (a live holder lets go), its 104 once
+    end_session(prefix, key)
+    announce(channel, cjson.encode({'x', key, node, ''}), false)
+    leave_room(prefix, channel, key)
+    return {'gap', h[1], key}
+  end
+  if h[4] == '1' then result[1] = 'parked' end
+  for _, e in ipairs(events) do table.insert(result, e) end
+  redis.call('DEL', prefix .. 'missed:' .. key)
+  redis.call('ZREM', prefix .. 'parked', key)
+elseif h[4] == '1' then
   local missed = redis.call('LRANGE', prefix .. 'missed:' .. key, 0, -1)
   local max_frames, max_bytes = tonumber(ARGV[5]), tonumber(ARGV[6])
   local count, bytes = tonumber(h[6]), tonumber(h[7])
@@ -354,6 +419,7 @@ announce(channel, cjson.encode({'x', key, node, ARGV[7] or ''}), false)
 if old then redis.call('SREM', prefix .. 'users:' .. old, key) end
 redis.call('HSET', prefix .. 'owner', key, node)
 redis.call('SADD', prefix .. 'users:' .. node, key)
-redis.call('HSET', sess, 'token', '', 'parked', '0', 'node', node, 'count', 0, 'bytes', 0)
+redis.call('HSET', sess, 'token', '', 'parked', '0', 'node', node, 'count', 0, 'bytes', 0,
+           'pos', position ~= '' and '1' or '0')
 return result
 """

@@ -2,7 +2,7 @@
 
 Design (the keys are listed in :mod:`.redis_lua`):
 
-- **The room log.** Every room event but whispers is appended to one capped
+- **The room log.** Every room event and whisper is appended to one capped
   stream (``XADD MAXLEN ~``) by the same script that publishes it, and each
   publish carries its entry ID; each node remembers the last ID it received.
   That costs one ``XADD`` per event for the whole room, not per node nor per
@@ -20,14 +20,23 @@ Design (the keys are listed in :mod:`.redis_lua`):
   ``--history``/bytes in each node's copy; every entry is one bounded frame.
 - **Sessions.** ``P sess:KEY`` holds name, token, node, parked, cursor; ``P tok:T``
   names the key (single use: ``take`` deletes it in the same script that moves
-  the session and its ID to the taking node). Whispers to a parked session are
-  not in the log: the node that parked it (or adopted it from a dead node) keeps
-  them in ``P missed:KEY``, with the log ID they came after, so a resume merges
-  them into the log's events in order. Counts and bytes are kept in the session;
-  past either bound the session ends at the next sweep (its resume fails with
-  ``bad-token``). Events replayed from the log count against the same bounds at
-  ``take``; the log holds ``--resume-max-frames`` + 1 entries, so a cursor that
-  fell off it is past its bound anyway.
+  the session and its ID to the taking node). For a resume without a position
+  (an older client) the whispers to a parked session come from what the node
+  that parked it (or adopted it from a dead node) keeps in ``P missed:KEY``, with
+  the log ID they came after, so a resume merges them into the log's events in
+  order (the log's own copies of whispers are skipped there). Counts and bytes are
+  kept in the session; past either bound the session ends at the next sweep (its
+  resume fails with ``bad-token``). Events replayed from the log count against the
+  same bounds at ``take``; the log holds 2 × ``--resume-max-frames`` + 1 entries,
+  so a cursor that fell off it is past its bound anyway.
+- **Positions** (``008#TOKEN#POSITION``): a session's position is ``P room:n``
+  (one ``INCR`` per logged room event, in the script that logs it) plus the
+  ``adj`` of its ``P sess:KEY`` (-1 for an event it is not sent, +1 for a whisper
+  to it: only the sender's or the target's session is touched). ``TAKE`` with a
+  position walks the log back from its end, taking that session's frames until it
+  has what follows the position, for a live session as for a parked one; the log
+  holds twice the frame bound. Past it the session ends at once (its ``104`` in the
+  same script) and the taker is told ``gap``; never a short replay.
 - **Grace.** ``P parked`` scores each parked key by the end of its grace (Redis
   time). Every node's liveness loop runs one sweep script; the atomic ``ZREM``
   makes each expiry, its release and its ``104`` happen exactly once, whichever
@@ -56,7 +65,7 @@ from typing import Any
 from redis.commands.core import AsyncScript
 from redis.exceptions import RedisError
 
-from tcp_server.protocol.frames import Message, ServerFrame, UserJoined, UserLeft, WhisperMessage
+from tcp_server.protocol.frames import Message, ServerFrame, ServerNotice, UserJoined, UserLeft, WhisperMessage
 from tcp_server.protocol.session import RoomFrame
 from tcp_server.protocol.table import parse_server, serialize
 
@@ -88,14 +97,20 @@ def encode(frame: ServerFrame, key: str) -> str:
     return json.dumps(["f", serialize(frame).decode().rstrip("\n")], ensure_ascii=False)
 
 
-def decode(event: list[Any], key: str) -> ServerFrame | None:
-    """A kept frame or a logged room event, as the session ``key`` sees it (None: its own, or unknown)."""
+def decode(event: list[Any], key: str, whispers: bool = True) -> ServerFrame | None:
+    """A kept frame or a logged room event, as the session ``key`` sees it (None: its own, not its, or unknown).
+
+    ``whispers``: take the log's whispers to ``key`` (a resume from a position); without one, a
+    parked session's whispers come from what its node kept, not from the log.
+    """
     kind = event[0]
     ts = event[4] if len(event) > 4 else None
     if kind == "m":
         return None if event[1] == key else Message(event[2], event[3], ts)
     if kind == "w":
-        return WhisperMessage(event[2], event[3], ts)
+        return WhisperMessage(event[2], event[3], ts) if whispers and event[1] == key else None
+    if kind == "n":
+        return ServerNotice(event[1])
     if kind == "j":
         return None if event[1] == key else UserJoined(event[2])
     if kind == "l":
@@ -105,8 +120,11 @@ def decode(event: list[Any], key: str) -> ServerFrame | None:
     return None
 
 
-def merge(kept: list[str], events: list[str], key: str) -> list[ServerFrame]:
-    """Kept frames (``ID JSON``: the log ID they came after) merged into the log's events, in order."""
+def merge(kept: list[str], events: list[str], key: str, whispers: bool = False) -> list[ServerFrame]:
+    """Kept frames (``ID JSON``: the log ID they came after) merged into the log's events, in order.
+
+    ``whispers``: the log's whispers to ``key`` are its own (a resume from a position, nothing kept).
+    """
     logged = [(entry_id(ident), json.loads(text)) for ident, _, text in (e.partition(" ") for e in events)]
     out: list[ServerFrame] = []
     i = 0
@@ -114,16 +132,16 @@ def merge(kept: list[str], events: list[str], key: str) -> list[ServerFrame]:
         ident, _, text = entry.partition(" ")
         after = entry_id(ident)
         while i < len(logged) and logged[i][0] <= after:
-            _append(out, logged[i][1], key)
+            _append(out, logged[i][1], key, whispers)
             i += 1
-        _append(out, json.loads(text), key)
+        _append(out, json.loads(text), key, True)
     for _, event in logged[i:]:
-        _append(out, event, key)
+        _append(out, event, key, whispers)
     return out
 
 
-def _append(out: list[ServerFrame], event: list[Any], key: str) -> None:
-    frame = decode(event, key)
+def _append(out: list[ServerFrame], event: list[Any], key: str, whispers: bool) -> None:
+    frame = decode(event, key, whispers)
     if frame is not None:
         out.append(frame)
 
@@ -208,24 +226,27 @@ class RedisSessionStore:
         self._run(self._park, [f"{p}sess:{key}", f"{p}missed:{key}", link.keys.parked], args)
         return True
 
-    async def take(self, token: str, ref: str = "") -> Resumable | None:
+    async def take(self, token: str, ref: str = "", position: int | None = None) -> Resumable | None:
         link = self.link
         if not link.subscribed:
             raise RoomUnavailable("the shared room's Redis is not reachable")
         s = link.settings
         result = await link.call(self._take, [], [s.prefix, token, link.node, link.keys.channel,
-                                                  s.resume_max_frames, s.resume_max_bytes, ref])
+                                                  s.resume_max_frames, s.resume_max_bytes, ref,
+                                                  "" if position is None else position])
         if not result:
             return None
         kind, name, key = str(result[0]), str(result[1]), str(result[2])
-        link.mine[key] = name  # the ID is this node's now
         self._parked.discard(key)
-        if kind != "parked":
-            return Resumable(name, key, False, [])
+        if kind == "gap":  # the script ended it and announced its 104
+            self._mine.pop(key, None)
+            link.mine.pop(key, None)
+            return Resumable(name, key, False, [], gap=True)
+        link.mine[key] = name  # the ID is this node's now
         count = int(result[3])
         kept = [str(e) for e in result[4:4 + count]]
         events = [str(e) for e in result[4 + count:]]
-        return Resumable(name, key, True, merge(kept, events, key))
+        return Resumable(name, key, kind == "parked", merge(kept, events, key, whispers=position is not None))
 
     def end(self, key: str) -> None:
         self._mine.pop(key, None)

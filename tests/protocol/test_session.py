@@ -306,6 +306,16 @@ def test_resume_asks_the_shell_and_a_refusal_leaves_the_connection_free_to_join(
     assert reasons(room.take(s)) == [ErrorReason.ALREADY_JOINED]
 
 
+def test_a_resume_names_its_position_and_a_gap_leaves_the_connection_free_to_join() -> None:
+    room = Room()
+    s = room.session()
+    assert room.feed(s, "008#abc#57") == [Reattach("abc", 57)]
+    assert s.gap(1000) == [Reply(Error(ErrorReason.GAP, "the server keeps the last 1000 frames; join with 001"))]
+    assert s.state is ConnState.NEW
+    room.feed(s, "001#alice")
+    assert s.joined
+
+
 def test_resumed_replies_joined_users_token_missed_then_resumed() -> None:
     s = Session(Roster(), "192.0.2.1")
     s.handle(ResumeSession("old"))

@@ -63,6 +63,8 @@ CLIENT_CASES = [
     ("007#json", SetFormat(OutputFormat.JSON)),
     ("007#frames", SetFormat(OutputFormat.FRAMES)),
     ("008#AbC-_09xyz", ResumeSession("AbC-_09xyz")),
+    ("008#AbC-_09xyz#0", ResumeSession("AbC-_09xyz", 0)),
+    ("008#AbC-_09xyz#1234", ResumeSession("AbC-_09xyz", 1234)),
 ]
 
 SERVER_CASES = [
@@ -149,6 +151,12 @@ MALFORMED_CLIENT = [
     ("008", ErrorReason.MALFORMED),
     ("008#", ErrorReason.MALFORMED),
     ("008#a#b", ErrorReason.MALFORMED),
+    ("008#a#", ErrorReason.MALFORMED),
+    ("008#a#-1", ErrorReason.MALFORMED),
+    ("008#a#1.5", ErrorReason.MALFORMED),
+    ("008#a#١٢", ErrorReason.MALFORMED),  # Arabic-Indic digits are digits, not ASCII ones
+    ("008#a#1#2", ErrorReason.MALFORMED),
+    ("008##5", ErrorReason.MALFORMED),
     ("008#to ken", ErrorReason.MALFORMED),
     ("008#tok\x1b[2J", ErrorReason.MALFORMED),
     ("008#" + "a" * 129, ErrorReason.MALFORMED),
@@ -223,3 +231,12 @@ def test_has_control_chars_matches_its_definition(text: str) -> None:
 ])
 def test_a_gateway_address_is_normalised_once_when_parsed(line: str, address: str) -> None:
     assert parse_client(line) == GatewayHello("s3cret", address)
+
+
+def test_a_position_counts_what_the_room_and_whispers_send_never_answers() -> None:
+    """The counted frames are the table's (008#TOKEN#POSITION); the page gets their events from it."""
+    from tcp_server.protocol.table import COUNTED_EVENTS, SERVER_SPECS, counted
+
+    assert {spec.code for spec in SERVER_SPECS if spec.counted} == {"103", "104", "105", "106", "114"}
+    assert COUNTED_EVENTS == ("user_joined", "user_left", "message", "whisper", "notice")
+    assert counted(Message("bob", "hi")) and not counted(Pong("t")) and not counted(Resumed(3))
