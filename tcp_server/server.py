@@ -30,12 +30,20 @@ from .room import (
     SessionStore,
 )
 from .stats import PORT_KINDS, ServerStats
+from .store.urls import parse_database
 from .tls import ServerTLS
 
 if TYPE_CHECKING:
     from .metrics_http import ServerMetrics
+    from .store.db import MessageStore
+    from .store.gate import StoreGate
 
 log = logging.getLogger("tcp_server")
+
+RETENTION_INTERVAL = 3600.0
+"""Seconds between two retention passes over the stored history."""
+RETENTION_BATCH = 1000
+RETENTION_TIMEOUT = 30.0
 
 
 class ChatServer:
@@ -85,6 +93,9 @@ class ChatServer:
         self.tls: ServerTLS | None = None  # the TLS port's context; reload() on SIGHUP
         self.tls_port: int | None = None
         self.metrics: ServerMetrics | None = None
+        self.store: MessageStore | None = None  # the durable history (--database other than memory)
+        self.gate: StoreGate | None = None  # the bus's subscriber in front of the room when there is a store
+        self._retention: asyncio.Task[None] | None = None
 
     @property
     def loop(self) -> asyncio.AbstractEventLoop:
@@ -101,9 +112,20 @@ class ChatServer:
     async def start(self) -> None:
         prepare_ids()  # the first join should not wait for the Unicode tables to load
         self._loop = asyncio.get_running_loop()
-        self._room = LocalRoom(self._loop, self.stats, self.history, self.sessions)
-        self.bus.subscribe(self._room)
         cfg = self.config
+        if parse_database(cfg.database).durable:
+            await self._open_store()
+        self._room = LocalRoom(self._loop, self.stats, self.history, self.sessions)
+        if self.store is not None:
+            from .store.gate import LOBBY, StoredWindow, StoreGate
+
+            assert isinstance(self.history, StoredWindow)
+            self.gate = StoreGate(self._room, self.store, self.history, LOBBY, self.stats, cfg.lang)
+            self.bus.subscribe(self.gate)
+            if cfg.history_days > 0 or cfg.history_max > 0:
+                self._retention = self._loop.create_task(self._retain(), name="history-retention")
+        else:
+            self.bus.subscribe(self._room)
         self.port = await self._listen(lambda: ChatConnection(self), cfg.port, backlog=1024)
         if cfg.legacy_port is not None:
             self.legacy_port = await self._listen(lambda: ChatConnection(self, LEGACY), cfg.legacy_port)
@@ -127,6 +149,48 @@ class ChatServer:
                  f" (legacy port {self.legacy_port})" if self.legacy_port is not None else "",
                  f" (TLS port {self.tls_port})" if self.tls_port is not None else "")
 
+    async def _open_store(self) -> None:
+        """Open (and migrate) the database; the room's window of recent messages comes from it."""
+        from .store.db import MessageStore
+        from .store.gate import LOBBY, StoredWindow
+
+        cfg = self.config
+        url = parse_database(cfg.database)
+        self.store = store = await MessageStore.open(url)
+        try:
+            window = StoredWindow(cfg.history, cfg.history_max_bytes)
+            window.load(await store.before(LOBBY, None, cfg.history) if cfg.history > 0 else [],
+                        await store.last_seq(LOBBY))
+        except BaseException:
+            await store.close()
+            self.store = None
+            raise
+        self.history = window
+        log.info("history kept in %s (%d message(s) so far)", url.safe(), window.next_seq - 1)
+
+    async def _retain(self) -> None:
+        """Retention (--history-days, --history-max): in batches, at start and then every RETENTION_INTERVAL."""
+        from .store.gate import LOBBY
+
+        cfg = self.config
+        store = self.store
+        assert store is not None
+        while True:
+            try:
+                older = (int((time.time() - cfg.history_days * 86400) * 1000) if cfg.history_days > 0 else None)
+                removed = 0
+                while True:
+                    batch = await asyncio.wait_for(
+                        store.prune(LOBBY, older, cfg.history_max or None, RETENTION_BATCH), RETENTION_TIMEOUT)
+                    removed += batch
+                    if batch < RETENTION_BATCH:
+                        break
+                if removed:
+                    log.info("retention removed %d stored message(s)", removed)
+            except Exception as exc:
+                log.warning("retention failed this time: %s", exc)
+            await asyncio.sleep(RETENTION_INTERVAL)
+
     async def _listen(self, factory: Callable[[], ChatConnection], port: int, **options: Any) -> int:
         """A listening port (its number); keepalive set on it, which the accepted sockets inherit."""
         server = await self.loop.create_server(factory, self.config.host, port, start_serving=False, **options)
@@ -146,6 +210,8 @@ class ChatServer:
             self._sweeper.cancel()
         for srv in self._servers:
             srv.close()
+        if self.gate is not None and not await self.gate.drain(timeout):
+            log.warning("%d message(s) could not be stored before shutdown", len(self.gate.unwritten))
         notice = Error(ErrorReason.SHUTDOWN, "server shutting down")
         for conn in list(self.connections):
             conn.leave_cause = "shutdown"
@@ -169,6 +235,16 @@ class ChatServer:
             await self.metrics.close()
         if self.admin is not None:
             await self.admin.close()
+        if self._retention is not None:
+            self._retention.cancel()
+            try:
+                await asyncio.wait_for(self._retention, 1.0)
+            except (asyncio.CancelledError, TimeoutError):
+                pass
+        if self.gate is not None:
+            await self.gate.stop()
+        if self.store is not None:
+            await self.store.close()
         log.info("chat server stopped")
 
     async def __aenter__(self) -> ChatServer:

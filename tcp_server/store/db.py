@@ -1,0 +1,204 @@
+"""The durable history: messages written in batches, read back by page, searched, exported, erased.
+
+SQLAlchemy 2 Core on its async engines (aiosqlite for an SQLite file, asyncpg for PostgreSQL).
+Third-party loggers never print a message's text or a query's parameters: the engine hides
+parameters and their levels are pinned (:func:`quiet_loggers`).
+"""
+
+from __future__ import annotations
+
+import logging
+import secrets
+import unicodedata
+from collections.abc import AsyncIterator, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+from sqlalchemy import delete, event, func, insert, select
+from sqlalchemy.ext.asyncio import AsyncEngine, create_async_engine
+
+from .migrate import backup_sqlite, upgrade
+from .schema import messages, meta
+from .urls import DatabaseUrl
+
+log = logging.getLogger("tcp_server.store")
+
+THIRD_PARTY_LOGGERS = ("sqlalchemy", "sqlalchemy.engine", "sqlalchemy.pool", "alembic", "aiosqlite", "asyncpg")
+CURSOR_KEY = "cursor_key"
+CONNECT_TIMEOUT = 10.0
+
+
+def quiet_loggers() -> None:
+    """Pin the database libraries' loggers at WARNING: at INFO/DEBUG they print statements and rows."""
+    for name in THIRD_PARTY_LOGGERS:
+        logging.getLogger(name).setLevel(logging.WARNING)
+
+
+def fold(value: str) -> str:
+    """What search compares, on both sides: NFC, case folded, NFC again (folding may denormalize)."""
+    return unicodedata.normalize("NFC", unicodedata.normalize("NFC", value).casefold())
+
+
+@dataclass(frozen=True, slots=True)
+class StoredMessage:
+    """One message as kept: its room's key, its place in the room's order, time (ms), author and text."""
+
+    room: str
+    seq: int
+    ts: int
+    author: str
+    author_key: str
+    text: str
+
+    def row(self) -> dict[str, Any]:
+        return {"room": self.room, "seq": self.seq, "ts": self.ts, "author": self.author,
+                "author_key": self.author_key, "body": self.text, "folded": fold(self.text)}
+
+
+def _message(row: Any) -> StoredMessage:
+    return StoredMessage(row.room, row.seq, row.ts, row.author, row.author_key, row.body)
+
+
+_COLUMNS = (messages.c.room, messages.c.seq, messages.c.ts, messages.c.author, messages.c.author_key,
+            messages.c.body)
+
+
+class MessageStore:
+    """One database: open (migrating it), write batches, read pages, search; close."""
+
+    def __init__(self, url: DatabaseUrl, engine: AsyncEngine) -> None:
+        self.url = url
+        self.engine = engine
+        self.postgres = url.kind == "postgresql"
+
+    @classmethod
+    async def open(cls, url: DatabaseUrl) -> MessageStore:
+        """Connect and migrate (an SQLite file is backed up first if a migration will change it).
+
+        Raises :class:`tcp_server.store.migrate.SchemaTooNew` for a database newer than this code.
+        """
+        quiet_loggers()
+        options: dict[str, Any] = {"hide_parameters": True, "pool_pre_ping": True}
+        if url.kind == "sqlite":
+            assert url.path is not None
+            url.path.parent.mkdir(parents=True, exist_ok=True)
+            backup_sqlite(url.path)
+            options["connect_args"] = {"timeout": CONNECT_TIMEOUT}
+        else:
+            options["connect_args"] = {"timeout": CONNECT_TIMEOUT, "command_timeout": CONNECT_TIMEOUT}
+        engine = create_async_engine(url.sqlalchemy_url(), **options)
+        if url.kind == "sqlite":
+            event.listen(engine.sync_engine, "connect", _sqlite_pragmas)
+        store = cls(url, engine)
+        try:
+            async with engine.connect() as conn:
+                await conn.run_sync(upgrade, url.safe())
+        except BaseException:
+            await engine.dispose()
+            raise
+        return store
+
+    async def close(self) -> None:
+        await self.engine.dispose()
+
+    async def cursor_key(self) -> bytes:
+        """The key that signs this database's cursors: made once, shared by every node, kept across restarts."""
+        async with self.engine.begin() as conn:
+            found = (await conn.execute(select(meta.c.value).where(meta.c.key == CURSOR_KEY))).scalar()
+            if found is None:
+                found = secrets.token_hex(32)
+                await conn.execute(insert(meta).values(key=CURSOR_KEY, value=found))
+        return bytes.fromhex(found)
+
+    async def write(self, batch: Sequence[StoredMessage]) -> None:
+        """One transaction for the whole batch: committed when this returns."""
+        if not batch:
+            return
+        async with self.engine.begin() as conn:
+            await conn.execute(insert(messages), [m.row() for m in batch])
+
+    async def last_seq(self, room: str) -> int:
+        """The room's newest sequence number (0: nothing kept)."""
+        async with self.engine.connect() as conn:
+            found = (await conn.execute(select(func.max(messages.c.seq)).where(messages.c.room == room))).scalar()
+        return int(found or 0)
+
+    async def before(self, room: str, seq: int | None, limit: int) -> list[StoredMessage]:
+        """At most ``limit`` messages older than ``seq`` (None: the newest), oldest first."""
+        query = select(*_COLUMNS).where(messages.c.room == room)
+        if seq is not None:
+            query = query.where(messages.c.seq < seq)
+        query = query.order_by(messages.c.seq.desc()).limit(limit)
+        async with self.engine.connect() as conn:
+            rows = (await conn.execute(query)).all()
+        return [_message(row) for row in reversed(rows)]
+
+    async def search(self, room: str, query: str, limit: int) -> list[StoredMessage]:
+        """Messages whose text holds ``query`` (literal, case folded), newest first.
+
+        A plain substring position (``instr``/``strpos``) on the folded column: no character of the
+        query is pattern syntax, whatever it is.
+        """
+        position = func.strpos if self.postgres else func.instr
+        stmt = (select(*_COLUMNS).where(messages.c.room == room, position(messages.c.folded, fold(query)) > 0)
+                .order_by(messages.c.seq.desc()).limit(limit))
+        async with self.engine.connect() as conn:
+            rows = (await conn.execute(stmt)).all()
+        return [_message(row) for row in rows]
+
+    async def delete_author(self, author_key: str, room: str | None = None) -> int:
+        """Erase an author's stored messages (in one room, or all); how many."""
+        stmt = delete(messages).where(messages.c.author_key == author_key)
+        if room is not None:
+            stmt = stmt.where(messages.c.room == room)
+        async with self.engine.begin() as conn:
+            result = await conn.execute(stmt)
+        return int(result.rowcount)
+
+    async def export(self, room: str | None = None, since_ms: int | None = None,
+                     batch: int = 1000) -> AsyncIterator[StoredMessage]:
+        """Every kept message (of ``room``, from ``since_ms`` on), by room then order, in batches."""
+        last: tuple[str, int] = ("", -1)
+        while True:
+            stmt = select(*_COLUMNS)
+            if room is not None:
+                stmt = stmt.where(messages.c.room == room)
+            if since_ms is not None:
+                stmt = stmt.where(messages.c.ts >= since_ms)
+            stmt = stmt.where((messages.c.room > last[0]) | ((messages.c.room == last[0]) & (messages.c.seq > last[1])))
+            stmt = stmt.order_by(messages.c.room, messages.c.seq).limit(batch)
+            async with self.engine.connect() as conn:
+                rows = (await conn.execute(stmt)).all()
+            for row in rows:
+                yield _message(row)
+            if len(rows) < batch:
+                return
+            last = (rows[-1].room, rows[-1].seq)
+
+    async def prune(self, room: str, older_than_ms: int | None, keep: int | None, batch: int = 1000) -> int:
+        """Retention, one batch: delete at most ``batch`` of ``room``'s messages older than ``older_than_ms``
+        or beyond the newest ``keep``; how many went (call again while it returns ``batch``)."""
+        conditions = []
+        if older_than_ms is not None:
+            conditions.append(messages.c.ts < older_than_ms)
+        if keep is not None:
+            newest = await self.last_seq(room)
+            conditions.append(messages.c.seq <= newest - keep)
+        if not conditions:
+            return 0
+        from sqlalchemy import or_
+
+        ids = (select(messages.c.id).where(messages.c.room == room, or_(*conditions))
+               .order_by(messages.c.seq).limit(batch).scalar_subquery())
+        async with self.engine.begin() as conn:
+            result = await conn.execute(delete(messages).where(messages.c.id.in_(ids)))
+        return int(result.rowcount)
+
+
+def _sqlite_pragmas(dbapi_connection: Any, _record: Any) -> None:
+    """WAL (readers do not block the writer) and FULL sync: a committed batch survives a crash of the machine."""
+    cursor = dbapi_connection.cursor()
+    cursor.execute("PRAGMA journal_mode=WAL")
+    cursor.execute("PRAGMA synchronous=FULL")
+    cursor.execute("PRAGMA busy_timeout=10000")
+    cursor.close()
