@@ -9,6 +9,11 @@
 Only :mod:`.urls` is imported here: a server on ``--database memory`` never loads SQLAlchemy.
 """
 
+import logging
+
 from .urls import MEMORY, DatabaseUrl, DatabaseUrlError, default_data_dir, default_database, parse_database
+
+# Alembic logs at INFO as soon as it is imported; no database library logs below WARNING (db.quiet_loggers).
+logging.getLogger("alembic").setLevel(logging.WARNING)
 
 __all__ = ["MEMORY", "DatabaseUrl", "DatabaseUrlError", "default_data_dir", "default_database", "parse_database"]

@@ -168,13 +168,26 @@ class StoreGate:
 
     def _keep(self, message: StoredMessage) -> None:
         self.unwritten.append(message)
-        if len(self.unwritten) > self.max_pending:
+        if self.degraded:
+            self._bound()
+
+    def _bound(self) -> None:
+        """During an outage at most ``max_pending`` wait (the oldest go first, counted and logged).
+
+        While the database is up nothing is dropped: what waits is held from delivery too, so
+        the input's own limits (flood rate, clients) bound it.
+        """
+        excess = len(self.unwritten) - self.max_pending
+        if excess <= 0:
+            return
+        for _ in range(excess):
             self.unwritten.popleft()
-            self.dropped += 1
-            self.stats.history_dropped += 1
-            if self.dropped == 1 or self.dropped % 1000 == 0:
-                log.warning("the history database is down and %d messages are waiting: %d message(s) will not "
-                            "be stored", self.max_pending, self.dropped)
+        before = self.dropped
+        self.dropped += excess
+        self.stats.history_dropped += excess
+        if before == 0 or before // 1000 != self.dropped // 1000:
+            log.warning("the history database is down and %d messages are waiting: %d message(s) will not "
+                        "be stored", self.max_pending, self.dropped)
 
     def _message(self, frame: Message, exclude: str | None, seq: int) -> None:
         self.window.next_seq = seq  # the window numbers it as the gate did
@@ -233,12 +246,14 @@ class StoreGate:
         if self.degraded:
             return
         self.degraded = True
+        self._bound()
         log.error("the history database failed (%s); messages are delivered and wait in memory (at most %d)",
                   type(exc).__name__ if isinstance(exc, TimeoutError) else exc, self.max_pending)
         self._notice("stopped")
 
     def _up(self) -> None:
         self.degraded = False
+        self.dropped = 0
         log.warning("the history database is back; the messages of the outage are stored")
         self._notice("resumed")
 

@@ -1,0 +1,314 @@
+"""The durable history (``--database``) on a real SQLite file and a real private PostgreSQL.
+
+What survives a restart (and a ``kill -9``), that a message is committed before any member sees it,
+the migrations' refusals and backup, the flags, and that no database library logs a message's text.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import os
+import pathlib
+import signal
+import sqlite3
+import subprocess
+import sys
+from collections.abc import AsyncIterator, Awaitable, Callable
+
+import pytest
+
+from tcp_server import ChatServer
+from tcp_server.config import parse_config
+from tcp_server.protocol import History, Message, UserList
+from tcp_server.store import parse_database
+from tcp_server.store.db import MessageStore, StoredMessage, fold
+from tcp_server.store.migrate import SchemaTooNew
+from tests.conftest import server_config
+from tests.helpers import TIMEOUT, LineClient
+from tests.redis_fixtures import free_port
+
+Start = Callable[..., Awaitable[ChatServer]]
+
+
+@pytest.fixture(params=["sqlite", "postgresql"])
+def database(request: pytest.FixtureRequest, tmp_path: pathlib.Path) -> str:
+    """A fresh database of either kind: an SQLite file, or a database in the session's PostgreSQL."""
+    if request.param == "sqlite":
+        return f"sqlite:///{tmp_path / 'data' / 'chat.db'}"
+    url: str = request.getfixturevalue("postgres_url")
+    return url
+
+
+@pytest.fixture
+async def open_store() -> AsyncIterator[Callable[[str], Awaitable[MessageStore]]]:
+    stores: list[MessageStore] = []
+
+    async def open_(url: str) -> MessageStore:
+        store = await MessageStore.open(parse_database(url))
+        stores.append(store)
+        return store
+
+    yield open_
+    for store in stores:
+        await store.close()
+
+
+@pytest.fixture
+async def durable_servers() -> AsyncIterator[Start]:
+    """Servers on a database; each closed after the test (a test may close one itself first)."""
+    servers: list[ChatServer] = []
+
+    async def start(**overrides: object) -> ChatServer:
+        server = ChatServer(server_config(**overrides))
+        await server.start()
+        servers.append(server)
+        return server
+
+    yield start
+    for server in servers:
+        await server.close(timeout=2.0)
+
+
+async def joined(port: int, name: str) -> tuple[LineClient, list[History]]:
+    client = await LineClient.connect("127.0.0.1", port)
+    frames = await client.join(name)
+    assert isinstance(frames[-1], UserList)
+    frames = await client.sync()
+    return client, [f for f in frames if isinstance(f, History)]
+
+
+async def test_the_history_survives_a_restart_of_the_server(database: str, durable_servers: Start) -> None:
+    server = await durable_servers(database=database, history=3)
+    bob, history = await joined(server.port, "bob")
+    assert history == []
+    for i in range(5):
+        await bob.send(f"002#bob#m{i} # 한글 %_")
+    await bob.sync()
+    await bob.close()
+    await server.close(timeout=2.0)
+
+    again = await durable_servers(database=database, history=3)
+    carol, history = await joined(again.port, "carol")
+    assert [(h.sender, h.message) for h in history] == [("bob", f"m{i} # 한글 %_") for i in (2, 3, 4)]
+    await carol.send("002#carol#after")
+    await carol.sync()
+    await carol.close()
+    store = again.store
+    assert store is not None
+    kept = await store.before("lobby", None, 10)
+    assert [(m.seq, m.text) for m in kept][-2:] == [(5, "m4 # 한글 %_"), (6, "after")]  # the order goes on
+
+
+async def test_a_message_is_committed_before_anyone_receives_it(
+    database: str, durable_servers: Start, open_store: Callable[[str], Awaitable[MessageStore]],
+) -> None:
+    server = await durable_servers(database=database)
+    reader = await open_store(database)  # another connection: sees only what is committed
+    alice, _ = await joined(server.port, "alice")
+    bob, _ = await joined(server.port, "bob")
+    for i in range(20):
+        await alice.send(f"002#alice#n{i}")
+        frame = await bob.recv_until(Message)
+        assert frame[-1] == Message("alice", f"n{i}")
+        kept = await reader.before("lobby", None, 1)
+        assert [m.text for m in kept] == [f"n{i}"]
+    await alice.close()
+    await bob.close()
+
+
+async def test_a_flood_is_written_in_batches_in_the_rooms_order(
+    database: str, durable_servers: Start,
+) -> None:
+    server = await durable_servers(database=database, history=1000)
+    alice, _ = await joined(server.port, "alice")
+    bob, _ = await joined(server.port, "bob")
+    count = 300
+    await alice.send("".join(f"002#alice#{i}\n" for i in range(count)))
+    frames = await bob.recv_until(Message("alice", str(count - 1)))
+    live = [int(f.message) for f in frames if isinstance(f, Message)]
+    assert live == list(range(count))
+    assert server.store is not None
+    kept = await server.store.before("lobby", None, 1000)
+    assert [(m.seq, m.text) for m in kept] == [(i + 1, str(i)) for i in range(count)]
+    assert {m.author_key for m in kept} == {"alice"}
+    await alice.close()
+    await bob.close()
+
+
+async def test_store_pages_searches_literally_and_prunes(
+    database: str, open_store: Callable[[str], Awaitable[MessageStore]],
+) -> None:
+    store = await open_store(database)
+    texts = ["100% sure", "a_b", "ÉCOLE", "école", "ﬃ ligature", "SELECT * FROM messages; --", "안녕하세요 여러분",
+             "it's \"quoted\"", "back\\slash", "NEAR(a b)", "plain"]
+    await store.write([StoredMessage("lobby", i + 1, 1000 + i, "bob", "bob", t) for i, t in enumerate(texts)])
+    await store.write([StoredMessage("other", 1, 5000, "eve", "eve", "100% other room")])
+    assert [m.text for m in await store.before("lobby", 4, 2)] == ["a_b", "ÉCOLE"]
+    assert [m.text for m in await store.before("lobby", None, 2)] == ["NEAR(a b)", "plain"]
+
+    async def found(query: str) -> list[str]:
+        return [m.text for m in await store.search("lobby", query, 50)]
+
+    assert await found("%") == ["100% sure"]
+    assert await found("_") == ["a_b"]
+    assert await found("*") == ["SELECT * FROM messages; --"]
+    assert await found("\"") == ["it's \"quoted\""]
+    assert await found("\\") == ["back\\slash"]
+    assert await found("near(") == ["NEAR(a b)"]
+    assert await found("École") == ["école", "ÉCOLE"]  # newest first
+    assert await found("FFI") == ["ﬃ ligature"]  # full case folding
+    assert await found("하세") == ["안녕하세요 여러분"]
+    assert await found("'; DROP TABLE messages; --") == []
+    assert fold("E\u0301COLE") == fold("École")  # NFC on both sides
+    assert await store.prune("lobby", older_than_ms=1003, keep=None) == 3
+    assert await store.prune("lobby", older_than_ms=None, keep=5) == 3
+    assert [m.seq for m in await store.before("lobby", None, 50)] == [7, 8, 9, 10, 11]
+    assert await store.delete_author("bob", "lobby") == 5
+    assert [m.text async for m in store.export()] == ["100% other room"]
+
+
+async def test_a_database_newer_than_the_code_is_refused(database: str) -> None:
+    store = await MessageStore.open(parse_database(database))
+    async with store.engine.begin() as conn:
+        from sqlalchemy import text
+
+        await conn.execute(text("UPDATE alembic_version SET version_num = '9999'"))
+    await store.close()
+    with pytest.raises(SchemaTooNew, match="newer than this chat-server knows"):
+        await MessageStore.open(parse_database(database))
+
+
+def test_an_sqlite_file_is_backed_up_before_a_migration(tmp_path: pathlib.Path) -> None:
+    path = tmp_path / "chat.db"
+    with sqlite3.connect(path) as db:
+        db.execute("CREATE TABLE keepsake (x TEXT)")
+        db.execute("INSERT INTO keepsake VALUES ('precious')")
+    db.close()
+
+    async def open_and_close() -> None:
+        store = await MessageStore.open(parse_database(f"sqlite:///{path}"))
+        await store.close()
+
+    asyncio.run(open_and_close())
+    backups = list(tmp_path.glob("chat.db.none-*.bak"))
+    assert len(backups) == 1
+    with sqlite3.connect(backups[0]) as db:
+        assert db.execute("SELECT x FROM keepsake").fetchall() == [("precious",)]
+    db.close()
+    asyncio.run(open_and_close())  # at head now: no second backup
+    assert len(list(tmp_path.glob("chat.db.*.bak"))) == 1
+
+
+def test_the_flags_default_to_an_sqlite_file_in_the_data_directory(tmp_path: pathlib.Path) -> None:
+    cfg = parse_config(["--data-dir", str(tmp_path)], environ={})
+    assert cfg.database == f"sqlite:///{tmp_path / 'chat.db'}"
+    cfg = parse_config([], environ={"CHAT_DATABASE": "memory", "CHAT_HISTORY_DAYS": "30", "CHAT_HISTORY_MAX": "9"})
+    assert (cfg.database, cfg.history_days, cfg.history_max) == ("memory", 30.0, 9)
+    assert parse_config(["--redis", "redis://127.0.0.1:1/0"], environ={}).database == "memory"
+
+
+@pytest.mark.parametrize(("argv", "words"), [
+    (["--redis", "redis://127.0.0.1:1/0", "--database", "sqlite:///x.db"], "an SQLite file"),
+    (["--database", "mysql://x"], "--database must be"),
+    (["--database", "sqlite:///"], "needs a file path"),
+    (["--history-days", "-1"], "--history-days"),
+    (["--history-max", "-1"], "--history-max"),
+])
+def test_bad_database_settings_stop_the_server_naming_why(
+    argv: list[str], words: str, capsys: pytest.CaptureFixture[str],
+) -> None:
+    with pytest.raises(SystemExit):
+        parse_config(argv, environ={})
+    assert words in capsys.readouterr().err
+
+
+async def test_no_database_library_logs_a_message_or_a_parameter(
+    database: str, durable_servers: Start, caplog: pytest.LogCaptureFixture,
+) -> None:
+    caplog.set_level(logging.DEBUG)
+    for name in ("sqlalchemy", "sqlalchemy.engine", "aiosqlite", "asyncpg", "alembic"):
+        logging.getLogger(name).setLevel(logging.DEBUG)  # even someone turning them up
+    server = await durable_servers(database=database)
+    alice, _ = await joined(server.port, "alice")
+    await alice.send("002#alice#secret-marker-7f3a")
+    await alice.sync()
+    assert server.store is not None
+    await server.store.search("lobby", "secret-marker", 5)
+    await alice.close()
+    leaked = [r for r in caplog.records if "secret-marker" in r.getMessage() or "secret-marker" in str(r.args)]
+    assert leaked == []
+
+
+def spawn(argv: list[str], log_path: pathlib.Path) -> subprocess.Popen[bytes]:
+    """A chat-server process, its output in ``log_path``."""
+    with open(log_path, "ab") as log:
+        return subprocess.Popen(argv, stdin=subprocess.DEVNULL, stdout=log, stderr=subprocess.STDOUT)
+
+
+async def test_every_message_a_client_received_is_kept_after_kill_9(tmp_path: pathlib.Path) -> None:
+    database = f"sqlite:///{tmp_path / 'chat.db'}"
+    port = free_port()
+    argv = [sys.executable, "-m", "tcp_server", "--host", "127.0.0.1", "--port", str(port), "--database", database,
+            "--history", "1000", "--flood-rate", "0", "--resume-grace", "0", "--no-uvloop"]
+    async def start() -> subprocess.Popen[bytes]:
+        proc = spawn(argv, tmp_path / "server.log")
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + TIMEOUT
+        while True:
+            try:
+                probe = await LineClient.connect("127.0.0.1", port)
+            except OSError:
+                if loop.time() > deadline or proc.poll() is not None:
+                    proc.kill()
+                    raise AssertionError("the server did not start") from None
+                await asyncio.sleep(0.05)
+                continue
+            await probe.close()
+            return proc
+
+    proc = await start()
+    try:
+        alice, _ = await joined(port, "alice")
+        bob, _ = await joined(port, "bob")
+        received: list[str] = []
+        sent = 0
+        while len(received) < 1000:  # a flood that keeps up to 200 messages in flight when the kill comes
+            await alice.send("".join(f"002#alice#{i}\n" for i in range(sent, sent + 50)))
+            sent += 50
+            while len(received) < sent - 200:
+                frame = await bob.recv()
+                if isinstance(frame, Message):
+                    received.append(frame.message)
+        await alice.send("".join(f"002#alice#{i}\n" for i in range(sent, sent + 200)))
+        os.kill(proc.pid, signal.SIGKILL)
+        proc.wait(timeout=TIMEOUT)
+        try:
+            while True:
+                frame = await bob.recv()
+                if isinstance(frame, Message):
+                    received.append(frame.message)
+        except (ConnectionError, AssertionError):
+            pass
+        await alice.close()
+        await bob.close()
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait(timeout=TIMEOUT)
+
+    proc = await start()
+    try:
+        carol, history = await joined(port, "carol")
+        store = await MessageStore.open(parse_database(database))
+        try:
+            kept = [m.text for m in await store.before("lobby", None, 10_000_000)]
+        finally:
+            await store.close()
+        assert len(received) >= 1000
+        assert kept[:len(received)] == received  # all of it, in order (and maybe more that nobody saw)
+        assert [h.message for h in history] == kept[-1000:]  # the newcomer's 111: the newest of it
+        await carol.close()
+    finally:
+        proc.terminate()
+        proc.wait(timeout=TIMEOUT)
