@@ -59,6 +59,8 @@ async def start_node(config: ServerConfig) -> tuple[ChatServer, RedisRoom | None
         resume_grace=config.resume_grace, resume_max_frames=config.resume_max_frames,
         resume_max_bytes=config.resume_max_bytes))
     # History and sessions live in Redis too: a resume may land on any node, history outlives a node.
+    logging.getLogger("tcp_server").warning(
+        "--redis without --database: the history is kept in Redis, which is not durable storage")
     history = RedisHistory(config.history, config.history_max_bytes) if config.history > 0 else None
     sessions = RedisSessionStore(room.link) if config.resume_grace > 0 else None
     if history is not None:
