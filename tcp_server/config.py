@@ -80,6 +80,8 @@ class ServerConfig:
     data_dir: str | None = None
     history_days: float = 0.0  # retention by age (0: keep every message)
     history_max: int = 0  # retention by count, per room (0: no bound)
+    search_rate: float = 1.0  # 017 searches per second per connection (its own bucket)
+    search_burst: int = 10
     resume_grace: float = 60.0
     resume_max_frames: int = 1000
     resume_max_bytes: int = 256 * 1024
@@ -154,6 +156,8 @@ def database_problems(cfg: ServerConfig) -> list[str]:
                         "stored once across nodes): leave --database out to keep history in Redis")
     if cfg.history_days < 0:
         problems.append(f"--history-days must be 0 (keep all) or more, not {cfg.history_days}")
+    if cfg.search_rate < 0 or (cfg.search_rate > 0 and cfg.search_burst < 1):
+        problems.append("--search-rate must be 0 (off) or more, with --search-burst at least 1")
     if cfg.history_max < 0:
         problems.append(f"--history-max must be 0 (no bound) or more, not {cfg.history_max}")
     return problems
@@ -228,6 +232,10 @@ def add_server_arguments(
                             help="stored messages older than this many days are deleted (0: keep all)")
     parser.add_env_argument("--history-max", env="CHAT_HISTORY_MAX", type=int, default=d.history_max,
                             help="stored messages kept per room, the oldest deleted past it (0: no bound)")
+    parser.add_env_argument("--search-rate", env="CHAT_SEARCH_RATE", type=float, default=d.search_rate,
+                            help="history searches (017) per second per connection, a bucket of their own (0: off)")
+    parser.add_env_argument("--search-burst", env="CHAT_SEARCH_BURST", type=int, default=d.search_burst,
+                            help="searches a connection may make at once before --search-rate applies")
     parser.add_env_argument("--resume-grace", env="CHAT_RESUME_GRACE", type=float, default=d.resume_grace,
                             help="seconds a dropped session keeps its ID and place for a resume (008) (0: off)")
     parser.add_env_argument("--resume-max-bytes", env="CHAT_RESUME_MAX_BYTES", type=int,

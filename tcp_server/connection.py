@@ -14,7 +14,8 @@ import logging
 import secrets
 import socket
 import time
-from typing import Protocol, Union, assert_never
+from collections.abc import Coroutine
+from typing import TYPE_CHECKING, Any, Protocol, Union, assert_never
 
 from .config import ServerConfig
 from .fanout import Cursor, LogPart
@@ -25,11 +26,14 @@ from .protocol.encoders import BY_FORMAT, FRAMES, LEGACY, Encoder
 from .protocol.frames import ClientFrame, Error, FrameError, ServerFrame
 from .protocol.limits import AddressBuckets, AddressLimits, TokenBucket, address_key
 from .protocol.moderation import Moderation
+from .protocol.scrollback import SEARCH_LIMIT
 from .protocol.session import (
     Claim,
     Close,
     Deliver,
     Effect,
+    FetchPage,
+    FindText,
     Publish,
     Reattach,
     Rehome,
@@ -43,6 +47,9 @@ from .protocol.table import Budget, spec_of
 from .room import Bus, Directory, History, Later, Resumable, RoomUnavailable, SessionStore
 from .stats import ServerStats
 
+if TYPE_CHECKING:
+    from .store.db import MessageStore
+
 log = logging.getLogger("tcp_server")
 
 GATEWAY_GRACE = 2.0
@@ -52,6 +59,8 @@ GRACE_MAX = 64
 """Connections held in that grace at once; past it, over-limit connections are refused at once."""
 CONTROL_RATE = 20.0
 CONTROL_BURST = 40
+QUERY_TIMEOUT = 10.0
+"""Seconds a 016/017 may wait for the store before it is answered 109#unavailable."""
 """The control bucket (pings, ``000``, ``007``): generous for any real client, but not free."""
 
 
@@ -63,6 +72,8 @@ class Node(Protocol):
     bus: Bus
     history: History | None
     sessions: SessionStore | None
+    store: MessageStore | None
+    cursor_key: bytes | None
     address_limits: AddressLimits
     address_buckets: AddressBuckets | None
     moderation: Moderation
@@ -84,6 +95,10 @@ class Node(Protocol):
     def log_connected(self, name: str, address: str) -> None: ...
 
     def log_disconnected(self, name: str, address: str) -> None: ...
+
+    def oldest_seq(self) -> int | None:
+        """With a store: the room's number of the oldest message a newcomer's ``111`` holds (of the next one
+        when it holds none), taken in the same turn; None without a store."""
 
 
 _KEEPALIVE = [(socket.IPPROTO_TCP, opt, value) for name, value in (("TCP_KEEPIDLE", 60), ("TCP_KEEPINTVL", 10),
@@ -118,7 +133,7 @@ class ChatConnection(asyncio.Protocol):
     __slots__ = (
         "node", "transport", "session", "reader", "out", "encoder", "cursor", "counted_address",
         "timer", "closing", "bucket", "control", "strikes", "paused", "over_limit", "pending", "in_grace",
-        "leave_cause", "connected_at", "limit_key",
+        "leave_cause", "connected_at", "limit_key", "search", "querying",
     )
 
     def __init__(self, node: Node, encoder: Encoder = FRAMES) -> None:
@@ -136,6 +151,9 @@ class ChatConnection(asyncio.Protocol):
         now = node.loop.time()
         self.bucket = TokenBucket(cfg.flood_rate, cfg.flood_burst, now) if cfg.flood_rate > 0 else None
         self.control = TokenBucket(CONTROL_RATE, CONTROL_BURST, now) if cfg.flood_rate > 0 else None
+        self.search = (TokenBucket(cfg.search_rate, cfg.search_burst, now)
+                       if cfg.flood_rate > 0 and cfg.search_rate > 0 else None)
+        self.querying = False  # a 016/017 waits for the store: what is read meanwhile waits, in order
         self.strikes = 0
         self.paused = False
         self.over_limit = False
@@ -153,6 +171,8 @@ class ChatConnection(asyncio.Protocol):
         peer = transport.get_extra_info("peername")
         address = str(peer[0]) if peer else "unknown"
         self.session = Session(node.room.roster, address, node.config.gateway_secret, node.moderation, now_ms)
+        if self.encoder is not LEGACY:  # the seed's client has no scrollback: never a 141 there
+            self.session.cursor_key = node.cursor_key
         count = node.opened(self)
         if count > node.config.max_clients or node.closing:
             self.refuse(ErrorReason.BUSY, "too many connections")
@@ -366,8 +386,8 @@ class ChatConnection(asyncio.Protocol):
         for i, item in enumerate(items):
             if self.closing:
                 return
-            if session.state is ConnState.JOINING:
-                # The directory has not answered yet: the rest waits, in order.
+            if session.state is ConnState.JOINING or self.querying:
+                # The directory (or the store) has not answered yet: the rest waits, in order.
                 self.pending.extend(items[i:])
                 self._pause()
                 return
@@ -388,7 +408,10 @@ class ChatConnection(asyncio.Protocol):
                 self._refuse_busy()
                 return False
             return True
-        bucket = self.bucket if budget is Budget.MESSAGE else self.control
+        if budget is Budget.SEARCH:
+            bucket = self.search
+        else:
+            bucket = self.bucket if budget is Budget.MESSAGE else self.control
         if bucket is None:
             return True
         now = self.node.loop.time()
@@ -468,6 +491,10 @@ class ChatConnection(asyncio.Protocol):
                     self._rehome(address)
                 case Reattach(token):
                     self._reattach(token)
+                case FetchPage(room, before, limit):
+                    self._query(self._fetch(room, before, limit))
+                case FindText(room, query):
+                    self._query(self._find(room, query))
                 case _:
                     assert_never(effect)
 
@@ -529,7 +556,7 @@ class ChatConnection(asyncio.Protocol):
                     history = arrival.history
                 else:
                     history = node.history.recent() if node.history is not None else []
-                self.apply(session.claimed(users, token, history))
+                self.apply(session.claimed(users, token, history, node.oldest_seq() if arrival is None else None))
                 if arrival is not None:
                     for frame in arrival.frames:  # the room since the join's echo, before the log from here on
                         self.send(frame)
@@ -538,12 +565,46 @@ class ChatConnection(asyncio.Protocol):
         except Exception:
             self.internal_error()
 
+    def _query(self, work: Coroutine[Any, Any, list[Effect]]) -> None:
+        """A 016/017 reads the store: frames read meanwhile wait in order, reading paused, as for a claim."""
+        self.querying = True
+        self._pause()
+        self.node.loop.create_task(self._answer(work), name="history query")
+
+    async def _answer(self, work: Coroutine[Any, Any, list[Effect]]) -> None:
+        try:
+            effects = await asyncio.wait_for(work, QUERY_TIMEOUT)
+        except Exception as exc:
+            log.warning("a history query failed: %s", type(exc).__name__ if isinstance(exc, TimeoutError) else exc)
+            effects = [Reply(Error(ErrorReason.UNAVAILABLE, "the stored history cannot be read right now"))]
+        self.querying = False
+        if self.closing or self.transport is None:
+            return
+        try:
+            self.apply(effects)
+            self._go_on()
+        except Exception:
+            self.internal_error()
+
+    async def _fetch(self, room: str, before: int | None, limit: int) -> list[Effect]:
+        store = self.node.store
+        assert store is not None
+        rows = await store.before(room, before, limit)
+        return self.session.paged(room, [(m.seq, m.ts, m.author, m.text) for m in rows], limit)
+
+    async def _find(self, room: str, query: str) -> list[Effect]:
+        store = self.node.store
+        assert store is not None
+        rows = await store.search(room, query, SEARCH_LIMIT)
+        return self.session.found([(m.seq, m.ts, m.author, m.text) for m in rows])
+
     def _go_on(self) -> None:
         """The directory or the store answered: the frames read meanwhile, in order, then reading again."""
         pending, self.pending = self.pending, []
         if pending:
             self.handle_items(pending)
-        if not self.pending and self.paused and self.session.state is not ConnState.JOINING:
+        if (not self.pending and self.paused and self.session.state is not ConnState.JOINING
+                and not self.querying):
             self._resume()
             self._pace()
 

@@ -36,9 +36,16 @@ from .tls import ServerTLS
 if TYPE_CHECKING:
     from .metrics_http import ServerMetrics
     from .store.db import MessageStore
-    from .store.gate import StoreGate
+    from .store.gate import StoredWindow, StoreGate
 
 log = logging.getLogger("tcp_server")
+
+
+def _window_type() -> type[StoredWindow]:
+    """The store's window class, imported only once a store is open (SQLAlchemy only when asked for)."""
+    from .store.gate import StoredWindow
+
+    return StoredWindow
 
 RETENTION_INTERVAL = 3600.0
 """Seconds between two retention passes over the stored history."""
@@ -94,6 +101,7 @@ class ChatServer:
         self.tls_port: int | None = None
         self.metrics: ServerMetrics | None = None
         self.store: MessageStore | None = None  # the durable history (--database other than memory)
+        self.cursor_key: bytes | None = None  # signs 016's cursors; from the database (every node, every restart)
         self.gate: StoreGate | None = None  # the bus's subscriber in front of the room when there is a store
         self._retention: asyncio.Task[None] | None = None
 
@@ -166,6 +174,7 @@ class ChatServer:
             self.store = None
             raise
         self.history = window
+        self.cursor_key = await store.cursor_key()
         log.info("history kept in %s (%d message(s) so far)", url.safe(), window.next_seq - 1)
 
     async def _retain(self) -> None:
@@ -294,6 +303,11 @@ class ChatServer:
     def node_name(self) -> str:
         """The node as chat-admin shows it: its ``--node-id`` in a shared room, else where it listens."""
         return self.config.node_id or f"{self.config.host}:{self.port}"
+
+    def oldest_seq(self) -> int | None:
+        if self.store is None or not isinstance(self.history, _window_type()):
+            return None
+        return self.history.oldest_seq()
 
     def users_online(self) -> int:
         return len(self.room.members) if self._room is not None else 0

@@ -95,7 +95,8 @@ async def test_the_history_survives_a_restart_of_the_server(database: str, durab
     await carol.sync()
     await carol.close()
     store = again.store
-    assert store is not None
+    assert store is not None and again.gate is not None
+    assert await again.gate.drain(TIMEOUT)  # committed (the sender's pong may overtake its message)
     kept = await store.before("lobby", None, 10)
     assert [(m.seq, m.text) for m in kept][-2:] == [(5, "m4 # 한글 %_"), (6, "after")]  # the order goes on
 
@@ -233,7 +234,8 @@ async def test_no_database_library_logs_a_message_or_a_parameter(
     alice, _ = await joined(server.port, "alice")
     await alice.send("002#alice#secret-marker-7f3a")
     await alice.sync()
-    assert server.store is not None
+    assert server.store is not None and server.gate is not None
+    assert await server.gate.drain(TIMEOUT)
     await server.store.search("lobby", "secret-marker", 5)
     await alice.close()
     leaked = [r for r in caplog.records if "secret-marker" in r.getMessage() or "secret-marker" in str(r.args)]

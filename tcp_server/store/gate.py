@@ -22,6 +22,7 @@ from typing import TYPE_CHECKING, Union
 
 from tcp_server.protocol.frames import Message, ServerNotice, WhisperMessage
 from tcp_server.protocol.ids import id_key
+from tcp_server.protocol.scrollback import LOBBY as LOBBY  # re-exported for the server
 from tcp_server.protocol.session import RoomFrame
 from tcp_server.room.recall import frame_size
 
@@ -38,8 +39,6 @@ WRITE_TIMEOUT = 5.0
 RETRY_MIN = 0.2
 RETRY_MAX = 5.0
 DEFAULT_MAX_PENDING = 10_000
-LOBBY = "lobby"
-"""The lobby's room key (the only room until rooms exist)."""
 
 NOTICES = {
     "stopped": {"en": "The chat history is not being saved right now; messages still reach everyone.",
