@@ -304,6 +304,16 @@ class ChatServer:
         """The node as chat-admin shows it: its ``--node-id`` in a shared room, else where it listens."""
         return self.config.node_id or f"{self.config.host}:{self.port}"
 
+    async def delete_history(self, key: str, room: str | None) -> int:
+        """chat-admin history delete: from the store, from the window of recent messages, from what waits."""
+        from .store.gate import LOBBY
+
+        if self.store is None:
+            raise ValueError("this server keeps no stored history (--database memory)")
+        if self.gate is not None and (room is None or room == LOBBY):
+            self.gate.forget_author(key)
+        return await asyncio.wait_for(self.store.delete_author(key, room), RETENTION_TIMEOUT)
+
     def oldest_seq(self) -> int | None:
         if self.store is None or not isinstance(self.history, _window_type()):
             return None

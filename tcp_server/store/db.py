@@ -17,7 +17,7 @@ from typing import Any
 from sqlalchemy import delete, event, func, insert, select
 from sqlalchemy.ext.asyncio import AsyncEngine, create_async_engine
 
-from .migrate import backup_sqlite, upgrade
+from .migrate import backup_sqlite, check_current, upgrade
 from .schema import messages, meta
 from .urls import DatabaseUrl
 
@@ -72,17 +72,22 @@ class MessageStore:
         self.postgres = url.kind == "postgresql"
 
     @classmethod
-    async def open(cls, url: DatabaseUrl) -> MessageStore:
+    async def open(cls, url: DatabaseUrl, migrate: bool = True) -> MessageStore:
         """Connect and migrate (an SQLite file is backed up first if a migration will change it).
 
         Raises :class:`tcp_server.store.migrate.SchemaTooNew` for a database newer than this code.
+        ``migrate=False`` (a reader such as ``chat-admin history export``): a database not at this
+        code's revision is refused instead, and nothing is created.
         """
         quiet_loggers()
         options: dict[str, Any] = {"hide_parameters": True, "pool_pre_ping": True}
         if url.kind == "sqlite":
             assert url.path is not None
+            if not migrate and not url.path.exists():
+                raise FileNotFoundError(f"no history database at {url.path}")
             url.path.parent.mkdir(parents=True, exist_ok=True)
-            backup_sqlite(url.path)
+            if migrate:
+                backup_sqlite(url.path)
             options["connect_args"] = {"timeout": CONNECT_TIMEOUT}
         else:
             options["connect_args"] = {"timeout": CONNECT_TIMEOUT, "command_timeout": CONNECT_TIMEOUT}
@@ -92,7 +97,7 @@ class MessageStore:
         store = cls(url, engine)
         try:
             async with engine.connect() as conn:
-                await conn.run_sync(upgrade, url.safe())
+                await conn.run_sync(upgrade if migrate else check_current, url.safe())
         except BaseException:
             await engine.dispose()
             raise

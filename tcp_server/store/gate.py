@@ -260,6 +260,11 @@ class StoreGate:
         texts = NOTICES[which]
         self.room.room_event(ServerNotice(texts.get(self.lang, texts["en"])), None)
 
+    def forget_author(self, key: str) -> None:
+        """chat-admin history delete: the window forgets them, and what waits to be written is not written."""
+        self.window.forget_author(key)
+        self.unwritten = deque(m for m in self.unwritten if m.author_key != key)
+
     async def drain(self, timeout: float) -> bool:
         """Wait for what is held to be written (shutdown); False if it could not be in time."""
         try:

@@ -20,8 +20,16 @@ MIGRATIONS = Path(__file__).parent / "migrations"
 LOCK_ID = 0x68616E63  # "hanc": the advisory lock every node takes around its migrations
 
 
-class SchemaTooNew(RuntimeError):
+class SchemaError(RuntimeError):
+    """The database's schema is not one this code may use as it is."""
+
+
+class SchemaTooNew(SchemaError):
     """The database was migrated by a newer chat-server: running this one could damage it."""
+
+
+class SchemaOutdated(SchemaError):
+    """A reader that does not migrate found an older (or empty) schema."""
 
 
 def alembic_config() -> Config:
@@ -80,6 +88,15 @@ def backup_sqlite(path: Path) -> Path | None:
         source.close()
     log.info("backed up %s to %s before migrating it", path, target)
     return target
+
+
+def check_current(connection: Connection, where: str) -> None:
+    """For readers that do not migrate: the database must be at this code's revision."""
+    revision = current(connection)
+    check_known(revision, where)
+    if revision != head():
+        raise SchemaOutdated(f"the database {where} is at schema revision {revision or 'none'}, not {head()}: "
+                           "start chat-server on it once (it migrates), then try again")
 
 
 def upgrade(connection: Connection, where: str) -> None:
