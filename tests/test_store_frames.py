@@ -288,3 +288,54 @@ async def test_the_legacy_port_never_gets_141(start: Start, clients: Callable[[i
         assert "이전 메시지" not in text and "141" not in text
     finally:
         writer.close()
+
+
+async def test_a_message_sent_during_a_join_is_history_or_live_never_both_never_neither(
+    start: Start, clients: Callable[[int], Awaitable[LineClient]],
+) -> None:
+    from tcp_server.protocol import Message
+
+    server = await start(history=1000)
+    bob = await clients(server.port)
+    await join(bob, "bob")
+    count = 300
+    halfway = asyncio.Event()
+
+    async def talk() -> None:
+        for i in range(count):
+            await bob.send(f"002#bob#{i}")
+            if i == count // 2:
+                halfway.set()
+            await asyncio.sleep(0)  # let carol's join land somewhere in the stream (and in a batch being written)
+
+    await say(server, bob, "bob", ["-1"])
+    talker = asyncio.create_task(talk())
+    await asyncio.wait_for(halfway.wait(), TIMEOUT)
+    carol = await clients(server.port)
+    await carol.send("001#carol")
+    await asyncio.wait_for(talker, TIMEOUT)
+    await bob.send("002#bob#end")
+    frames = await carol.recv_until(Message("bob", "end"))
+    history = [int(f.message) for f in frames if isinstance(f, History)]
+    live = [int(f.message) for f in frames if isinstance(f, Message) and f.message != "end"]
+    assert history[0] == -1
+    assert history + live == list(range(-1, count))  # every message exactly once, in order
+
+
+async def test_retention_deletes_past_the_bounds_at_start(
+    start: Start, clients: Callable[[int], Awaitable[LineClient]],
+) -> None:
+    server = await start()
+    bob = await clients(server.port)
+    await join(bob, "bob")
+    await say(server, bob, "bob", [f"r{i}" for i in range(10)])
+    await server.close(timeout=2.0)
+    again = await start(history_max=4)
+    assert again.store is not None
+    kept: list[str] = []
+    loop = asyncio.get_running_loop()
+    deadline = loop.time() + TIMEOUT
+    while kept != ["r6", "r7", "r8", "r9"]:  # the retention task runs at start, in the background: polled
+        assert loop.time() < deadline, kept
+        kept = [m.text for m in await again.store.before("lobby", None, 100)]
+        await asyncio.sleep(0.02)
