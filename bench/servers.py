@@ -215,6 +215,8 @@ def run_ours(
     # The load generator counts every line after 107 as a delivery: no 112/111 (an older copy ignores these).
     env.setdefault("CHAT_RESUME_GRACE", "0")
     env.setdefault("CHAT_HISTORY", "0")
+    # Today's in-memory history unless a kind asks for a database (the server's own default is an SQLite file).
+    env.setdefault("CHAT_DATABASE", "memory")
     env.update(env_extra or {})
     if pythonpath:
         env["PYTHONPATH"] = pythonpath + (os.pathsep + env["PYTHONPATH"] if env.get("PYTHONPATH") else "")
