@@ -410,8 +410,9 @@ def run_ngircd(port: int, host: str = "127.0.0.1", cpus: set[int] | None = None)
 def run_server(kind: str, port: int, host: str = "127.0.0.1", cpus: set[int] | None = None,
                pythonpath: str | None = None) -> Iterator[ServerHandle]:
     """``kind`` is "ours", "ours-before" (``--ours-path``'s copy), "ours-history" (history and resume on),
-    "ours-metrics" (metrics on and scraped), "ours-redis" / "ours-redis2" (one / two nodes of a shared room in Redis),
-    "ngircd" or "gateway" (ours behind the web gateway)."""
+    "ours-metrics" (metrics on and scraped), "ours-durable" (ours-history with its SQLite store),
+    "ours-redis" / "ours-redis2" (one / two nodes of a shared room in Redis), "ngircd" or "gateway" (ours
+    behind the web gateway)."""
     if kind == "gateway":
         with run_gateway(port, host, cpus) as handle:
             yield handle
@@ -431,6 +432,12 @@ def run_server(kind: str, port: int, host: str = "127.0.0.1", cpus: set[int] | N
     elif kind == "ours-history":  # the product's defaults: the last 50 messages kept, sessions resumable for 60 s
         with run_ours(port, host, cpus, name="hanchat-history",
                       env_extra={"CHAT_HISTORY": "50", "CHAT_RESUME_GRACE": "60"}) as handle:
+            yield handle
+    elif kind == "ours-durable":  # the product's defaults with its durable history: an SQLite file, 50 on join
+        with tempfile.TemporaryDirectory(prefix="hanchat-bench-") as data, run_ours(
+                port, host, cpus, name="hanchat-durable",
+                env_extra={"CHAT_HISTORY": "50", "CHAT_RESUME_GRACE": "60",
+                           "CHAT_DATABASE": f"sqlite:///{data}/chat.db"}) as handle:
             yield handle
     elif kind == "ours-metrics":  # the metrics port on, scraped every second
         metrics_port = free_port(host)
