@@ -141,6 +141,15 @@ async def test_store_pages_searches_literally_and_prunes(
     database: str, open_store: Callable[[str], Awaitable[MessageStore]],
 ) -> None:
     store = await open_store(database)
+    from sqlalchemy import text
+
+    async with store.engine.connect() as conn:  # migration 0002's index is there, so searches use it
+        if store.postgres:
+            found_index = await conn.execute(
+                text("SELECT 1 FROM pg_indexes WHERE indexname = 'ix_messages_folded_trgm'"))
+            assert found_index.scalar() == 1
+        else:
+            assert store.fts
     texts = ["100% sure", "a_b", "ÉCOLE", "école", "ﬃ ligature", "SELECT * FROM messages; --", "안녕하세요 여러분",
              "it's \"quoted\"", "back\\slash", "NEAR(a b)", "plain"]
     await store.write([StoredMessage("lobby", i + 1, 1000 + i, "bob", "bob", t) for i, t in enumerate(texts)])
@@ -165,7 +174,9 @@ async def test_store_pages_searches_literally_and_prunes(
     assert await store.prune("lobby", older_than_ms=1003, keep=None) == 3
     assert await store.prune("lobby", older_than_ms=None, keep=5) == 3
     assert [m.seq for m in await store.before("lobby", None, 50)] == [7, 8, 9, 10, 11]
+    assert await found("plain") == ["plain"]
     assert await store.delete_author("bob", "lobby") == 5
+    assert await found("plain") == [] and await found("near(") == []  # gone from the index too
     assert [m.text async for m in store.export()] == ["100% other room"]
 
 
@@ -314,3 +325,34 @@ async def test_every_message_a_client_received_is_kept_after_kill_9(tmp_path: pa
     finally:
         proc.terminate()
         proc.wait(timeout=TIMEOUT)
+
+
+def test_an_older_schema_is_backed_up_then_migrated_and_its_messages_are_searchable(tmp_path: pathlib.Path) -> None:
+    from alembic import command
+    from sqlalchemy import create_engine
+
+    from tcp_server.store.migrate import alembic_config
+
+    path = tmp_path / "chat.db"
+    engine = create_engine(f"sqlite:///{path}")
+    with engine.connect() as conn:  # a database as the first release left it
+        cfg = alembic_config()
+        cfg.attributes["connection"] = conn
+        command.upgrade(cfg, "0001")
+        conn.exec_driver_sql("INSERT INTO messages (room, seq, ts, author, author_key, body, folded) "
+                             "VALUES ('lobby', 1, 5, 'bob', 'bob', 'Old News', 'old news')")
+        conn.commit()
+    engine.dispose()
+
+    async def reopen() -> list[str]:
+        store = await MessageStore.open(parse_database(f"sqlite:///{path}"))
+        try:
+            return [m.text for m in await store.search("lobby", "OLD NEW", 5)]
+        finally:
+            await store.close()
+
+    assert asyncio.run(reopen()) == ["Old News"]  # the index was built from what was there
+    (backup,) = tmp_path.glob("chat.db.0001-*.bak")
+    with sqlite3.connect(backup) as db:
+        assert db.execute("SELECT version_num FROM alembic_version").fetchall() == [("0001",)]
+    db.close()

@@ -14,7 +14,7 @@ from collections.abc import AsyncIterator, Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from sqlalchemy import delete, event, func, insert, select
+from sqlalchemy import column, delete, event, func, insert, literal_column, select, table, text
 from sqlalchemy.ext.asyncio import AsyncEngine, create_async_engine
 
 from .migrate import backup_sqlite, check_current, upgrade
@@ -59,6 +59,9 @@ def _message(row: Any) -> StoredMessage:
     return StoredMessage(row.room, row.seq, row.ts, row.author, row.author_key, row.body)
 
 
+_FTS = table("messages_fts", column("rowid"))
+"""The FTS5 index of migration 0002 (SQLite), as far as queries join it."""
+
 _COLUMNS = (messages.c.room, messages.c.seq, messages.c.ts, messages.c.author, messages.c.author_key,
             messages.c.body)
 
@@ -70,6 +73,7 @@ class MessageStore:
         self.url = url
         self.engine = engine
         self.postgres = url.kind == "postgresql"
+        self.fts = False  # SQLite: the FTS5 trigram index of migration 0002 is there
 
     @classmethod
     async def open(cls, url: DatabaseUrl, migrate: bool = True) -> MessageStore:
@@ -98,6 +102,10 @@ class MessageStore:
         try:
             async with engine.connect() as conn:
                 await conn.run_sync(upgrade if migrate else check_current, url.safe())
+                if url.kind == "sqlite":
+                    found = await conn.execute(text(
+                        "SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = 'messages_fts'"))
+                    store.fts = found.scalar() is not None
         except BaseException:
             await engine.dispose()
             raise
@@ -141,11 +149,23 @@ class MessageStore:
     async def search(self, room: str, query: str, limit: int) -> list[StoredMessage]:
         """Messages whose text holds ``query`` (literal, case folded), newest first.
 
-        A plain substring position (``instr``/``strpos``) on the folded column: no character of the
-        query is pattern syntax, whatever it is.
+        No character of the query is syntax, whatever it is. SQLite: the FTS5 trigram index finds the
+        candidates for a query of 3+ characters (the query as one quoted phrase, its quotes doubled),
+        and ``instr`` on the folded column decides. PostgreSQL: ``LIKE`` with ``\\``, ``%`` and ``_``
+        escaped (the pg_trgm index serves it). Without an index: ``instr``, a scan.
         """
-        position = func.strpos if self.postgres else func.instr
-        stmt = (select(*_COLUMNS).where(messages.c.room == room, position(messages.c.folded, fold(query)) > 0)
+        needle = fold(query)
+        condition = [messages.c.room == room]
+        source: Any = messages
+        if self.postgres:
+            escaped = needle.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
+            condition.append(messages.c.folded.like(f"%{escaped}%", escape="\\"))
+        else:
+            condition.append(func.instr(messages.c.folded, needle) > 0)
+            if self.fts and len(needle) >= 3:
+                source = messages.join(_FTS, _FTS.c.rowid == messages.c.id)
+                condition.append(literal_column("messages_fts").op("MATCH")('"' + needle.replace('"', '""') + '"'))
+        stmt = (select(*_COLUMNS).select_from(source).where(*condition)
                 .order_by(messages.c.seq.desc()).limit(limit))
         async with self.engine.connect() as conn:
             rows = (await conn.execute(stmt)).all()
