@@ -16,6 +16,7 @@ from .connection import ChatConnection
 from .protocol.codes import ErrorReason
 from .protocol.frames import Error
 from .server import ChatServer
+from .store.urls import parse_database
 
 if TYPE_CHECKING:
     from .room.redis import RedisRoom
@@ -54,14 +55,18 @@ async def start_node(config: ServerConfig) -> tuple[ChatServer, RedisRoom | None
     from .room.redis import RedisRoom, RedisSettings
     from .room.redis_recall import RedisHistory, RedisSessionStore
 
+    durable = parse_database(config.database).durable  # PostgreSQL, shared by the nodes
     room = RedisRoom.create(RedisSettings(
-        config.redis, config.node_id, config.redis_prefix, config.node_timeout, history=config.history,
-        resume_grace=config.resume_grace, resume_max_frames=config.resume_max_frames,
-        resume_max_bytes=config.resume_max_bytes))
-    # History and sessions live in Redis too: a resume may land on any node, history outlives a node.
-    logging.getLogger("tcp_server").warning(
-        "--redis without --database: the history is kept in Redis, which is not durable storage")
-    history = RedisHistory(config.history, config.history_max_bytes) if config.history > 0 else None
+        config.redis, config.node_id, config.redis_prefix, config.node_timeout,
+        history=0 if durable else config.history, resume_grace=config.resume_grace,
+        resume_max_frames=config.resume_max_frames, resume_max_bytes=config.resume_max_bytes, ids=durable))
+    # Sessions live in Redis: a resume may land on any node. History too, unless the nodes share a database
+    # (each node then stores what it delivers, numbered by the room's log: the same message once).
+    history = None
+    if not durable:
+        logging.getLogger("tcp_server").warning(
+            "--redis without --database: the history is kept in Redis, which is not durable storage")
+        history = RedisHistory(config.history, config.history_max_bytes) if config.history > 0 else None
     sessions = RedisSessionStore(room.link) if config.resume_grace > 0 else None
     if history is not None:
         room.link.on_history = history.load

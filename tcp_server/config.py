@@ -151,9 +151,6 @@ def database_problems(cfg: ServerConfig) -> list[str]:
         problems.append("--redis shares the room between several nodes, but an SQLite file (--database "
                         f"{cfg.database}) belongs to one node: use --database postgresql://... or leave --database "
                         "out (history then stays in Redis, not durable)")
-    elif cfg.redis and url.kind == "postgresql":
-        problems.append("--redis with --database postgresql://... is not supported yet (each message must be "
-                        "stored once across nodes): leave --database out to keep history in Redis")
     if cfg.history_days < 0:
         problems.append(f"--history-days must be 0 (keep all) or more, not {cfg.history_days}")
     if cfg.search_rate < 0 or (cfg.search_rate > 0 and cfg.search_burst < 1):

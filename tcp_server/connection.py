@@ -556,7 +556,8 @@ class ChatConnection(asyncio.Protocol):
                     history = arrival.history
                 else:
                     history = node.history.recent() if node.history is not None else []
-                self.apply(session.claimed(users, token, history, node.oldest_seq() if arrival is None else None))
+                oldest = node.oldest_seq() if arrival is None else arrival.oldest
+                self.apply(session.claimed(users, token, history, oldest))
                 if arrival is not None:
                     for frame in arrival.frames:  # the room since the join's echo, before the log from here on
                         self.send(frame)

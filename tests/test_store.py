@@ -218,6 +218,8 @@ def test_the_flags_default_to_an_sqlite_file_in_the_data_directory(tmp_path: pat
     cfg = parse_config([], environ={"CHAT_DATABASE": "memory", "CHAT_HISTORY_DAYS": "30", "CHAT_HISTORY_MAX": "9"})
     assert (cfg.database, cfg.history_days, cfg.history_max) == ("memory", 30.0, 9)
     assert parse_config(["--redis", "redis://127.0.0.1:1/0"], environ={}).database == "memory"
+    shared = parse_config(["--redis", "redis://127.0.0.1:1/0", "--database", "postgres://u:p@db/chat"], environ={})
+    assert shared.database == "postgres://u:p@db/chat"  # several nodes, one PostgreSQL
 
 
 @pytest.mark.parametrize(("argv", "words"), [

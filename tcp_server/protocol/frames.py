@@ -252,12 +252,15 @@ class Message:
     """``105#FROM#MESSAGE``: a message to everyone.
 
     ``ts`` (ms since the epoch, set by the server when it publishes) is not a
-    wire field of 105: JSON events carry it, history keeps it.
+    wire field of 105: JSON events carry it, history keeps it. ``seq`` neither: the
+    room's order number a shared room's bus gives each message (several nodes store
+    it once, in the order the room delivered); None where the node numbers them itself.
     """
 
     sender: str
     message: str
     ts: int | None = field(default=None, compare=False)
+    seq: int | None = field(default=None, compare=False)
     CODE: ClassVar[str] = ServerCode.MESSAGE
 
     def fields(self) -> tuple[str, ...]:

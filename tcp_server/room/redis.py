@@ -84,6 +84,13 @@ def entry_id(ident: str) -> tuple[int, int]:
     return int(ms), int(seq or 0)
 
 
+def room_seq(place: tuple[int, int]) -> int:
+    """A message's place in the room's order as one number (the durable store's ``seq``): from its log entry
+    ID, which Redis assigns in publishing order and which keeps growing across a Redis restart (time-based)."""
+    ms, n = place
+    return (ms << 20) | min(n, (1 << 20) - 1)
+
+
 def default_node_id(port: int) -> str:
     return f"{socket.gethostname()}:{port}"
 
@@ -100,6 +107,7 @@ class RedisSettings:
     resume_grace: float = 0.0  # seconds a dropped session is kept (0: no resume)
     resume_max_frames: int = 1000  # what a parked session may miss, in frames...
     resume_max_bytes: int = 256 * 1024  # ...and in bytes
+    ids: bool = False  # every message needs its log ID: its place in the room's order (a durable store)
 
     @property
     def log_cap(self) -> int:
@@ -107,7 +115,7 @@ class RedisSettings:
         past its bound anyway); a short log when only history needs IDs."""
         if self.resume_grace > 0:
             return self.resume_max_frames + 1
-        return 1 if self.history > 0 else 0
+        return 1 if self.history > 0 or self.ids else 0
 
 
 @dataclass
@@ -730,21 +738,24 @@ class RedisBus:
             return
         ids = iter(() if ident == "-" else ident.split(","))
         for one in (event if event and isinstance(event[0], list) else (event,)):
+            seq = None
             if one and one[0] in LOGGED:
                 logged = next(ids, None)
                 if logged is not None:
-                    if entry_id(logged) <= link.loaded_id:
+                    place = entry_id(logged)
+                    if place <= link.loaded_id:
                         continue  # already in the load
                     link.last_id = logged
-            self._dispatch(one)
+                    seq = room_seq(place)
+            self._dispatch(one, seq)
 
-    def _dispatch(self, event: Any) -> None:
+    def _dispatch(self, event: Any, seq: int | None = None) -> None:
         try:
             kind = event[0]
             sub = self._subscriber
             if kind == "m":
                 if sub is not None:
-                    sub.room_event(Message(event[2], event[3], event[4] if len(event) > 4 else None), event[1])
+                    sub.room_event(Message(event[2], event[3], event[4] if len(event) > 4 else None, seq), event[1])
             elif kind == "w":
                 if sub is not None:
                     sub.whisper(event[1], WhisperMessage(event[2], event[3], event[4] if len(event) > 4 else None))

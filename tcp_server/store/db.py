@@ -15,6 +15,8 @@ from dataclasses import dataclass
 from typing import Any
 
 from sqlalchemy import column, delete, event, func, insert, literal_column, select, table, text
+from sqlalchemy.dialects.postgresql import insert as postgresql_insert
+from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.ext.asyncio import AsyncEngine, create_async_engine
 
 from .migrate import backup_sqlite, check_current, upgrade
@@ -116,19 +118,26 @@ class MessageStore:
 
     async def cursor_key(self) -> bytes:
         """The key that signs this database's cursors: made once, shared by every node, kept across restarts."""
-        async with self.engine.begin() as conn:
-            found = (await conn.execute(select(meta.c.value).where(meta.c.key == CURSOR_KEY))).scalar()
-            if found is None:
-                found = secrets.token_hex(32)
-                await conn.execute(insert(meta).values(key=CURSOR_KEY, value=found))
+        async with self.engine.begin() as conn:  # several nodes starting at once: the first one's key wins
+            await conn.execute(self._insert(meta).values(key=CURSOR_KEY, value=secrets.token_hex(32))
+                               .on_conflict_do_nothing(index_elements=["key"]))
+        async with self.engine.connect() as conn:
+            found = (await conn.execute(select(meta.c.value).where(meta.c.key == CURSOR_KEY))).scalar_one()
         return bytes.fromhex(found)
+
+    def _insert(self, target: Any) -> Any:
+        """The dialect's INSERT (it knows ON CONFLICT)."""
+        return postgresql_insert(target) if self.postgres else sqlite_insert(target)
 
     async def write(self, batch: Sequence[StoredMessage]) -> None:
         """One transaction for the whole batch: committed when this returns."""
         if not batch:
             return
+        stmt: Any = insert(messages)
+        if self.postgres:  # every node of a shared room stores what it delivers: each message once
+            stmt = self._insert(messages).on_conflict_do_nothing(index_elements=["room", "seq"])
         async with self.engine.begin() as conn:
-            await conn.execute(insert(messages), [m.row() for m in batch])
+            await conn.execute(stmt, [m.row() for m in batch])
 
     async def last_seq(self, room: str) -> int:
         """The room's newest sequence number (0: nothing kept)."""

@@ -137,8 +137,10 @@ class StoreGate:
 
     def room_event(self, frame: RoomFrame, exclude: str | None) -> None:
         if type(frame) is Message:
-            seq = self.next_seq
-            self.next_seq += 1
+            seq = frame.seq  # a shared room's bus numbers messages for every node alike
+            if seq is None:
+                seq = self.next_seq
+            self.next_seq = max(self.next_seq, seq + 1)
             self._keep(StoredMessage(self.room_key, seq, frame.ts or time.time_ns() // 1_000_000, frame.sender,
                                      id_key(frame.sender), frame.message))
             if self.degraded:  # live first: it waits in memory for the database
