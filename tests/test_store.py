@@ -358,3 +358,27 @@ def test_an_older_schema_is_backed_up_then_migrated_and_its_messages_are_searcha
     with sqlite3.connect(backup) as db:
         assert db.execute("SELECT version_num FROM alembic_version").fetchall() == [("0001",)]
     db.close()
+
+
+async def test_retention_by_count_holds_with_gaps_in_the_numbers(
+    database: str, open_store: Callable[[str], Awaitable[MessageStore]],
+) -> None:
+    store = await open_store(database)
+    seqs = [5 << 20, (5 << 20) + 1, 9 << 20, 12 << 20, (12 << 20) + 7]  # a shared room's numbers
+    await store.write([StoredMessage("lobby", s, 1000, "bob", "bob", str(i)) for i, s in enumerate(seqs)])
+    assert await store.prune("lobby", older_than_ms=None, keep=2) == 3
+    assert [m.seq for m in await store.before("lobby", None, 10)] == seqs[-2:]
+    assert await store.prune("lobby", older_than_ms=None, keep=2) == 0
+
+
+async def test_nodes_starting_at_once_migrate_once(postgres_url: str) -> None:
+    """The migrations hold an advisory lock: the other nodes wait, then find the schema at head."""
+    stores = await asyncio.gather(*(MessageStore.open(parse_database(postgres_url)) for _ in range(3)))
+    try:
+        keys = {await store.cursor_key() for store in stores}
+        assert len(keys) == 1  # one key, whoever made it
+        await stores[0].write([StoredMessage("lobby", 1, 1, "bob", "bob", "hi")])
+        assert [m.text for m in await stores[2].before("lobby", None, 5)] == ["hi"]
+    finally:
+        for store in stores:
+            await store.close()

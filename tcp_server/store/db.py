@@ -215,9 +215,13 @@ class MessageStore:
         conditions = []
         if older_than_ms is not None:
             conditions.append(messages.c.ts < older_than_ms)
-        if keep is not None:
-            newest = await self.last_seq(room)
-            conditions.append(messages.c.seq <= newest - keep)
+        if keep is not None:  # by position, not arithmetic: a shared room's numbers have gaps
+            async with self.engine.connect() as conn:
+                beyond = (await conn.execute(
+                    select(messages.c.seq).where(messages.c.room == room).order_by(messages.c.seq.desc())
+                    .offset(keep).limit(1))).scalar()
+            if beyond is not None:
+                conditions.append(messages.c.seq <= beyond)
         if not conditions:
             return 0
         from sqlalchemy import or_
