@@ -121,3 +121,35 @@ async def test_a_node_killed_mid_flood_loses_nothing_a_client_received(
     assert len(received) >= 500
     assert set(received) <= set(kept)  # every message bob's node delivered was committed first
     assert kept[:len(received)] == received  # and in the room's order
+
+
+async def test_a_message_during_a_join_on_another_node_is_history_or_live_never_both(
+    make_node: MakeNode, node_clients: Connect, postgres_url: str,
+) -> None:
+    a = await make_node(database=postgres_url, history=1000)
+    b = await make_node(database=postgres_url, history=1000)
+    bob = await node_clients(a)
+    await bob.join("bob")
+    count = 300
+    halfway = asyncio.Event()
+
+    async def talk() -> None:
+        for i in range(count):
+            await bob.send(f"002#bob#{i}")
+            if i == count // 2:
+                halfway.set()
+            await asyncio.sleep(0)  # let carol's join land somewhere in the stream
+
+    await bob.send("002#bob#-1")
+    talker = asyncio.create_task(talk())
+    await asyncio.wait_for(halfway.wait(), TIMEOUT)
+    carol = await node_clients(b)
+    await carol.send("001#carol")
+    await asyncio.wait_for(talker, TIMEOUT)
+    await bob.send("002#bob#end")
+    frames = await carol.recv_until(Message("bob", "end"), timeout=TIMEOUT * 2)
+    history = [int(f.message) for f in frames if isinstance(f, History)]
+    live = [int(f.message) for f in frames if isinstance(f, Message) and f.message != "end"]
+    assert history[0] == -1
+    assert history + live == list(range(-1, count))  # each once, in order
+    assert any(isinstance(f, Page) for f in frames)
