@@ -135,7 +135,15 @@ async def stop_node(server: ChatServer, room: RedisRoom | None) -> None:
 
 
 async def serve(config: ServerConfig) -> None:
-    server, room = await start_node(config)
+    try:
+        server, room = await start_node(config)
+    except RuntimeError as exc:
+        from .store.migrate import StoreError  # the store's refusals: said plainly, no traceback
+
+        if not isinstance(exc, StoreError):
+            raise
+        logging.getLogger("tcp_server").error("not starting: %s", exc)
+        raise SystemExit(2) from None
     # What start-up made (modules, the Unicode tables of the ID rules) lives as long as the process: out of
     # the collector's generations, a join storm's collections no longer walk it.
     gc.freeze()

@@ -382,3 +382,27 @@ async def test_nodes_starting_at_once_migrate_once(postgres_url: str) -> None:
     finally:
         for store in stores:
             await store.close()
+
+
+@pytest.mark.parametrize("case", ["newer", "unreachable"])
+def test_chat_server_refuses_a_database_it_cannot_use_saying_why(case: str, tmp_path: pathlib.Path) -> None:
+    if case == "newer":
+        database = f"sqlite:///{tmp_path / 'chat.db'}"
+
+        async def newer() -> None:
+            store = await MessageStore.open(parse_database(database))
+            async with store.engine.begin() as conn:
+                from sqlalchemy import text
+
+                await conn.execute(text("UPDATE alembic_version SET version_num = 'f00d'"))
+            await store.close()
+
+        asyncio.run(newer())
+        expected = "newer than this chat-server knows"
+    else:
+        database = f"postgresql://nobody@127.0.0.1:{free_port()}/chat"  # nothing listens there
+        expected = "cannot open the history database postgresql://nobody@127.0.0.1"
+    result = subprocess.run([sys.executable, "-m", "tcp_server", "--port", "0", "--database", database],
+                            capture_output=True, text=True, timeout=TIMEOUT * 6)
+    assert result.returncode == 2
+    assert expected in result.stderr and "Traceback" not in result.stderr

@@ -17,9 +17,10 @@ from typing import Any
 from sqlalchemy import column, delete, event, func, insert, literal_column, select, table, text
 from sqlalchemy.dialects.postgresql import insert as postgresql_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
+from sqlalchemy.exc import DBAPIError
 from sqlalchemy.ext.asyncio import AsyncEngine, create_async_engine
 
-from .migrate import backup_sqlite, check_current, upgrade
+from .migrate import StoreError, backup_sqlite, check_current, upgrade
 from .schema import messages, meta
 from .urls import DatabaseUrl
 
@@ -108,6 +109,13 @@ class MessageStore:
                     found = await conn.execute(text(
                         "SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = 'messages_fts'"))
                     store.fts = found.scalar() is not None
+        except StoreError:
+            await engine.dispose()
+            raise
+        except (OSError, TimeoutError, DBAPIError) as exc:  # no server there, refused, a locked file...
+            await engine.dispose()
+            reason = type(exc.orig).__name__ if isinstance(exc, DBAPIError) and exc.orig is not None else exc
+            raise StoreError(f"cannot open the history database {url.safe()}: {reason}") from exc
         except BaseException:
             await engine.dispose()
             raise

@@ -20,7 +20,11 @@ MIGRATIONS = Path(__file__).parent / "migrations"
 LOCK_ID = 0x68616E63  # "hanc": the advisory lock every node takes around its migrations
 
 
-class SchemaError(RuntimeError):
+class StoreError(RuntimeError):
+    """The history database cannot be used: the server does not start (the message says why)."""
+
+
+class SchemaError(StoreError):
     """The database's schema is not one this code may use as it is."""
 
 
