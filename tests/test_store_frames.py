@@ -216,10 +216,11 @@ async def test_search_folds_case_and_normalization_newest_first_at_most_50(
     assert hits == [f"hit {i}" for i in range(59, 9, -1)]
 
 
+@pytest.mark.parametrize("kind", ["sqlite", "postgresql"])
 async def test_the_longest_message_is_stored_and_returned_byte_for_byte(
-    start: Start, clients: Callable[[int], Awaitable[LineClient]],
+    start: Start, clients: Callable[[int], Awaitable[LineClient]], kind: str, request: pytest.FixtureRequest,
 ) -> None:
-    server = await start()
+    server = await (start(database=request.getfixturevalue("postgres_url")) if kind == "postgresql" else start())
     bob = await clients(server.port)
     await join(bob, "bob")
     prefix = "002#bob#"
@@ -229,9 +230,13 @@ async def test_the_longest_message_is_stored_and_returned_byte_for_byte(
     assert len(line.encode()) <= 4095  # 4,096 with the LF
     await bob.send(line)
     await bob.sync()
+    assert server.gate is not None and await server.gate.drain(TIMEOUT)
     older, _ = await page(bob, "", 1)
     assert older[0].message == message
     assert older[0].message.encode() == message.encode()
+    await bob.send(f"017#lobby#{message[-40:]}")  # and found by its own text, whatever it holds
+    frames = await bob.recv_until(Searched)
+    assert [f.message for f in frames if isinstance(f, Found)] == [message]
 
 
 async def test_searches_have_their_own_bucket(start: Start, clients: Callable[[int], Awaitable[LineClient]]) -> None:
