@@ -406,3 +406,15 @@ def test_chat_server_refuses_a_database_it_cannot_use_saying_why(case: str, tmp_
                             capture_output=True, text=True, timeout=TIMEOUT * 6)
     assert result.returncode == 2
     assert expected in result.stderr and "Traceback" not in result.stderr
+
+
+async def test_a_batch_written_twice_is_stored_once(
+    database: str, open_store: Callable[[str], Awaitable[MessageStore]],
+) -> None:
+    """A retry after a commit whose answer was lost, or two nodes storing what they both delivered."""
+    store = await open_store(database)
+    batch = [StoredMessage("lobby", i, 1000 + i, "bob", "bob", f"once {i}") for i in (1, 2)]
+    await store.write(batch)
+    await store.write([*batch, StoredMessage("lobby", 3, 1003, "bob", "bob", "once 3")])
+    assert [m.text for m in await store.before("lobby", None, 10)] == ["once 1", "once 2", "once 3"]
+    assert [m.text for m in await store.search("lobby", "once", 10)] == ["once 3", "once 2", "once 1"]

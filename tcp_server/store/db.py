@@ -14,7 +14,7 @@ from collections.abc import AsyncIterator, Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from sqlalchemy import column, delete, event, func, insert, literal_column, select, table, text
+from sqlalchemy import column, delete, event, func, literal_column, select, table, text
 from sqlalchemy.dialects.postgresql import insert as postgresql_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.exc import DBAPIError
@@ -141,9 +141,9 @@ class MessageStore:
         """One transaction for the whole batch: committed when this returns."""
         if not batch:
             return
-        stmt: Any = insert(messages)
-        if self.postgres:  # every node of a shared room stores what it delivers: each message once
-            stmt = self._insert(messages).on_conflict_do_nothing(index_elements=["room", "seq"])
+        # Idempotent: every node of a shared room stores what it delivers (each message once), and a batch
+        # retried after a commit whose answer was lost (a timeout) must not fail on its own rows forever.
+        stmt = self._insert(messages).on_conflict_do_nothing(index_elements=["room", "seq"])
         async with self.engine.begin() as conn:
             await conn.execute(stmt, [m.row() for m in batch])
 
