@@ -576,7 +576,9 @@ class ChatConnection(asyncio.Protocol):
         try:
             effects = await asyncio.wait_for(work, QUERY_TIMEOUT)
         except Exception as exc:
-            log.warning("a history query failed: %s", type(exc).__name__ if isinstance(exc, TimeoutError) else exc)
+            # Its kind only: a driver's message may quote a stored row.
+            log.warning("a history query failed: %s (%s)", type(exc).__name__,
+                        type(getattr(exc, "orig", None)).__name__ if getattr(exc, "orig", None) else "-")
             effects = [Reply(Error(ErrorReason.UNAVAILABLE, "the stored history cannot be read right now"))]
         self.querying = False
         if self.closing or self.transport is None:

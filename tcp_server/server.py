@@ -197,7 +197,9 @@ class ChatServer:
                 if removed:
                     log.info("retention removed %d stored message(s)", removed)
             except Exception as exc:
-                log.warning("retention failed this time: %s", exc)
+                from .store.db import describe
+
+                log.warning("retention failed this time: %s", describe(exc))
             await asyncio.sleep(RETENTION_INTERVAL)
 
     async def _listen(self, factory: Callable[[], ChatConnection], port: int, **options: Any) -> int:

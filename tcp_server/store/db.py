@@ -37,6 +37,13 @@ def quiet_loggers() -> None:
         logging.getLogger(name).setLevel(logging.WARNING)
 
 
+def describe(exc: BaseException) -> str:
+    """An error of the database, for a log line: its kind only. A driver's message or detail may quote a
+    row (a message's text), so none of it is logged."""
+    orig = getattr(exc, "orig", None)
+    return f"{type(exc).__name__} ({type(orig).__name__})" if orig is not None else type(exc).__name__
+
+
 def fold(value: str) -> str:
     """What search compares, on both sides: NFC, case folded, NFC again (folding may denormalize)."""
     return unicodedata.normalize("NFC", unicodedata.normalize("NFC", value).casefold())

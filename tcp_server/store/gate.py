@@ -26,7 +26,7 @@ from tcp_server.protocol.scrollback import LOBBY as LOBBY  # re-exported for the
 from tcp_server.protocol.session import RoomFrame
 from tcp_server.room.recall import frame_size
 
-from .db import MessageStore, StoredMessage
+from .db import MessageStore, StoredMessage, describe
 
 if TYPE_CHECKING:
     from tcp_server.local_room import LocalRoom
@@ -249,7 +249,7 @@ class StoreGate:
         self.degraded = True
         self._bound()
         log.error("the history database failed (%s); messages are delivered and wait in memory (at most %d)",
-                  type(exc).__name__ if isinstance(exc, TimeoutError) else exc, self.max_pending)
+                  describe(exc), self.max_pending)
         self._notice("stopped")
 
     def _up(self) -> None:
