@@ -11,7 +11,7 @@ from typing import TYPE_CHECKING, Any
 from .admin import AdminServer, SharedRoom, load_bans
 from .config import ServerConfig
 from .connection import ChatConnection, set_keepalive
-from .local_room import LocalRoom
+from .local_room import LocalRoom, Numbered
 from .protocol.codes import ErrorReason
 from .protocol.encoders import LEGACY
 from .protocol.frames import Error, UserLeft
@@ -36,16 +36,9 @@ from .tls import ServerTLS
 if TYPE_CHECKING:
     from .metrics_http import ServerMetrics
     from .store.db import MessageStore
-    from .store.gate import StoredWindow, StoreGate
+    from .store.gate import StoreGate
 
 log = logging.getLogger("tcp_server")
-
-
-def _window_type() -> type[StoredWindow]:
-    """The store's window class, imported only once a store is open (SQLAlchemy only when asked for)."""
-    from .store.gate import StoredWindow
-
-    return StoredWindow
 
 RETENTION_INTERVAL = 3600.0
 """Seconds between two retention passes over the stored history."""
@@ -317,7 +310,7 @@ class ChatServer:
         return await asyncio.wait_for(self.store.delete_author(key, room), RETENTION_TIMEOUT)
 
     def oldest_seq(self) -> int | None:
-        if self.store is None or not isinstance(self.history, _window_type()):
+        if self.store is None or not isinstance(self.history, Numbered):
             return None
         return self.history.oldest_seq()
 
