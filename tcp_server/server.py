@@ -162,13 +162,13 @@ class ChatServer:
             window = StoredWindow(cfg.history, cfg.history_max_bytes)
             window.load(await store.before(LOBBY, None, cfg.history) if cfg.history > 0 else [],
                         await store.last_seq(LOBBY))
+            self.cursor_key = await store.cursor_key()
         except BaseException:
             await store.close()
             self.store = None
             raise
         self.history = window
-        self.cursor_key = await store.cursor_key()
-        log.info("history kept in %s (%d message(s) so far)", url.safe(), window.next_seq - 1)
+        log.info("history kept in %s", url.safe())
 
     async def _retain(self) -> None:
         """Retention (--history-days, --history-max): in batches, at start and then every RETENTION_INTERVAL."""
