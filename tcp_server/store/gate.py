@@ -225,6 +225,8 @@ class StoreGate:
                 try:
                     await asyncio.wait_for(self.store.write(batch), self.write_timeout)
                 except Exception as exc:  # the database is down (or refuses): the chat goes on live
+                    events += self.staged  # and what arrived meanwhile: from now on messages pass at once,
+                    self.staged = []  # so nothing may stay held behind them
                     self._release(events)
                     self._down(exc)
                     await asyncio.sleep(retry)
