@@ -56,6 +56,8 @@ async def test_an_outage_keeps_the_chat_live_and_loses_nothing_within_the_bound(
         for i in range(5):
             await alice.send(f"002#alice#during {i}")
         frames = await bob.recv_until(Message("alice", "during 4"), timeout=OUTAGE_TIMEOUT)
+        if not any(isinstance(f, ServerNotice) for f in frames):  # the batch that failed comes first
+            frames += await bob.recv_until(ServerNotice, timeout=OUTAGE_TIMEOUT)
         assert [f.message for f in frames if isinstance(f, Message)] == [f"during {i}" for i in range(5)]
         notices = [f for f in frames if isinstance(f, ServerNotice)]
         assert len(notices) == 1 and "not being saved" in notices[0].text
