@@ -81,6 +81,7 @@ async def start_node(config: ServerConfig) -> tuple[ChatServer, RedisRoom | None
     room.link.on_bans = lambda bans: apply_bans(server, bans)
     room.link.on_mutes = server.moderation.load_mutes
     room.link.on_kick = lambda key, reason: kick_here(server, key, reason)
+    room.link.on_forget = lambda key: server.gate.forget_author(key) if server.gate is not None else None
     room.link.on_degraded = lambda: tell_degraded(server)
     await room.link.start(server.port)
     return server, room

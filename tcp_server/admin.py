@@ -76,6 +76,9 @@ class SharedRoom(Protocol):
     def save_mute(self, key: str, until: float | None, lifted: bool = False) -> None:
         """A mute set or lifted: kept in the shared store, every node's moderation reloads it."""
 
+    def forget_author(self, key: str) -> None:
+        """An author's stored messages were erased: every node's window of recent ones forgets them too."""
+
 
 class Node(Protocol):
     """What the admin socket needs of the server node."""

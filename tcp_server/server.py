@@ -307,6 +307,8 @@ class ChatServer:
             raise ValueError("this server keeps no stored history (--database memory)")
         if self.gate is not None and (room is None or room == LOBBY):
             self.gate.forget_author(key)
+            if self.shared is not None:
+                self.shared.forget_author(key)
         return await asyncio.wait_for(self.store.delete_author(key, room), RETENTION_TIMEOUT)
 
     def oldest_seq(self) -> int | None:

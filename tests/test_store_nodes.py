@@ -153,3 +153,26 @@ async def test_a_message_during_a_join_on_another_node_is_history_or_live_never_
     assert history[0] == -1
     assert history + live == list(range(-1, count))  # each once, in order
     assert any(isinstance(f, Page) for f in frames)
+
+
+async def test_history_delete_reaches_every_nodes_recent_window(
+    make_node: MakeNode, node_clients: Connect, postgres_url: str,
+) -> None:
+    from tcp_server.protocol import id_key
+    from tests.helpers import wait_until
+
+    a = await make_node(database=postgres_url, history=10)
+    b = await make_node(database=postgres_url, history=10)
+    mallory = await node_clients(a)
+    await mallory.join("mallory")
+    await mallory.send("002#mallory#something to erase")
+    await mallory.send("002#mallory#and this")
+    assert b.server.history is not None
+    history_b = b.server.history
+    await wait_until(lambda: len(history_b.recent()) == 2, what="node b's window")
+    assert await a.server.delete_history(id_key("mallory"), None) == 2  # by key, as chat-admin asks
+    await wait_until(lambda: history_b.recent() == [], what="node b forgetting mallory")
+    carol = await node_clients(b)
+    await carol.join("carol")
+    frames = await carol.recv_until(Page)
+    assert not any(isinstance(f, History) for f in frames)

@@ -24,7 +24,9 @@
 - History and resumable sessions in Redis are :mod:`.redis_recall`; bans and mutes
   are hashes (``P bans``, ``P mutes``) that every node reloads on a ``["b"]`` /
   ``["u"]`` notice on the channel; a ``["k", key, reason]`` notice asks the node
-  holding ``key`` to kick it (``chat-admin`` on any node acts on the whole room).
+  holding ``key`` to kick it (``chat-admin`` on any node acts on the whole room);
+  an ``["h", key]`` notice makes every node's window of recent messages forget an
+  author whose stored messages were erased (``chat-admin history delete``).
 
 When Redis cannot be reached, claims raise :class:`RoomUnavailable` (the
 connection answers ``109#unavailable``); the link keeps trying, and when Redis
@@ -177,6 +179,7 @@ class RedisLink:
         self.on_bans: Callable[[list[dict[str, Any]]], None] | None = None  # the bans in Redis, at each (re)load
         self.on_mutes: Callable[[dict[str, float | None]], None] | None = None  # the mutes in Redis, likewise
         self.on_kick: Callable[[str, str], None] | None = None  # chat-admin kicked this node's member (key, reason)
+        self.on_forget: Callable[[str], None] | None = None  # chat-admin erased an author's stored messages (key)
         self.stats: ServerStats | None = None  # the node's metrics: round trips, bus lag, live nodes
         self.on_room_lost: Callable[[], None] | None = None  # Redis restarted empty (before re-registering)
         self.mine: dict[str, str] = {}  # ID keys this node holds -> IDs, in join order
@@ -503,6 +506,10 @@ class RedisLink:
         """``chat-admin kick`` of a member of another node: that node removes it (told why)."""
         self.queue("c", lambda pipe: self._notify(pipe, ["k", key, reason]))
 
+    def forget_author(self, key: str) -> None:
+        """``chat-admin history delete``: every node's window of recent messages forgets the author too."""
+        self.queue("c", lambda pipe: self._notify(pipe, ["h", key]))
+
     async def holder(self, key: str) -> tuple[str, str] | None:
         """The ID that holds ``key`` and its node (``chat-admin kick`` of another node's user)."""
         k = self.keys
@@ -766,6 +773,9 @@ class RedisBus:
                 self.link.reload_bans()
             elif kind == "u":
                 self.link.reload_mutes()
+            elif kind == "h":
+                if self.link.on_forget is not None:
+                    self.link.on_forget(event[1])
             elif kind == "k":
                 if event[1] in self.view and self.link.on_kick is not None:
                     self.link.on_kick(event[1], event[2])
