@@ -21,6 +21,7 @@
   const SESSION_KEY = 'hanchat.session'; // resume token, per tab (sessionStorage, never a cookie or URL)
   const ID_KEY = 'hanchat.id';
   const LOG_KEY = 'hanchat.log'; // the messages shown, for a reload that resumes to show them again
+  const PAGED_KEY = 'hanchat.paged'; // the server keeps a store: a resumed tab pages and searches too
   const KEEP = 200;
   const ROOM = 'lobby'; // the only room until rooms exist (PROTOCOL: ROOM)
   const PAGE_SIZE = 50; // messages one scroll to the top asks for (016's LIMIT)
@@ -210,6 +211,8 @@
   let older = null; // the `older` events of the page asked for, until its `page` comes
   let found = null; // the `found` events of the search asked for, until `searched` comes
   let searched = '';
+  let rounds = 0; // pages in a row whose messages were all shown already (a resumed tab finding its place)
+  const MAX_ROUNDS = 8;
 
   function renderMore() {
     moreButton.hidden = !cursor || older !== null || log.childElementCount >= MAX_LOG;
@@ -223,14 +226,38 @@
     }
   }
 
+  function shown(m) { // a page may hold lines this tab shows already (a resumed tab's restored log)
+    return view.hasMessage(m.ts, m.from, m.text) || (m.own && view.hasOwn(m.text, m.ts, OWN_SLACK_MS));
+  }
+
   function gotPage(ev) {
     const next = isText(ev.cursor) ? ev.cursor : '';
+    save('sessionStorage', PAGED_KEY, '1');
     if (older !== null) {
-      view.addOlder(older, !next);
+      const fresh = older.filter((m) => !shown(m));
+      cursor = next;
+      if (!fresh.length && next && rounds < MAX_ROUNDS && send({ type: 'older', room: ROOM, cursor, limit: PAGE_SIZE })) {
+        rounds += 1; // all of it is on screen already: the page before, at once
+        older = [];
+        return;
+      }
+      rounds = 0;
+      view.addOlder(fresh, !next);
       older = null;
     }
     cursor = next;
     renderMore();
+  }
+
+  /** A resumed tab (no `page` comes with a resume) finds its place: pages from the newest, skipping what it shows. */
+  function resumePaging() {
+    if (load('sessionStorage', PAGED_KEY) !== '1') return;
+    searchForm.hidden = false;
+    if (cursor === null && older === null && send({ type: 'older', room: ROOM, cursor: '', limit: PAGE_SIZE })) {
+      older = [];
+      rounds = 0;
+      renderMore();
+    }
   }
 
   function showResults() {
@@ -568,6 +595,7 @@
         if (!myId && wantId) { myId = wantId; autoJoin = false; showChat(); }
         reconnectedAs = myId;
         renderState();
+        resumePaging();
         break;
       case 'id_taken':
         if (autoJoin && autoTries < AUTO_JOIN_TRIES) {
@@ -653,6 +681,7 @@
     save('sessionStorage', ID_KEY, null);
     save('sessionStorage', SESSION_KEY, null);
     save('sessionStorage', LOG_KEY, null);
+    save('sessionStorage', PAGED_KEY, null);
   }
 
   // Which rule an ID broke, in the page's language: the gateway names it (`rule`, and `char` when one

@@ -81,3 +81,29 @@ async def test_a_server_restart_does_not_empty_the_pages_history(
     await join(page, "carol")
     await expect(messages(page, "said before the restart")).to_have_count(1)
     assert console.errors == []
+
+
+async def test_a_reloaded_tab_resumes_paging_and_searching_without_repeating_lines(
+    stacks: Any, contexts: Any, terminals: Any, tmp_path: pathlib.Path,
+) -> None:
+    stack: GatewayStack = await stacks(
+        server={"database": f"sqlite:///{tmp_path / 'chat.db'}", "history": 5, "resume_grace": 30.0})
+    bob = await terminals(stack.server_port)
+    await bob.join("bob")
+    await bob.send("".join(f"002#bob#r{i:02d}\n" for i in range(80)))
+    await bob.sync()
+    assert stack.server.gate is not None and await stack.server.gate.drain(TIMEOUT)
+    page, console = await open_page(await contexts(), stack.base_url)
+    await join(page, "alice")
+    await expect(messages(page)).to_have_count(5)
+    await page.locator("#more").click()
+    await expect(messages(page)).to_have_count(55)
+    await page.reload()  # the session resumes: no `page` event comes with a resume
+    await expect(page.locator("#state-text")).to_have_text("Reconnected as alice")
+    await expect(page.locator("#search-form")).to_be_visible()
+    await expect(page.locator("#more")).to_be_visible()  # found its place again, from the newest
+    await page.locator("#more").click()
+    await expect(page.locator('#log li[data-kind="start"]')).to_have_count(1)
+    texts = await page.locator("#log li.msg .text").all_text_contents()
+    assert texts == [f"r{i:02d}" for i in range(80)]  # every line once, in order
+    assert console.errors == []
