@@ -16,6 +16,7 @@ from .connection import ChatConnection
 from .protocol.codes import ErrorReason
 from .protocol.frames import Error
 from .server import ChatServer
+from .store.errors import StoreError
 from .store.urls import parse_database
 
 if TYPE_CHECKING:
@@ -138,11 +139,7 @@ async def stop_node(server: ChatServer, room: RedisRoom | None) -> None:
 async def serve(config: ServerConfig) -> None:
     try:
         server, room = await start_node(config)
-    except RuntimeError as exc:
-        from .store.migrate import StoreError  # the store's refusals: said plainly, no traceback
-
-        if not isinstance(exc, StoreError):
-            raise
+    except StoreError as exc:  # the store's refusals: said plainly, no traceback
         logging.getLogger("tcp_server").error("not starting: %s", exc)
         raise SystemExit(2) from None
     # What start-up made (modules, the Unicode tables of the ID rules) lives as long as the process: out of

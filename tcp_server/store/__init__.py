@@ -1,6 +1,7 @@
 """The durable history (``--database``): an SQLite file by default, PostgreSQL for several nodes.
 
 - :mod:`.urls` what ``--database`` and ``--data-dir`` name (no database library: imported by the flags);
+- :mod:`.errors` why a database cannot be used (caught by the programs' start-up);
 - :mod:`.schema` and :mod:`.migrations` the tables, migrated at start (:mod:`.migrate`);
 - :mod:`.db` :class:`MessageStore`, the queries (SQLAlchemy 2 Core, async);
 - :mod:`.gate` :class:`StoreGate`, where the store meets the message path: every message is

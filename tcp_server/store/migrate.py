@@ -14,26 +14,14 @@ from alembic.runtime.migration import MigrationContext
 from alembic.script import ScriptDirectory
 from sqlalchemy import Connection, text
 
+from .errors import SchemaOutdated, SchemaTooNew, StoreError
+
+__all__ = ["SchemaOutdated", "SchemaTooNew", "StoreError", "backup_sqlite", "check_current", "head", "upgrade"]
+
 log = logging.getLogger("tcp_server.store")
 
 MIGRATIONS = Path(__file__).parent / "migrations"
 LOCK_ID = 0x68616E63  # "hanc": the advisory lock every node takes around its migrations
-
-
-class StoreError(RuntimeError):
-    """The history database cannot be used: the server does not start (the message says why)."""
-
-
-class SchemaError(StoreError):
-    """The database's schema is not one this code may use as it is."""
-
-
-class SchemaTooNew(SchemaError):
-    """The database was migrated by a newer chat-server: running this one could damage it."""
-
-
-class SchemaOutdated(SchemaError):
-    """A reader that does not migrate found an older (or empty) schema."""
 
 
 def alembic_config() -> Config:
