@@ -69,7 +69,7 @@ typedef struct conn {
     int id;
     uint8_t state;
     uint8_t parse;    /* parse lines (join phase, probes, parse-all steps) */
-    uint8_t intro;    /* just joined: 1 at a line start, 2 inside a 111/112 line (history, session token) */
+    uint8_t intro;    /* just joined: 1 at a line start, 2 inside a 111/112/141 line (history, token, page) */
     uint8_t stable;   /* a benchmark user (1) or a churner (0) */
     uint8_t want_out; /* EPOLLOUT registered */
     uint8_t kind;     /* churn kind: 0 polite quit, 1 abrupt close, 2 never joins */
@@ -421,7 +421,7 @@ static void task_connect_pump(int64_t now);
 static void on_joined(conn *c, int64_t now) {
     c->state = S_JOINED;
     c->parse = 0;
-    c->intro = 1; /* the 111 and 112 lines that may follow 107 are no deliveries */
+    c->intro = 1; /* the 111, 112 and 141 lines that may follow 107 are no deliveries */
     if (!c->stable) {
         c->parse = 1;
         c->deadline = now + (int64_t)(100 + (c->id * 37) % 400) * 1000000LL;
@@ -566,7 +566,8 @@ static size_t lines(conn *c, const char *p, size_t n, int64_t now) {
     return n;
 }
 
-/* Skip the history (111) and session token (112) lines that may follow a join: the room's lines start after. */
+/* Skip the history (111), session token (112) and history page (141) lines that may follow a join: the room's
+   lines start after. */
 static size_t skip_intro(conn *c, const char *p, size_t n) {
     const char *start = p, *e = p + n;
     while (c->intro && p < e) {
@@ -575,7 +576,8 @@ static size_t skip_intro(conn *c, const char *p, size_t n) {
             if (!nl) return n;
             p = nl + 1;
             c->intro = 1;
-        } else if (e - p >= 4 && (memcmp(p, "111#", 4) == 0 || memcmp(p, "112#", 4) == 0)) {
+        } else if (e - p >= 4 && (memcmp(p, "111#", 4) == 0 || memcmp(p, "112#", 4) == 0
+                                || memcmp(p, "141#", 4) == 0)) {
             c->intro = 2;
         } else {
             c->intro = 0;

@@ -215,6 +215,8 @@ def run_ours(
     # The load generator counts every line after 107 as a delivery: no 112/111 (an older copy ignores these).
     env.setdefault("CHAT_RESUME_GRACE", "0")
     env.setdefault("CHAT_HISTORY", "0")
+    # Today's in-memory history unless a kind asks for a database (the server's own default is an SQLite file).
+    env.setdefault("CHAT_DATABASE", "memory")
     env.update(env_extra or {})
     if pythonpath:
         env["PYTHONPATH"] = pythonpath + (os.pathsep + env["PYTHONPATH"] if env.get("PYTHONPATH") else "")
@@ -409,8 +411,9 @@ def run_server(kind: str, port: int, host: str = "127.0.0.1", cpus: set[int] | N
                pythonpath: str | None = None) -> Iterator[ServerHandle]:
     """``kind`` is "ours", "ours-before" (``--ours-path``'s copy), "ours-history" (history and resume on),
     "ours-history-before" (``--ours-path``'s copy, history and resume on),
-    "ours-metrics" (metrics on and scraped), "ours-redis" / "ours-redis2" (one / two nodes of a shared room in Redis),
-    "ngircd" or "gateway" (ours behind the web gateway)."""
+    "ours-metrics" (metrics on and scraped), "ours-durable" (ours-history with its SQLite store),
+    "ours-redis" / "ours-redis2" (one / two nodes of a shared room in Redis), "ngircd" or "gateway" (ours
+    behind the web gateway)."""
     if kind == "gateway":
         with run_gateway(port, host, cpus) as handle:
             yield handle
@@ -436,6 +439,12 @@ def run_server(kind: str, port: int, host: str = "127.0.0.1", cpus: set[int] | N
             raise ValueError("ours-history-before needs --ours-path (a checkout of the commit to compare with)")
         with run_ours(port, host, cpus, pythonpath=pythonpath, name="hanchat-history-before",
                       env_extra={"CHAT_HISTORY": "50", "CHAT_RESUME_GRACE": "60"}) as handle:
+            yield handle
+    elif kind == "ours-durable":  # the product's defaults with its durable history: an SQLite file, 50 on join
+        with tempfile.TemporaryDirectory(prefix="hanchat-bench-") as data, run_ours(
+                port, host, cpus, name="hanchat-durable",
+                env_extra={"CHAT_HISTORY": "50", "CHAT_RESUME_GRACE": "60",
+                           "CHAT_DATABASE": f"sqlite:///{data}/chat.db"}) as handle:
             yield handle
     elif kind == "ours-metrics":  # the metrics port on, scraped every second
         metrics_port = free_port(host)

@@ -16,23 +16,26 @@ from typing import Protocol
 from tcp_server.protocol.codes import ErrorReason
 from tcp_server.protocol.frames import (
     Error,
+    FetchOlder,
     IdTaken,
     Join,
     Joined,
     Leave,
     Left,
+    Page,
     ResumeSession,
     ServerFrame,
     SessionToken,
 )
 from tcp_server.protocol.roster import Roster
+from tcp_server.protocol.scrollback import LOBBY
 from tcp_server.protocol.table import counted
 from tcp_server.protocol.texts import text
 from tcp_server.tls import client_context
 
 from .aio import cancel_and_wait, wait_event
 from .backoff import backoff_delays
-from .commands import Help, Invalid, Quit, Say, WhisperTo, parse_command, to_frame
+from .commands import MORE_LIMIT, Help, Invalid, More, Quit, Say, WhisperTo, parse_command, to_frame
 from .config import ClientConfig, parse_port
 from .connection import CLOSE_TIMEOUT, ConnectFailed, Connection
 from .messages import msg
@@ -87,6 +90,10 @@ class ChatClient:
         self.position = 0
         """How many counted frames of this session we have shown: a resume asks for what follows."""
         self.conn: Connection | None = None
+        self.cursor: str | None = None
+        """The last ``141``'s cursor: what ``/more`` pages back from (None: the server keeps no scrollback;
+        empty: nothing older)."""
+        self._asked_more = False
         self.online = False
         """Joined and connected: commands can be sent."""
         self.exit_code = 0
@@ -273,6 +280,11 @@ class ChatClient:
                     continue
                 if counted(frame):
                     self.position += 1
+                if isinstance(frame, Page):
+                    self.cursor = frame.cursor  # /more pages back from here
+                    if frame.count == 0 and not self._asked_more:
+                        continue  # a join's "nothing sent": nothing to say
+                    self._asked_more = False
                 self.roster.apply(frame)
                 self.ui.show(render_frame(frame, self.lang, self.ui.one_line))
                 if isinstance(frame, Left):
@@ -336,6 +348,16 @@ class ChatClient:
         conn, name = self.conn, self.name
         if not self.online or conn is None or name is None:
             self._say(Kind.ERROR, "not_connected")
+            return True
+        if isinstance(parsed, More):
+            if self.cursor is None:
+                self._say(Kind.INFO, "no_scrollback")
+            elif not self.cursor:
+                self._say(Kind.INFO, "no_more")
+            elif await conn.send(FetchOlder(LOBBY, self.cursor, MORE_LIMIT)):
+                self._asked_more = True
+            else:
+                self._say(Kind.ERROR, "not_connected")
             return True
         frame = to_frame(parsed, name)
         if isinstance(frame, Invalid):

@@ -1,4 +1,5 @@
-"""What the user typed, as a command: the seed's ``/m``, ``/b``, ``/q``, ``/who``, plus ``/help``.
+"""What the user typed, as a command: the seed's ``/m``, ``/b``, ``/q``, ``/who``, plus ``/more``, ``/search``
+and ``/help``.
 
 Pure: parsing knows nothing of sockets. Messages are kept as typed (inner and
 trailing spaces, ``#``); the seed's trailing space is not added.
@@ -6,17 +7,22 @@ trailing spaces, ``#``); the seed's trailing space is not added.
 
 from __future__ import annotations
 
+import unicodedata
 from dataclasses import dataclass
 from enum import StrEnum
 from typing import Union
 
 from tcp_server.protocol.decoder import DEFAULT_MAX_LINE
-from tcp_server.protocol.frames import Broadcast, ClientFrame, ListUsers, Whisper, has_control_chars
+from tcp_server.protocol.frames import Broadcast, ClientFrame, ListUsers, Search, Whisper, has_control_chars
 from tcp_server.protocol.ids import is_valid_id
+from tcp_server.protocol.scrollback import LOBBY, MIN_QUERY
 from tcp_server.protocol.table import fits
 
-COMMANDS: tuple[str, ...] = ("/m", "/b", "/who", "/q", "/help")
-"""In the order /help lists them; /m and /b take arguments."""
+COMMANDS: tuple[str, ...] = ("/m", "/b", "/who", "/more", "/search", "/q", "/help")
+"""In the order /help lists them; /m, /b and /search take arguments."""
+
+MORE_LIMIT = 20
+"""Messages one ``/more`` asks for (016's LIMIT)."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -45,6 +51,18 @@ class Who:
 
 
 @dataclass(frozen=True, slots=True)
+class More:
+    """``/more``: the page of messages before the oldest shown (016 with the last 141's cursor)."""
+
+
+@dataclass(frozen=True, slots=True)
+class Find:
+    """``/search TEXT``: the room's stored messages holding TEXT (017)."""
+
+    query: str
+
+
+@dataclass(frozen=True, slots=True)
 class Help:
     """``/help``: show the commands; nothing is sent."""
 
@@ -55,6 +73,7 @@ class Problem(StrEnum):
     UNKNOWN = "hint"
     USAGE_M = "usage_m"
     USAGE_B = "usage_b"
+    USAGE_SEARCH = "usage_search"
     BAD_TARGET = "bad_target"
     CONTROL = "control_chars"
     TOO_LONG = "too_long"
@@ -68,7 +87,7 @@ class Invalid:
     detail: str = ""
 
 
-Command = Union[Say, WhisperTo, Quit, Who, Help]
+Command = Union[Say, WhisperTo, Quit, Who, More, Find, Help]
 
 
 def _message(text: str) -> str | None:
@@ -100,6 +119,15 @@ def parse_command(line: str) -> Command | Invalid | None:
         return Quit()
     if word == "/who":
         return Who()
+    if word == "/more":
+        return More()
+    if word == "/search":
+        query = rest.strip(" ")
+        if len(unicodedata.normalize("NFC", query)) < MIN_QUERY:
+            return Invalid(Problem.USAGE_SEARCH)
+        if has_control_chars(query):
+            return Invalid(Problem.CONTROL)
+        return Find(query)
     if word == "/help":
         return Help()
     return Invalid(Problem.UNKNOWN, word)
@@ -112,13 +140,17 @@ def _checked(cmd: Say | WhisperTo) -> Say | WhisperTo | Invalid:
     return cmd
 
 
-def to_frame(cmd: Say | WhisperTo | Who, my_id: str, max_line: int = DEFAULT_MAX_LINE) -> ClientFrame | Invalid:
+def to_frame(
+    cmd: Say | WhisperTo | Who | Find, my_id: str, max_line: int = DEFAULT_MAX_LINE,
+) -> ClientFrame | Invalid:
     """The frame that carries ``cmd`` for ``my_id``, or why it cannot go (too long for the server)."""
     frame: ClientFrame
     if isinstance(cmd, Say):
         frame = Broadcast(my_id, cmd.message)
     elif isinstance(cmd, WhisperTo):
         frame = Whisper(my_id, cmd.to, cmd.message)
+    elif isinstance(cmd, Find):
+        frame = Search(LOBBY, cmd.query)
     else:
         return ListUsers(my_id)
     if not fits(frame, max_line):

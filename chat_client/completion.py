@@ -11,7 +11,7 @@ from collections.abc import Sequence
 from .commands import COMMANDS
 
 _WHISPER_TARGET = re.compile(r"^/m +(\S*)$")
-_TAKES_ARGS = frozenset({"/m", "/b"})
+_TAKES_ARGS = frozenset({"/m", "/b", "/search"})
 
 
 def complete(before_cursor: str, online: Sequence[str]) -> list[tuple[str, int]]:

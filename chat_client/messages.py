@@ -14,6 +14,15 @@ _TEXTS: dict[str, dict[Lang, str]] = {
     "hint": {"ko": "명령어 목록은 /help 를 입력하세요.", "en": "Type /help for the list of commands."},
     "usage_m": {"ko": "사용법: /m ID 메시지", "en": "Usage: /m ID MESSAGE"},
     "usage_b": {"ko": "사용법: /b 메시지", "en": "Usage: /b MESSAGE"},
+    "usage_search": {
+        "ko": "사용법: /search 찾을말 (두 글자 이상)",
+        "en": "Usage: /search TEXT (at least 2 characters)",
+    },
+    "no_more": {"ko": "더 이전 메시지는 없습니다.", "en": "There are no earlier messages."},
+    "no_scrollback": {
+        "ko": "이 서버는 이전 메시지를 보관하지 않습니다.",
+        "en": "This server keeps no earlier messages.",
+    },
     "bad_target": {"ko": "사용할 수 없는 ID입니다: {to}", "en": "Not a valid ID: {to}"},
     "control_chars": {
         "ko": "메시지에 제어 문자를 넣을 수 없습니다.",
@@ -56,6 +65,8 @@ _TEXTS: dict[str, dict[Lang, str]] = {
             "  /m ID 메시지   ID에게 귓속말 (Tab: 명령어와 접속자 ID 자동 완성)\n"
             "  /b 메시지      모두에게 (그냥 입력해도 모두에게 보냅니다)\n"
             "  /who           접속자 리스트\n"
+            "  /more          이전 메시지 더 보기\n"
+            "  /search 찾을말 저장된 메시지 검색\n"
             "  /q             퇴장 (Ctrl-C, Ctrl-D도 같습니다)\n"
             "  /help          이 도움말\n"
             "/로 시작하는 메시지는 /b 로 보내세요."
@@ -65,6 +76,8 @@ _TEXTS: dict[str, dict[Lang, str]] = {
             "  /m ID MESSAGE  whisper to ID (Tab completes commands and online IDs)\n"
             "  /b MESSAGE     to everyone (plain text goes to everyone too)\n"
             "  /who           list the users online\n"
+            "  /more          show earlier messages\n"
+            "  /search TEXT   search the stored messages\n"
             "  /q             leave (so do Ctrl-C and Ctrl-D)\n"
             "  /help          this help\n"
             "Send a message that starts with / with /b."

@@ -17,14 +17,18 @@ from typing import assert_never
 from tcp_server.protocol import texts
 from tcp_server.protocol.frames import (
     Error,
+    Found,
     History,
     IdTaken,
     Joined,
     Left,
     Message,
     NoSuchUser,
+    Older,
+    Page,
     Pong,
     Resumed,
+    Searched,
     ServerFrame,
     ServerNotice,
     SessionToken,
@@ -64,11 +68,11 @@ class Line:
 def kind_of(frame: ServerFrame) -> Kind:
     """What a server frame is about, for its colour (mypy names a frame this forgets)."""
     match frame:
-        case Joined() | Left() | UserList() | Pong() | SessionToken() | Resumed():
+        case Joined() | Left() | UserList() | Pong() | SessionToken() | Resumed() | Page() | Searched():
             return Kind.INFO
         case UserJoined() | UserLeft() | ServerNotice():
             return Kind.NOTICE
-        case Message() | History():
+        case Message() | History() | Older() | Found():
             return Kind.MESSAGE
         case WhisperMessage():
             return Kind.WHISPER
@@ -105,7 +109,7 @@ def render_frame(frame: ServerFrame, lang: Lang, one_line: bool = False) -> Line
     frame = _cleaned(frame)
     if one_line and isinstance(frame, UserList):
         return Line(Kind.INFO, " ".join((texts.USER_LIST_HEADER[lang], *frame.ids)))
-    if isinstance(frame, History):  # from before you joined: when it was said
+    if isinstance(frame, (History, Older, Found)):  # from before you joined: when it was said
         return Line(Kind.MESSAGE, f"[{hh_mm(frame.ts)}] {texts.render(frame, lang)}")
     return Line(kind_of(frame), texts.render(frame, lang))
 

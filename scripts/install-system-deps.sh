@@ -15,6 +15,8 @@ if [ "$what" = test ] || [ "$what" = bench ]; then
   have systemd-analyze || pkgs+=(systemd)
   # The shared room of several nodes: tests and the benchmark start their own redis-server on a free port.
   [ -x /usr/bin/redis-server ] || have redis-server || pkgs+=(redis-server)
+  # The durable history's PostgreSQL tests make a private cluster (initdb as the postgres user) per session.
+  compgen -G '/usr/lib/postgresql/*/bin/postgres' >/dev/null || pkgs+=(postgresql)
   # Korean glyphs for Chromium's screenshots of the page (the UI speaks Korean).
   [ -d /usr/share/fonts/truetype/nanum ] || pkgs+=(fonts-nanum)
 fi
@@ -34,5 +36,7 @@ $sudo apt-get install -y -qq --no-install-recommends "${pkgs[@]}" >/dev/null
 if [[ " ${pkgs[*]} " == *" ngircd "* ]]; then $sudo systemctl disable --now ngircd >/dev/null 2>&1 || $sudo service ngircd stop >/dev/null 2>&1 || true; fi
 # redis-server too: tests and the benchmark start private instances.
 if [[ " ${pkgs[*]} " == *" redis-server "* ]]; then $sudo systemctl disable --now redis-server >/dev/null 2>&1 || $sudo service redis-server stop >/dev/null 2>&1 || true; fi
+# postgresql too: the tests make their own cluster on a free port.
+if [[ " ${pkgs[*]} " == *" postgresql "* ]]; then $sudo systemctl disable --now postgresql >/dev/null 2>&1 || $sudo service postgresql stop >/dev/null 2>&1 || true; fi
 # Same for nginx: tests start their own on ephemeral ports.
 if [[ " ${pkgs[*]} " == *" nginx-light "* ]]; then $sudo service nginx stop >/dev/null 2>&1 || true; fi

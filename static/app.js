@@ -22,7 +22,11 @@
   const ID_KEY = 'hanchat.id';
   const LOG_KEY = 'hanchat.log'; // the messages shown, for a reload that resumes to show them again
   const POSITION_KEY = 'hanchat.position'; // how many counted events the kept log goes with (see keepLog)
+  const PAGED_KEY = 'hanchat.paged'; // the server keeps a store: a resumed tab pages and searches too
   const KEEP = 200;
+  const ROOM = 'lobby'; // the only room until rooms exist (PROTOCOL: ROOM)
+  const PAGE_SIZE = 50; // messages one scroll to the top asks for (016's LIMIT)
+  const MIN_QUERY = 2; // characters a search needs (017)
   const OWN_SLACK_MS = 10000; // your own line and the server's time for it differ by the clocks and the trip
 
   const idForbidden = new RegExp(rules.id_forbidden, 'u');
@@ -205,6 +209,97 @@
     groupMs: GROUP_MS,
   });
   const { addNotice, setSendState, toBottom } = view;
+
+  // ---------------------------------------------------------------- scrollback and search (016, 017)
+  // A join's `page` event says how to page further back (its cursor; "" when nothing is older). Reaching
+  // the top of the log, or the button there, asks for the page before the oldest message shown: its
+  // `older` events come first, then a `page` with the next cursor. A search's `found` events come
+  // newest first, then `searched`; they are listed beside the users, apart from the log.
+  const moreButton = $('more');
+  const searchForm = $('search-form');
+  const searchInput = $('search');
+  const results = $('results');
+  const resultsList = $('results-list');
+  let cursor = null; // null: the server keeps no scrollback (no `page` came); "": nothing older
+  let older = null; // the `older` events of the page asked for, until its `page` comes
+  let found = null; // the `found` events of the search asked for, until `searched` comes
+  let searched = '';
+  let rounds = 0; // pages in a row whose messages were all shown already (a resumed tab finding its place)
+  const MAX_ROUNDS = 8;
+
+  function renderMore() {
+    moreButton.hidden = !cursor || older !== null || log.childElementCount >= MAX_LOG;
+  }
+
+  function askOlder() {
+    if (!cursor || older !== null || !myId || log.childElementCount >= MAX_LOG) return;
+    if (send({ type: 'older', room: ROOM, cursor, limit: PAGE_SIZE })) {
+      older = [];
+      renderMore();
+    }
+  }
+
+  function shown(m) { // a page may hold lines this tab shows already (a resumed tab's restored log)
+    return view.hasMessage(m.ts, m.from, m.text) || (m.own && view.hasOwn(m.text, m.ts, OWN_SLACK_MS));
+  }
+
+  function gotPage(ev) {
+    const next = isText(ev.cursor) ? ev.cursor : '';
+    save('sessionStorage', PAGED_KEY, '1');
+    if (older !== null) {
+      const fresh = older.filter((m) => !shown(m));
+      cursor = next;
+      if (!fresh.length && next && rounds < MAX_ROUNDS && send({ type: 'older', room: ROOM, cursor, limit: PAGE_SIZE })) {
+        rounds += 1; // all of it is on screen already: the page before, at once
+        older = [];
+        return;
+      }
+      rounds = 0;
+      view.addOlder(fresh, !next);
+      older = null;
+    }
+    cursor = next;
+    renderMore();
+  }
+
+  /** A resumed tab (no `page` comes with a resume) finds its place: pages from the newest, skipping what it shows. */
+  function resumePaging() {
+    if (load('sessionStorage', PAGED_KEY) !== '1') return;
+    searchForm.hidden = false;
+    if (cursor === null && older === null && send({ type: 'older', room: ROOM, cursor: '', limit: PAGE_SIZE })) {
+      older = [];
+      rounds = 0;
+      renderMore();
+    }
+  }
+
+  function showResults() {
+    const list = found || [];
+    resultsList.replaceChildren(...list.map((m) => {
+      const { li } = view.messageItem({ kind: 'all', from: m.from, text: m.text, ts: m.ts, own: m.from === myId });
+      return li;
+    }));
+    $('results-title').textContent = t('search_results', { count: list.length, query: searched });
+    results.hidden = false;
+    found = null;
+  }
+
+  function resetHistoryPaging() { // a join or a resume: what was asked on the old connection will not come
+    older = null;
+    found = null;
+    renderMore();
+  }
+
+  moreButton.addEventListener('click', askOlder);
+  log.addEventListener('scroll', () => { if (log.scrollTop < 48) askOlder(); });
+  searchForm.addEventListener('submit', (e) => {
+    e.preventDefault();
+    const query = searchInput.value.trim();
+    if ([...query.normalize('NFC')].length < MIN_QUERY) { showNotice(t('search_short')); return; }
+    if (found !== null || !myId) return;
+    if (send({ type: 'search', room: ROOM, text: query })) { found = []; searched = query; }
+  });
+  $('results-close').addEventListener('click', () => { results.hidden = true; searchInput.focus(); });
   const kept = []; // {msg, li} of each message shown, newest last (see keepLog)
   function addMessage(msg) {
     if (!msg.own && typeof msg.ts === 'number' && Number.isFinite(msg.ts)) lastServerTs = Math.max(lastServerTs, msg.ts);
@@ -497,6 +592,7 @@
         autoTries = 0;
         linkBack();
         view.newJoin();
+        resetHistoryPaging(); // a fresh join's `page` then says how far back the server goes
         historyCutoff = lastServerTs;
         joinInput.value = '';
         if (again) { reconnectedAs = ev.id; renderState(); } else addNotice(t('joined'));
@@ -506,6 +602,19 @@
       }
       case 'session':
         if (isText(ev.token)) save('sessionStorage', SESSION_KEY, ev.token);
+        break;
+      case 'page': // after a join's history, and ending each page of older messages
+        gotPage(ev);
+        searchForm.hidden = false; // a server that pages also searches
+        break;
+      case 'older':
+        if (older !== null && isText(ev.from) && isText(ev.text)) older.push({ from: ev.from, text: ev.text, ts: ev.ts, own: ev.from === myId });
+        break;
+      case 'found':
+        if (found !== null && isText(ev.from) && isText(ev.text)) found.push({ from: ev.from, text: ev.text, ts: ev.ts });
+        break;
+      case 'searched':
+        if (found !== null) showResults();
         break;
       case 'history': // on a fresh join: earlier messages, oldest first; on a rejoin only those not shown yet
         if (isText(ev.from) && isText(ev.text) && !shownBefore(ev)) {
@@ -517,6 +626,7 @@
         reconnectedAs = myId;
         linkBack();
         renderState();
+        resumePaging();
         break;
       case 'id_taken':
         if (autoJoin && autoTries < AUTO_JOIN_TRIES) {
@@ -605,6 +715,7 @@
     save('sessionStorage', SESSION_KEY, null);
     save('sessionStorage', LOG_KEY, null);
     save('sessionStorage', POSITION_KEY, null);
+    save('sessionStorage', PAGED_KEY, null);
   }
 
   // Which rule an ID broke, in the page's language: the gateway names it (`rule`, and `char` when one
@@ -618,6 +729,12 @@
   const LINK_REASONS = ['shutdown', 'unavailable', 'replaced', 'busy']; // about the connection, not a message
 
   function handleError(reason, text, ev) {
+    if (older !== null || found !== null) { // a page or a search the server refused: none comes
+      if (reason === 'bad-cursor') cursor = '';
+      older = null;
+      found = null;
+      renderMore();
+    }
     if (reason === 'kicked' || reason === 'banned') {
       // An operator's decision: no automatic rejoin; their reason is their own words, so it is shown.
       forgetId();

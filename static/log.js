@@ -80,6 +80,27 @@
      * time when the event carried one, else now; `mention` a pattern for your ID (null for your own).
      */
     function addMessage({ kind, from, text, ts, own, to, history, state, mention }) {
+      const { li, rich, when } = messageItem({ kind, from, text, ts, own, to, state, mention });
+
+      // Grouped under the previous header: same author, kind, direction and recipient, within groupMs.
+      const prev = history ? historyDivider().previousElementSibling : log.lastElementChild;
+      if (prev && prev.classList.contains('msg') && prev.dataset.from === from && prev.dataset.kind === kind
+          && prev.dataset.own === li.dataset.own && prev.dataset.to === li.dataset.to
+          && when - Number(prev.dataset.ts) < groupMs && !rich.mentioned) {
+        li.classList.add('cont');
+      }
+      if (history) {
+        log.insertBefore(li, historyDivider());
+        if (stick) log.scrollTop = log.scrollHeight;
+      } else {
+        joining = false;
+        append(li, true);
+      }
+      return { li, mentioned: rich.mentioned };
+    }
+
+    /** One message's <li> (a header apart from the text), not yet placed anywhere. */
+    function messageItem({ kind, from, text, ts, own, to, state, mention }) {
       const li = document.createElement('li');
       li.className = 'msg';
       li.dataset.kind = kind;
@@ -110,22 +131,30 @@
       li.append(body);
       if (own) li.append(span('send-state', state === 'pending' ? t('pending') : ''));
       if (rich.mentioned) li.classList.add('mention');
+      return { li, rich, when };
+    }
 
-      // Grouped under the previous header: same author, kind, direction and recipient, within groupMs.
-      const prev = history ? historyDivider().previousElementSibling : log.lastElementChild;
-      if (prev && prev.classList.contains('msg') && prev.dataset.from === from && prev.dataset.kind === kind
-          && prev.dataset.own === li.dataset.own && prev.dataset.to === li.dataset.to
-          && when - Number(prev.dataset.ts) < groupMs && !rich.mentioned) {
-        li.classList.add('cont');
+    /**
+     * Older messages from the server's store (oldest first), above everything shown: the reader's place
+     * does not move. `atStart`: nothing is older, which the top of the log then says.
+     */
+    function addOlder(msgs, atStart) {
+      const before = log.scrollHeight;
+      const frag = document.createDocumentFragment();
+      for (const m of msgs) {
+        const { li } = messageItem({ kind: 'all', ...m });
+        li.dataset.older = 'true';
+        frag.append(li);
       }
-      if (history) {
-        log.insertBefore(li, historyDivider());
-        if (stick) log.scrollTop = log.scrollHeight;
-      } else {
-        joining = false;
-        append(li, true);
+      if (atStart && !log.querySelector('li[data-kind="start"]')) {
+        const start = document.createElement('li');
+        start.className = 'line notice';
+        start.dataset.kind = 'start';
+        start.textContent = t('no_earlier');
+        frag.prepend(start);
       }
-      return { li, mentioned: rich.mentioned };
+      log.insertBefore(frag, log.firstElementChild);
+      log.scrollTop += log.scrollHeight - before;
     }
 
     function addNotice(text) {
@@ -171,6 +200,6 @@
       return false;
     }
 
-    return { addMessage, addNotice, setSendState, toBottom, hasMessage, hasOwn, newJoin };
+    return { addMessage, addOlder, messageItem, addNotice, setSendState, toBottom, hasMessage, hasOwn, newJoin };
   };
 })();

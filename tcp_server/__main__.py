@@ -16,6 +16,8 @@ from .connection import ChatConnection
 from .protocol.codes import ErrorReason
 from .protocol.frames import Error
 from .server import ChatServer
+from .store.errors import StoreError
+from .store.urls import parse_database
 
 if TYPE_CHECKING:
     from .room.redis import RedisRoom
@@ -54,12 +56,18 @@ async def start_node(config: ServerConfig) -> tuple[ChatServer, RedisRoom | None
     from .room.redis import RedisRoom, RedisSettings
     from .room.redis_recall import RedisHistory, RedisSessionStore
 
+    durable = parse_database(config.database).durable  # PostgreSQL, shared by the nodes
     room = RedisRoom.create(RedisSettings(
-        config.redis, config.node_id, config.redis_prefix, config.node_timeout, history=config.history,
-        resume_grace=config.resume_grace, resume_max_frames=config.resume_max_frames,
-        resume_max_bytes=config.resume_max_bytes))
-    # History and sessions live in Redis too: a resume may land on any node, history outlives a node.
-    history = RedisHistory(config.history, config.history_max_bytes) if config.history > 0 else None
+        config.redis, config.node_id, config.redis_prefix, config.node_timeout,
+        history=0 if durable else config.history, resume_grace=config.resume_grace,
+        resume_max_frames=config.resume_max_frames, resume_max_bytes=config.resume_max_bytes, ids=durable))
+    # Sessions live in Redis: a resume may land on any node. History too, unless the nodes share a database
+    # (each node then stores what it delivers, numbered by the room's log: the same message once).
+    history = None
+    if not durable:
+        logging.getLogger("tcp_server").warning(
+            "--redis without --database: the history is kept in Redis, which is not durable storage")
+        history = RedisHistory(config.history, config.history_max_bytes) if config.history > 0 else None
     sessions = RedisSessionStore(room.link) if config.resume_grace > 0 else None
     if history is not None:
         room.link.on_history = history.load
@@ -74,6 +82,7 @@ async def start_node(config: ServerConfig) -> tuple[ChatServer, RedisRoom | None
     room.link.on_bans = lambda bans: apply_bans(server, bans)
     room.link.on_mutes = server.moderation.load_mutes
     room.link.on_kick = lambda key, reason: kick_here(server, key, reason)
+    room.link.on_forget = lambda key: server.gate.forget_author(key) if server.gate is not None else None
     room.link.on_degraded = lambda: tell_degraded(server)
     await room.link.start(server.port)
     return server, room
@@ -130,6 +139,9 @@ async def stop_node(server: ChatServer, room: RedisRoom | None) -> None:
 async def serve(config: ServerConfig) -> None:
     try:
         server, room = await start_node(config)
+    except StoreError as exc:  # the store's refusals: said plainly, no traceback
+        logging.getLogger("tcp_server").error("not starting: %s", exc)
+        raise SystemExit(2) from None
     except OSError as exc:  # a port in use, an --admin-socket path that is not ours: one clear line
         logging.getLogger("tcp_server").error("cannot start: %s", exc)
         raise SystemExit(1) from None

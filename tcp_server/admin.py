@@ -35,6 +35,7 @@ from .protocol.encoders import JSON, LEGACY
 from .protocol.frames import ServerNotice, replace_control_chars
 from .protocol.ids import InvalidId, id_key, normalize_id
 from .protocol.moderation import Ban, Moderation, parse_duration
+from .protocol.scrollback import room_key
 from .protocol.session import Session
 from .room import Bus, RoomUnavailable, SessionStore
 
@@ -131,6 +132,9 @@ class SharedRoom(Protocol):
     def save_mute(self, key: str, until: float | None, lifted: bool = False) -> None:
         """A mute set or lifted: kept in the shared store, every node's moderation reloads it."""
 
+    def forget_author(self, key: str) -> None:
+        """An author's stored messages were erased: every node's window of recent ones forgets them too."""
+
 
 class Node(Protocol):
     """What the admin socket needs of the server node."""
@@ -145,6 +149,11 @@ class Node(Protocol):
 
     @property
     def node_name(self) -> str: ...
+
+    async def delete_history(self, key: str, room: str | None) -> int:
+        """Erase the stored messages of the author whose ID key is ``key`` (in ``room``, or all); how many.
+
+        ValueError when the node keeps no stored history."""
 
 
 def client_kind(member: Member) -> str:
@@ -367,6 +376,15 @@ class AdminServer:
         log.warning("admin %s sent a notice: %s", who, text)
         return {"notice": text}
 
+    async def history_delete(self, request: dict[str, Any], who: str) -> dict[str, Any]:
+        """``chat-admin history delete --author ID [--room R]``: the author's stored messages are erased."""
+        name = normalize_id(str(request["author"]))
+        room = request.get("room")
+        deleted = await self.node.delete_history(id_key(name), None if room is None else room_key(str(room)))
+        log.warning("admin %s erased %d stored message(s) of %s%s", who, deleted, name,
+                    f" in {room_key(str(room))}" if room is not None else "")
+        return {"author": name, "deleted": deleted}
+
     def _save(self, added: Ban | None = None, lifted: Ban | None = None) -> None:
         if self.bans_file:
             save_bans(self.bans_file, self.node.moderation)
@@ -395,4 +413,5 @@ _ACTIONS: dict[str, Callable[[AdminServer, dict[str, Any], str], Awaitable[dict[
     "mute": AdminServer.mute,
     "unmute": AdminServer.unmute,
     "notice": AdminServer.notice,
+    "history-delete": AdminServer.history_delete,
 }

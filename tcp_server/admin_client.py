@@ -8,14 +8,19 @@
     chat-admin mute ID [--for DURATION]
     chat-admin unmute ID
     chat-admin notice TEXT
+    chat-admin history delete --author ID [--room R]
+    chat-admin history export [--room R] [--since DATE] [--database URL]
 
 The socket (``--socket``, env ``CHAT_ADMIN_SOCKET``) is the server's ``--admin-socket``;
-its file permissions decide who may use this.
+its file permissions decide who may use this. ``history export`` reads the database itself
+(``--database``, env ``CHAT_DATABASE``, default the server's: the data directory's SQLite file),
+so it works with the server stopped too (a backup); its read permission decides who may.
 """
 
 from __future__ import annotations
 
 import argparse
+import datetime
 import json
 import os
 import socket
@@ -73,6 +78,8 @@ def render(cmd: str, answer: dict[str, Any]) -> str:
         return f"muted {answer['muted']} {_when(answer['until'])}"
     if cmd == "unmute":
         return f"unmuted {answer['unmuted']}"
+    if cmd == "history-delete":
+        return f"erased {answer['deleted']} stored message(s) of {answer['author']}"
     return f"sent: {answer['notice']}"
 
 
@@ -100,6 +107,19 @@ def parser() -> argparse.ArgumentParser:
     unmute.add_argument("id")
     notice = sub.add_parser("notice", help="a server notice to everyone (114)")
     notice.add_argument("text", nargs="+")
+    history = sub.add_parser("history", help="the stored history: erase an author's messages, export")
+    hsub = history.add_subparsers(dest="history_cmd", required=True)
+    delete = hsub.add_parser("delete", help="erase an author's stored messages (through the server's socket)")
+    delete.add_argument("--author", required=True, help="the author's ID (any spelling of the same ID)")
+    delete.add_argument("--room", help="only in this room (default: every room)")
+    export = hsub.add_parser("export", help="stored messages as JSON lines, oldest first (reads the database)")
+    export.add_argument("--room", help="only this room")
+    export.add_argument("--since", help="only from this date or time on: YYYY-MM-DD or ISO 8601 (UTC unless given)")
+    export.add_argument("--database", default=os.environ.get("CHAT_DATABASE"),
+                        help="the server's --database (env CHAT_DATABASE; default: its SQLite file in "
+                             "--data-dir)")
+    export.add_argument("--data-dir", default=os.environ.get("CHAT_DATA_DIR"),
+                        help="the server's --data-dir (env CHAT_DATA_DIR)")
     return p
 
 
@@ -116,7 +136,50 @@ def payload_of(ns: argparse.Namespace) -> dict[str, Any]:
         out["for"] = ns.duration
     if cmd == "notice":
         out["text"] = " ".join(ns.text)
+    if cmd == "history":
+        out = {"cmd": "history-delete", "author": ns.author}
+        if ns.room is not None:
+            out["room"] = ns.room
     return out
+
+
+def parse_since(raw: str) -> int:
+    """``--since``: a date or an ISO 8601 time (UTC unless it says otherwise), as ms since the epoch."""
+    try:
+        when = datetime.datetime.fromisoformat(raw)
+    except ValueError:
+        raise ValueError(f"--since {raw!r}: expected YYYY-MM-DD or an ISO 8601 time") from None
+    if when.tzinfo is None:
+        when = when.replace(tzinfo=datetime.UTC)
+    return int(when.timestamp() * 1000)
+
+
+def export_lines(ns: argparse.Namespace) -> int:
+    """``history export``: every stored message as a JSON line on stdout; how many."""
+    import asyncio
+
+    from .protocol.scrollback import room_key
+    from .store.db import MessageStore
+    from .store.urls import default_data_dir, default_database, parse_database
+
+    url = parse_database(ns.database or default_database(ns.data_dir or default_data_dir()))
+    since = parse_since(ns.since) if ns.since else None
+    room = room_key(ns.room) if ns.room else None
+
+    async def run() -> int:
+        store = await MessageStore.open(url, migrate=False)
+        count = 0
+        try:
+            async for m in store.export(room, since):
+                when = datetime.datetime.fromtimestamp(m.ts / 1000, datetime.UTC).isoformat(timespec="milliseconds")
+                sys.stdout.write(json.dumps({"room": m.room, "seq": m.seq, "ts": m.ts, "time": when,
+                                             "from": m.author, "text": m.text}, ensure_ascii=False) + "\n")
+                count += 1
+        finally:
+            await store.close()
+        return count
+
+    return asyncio.run(run())
 
 
 def main(argv: Sequence[str] | None = None) -> None:
@@ -126,6 +189,13 @@ def main(argv: Sequence[str] | None = None) -> None:
         ns.reason += extra  # a reason may come before or after --for
     elif extra:
         p.error(f"unrecognized arguments: {' '.join(extra)}")
+    if ns.cmd == "history" and ns.history_cmd == "export":
+        try:
+            export_lines(ns)
+        except Exception as exc:  # a bad URL or date, no file, a schema mismatch, the database down
+            print(f"chat-admin: cannot export the history: {exc}", file=sys.stderr)
+            sys.exit(2)
+        return
     if not ns.socket:
         p.error("where is the server? give --socket PATH (the server's --admin-socket) or set CHAT_ADMIN_SOCKET")
     try:
@@ -139,7 +209,7 @@ def main(argv: Sequence[str] | None = None) -> None:
         print(f"chat-admin: {answer.get('error', 'refused')}", file=sys.stderr)
         sys.exit(1)
     if not ns.json:
-        print(render(ns.cmd, answer))
+        print(render(payload_of(ns)["cmd"], answer))
 
 
 if __name__ == "__main__":

@@ -11,6 +11,7 @@ from .logformat import LOG_FORMATS
 from .protocol.decoder import DEFAULT_MAX_LINE
 from .protocol.limits import DEFAULT_IPV6_PREFIX
 from .protocol.texts import LANGS, Lang, default_lang
+from .store.urls import MEMORY, DatabaseUrlError, default_data_dir, default_database, parse_database
 
 DEFAULT_PORT = 9000
 DEFAULT_LEGACY_PORT = 9001
@@ -73,6 +74,14 @@ class ServerConfig:
     log_format: str = "text"
     history: int = 50
     history_max_bytes: int = 256 * 1024
+    # The durable history. A ServerConfig made in code keeps it in memory (tests, benchmarks); chat-server's
+    # flags default to an SQLite file in the data directory (config_from_args).
+    database: str = MEMORY
+    data_dir: str | None = None
+    history_days: float = 0.0  # retention by age (0: keep every message)
+    history_max: int = 0  # retention by count, per room (0: no bound)
+    search_rate: float = 1.0  # 017 searches per second per connection (its own bucket)
+    search_burst: int = 10
     resume_grace: float = 60.0
     resume_max_frames: int = 1000
     resume_max_bytes: int = 256 * 1024
@@ -125,8 +134,29 @@ def config_problems(cfg: ServerConfig) -> list[str]:
         problems.append(f"--join-timeout must be more than 0 seconds, not {cfg.join_timeout}")
     if cfg.tls_port is not None and not (cfg.tls_cert and cfg.tls_key):
         problems.append("--tls-port needs --tls-cert and --tls-key")
+    problems += database_problems(cfg)
     if cfg.tls_handshake_timeout <= 0:
         problems.append(f"--tls-handshake-timeout must be more than 0 seconds, not {cfg.tls_handshake_timeout}")
+    return problems
+
+
+def database_problems(cfg: ServerConfig) -> list[str]:
+    """``--database`` and the retention flags, and what they cannot be combined with."""
+    problems: list[str] = []
+    try:
+        url = parse_database(cfg.database)
+    except DatabaseUrlError as exc:
+        return [str(exc)]
+    if cfg.redis and url.kind == "sqlite":
+        problems.append("--redis shares the room between several nodes, but an SQLite file (--database "
+                        f"{cfg.database}) belongs to one node: use --database postgresql://... or leave --database "
+                        "out (history then stays in Redis, not durable)")
+    if cfg.history_days < 0:
+        problems.append(f"--history-days must be 0 (keep all) or more, not {cfg.history_days}")
+    if cfg.search_rate < 0 or (cfg.search_rate > 0 and cfg.search_burst < 1):
+        problems.append("--search-rate must be 0 (off) or more, with --search-burst at least 1")
+    if cfg.history_max < 0:
+        problems.append(f"--history-max must be 0 (no bound) or more, not {cfg.history_max}")
     return problems
 
 
@@ -188,6 +218,21 @@ def add_server_arguments(
                             help="TCP keepalive on every connection")
     parser.add_env_argument("--history", env="CHAT_HISTORY", type=int, default=d.history,
                             help="recent messages to all kept and sent (111) to a newcomer (0: none)")
+    parser.add_env_argument("--database", env="CHAT_DATABASE", default=None,
+                            help="where the history is kept: sqlite:///PATH, postgresql://USER:PASSWORD@HOST/DB, or "
+                                 "memory (lost at exit; today's behaviour); default: sqlite:///DATA_DIR/chat.db "
+                                 "(with --redis: in Redis, not durable)")
+    parser.add_env_argument("--data-dir", env="CHAT_DATA_DIR", default=None,
+                            help="directory of the default database: $STATE_DIRECTORY (systemd) or "
+                                 "$XDG_STATE_HOME/hanchat, else ~/.local/state/hanchat")
+    parser.add_env_argument("--history-days", env="CHAT_HISTORY_DAYS", type=float, default=d.history_days,
+                            help="stored messages older than this many days are deleted (0: keep all)")
+    parser.add_env_argument("--history-max", env="CHAT_HISTORY_MAX", type=int, default=d.history_max,
+                            help="stored messages kept per room, the oldest deleted past it (0: no bound)")
+    parser.add_env_argument("--search-rate", env="CHAT_SEARCH_RATE", type=float, default=d.search_rate,
+                            help="history searches (017) per second per connection, a bucket of their own (0: off)")
+    parser.add_env_argument("--search-burst", env="CHAT_SEARCH_BURST", type=int, default=d.search_burst,
+                            help="searches a connection may make at once before --search-rate applies")
     parser.add_env_argument("--resume-grace", env="CHAT_RESUME_GRACE", type=float, default=d.resume_grace,
                             help="seconds a dropped session keeps its ID and place for a resume (008) (0: off)")
     parser.add_env_argument("--resume-max-bytes", env="CHAT_RESUME_MAX_BYTES", type=int,
@@ -234,7 +279,12 @@ def check_server_config(cfg: ServerConfig) -> None:
 def config_from_args(ns: object) -> ServerConfig:
     """ValueError for settings that must not be run with (a placeholder secret)."""
     fields = ServerConfig.__dataclass_fields__
-    cfg = ServerConfig(**{name: getattr(ns, name) for name in fields if hasattr(ns, name)})
+    values = {name: getattr(ns, name) for name in fields if hasattr(ns, name)}
+    if values.get("data_dir") is None:
+        values["data_dir"] = default_data_dir()
+    if values.get("database") is None:  # a bare chat-server keeps its history in the data directory
+        values["database"] = MEMORY if values.get("redis") else default_database(values["data_dir"])
+    cfg = ServerConfig(**values)
     check_gateway_secret(cfg.gateway_secret)
     return cfg
 

@@ -15,7 +15,8 @@ import secrets
 import socket
 import ssl
 import time
-from typing import Protocol, Union, assert_never
+from collections.abc import Coroutine
+from typing import TYPE_CHECKING, Any, Protocol, Union, assert_never
 
 from .config import ServerConfig
 from .fanout import Cursor, LogPart
@@ -34,11 +35,14 @@ from .protocol.limits import (
     peer_address,
 )
 from .protocol.moderation import Moderation
+from .protocol.scrollback import SEARCH_LIMIT
 from .protocol.session import (
     Claim,
     Close,
     Deliver,
     Effect,
+    FetchPage,
+    FindText,
     Publish,
     Reattach,
     Rehome,
@@ -52,6 +56,9 @@ from .protocol.table import Budget, spec_of
 from .room import Bus, Directory, History, Later, Resumable, RoomUnavailable, SessionStore
 from .stats import ServerStats
 
+if TYPE_CHECKING:
+    from .store.db import MessageStore
+
 log = logging.getLogger("tcp_server")
 
 GATEWAY_GRACE = 2.0
@@ -59,6 +66,8 @@ GATEWAY_GRACE = 2.0
 user with ``000``; where a gateway secret is configured it gets this long to do so."""
 GRACE_MAX = 64
 """Connections held in that grace at once; past it, over-limit connections are refused at once."""
+QUERY_TIMEOUT = 10.0
+"""Seconds a 016/017 may wait for the store before it is answered 109#unavailable."""
 
 
 class Node(Protocol):
@@ -69,6 +78,8 @@ class Node(Protocol):
     bus: Bus
     history: History | None
     sessions: SessionStore | None
+    store: MessageStore | None
+    cursor_key: bytes | None
     address_limits: AddressLimits
     address_buckets: AddressBuckets | None
     moderation: Moderation
@@ -90,6 +101,10 @@ class Node(Protocol):
     def log_connected(self, name: str, address: str) -> None: ...
 
     def log_disconnected(self, name: str, address: str) -> None: ...
+
+    def oldest_seq(self) -> int | None:
+        """With a store: the room's number of the oldest message a newcomer's ``111`` holds (of the next one
+        when it holds none), taken in the same turn; None without a store."""
 
 
 _KEEPALIVE = [(socket.IPPROTO_TCP, opt, value) for name, value in (("TCP_KEEPIDLE", 60), ("TCP_KEEPINTVL", 10),
@@ -124,7 +139,7 @@ class ChatConnection(asyncio.Protocol):
     __slots__ = (
         "node", "transport", "session", "reader", "out", "encoder", "cursor", "counted_address",
         "timer", "closing", "bucket", "control", "strikes", "paused", "over_limit", "pending", "in_grace",
-        "leave_cause", "connected_at", "limit_key", "tls", "tls_sock", "handshake", "ended",
+        "leave_cause", "connected_at", "limit_key", "tls", "tls_sock", "handshake", "ended", "search", "querying",
     )
 
     def __init__(self, node: Node, encoder: Encoder = FRAMES, tls: ssl.SSLContext | None = None) -> None:
@@ -149,6 +164,9 @@ class ChatConnection(asyncio.Protocol):
         now = node.loop.time()
         self.bucket = TokenBucket(cfg.flood_rate, cfg.flood_burst, now) if cfg.flood_rate > 0 else None
         self.control = TokenBucket(CONTROL_RATE, CONTROL_BURST, now) if cfg.flood_rate > 0 else None
+        self.search = (TokenBucket(cfg.search_rate, cfg.search_burst, now)
+                       if cfg.flood_rate > 0 and cfg.search_rate > 0 else None)
+        self.querying = False  # a 016/017 waits for the store: what is read meanwhile waits, in order
         self.strikes = 0
         self.paused = False
         self.over_limit = False
@@ -212,6 +230,8 @@ class ChatConnection(asyncio.Protocol):
         """Count this connection and its address (at accept time, on every listener); refuse it when over."""
         node = self.node
         self.session = Session(node.room.roster, address, node.config.gateway_secret, node.moderation, now_ms)
+        if self.encoder is not LEGACY:  # the seed's client has no scrollback: never a 141 there
+            self.session.cursor_key = node.cursor_key
         count = node.opened(self)
         if count > node.config.max_clients or node.closing:
             self.refuse(ErrorReason.BUSY, "too many connections")
@@ -430,8 +450,8 @@ class ChatConnection(asyncio.Protocol):
         for i, item in enumerate(items):
             if self.closing:
                 return
-            if session.state is ConnState.JOINING:
-                # The directory has not answered yet: the rest waits, in order.
+            if session.state is ConnState.JOINING or self.querying:
+                # The directory (or the store) has not answered yet: the rest waits, in order.
                 self.pending.extend(items[i:])
                 self._pause()
                 return
@@ -452,7 +472,10 @@ class ChatConnection(asyncio.Protocol):
                 self._refuse_busy()
                 return False
             return True
-        bucket = self.bucket if budget is Budget.MESSAGE else self.control
+        if budget is Budget.SEARCH:
+            bucket = self.search
+        else:
+            bucket = self.bucket if budget is Budget.MESSAGE else self.control
         if bucket is None:
             return True
         now = self.node.loop.time()
@@ -532,6 +555,10 @@ class ChatConnection(asyncio.Protocol):
                     self._rehome(address)
                 case Reattach(token, position):
                     self._reattach(token, position)
+                case FetchPage(room, before, limit):
+                    self._query(self._fetch(room, before, limit))
+                case FindText(room, query):
+                    self._query(self._find(room, query))
                 case _:
                     assert_never(effect)
 
@@ -594,7 +621,8 @@ class ChatConnection(asyncio.Protocol):
                     history = arrival.history
                 else:
                     history = node.history.recent() if node.history is not None else []
-                self.apply(session.claimed(users, token, history))
+                oldest = node.oldest_seq() if arrival is None else arrival.oldest
+                self.apply(session.claimed(users, token, history, oldest))
                 if arrival is not None:
                     for frame in arrival.frames:  # the room since the join's echo, before the log from here on
                         self.send(frame)
@@ -603,12 +631,48 @@ class ChatConnection(asyncio.Protocol):
         except Exception:
             self.internal_error()
 
+    def _query(self, work: Coroutine[Any, Any, list[Effect]]) -> None:
+        """A 016/017 reads the store: frames read meanwhile wait in order, reading paused, as for a claim."""
+        self.querying = True
+        self._pause()
+        self.node.loop.create_task(self._answer(work), name="history query")
+
+    async def _answer(self, work: Coroutine[Any, Any, list[Effect]]) -> None:
+        try:
+            effects = await asyncio.wait_for(work, QUERY_TIMEOUT)
+        except Exception as exc:
+            # Its kind only: a driver's message may quote a stored row.
+            log.warning("a history query failed: %s (%s)", type(exc).__name__,
+                        type(getattr(exc, "orig", None)).__name__ if getattr(exc, "orig", None) else "-")
+            effects = [Reply(Error(ErrorReason.UNAVAILABLE, "the stored history cannot be read right now"))]
+        self.querying = False
+        if self.closing or self.transport is None:
+            return
+        try:
+            self.apply(effects)
+            self._go_on()
+        except Exception:
+            self.internal_error()
+
+    async def _fetch(self, room: str, before: int | None, limit: int) -> list[Effect]:
+        store = self.node.store
+        assert store is not None
+        rows = await store.before(room, before, limit)
+        return self.session.paged(room, [(m.seq, m.ts, m.author, m.text) for m in rows], limit)
+
+    async def _find(self, room: str, query: str) -> list[Effect]:
+        store = self.node.store
+        assert store is not None
+        rows = await store.search(room, query, SEARCH_LIMIT)
+        return self.session.found([(m.seq, m.ts, m.author, m.text) for m in rows])
+
     def _go_on(self) -> None:
         """The directory or the store answered: the frames read meanwhile, in order, then reading again."""
         pending, self.pending = self.pending, []
         if pending:
             self.handle_items(pending)
-        if not self.pending and self.paused and self.session.state is not ConnState.JOINING:
+        if (not self.pending and self.paused and self.session.state is not ConnState.JOINING
+                and not self.querying):
             self._resume()
             self._pace()
 

@@ -9,7 +9,7 @@ log, encoded once per encoder for all of them, in one write per member.
 from __future__ import annotations
 
 import asyncio
-from typing import Protocol
+from typing import Protocol, runtime_checkable
 
 from tcp_server.protocol.encoders import Encoder
 from tcp_server.protocol.frames import Message, ServerFrame, WhisperMessage
@@ -45,7 +45,7 @@ class Arrival:
     join or resume, whichever of the two came first.
     """
 
-    __slots__ = ("echoed", "key", "frames", "history", "users")
+    __slots__ = ("echoed", "key", "frames", "history", "users", "oldest")
 
     def __init__(self) -> None:
         self.echoed = asyncio.Event()
@@ -53,6 +53,15 @@ class Arrival:
         self.frames: list[ServerFrame] = []
         self.history: list[Message] = []
         self.users: tuple[str, ...] = ()  # the room at the echo (a resume's 107)
+        self.oldest: int | None = None  # with a durable store: the room's number of the history's oldest line
+
+
+@runtime_checkable
+class Numbered(Protocol):
+    """A history that knows each line's place in the room's order (the durable store's window)."""
+
+    def oldest_seq(self) -> int:
+        """The number of the oldest line kept (of the next message when none is)."""
 
 
 class Member(Protocol):
@@ -132,6 +141,7 @@ class LocalRoom:
         if arrival is not None and not arrival.echoed.is_set():
             arrival.key = key
             arrival.history = self.history.recent() if self.history is not None else []
+            arrival.oldest = self.history.oldest_seq() if isinstance(self.history, Numbered) else None
             arrival.users = self.roster.user_list().ids
             arrival.echoed.set()
 

@@ -12,7 +12,7 @@ from typing import TYPE_CHECKING, Any
 from .admin import AdminServer, SharedRoom, load_bans
 from .config import ServerConfig
 from .connection import ChatConnection, set_keepalive
-from .local_room import LocalRoom
+from .local_room import LocalRoom, Numbered
 from .protocol.codes import ErrorReason
 from .protocol.encoders import LEGACY
 from .protocol.frames import Error, UserLeft
@@ -31,15 +31,22 @@ from .room import (
     SessionStore,
 )
 from .stats import PORT_KINDS, ServerStats
+from .store.urls import parse_database
 from .tls import ServerTLS
 
 if TYPE_CHECKING:
     from .metrics_http import ServerMetrics
+    from .store.db import MessageStore
+    from .store.gate import StoreGate
 
 log = logging.getLogger("tcp_server")
 
 ACCEPT_RETRY = 1.0
 """Seconds the TLS port waits after a failed accept (out of file descriptors) before the next."""
+RETENTION_INTERVAL = 3600.0
+"""Seconds between two retention passes over the stored history."""
+RETENTION_BATCH = 1000
+RETENTION_TIMEOUT = 30.0
 
 
 class ChatServer:
@@ -91,6 +98,10 @@ class ChatServer:
         self.tls: ServerTLS | None = None  # the TLS port's context; reload() on SIGHUP
         self.tls_port: int | None = None
         self.metrics: ServerMetrics | None = None
+        self.store: MessageStore | None = None  # the durable history (--database other than memory)
+        self.cursor_key: bytes | None = None  # signs 016's cursors; from the database (every node, every restart)
+        self.gate: StoreGate | None = None  # the bus's subscriber in front of the room when there is a store
+        self._retention: asyncio.Task[None] | None = None
 
     @property
     def loop(self) -> asyncio.AbstractEventLoop:
@@ -116,9 +127,20 @@ class ChatServer:
     async def _start(self) -> None:
         prepare_ids()  # the first join should not wait for the Unicode tables to load
         self._loop = asyncio.get_running_loop()
-        self._room = LocalRoom(self._loop, self.stats, self.history, self.sessions)
-        self.bus.subscribe(self._room)
         cfg = self.config
+        if parse_database(cfg.database).durable:
+            await self._open_store()
+        self._room = LocalRoom(self._loop, self.stats, self.history, self.sessions)
+        if self.store is not None:
+            from .store.gate import LOBBY, StoredWindow, StoreGate
+
+            assert isinstance(self.history, StoredWindow)
+            self.gate = StoreGate(self._room, self.store, self.history, LOBBY, self.stats, cfg.lang)
+            self.bus.subscribe(self.gate)
+            if cfg.history_days > 0 or cfg.history_max > 0:
+                self._retention = self._loop.create_task(self._retain(), name="history-retention")
+        else:
+            self.bus.subscribe(self._room)
         self.port = await self._listen(lambda: ChatConnection(self), cfg.port, backlog=1024)
         if cfg.legacy_port is not None:
             self.legacy_port = await self._listen(lambda: ChatConnection(self, LEGACY), cfg.legacy_port)
@@ -141,6 +163,51 @@ class ChatServer:
         log.info("chat server listening on %s:%d%s%s", cfg.host, self.port,
                  f" (legacy port {self.legacy_port})" if self.legacy_port is not None else "",
                  f" (TLS port {self.tls_port})" if self.tls_port is not None else "")
+
+    async def _open_store(self) -> None:
+        """Open (and migrate) the database; the room's window of recent messages comes from it."""
+        from .store.db import MessageStore
+        from .store.gate import LOBBY, StoredWindow
+
+        cfg = self.config
+        url = parse_database(cfg.database)
+        self.store = store = await MessageStore.open(url)
+        try:
+            window = StoredWindow(cfg.history, cfg.history_max_bytes)
+            window.load(await store.before(LOBBY, None, cfg.history) if cfg.history > 0 else [],
+                        await store.last_seq(LOBBY))
+            self.cursor_key = await store.cursor_key()
+        except BaseException:
+            await store.close()
+            self.store = None
+            raise
+        self.history = window
+        log.info("history kept in %s", url.safe())
+
+    async def _retain(self) -> None:
+        """Retention (--history-days, --history-max): in batches, at start and then every RETENTION_INTERVAL."""
+        from .store.gate import LOBBY
+
+        cfg = self.config
+        store = self.store
+        assert store is not None
+        while True:
+            try:
+                older = (int((time.time() - cfg.history_days * 86400) * 1000) if cfg.history_days > 0 else None)
+                removed = 0
+                while True:
+                    batch = await asyncio.wait_for(
+                        store.prune(LOBBY, older, cfg.history_max or None, RETENTION_BATCH), RETENTION_TIMEOUT)
+                    removed += batch
+                    if batch < RETENTION_BATCH:
+                        break
+                if removed:
+                    log.info("retention removed %d stored message(s)", removed)
+            except Exception as exc:
+                from .store.db import describe
+
+                log.warning("retention failed this time: %s", describe(exc))
+            await asyncio.sleep(RETENTION_INTERVAL)
 
     async def _listen(self, factory: Callable[[], ChatConnection], port: int, **options: Any) -> int:
         """A listening port (its number); keepalive set on it, which the accepted sockets inherit."""
@@ -204,6 +271,8 @@ class ChatServer:
             await asyncio.gather(*self._tls_accepting, return_exceptions=True)
         for sock in self._tls_listeners:
             sock.close()
+        if self.gate is not None and not await self.gate.drain(timeout):
+            log.warning("%d message(s) could not be stored before shutdown", len(self.gate.unwritten))
         notice = Error(ErrorReason.SHUTDOWN, "server shutting down")
         for conn in list(self.connections):
             conn.leave_cause = "shutdown"
@@ -227,6 +296,16 @@ class ChatServer:
             await self.metrics.close()
         if self.admin is not None:
             await self.admin.close()
+        if self._retention is not None:
+            self._retention.cancel()
+            try:
+                await asyncio.wait_for(self._retention, 1.0)
+            except (asyncio.CancelledError, TimeoutError):
+                pass
+        if self.gate is not None:
+            await self.gate.stop()
+        if self.store is not None:
+            await self.store.close()
         log.info("chat server stopped")
 
     async def __aenter__(self) -> ChatServer:
@@ -283,6 +362,23 @@ class ChatServer:
     def node_name(self) -> str:
         """The node as chat-admin shows it: its ``--node-id`` in a shared room, else where it listens."""
         return self.config.node_id or f"{self.config.host}:{self.port}"
+
+    async def delete_history(self, key: str, room: str | None) -> int:
+        """chat-admin history delete: from the store, from the window of recent messages, from what waits."""
+        from .store.gate import LOBBY
+
+        if self.store is None:
+            raise ValueError("this server keeps no stored history (--database memory)")
+        if self.gate is not None and (room is None or room == LOBBY):
+            self.gate.forget_author(key)
+            if self.shared is not None:
+                self.shared.forget_author(key)
+        return await asyncio.wait_for(self.store.delete_author(key, room), RETENTION_TIMEOUT)
+
+    def oldest_seq(self) -> int | None:
+        if self.store is None or not isinstance(self.history, Numbered):
+            return None
+        return self.history.oldest_seq()
 
     def users_online(self) -> int:
         return len(self.room.members) if self._room is not None else 0

@@ -98,7 +98,7 @@ class ServerStats:
     __slots__ = (
         "joins", "resumes", "leaves", "frames_in", "deliveries", "bytes_in", "bytes_out", "errors",
         "slow_reader_drops", "flood_refusals", "flush_seconds", "loop_lag_seconds",
-        "redis_round_trip_seconds", "bus_lag_seconds", "nodes",
+        "redis_round_trip_seconds", "bus_lag_seconds", "nodes", "history_write_failures", "history_dropped",
     )
 
     def __init__(self) -> None:
@@ -118,6 +118,9 @@ class ServerStats:
         self.redis_round_trip_seconds = Buckets(REDIS_BUCKETS)
         self.bus_lag_seconds = Buckets(LAG_BUCKETS)
         self.nodes = 1
+        # The durable history (--database): failed batch writes, and messages an outage's bound let go unstored.
+        self.history_write_failures = 0
+        self.history_dropped = 0
 
     # ------------------------------------------------------------ hooks for the server
 
@@ -236,3 +239,7 @@ class ServerCollector:
         yield s.bus_lag_seconds.family("hanchat_bus_lag_seconds",
                                        "Publish-to-receive delay of the Redis message bus (--redis)")
         yield GaugeMetricFamily("hanchat_nodes", "Chat server nodes sharing the room", value=s.nodes)
+        yield CounterMetricFamily("hanchat_history_write_failures", "Batches the history database failed to "
+                                  "commit (--database)", value=s.history_write_failures)
+        yield CounterMetricFamily("hanchat_history_dropped", "Messages not stored: the history database was "
+                                  "down longer than the waiting bound", value=s.history_dropped)

@@ -2,6 +2,10 @@
 
 from __future__ import annotations
 
+import atexit
+import os
+import shutil
+import tempfile
 from collections.abc import AsyncIterator, Awaitable, Callable
 
 import pytest
@@ -12,8 +16,16 @@ from tests.helpers import LineClient
 # Fixture modules: their fixtures are available to every test without importing them by name.
 pytest_plugins = [
     "tests.gateway_fixtures", "tests.browser_fixtures", "tests.nginx_fixtures", "tests.client_fixtures",
-    "tests.redis_fixtures",
+    "tests.redis_fixtures", "tests.postgres_fixtures",
 ]
+
+# A chat-server the tests start as a process keeps today's in-memory history unless a test names a database:
+# its default (an SQLite file in the data directory) would be the user's own.
+os.environ.setdefault("CHAT_DATABASE", "memory")
+# Tests that clear the CHAT_* variables still keep the default database out of the user's own state directory.
+_STATE = tempfile.mkdtemp(prefix="hanchat-test-state-")
+atexit.register(shutil.rmtree, _STATE, True)
+os.environ["XDG_STATE_HOME"] = _STATE
 
 
 def server_config(**overrides: object) -> ServerConfig:

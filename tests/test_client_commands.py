@@ -8,8 +8,10 @@ import pytest
 
 from chat_client.backoff import backoff_delays
 from chat_client.commands import (
+    Find,
     Help,
     Invalid,
+    More,
     Problem,
     Quit,
     Say,
@@ -49,6 +51,12 @@ from tcp_server.protocol.roster import Roster
         ("/q bye", Quit()),
         ("/who", Who()),
         ("/help", Help()),
+        ("/more", More()),
+        ("/search 안녕", Find("안녕")),
+        ("/search   %_ # x ", Find("%_ # x")),
+        ("/search", Invalid(Problem.USAGE_SEARCH)),
+        ("/search x", Invalid(Problem.USAGE_SEARCH)),
+        ("/search ab\x1b[2J", Invalid(Problem.CONTROL)),
         # plain text goes to everyone
         ("hello # world", Say("hello # world")),
         ("  indented", Say("  indented")),
@@ -108,7 +116,8 @@ def test_to_frame_refuses_what_the_server_would_call_too_long() -> None:
 @pytest.mark.parametrize(
     ("before", "online", "expected"),
     [
-        ("/", [], [("/m ", -1), ("/b ", -1), ("/who", -1), ("/q", -1), ("/help", -1)]),
+        ("/", [], [("/m ", -1), ("/b ", -1), ("/who", -1), ("/more", -1), ("/search ", -1), ("/q", -1),
+                  ("/help", -1)]),
         ("/w", [], [("/who", -2)]),
         ("/h", [], [("/help", -2)]),
         ("/z", [], []),

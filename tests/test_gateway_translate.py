@@ -9,11 +9,13 @@ import pytest
 
 from tcp_server.protocol import (
     Broadcast,
+    FetchOlder,
     Join,
     Leave,
     ListUsers,
     Ping,
     ResumeSession,
+    Search,
     Whisper,
     parse_client,
     serialize,
@@ -43,6 +45,12 @@ TO_FRAME = [
     ({"type": "whisper", "to": "bob", "text": "a\r\n004#bob\rb"}, "alice", Whisper("alice", "bob", "a 004#bob b"),
      b"003#alice#bob#a 004#bob b\n"),
     ({"type": "say", "text": "tab\tok"}, "alice", Broadcast("alice", "tab\tok"), b"002#alice#tab\tok\n"),
+    ({"type": "older", "room": "lobby", "cursor": "", "limit": 50}, "alice", FetchOlder("lobby", "", 50),
+     b"016#lobby##50\n"),
+    ({"type": "older", "room": "lobby", "cursor": "AAAA-_", "limit": 0}, "alice", FetchOlder("lobby", "AAAA-_", 0),
+     b"016#lobby#AAAA-_#0\n"),  # LIMIT's range is the server's to judge (109#malformed)
+    ({"type": "search", "room": "lobby", "text": "%_ # 안녕\nx"}, "alice", Search("lobby", "%_ # 안녕 x"),
+     "017#lobby#%_ # 안녕 x\n".encode()),
 ]
 
 
@@ -90,6 +98,20 @@ REFUSED = [
     ({"type": "ping", "token": "\ud800"}, None, "malformed"),
     ({"type": "join", "id": "a\ud800"}, None, "malformed"),
     ({"type": "shout", "text": "x"}, "alice", "unknown-type"),
+    ({"type": "older", "room": "lobby", "cursor": "", "limit": 5}, None, "not-joined"),
+    ({"type": "search", "room": "lobby", "text": "hi"}, None, "not-joined"),
+    ({"type": "older", "room": "lobby", "cursor": "a#b", "limit": 5}, "alice", "malformed"),
+    ({"type": "older", "room": "lob#by", "cursor": "", "limit": 5}, "alice", "malformed"),
+    ({"type": "older", "room": "", "cursor": "", "limit": 5}, "alice", "malformed"),
+    ({"type": "older", "room": "lobby", "cursor": "x\n", "limit": 5}, "alice", "malformed"),
+    ({"type": "older", "room": "lobby", "limit": 5}, "alice", "malformed"),
+    ({"type": "older", "room": "lobby", "cursor": "", "limit": "5"}, "alice", "malformed"),
+    ({"type": "older", "room": "lobby", "cursor": "", "limit": True}, "alice", "malformed"),
+    ({"type": "older", "room": "lobby", "cursor": "", "limit": 2.5}, "alice", "malformed"),
+    ({"type": "older", "room": "lobby", "cursor": "", "limit": -1}, "alice", "malformed"),
+    ({"type": "search", "room": "lobby", "text": ""}, "alice", "malformed"),
+    ({"type": "search", "room": "lobby", "text": "esc\x1b"}, "alice", "malformed"),
+    ({"type": "search", "text": "hi"}, "alice", "malformed"),
     ({"type": "say", "text": "x" * 4096}, "alice", "too-long"),
     ({"type": "say", "text": "가" * 1400}, "alice", "too-long"),  # 4,200 bytes in UTF-8
 ]

@@ -24,6 +24,7 @@ from tcp_server.config import (
     config_from_args,
 )
 from tcp_server.env_flags import EnvArgumentParser
+from tcp_server.store.errors import StoreError
 
 from .__main__ import page_url, start_gateway, wait_for_signal
 from .config import GatewayConfig, add_gateway_arguments, gateway_config_from_args
@@ -107,7 +108,7 @@ def main(argv: Sequence[str] | None = None) -> None:
     install_uvloop(server_cfg.uvloop)
     try:
         asyncio.run(run(server_cfg, gateway_cfg))
-    except OSError as exc:
+    except (OSError, StoreError) as exc:  # a port taken; a history database it cannot use
         log.error("cannot start: %s", exc)
         sys.exit(1)
 

@@ -24,12 +24,14 @@ from tcp_server.protocol import (
     DEFAULT_MAX_LINE,
     Broadcast,
     ClientFrame,
+    FetchOlder,
     InvalidId,
     Join,
     Leave,
     ListUsers,
     Ping,
     ResumeSession,
+    Search,
     Whisper,
     fits,
     has_control_chars,
@@ -123,6 +125,42 @@ def _user_id(msg: Event, name: str) -> str | Refusal:
         return Refusal("bad-id", str(exc), extra)
 
 
+def _plain(msg: Event, name: str, may_be_empty: bool = False) -> str | Refusal:
+    """A room or a cursor: one field of a frame, so no ``#`` and no control character."""
+    value = _field(msg, name)
+    if isinstance(value, Refusal):
+        return value
+    if (not value and not may_be_empty) or "#" in value or has_control_chars(value):
+        return Refusal("malformed", f'"{name}" must be {"" if may_be_empty else "non-empty "}text without "#" '
+                       "or control characters")
+    return value
+
+
+def _older(msg: Event) -> ClientFrame | Refusal:
+    """``{"type":"older","room":"lobby","cursor":"…","limit":50}`` → ``016`` (the server judges the cursor)."""
+    room = _plain(msg, "room")
+    if isinstance(room, Refusal):
+        return room
+    cursor = _plain(msg, "cursor", may_be_empty=True)
+    if isinstance(cursor, Refusal):
+        return cursor
+    limit = msg.get("limit")
+    if type(limit) is not int or limit < 0:
+        return Refusal("malformed", '"limit" must be a whole number (1-200)')
+    return FetchOlder(room, cursor, limit)
+
+
+def _search(msg: Event) -> ClientFrame | Refusal:
+    """``{"type":"search","room":"lobby","text":"…"}`` → ``017``."""
+    room = _plain(msg, "room")
+    if isinstance(room, Refusal):
+        return room
+    text = _message_text(msg)
+    if isinstance(text, Refusal):
+        return text
+    return Search(room, text)
+
+
 def to_frame(msg: Event, own_id: str | None, max_frame: int = DEFAULT_MAX_LINE) -> ClientFrame | Refusal:
     """The frame for a decoded browser message, or why not.
 
@@ -158,10 +196,15 @@ def to_frame(msg: Event, own_id: str | None, max_frame: int = DEFAULT_MAX_LINE) 
         if has_control_chars(token):
             return Refusal("malformed", "control characters in the token")
         frame = Ping(token)
-    elif kind in ("say", "whisper", "who", "leave"):
+    elif kind in ("say", "whisper", "who", "leave", "older", "search"):
         if own_id is None:
             return Refusal("not-joined", "join first")
-        if kind == "say":
+        if kind in ("older", "search"):
+            found = _older(msg) if kind == "older" else _search(msg)
+            if isinstance(found, Refusal):
+                return found
+            frame = found
+        elif kind == "say":
             text = _message_text(msg)
             if isinstance(text, Refusal):
                 return text

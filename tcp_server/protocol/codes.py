@@ -20,6 +20,8 @@ class ClientCode(StrEnum):
     PING = "006"
     FORMAT = "007"
     RESUME = "008"
+    OLDER = "016"
+    SEARCH = "017"
 
 
 class ServerCode(StrEnum):
@@ -40,6 +42,10 @@ class ServerCode(StrEnum):
     SESSION = "112"
     RESUMED = "113"
     NOTICE = "114"
+    OLDER = "140"
+    PAGE = "141"
+    FOUND = "142"
+    SEARCHED = "143"
 
 
 class ErrorReason(StrEnum):
@@ -71,6 +77,10 @@ class ErrorReason(StrEnum):
     the session has ended, and the client joins afresh with ``001``."""
     UNAVAILABLE = "unavailable"
     """The shared room (several nodes, Redis) cannot be reached right now: try again later."""
+    BAD_CURSOR = "bad-cursor"
+    """A ``016`` CURSOR this server did not sign for that room (forged, foreign or garbled)."""
+    NOT_IN_ROOM = "not-in-room"
+    """A ``016``/``017`` for a room the connection is not in."""
 
 
 class OutputFormat(StrEnum):

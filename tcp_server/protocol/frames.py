@@ -166,7 +166,34 @@ class ResumeSession:
         return (self.token,) if self.position is None else (self.token, str(self.position))
 
 
-ClientFrame = Union[GatewayHello, Join, Broadcast, Whisper, Leave, ListUsers, Ping, SetFormat, ResumeSession]
+@dataclass(slots=True, unsafe_hash=True)
+class FetchOlder:
+    """``016#ROOM#CURSOR#LIMIT``: at most LIMIT (1-200) messages of ROOM older than CURSOR (empty: the newest)."""
+
+    room: str
+    cursor: str
+    limit: int
+    CODE: ClassVar[str] = ClientCode.OLDER
+
+    def fields(self) -> tuple[str, ...]:
+        return (self.room, self.cursor, str(self.limit))
+
+
+@dataclass(slots=True, unsafe_hash=True)
+class Search:
+    """``017#ROOM#QUERY``: ROOM's stored messages holding QUERY (literal, case-insensitive, 2+ characters)."""
+
+    room: str
+    query: str
+    CODE: ClassVar[str] = ClientCode.SEARCH
+
+    def fields(self) -> tuple[str, ...]:
+        return (self.room, self.query)
+
+
+ClientFrame = Union[
+    GatewayHello, Join, Broadcast, Whisper, Leave, ListUsers, Ping, SetFormat, ResumeSession, FetchOlder, Search,
+]
 
 
 # --------------------------------------------------------------------------
@@ -231,12 +258,15 @@ class Message:
     """``105#FROM#MESSAGE``: a message to everyone.
 
     ``ts`` (ms since the epoch, set by the server when it publishes) is not a
-    wire field of 105: JSON events carry it, history keeps it.
+    wire field of 105: JSON events carry it, history keeps it. ``seq`` neither: the
+    room's order number a shared room's bus gives each message (several nodes store
+    it once, in the order the room delivered); None where the node numbers them itself.
     """
 
     sender: str
     message: str
     ts: int | None = field(default=None, compare=False)
+    seq: int | None = field(default=None, compare=False)
     CODE: ClassVar[str] = ServerCode.MESSAGE
 
     def fields(self) -> tuple[str, ...]:
@@ -347,8 +377,61 @@ class ServerNotice:
         return (self.text,)
 
 
+@dataclass(slots=True, unsafe_hash=True)
+class Older:
+    """``140#ROOM#TS#FROM#MESSAGE``: a stored message, answering ``016`` (oldest first)."""
+
+    room: str
+    ts: int
+    sender: str
+    message: str
+    CODE: ClassVar[str] = ServerCode.OLDER
+
+    def fields(self) -> tuple[str, ...]:
+        return (self.room, str(self.ts), self.sender, self.message)
+
+
+@dataclass(slots=True, unsafe_hash=True)
+class Page:
+    """``141#ROOM#N#CURSOR``: N history lines were sent; CURSOR pages further back (empty: nothing older)."""
+
+    room: str
+    count: int
+    cursor: str
+    CODE: ClassVar[str] = ServerCode.PAGE
+
+    def fields(self) -> tuple[str, ...]:
+        return (self.room, str(self.count), self.cursor)
+
+
+@dataclass(slots=True, unsafe_hash=True)
+class Found:
+    """``142#ROOM#TS#FROM#MESSAGE``: a stored message holding a ``017``'s QUERY (newest first)."""
+
+    room: str
+    ts: int
+    sender: str
+    message: str
+    CODE: ClassVar[str] = ServerCode.FOUND
+
+    def fields(self) -> tuple[str, ...]:
+        return (self.room, str(self.ts), self.sender, self.message)
+
+
+@dataclass(slots=True, unsafe_hash=True)
+class Searched:
+    """``143#ROOM#N``: a search's N ``142`` lines were sent."""
+
+    room: str
+    count: int
+    CODE: ClassVar[str] = ServerCode.SEARCHED
+
+    def fields(self) -> tuple[str, ...]:
+        return (self.room, str(self.count))
+
+
 ServerFrame = Union[
     Joined, IdTaken, Left, UserJoined, UserLeft, Message, WhisperMessage,
-    UserList, NoSuchUser, Error, Pong, History, SessionToken, Resumed, ServerNotice,
+    UserList, NoSuchUser, Error, Pong, History, SessionToken, Resumed, ServerNotice, Older, Page, Found, Searched,
 ]
 Frame = Union[ClientFrame, ServerFrame]

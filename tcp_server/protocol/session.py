@@ -11,6 +11,7 @@ The connection's state moves only along :mod:`.states`' table.
 from __future__ import annotations
 
 import hmac
+import unicodedata
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Union, assert_never
@@ -20,6 +21,8 @@ from .frames import (
     Broadcast,
     ClientFrame,
     Error,
+    FetchOlder,
+    Found,
     FrameError,
     GatewayHello,
     History,
@@ -31,10 +34,14 @@ from .frames import (
     ListUsers,
     Message,
     NoSuchUser,
+    Older,
+    Page,
     Ping,
     Pong,
     Resumed,
     ResumeSession,
+    Search,
+    Searched,
     ServerFrame,
     ServerNotice,
     SessionToken,
@@ -48,6 +55,7 @@ from .frames import (
 from .ids import InvalidId, id_key, normalize_id
 from .moderation import Moderation
 from .roster import Roster
+from .scrollback import LOBBY, MAX_LIMIT, MIN_LIMIT, MIN_QUERY, Row, open_cursor, page_cursor, room_key
 from .states import ConnState, Move, next_state
 from .table import BY_CLASS
 
@@ -126,7 +134,25 @@ class Reattach:
     position: int | None = None
 
 
-Effect = Union[Reply, Publish, Deliver, Claim, Release, Close, UseFormat, Rehome, Reattach]
+@dataclass(slots=True)
+class FetchPage:
+    """Read at most ``limit`` stored messages of ``room`` older than ``before`` (None: the newest);
+    answer with :meth:`Session.paged`."""
+
+    room: str
+    before: int | None
+    limit: int
+
+
+@dataclass(slots=True)
+class FindText:
+    """Search ``room``'s stored messages for ``query``; answer with :meth:`Session.found`."""
+
+    room: str
+    query: str
+
+
+Effect = Union[Reply, Publish, Deliver, Claim, Release, Close, UseFormat, Rehome, Reattach, FetchPage, FindText]
 
 _CLOSE = Close()
 
@@ -137,7 +163,7 @@ class Session:
     """Protocol state for one connection: where it stands, and as whom."""
 
     __slots__ = ("roster", "moderation", "clock", "gateway_secret", "state", "name", "key", "address",
-                 "format_chosen", "_before_join")
+                 "format_chosen", "_before_join", "cursor_key")
 
     def __init__(self, roster: Roster, address: str, gateway_secret: str | None = None,
                  moderation: Moderation | None = None, clock: Callable[[], int] | None = None) -> None:
@@ -151,6 +177,7 @@ class Session:
         self.address = address
         self.format_chosen = False
         self._before_join = ConnState.NEW
+        self.cursor_key: bytes | None = None  # the store's cursor key; None: no stored history (016/017 refused)
 
     @property
     def joined(self) -> bool:
@@ -205,6 +232,10 @@ class Session:
                     return [Reply(Error(ErrorReason.FORBIDDEN, "007 may come only once"))]
                 self.format_chosen = True
                 return [UseFormat(fmt)]
+            case FetchOlder(room, cursor, limit):
+                return self._older(room, cursor, limit)
+            case Search(room, query):
+                return self._search(room, query)
             case _:
                 assert_never(item)
 
@@ -249,11 +280,14 @@ class Session:
 
     def claimed(
         self, users: tuple[str, ...], token: str | None = None, history: Sequence[Message] = (),
+        oldest_seq: int | None = None,
     ) -> list[Effect]:
         """The directory gave us the ID; ``users`` is everyone now in the room, in join order (us last).
 
         ``token`` (when sessions can resume) goes out as ``112``, then ``history`` (the room's last
         messages, oldest first, taken in the same turn the connection joined the fan-out) as ``111``.
+        With a store (``cursor_key``) and ``oldest_seq`` (the room's number of the oldest line sent, or
+        of the next message when none was), ``141`` follows: how many, and the cursor to page back.
         """
         self._move(Move.CLAIMED)
         assert self.name is not None
@@ -262,6 +296,53 @@ class Session:
         if token is not None:
             effects.append(Reply(SessionToken(token)))
         effects += [Reply(History(m.ts or 0, m.sender, m.message)) for m in history]
+        if self.cursor_key is not None and oldest_seq is not None:
+            effects.append(Reply(Page(LOBBY, len(history), page_cursor(self.cursor_key, LOBBY, oldest_seq))))
+        return effects
+
+    def _room(self, room: str) -> tuple[str | None, list[Effect]]:
+        """The key of a room this session may read the history of, or the 109 that says why not."""
+        if self.cursor_key is None:
+            return None, [Reply(Error(ErrorReason.UNAVAILABLE, "this server keeps no stored history"))]
+        key = room_key(room)
+        if key != LOBBY:
+            return None, [Reply(Error(ErrorReason.NOT_IN_ROOM, "you are not in that room"))]
+        return key, []
+
+    def _older(self, room: str, cursor: str, limit: int) -> list[Effect]:
+        if not MIN_LIMIT <= limit <= MAX_LIMIT:
+            return [Reply(Error(ErrorReason.MALFORMED, f"016: LIMIT is {MIN_LIMIT}-{MAX_LIMIT}"))]
+        key, refusal = self._room(room)
+        if key is None:
+            return refusal
+        before: int | None = None
+        if cursor:
+            assert self.cursor_key is not None
+            before = open_cursor(self.cursor_key, key, cursor)
+            if before is None:
+                return [Reply(Error(ErrorReason.BAD_CURSOR, "016: not a cursor this server gave for that room"))]
+        return [FetchPage(key, before, limit)]
+
+    def _search(self, room: str, query: str) -> list[Effect]:
+        if len(unicodedata.normalize("NFC", query)) < MIN_QUERY:
+            return [Reply(Error(ErrorReason.MALFORMED, f"017: a search is at least {MIN_QUERY} characters"))]
+        key, refusal = self._room(room)
+        if key is None:
+            return refusal
+        return [FindText(key, query)]
+
+    def paged(self, room: str, rows: Sequence[Row], limit: int) -> list[Effect]:
+        """The store's answer to a ``016``: ``140`` lines (oldest first), then ``141`` with the next cursor."""
+        assert self.cursor_key is not None
+        effects: list[Effect] = [Reply(Older(LOBBY, ts, author, text)) for _, ts, author, text in rows]
+        oldest = rows[0][0] if len(rows) == limit else None  # fewer than asked: nothing older
+        effects.append(Reply(Page(LOBBY, len(rows), page_cursor(self.cursor_key, room, oldest))))
+        return effects
+
+    def found(self, rows: Sequence[Row]) -> list[Effect]:
+        """The store's answer to a ``017``: ``142`` lines (newest first), then ``143``."""
+        effects: list[Effect] = [Reply(Found(LOBBY, ts, author, text)) for _, ts, author, text in rows]
+        effects.append(Reply(Searched(LOBBY, len(rows))))
         return effects
 
     def taken(self) -> list[Effect]:

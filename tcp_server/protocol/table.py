@@ -22,6 +22,8 @@ from .frames import (
     Broadcast,
     ClientFrame,
     Error,
+    FetchOlder,
+    Found,
     Frame,
     FrameError,
     GatewayHello,
@@ -34,10 +36,14 @@ from .frames import (
     ListUsers,
     Message,
     NoSuchUser,
+    Older,
+    Page,
     Ping,
     Pong,
     Resumed,
     ResumeSession,
+    Search,
+    Searched,
     ServerFrame,
     ServerNotice,
     SessionToken,
@@ -99,6 +105,26 @@ def resume_token(code: str, value: str) -> str:
     return value
 
 
+MAX_ROOM = 200
+MAX_CURSOR = 128
+
+
+def room(code: str, value: str) -> str:
+    """A room's name: something, bounded, nothing a terminal would obey."""
+    if not value or len(value) > MAX_ROOM or has_control_chars(value):
+        raise FrameError(ErrorReason.MALFORMED, f"{code}: a room is 1-{MAX_ROOM} characters, no control characters")
+    return value
+
+
+def cursor(code: str, value: str) -> str:
+    """A paging cursor as the server gave it, or empty: judged by its signature later (``bad-cursor``)."""
+    if has_control_chars(value):
+        raise FrameError(ErrorReason.MALFORMED, f"{code}: control characters in the cursor")
+    if len(value) > MAX_CURSOR:
+        raise FrameError(ErrorReason.BAD_CURSOR, f"{code}: not a cursor this server gave")
+    return value
+
+
 def count(code: str, value: str) -> int:
     """A non-negative decimal number (a timestamp in ms, a frame count): ASCII digits only."""
     if not value or not value.isascii() or not value.isdigit() or len(value) > 18:
@@ -141,6 +167,8 @@ class Budget(Enum):
     """The flood bucket (``--flood-rate``/``--flood-burst``): what reaches other people."""
     CONTROL = auto()
     """A separate, generous bucket: pings and the once-only set-up frames still cost something."""
+    SEARCH = auto()
+    """Searches of the stored history (``--search-rate``): each one reads the database."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -189,6 +217,8 @@ CLIENT_SPECS: tuple[FrameSpec, ...] = (
     FrameSpec(SetFormat, "007", (output_format,), states=_PRE_JOIN, budget=Budget.CONTROL),
     FrameSpec(ResumeSession, "008", (resume_token, count), optional_last=True, states=_PRE_JOIN,
               budget=Budget.MESSAGE),
+    FrameSpec(FetchOlder, "016", (room, cursor, count), states=_JOINED, budget=Budget.MESSAGE),
+    FrameSpec(Search, "017", (room, text), tail=True, states=_JOINED, budget=Budget.SEARCH),
 )
 
 SERVER_SPECS: tuple[FrameSpec, ...] = (
@@ -207,6 +237,10 @@ SERVER_SPECS: tuple[FrameSpec, ...] = (
     FrameSpec(SessionToken, "112", (resume_token,), event="session", keys=("token",)),
     FrameSpec(Resumed, "113", (count,), event="resumed", keys=("missed",)),
     FrameSpec(ServerNotice, "114", (raw,), tail=True, event="notice", keys=("text",), counted=True),
+    FrameSpec(Older, "140", (raw, count, raw, raw), tail=True, event="older", keys=("room", "ts", "from", "text")),
+    FrameSpec(Page, "141", (raw, count, raw), event="page", keys=("room", "count", "cursor")),
+    FrameSpec(Found, "142", (raw, count, raw, raw), tail=True, event="found", keys=("room", "ts", "from", "text")),
+    FrameSpec(Searched, "143", (raw, count), event="searched", keys=("room", "count")),
 )
 
 CLIENT: dict[str, FrameSpec] = {spec.code: spec for spec in CLIENT_SPECS}

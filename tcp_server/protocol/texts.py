@@ -14,14 +14,18 @@ from typing import Literal, assert_never
 from .codes import ErrorReason
 from .frames import (
     Error,
+    Found,
     History,
     IdTaken,
     Joined,
     Left,
     Message,
     NoSuchUser,
+    Older,
+    Page,
     Pong,
     Resumed,
+    Searched,
     ServerFrame,
     ServerNotice,
     SessionToken,
@@ -54,6 +58,9 @@ _TEXTS: dict[str, dict[Lang, str]] = {
     "server_notice": {"ko": "[서버 공지] {text}", "en": "[Server notice] {text}"},
     "session": {"ko": "연결이 끊겨도 이 대화를 이어갈 수 있습니다.",
                 "en": "This conversation can be resumed if the connection drops."},
+    "page": {"ko": "이전 메시지 {count}개를 표시했습니다.", "en": "{count} earlier message(s) shown."},
+    "page_end": {"ko": "더 이전 메시지는 없습니다.", "en": "There are no earlier messages."},
+    "searched": {"ko": "검색 결과 {count}개.", "en": "{count} message(s) found."},
     "resumed": {"ko": "다시 연결되었습니다. 놓친 메시지 {missed}개를 위에 표시했습니다.",
                 "en": "Reconnected: {missed} missed message(s) shown above."},
     # log lines, as the seed's server console printed them
@@ -106,6 +113,14 @@ _REASONS: dict[ErrorReason, dict[Lang, str]] = {
         "ko": "다른 연결이 이 대화를 이어받았습니다.",
         "en": "Another connection took over this session.",
     },
+    ErrorReason.BAD_CURSOR: {
+        "ko": "이 채팅방에서 받은 커서가 아닙니다.",
+        "en": "That is not a cursor this server gave for that room.",
+    },
+    ErrorReason.NOT_IN_ROOM: {
+        "ko": "들어가 있지 않은 채팅방입니다.",
+        "en": "You are not in that room.",
+    },
     ErrorReason.UNAVAILABLE: {
         "ko": "채팅방을 일시적으로 사용할 수 없습니다. 잠시 후 다시 시도해주세요.",
         "en": "The chat room is unavailable right now; try again later.",
@@ -126,7 +141,8 @@ def reason_text(reason: ErrorReason, lang: Lang = "ko") -> str:
 def render(frame: ServerFrame, lang: Lang = "ko") -> str:
     """The seed's text for a server frame (PROTOCOL.md's table); may span lines (107)."""
     match frame:
-        case Message(sender, message) | History(_, sender, message):
+        case (Message(sender, message) | History(_, sender, message) | Older(_, _, sender, message)
+              | Found(_, _, sender, message)):
             return text("message", lang, sender=sender, message=message)
         case WhisperMessage(sender, message):
             return text("whisper", lang, sender=sender, message=message)
@@ -155,6 +171,10 @@ def render(frame: ServerFrame, lang: Lang = "ko") -> str:
             return text("resumed", lang, missed=str(missed))
         case ServerNotice(notice):
             return text("server_notice", lang, text=notice)
+        case Page(_, count, cursor):
+            return text("page", lang, count=str(count)) + ("" if cursor else " " + text("page_end", lang))
+        case Searched(_, count):
+            return text("searched", lang, count=str(count))
         case _:
             assert_never(frame)
 

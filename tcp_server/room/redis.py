@@ -24,7 +24,9 @@
 - History and resumable sessions in Redis are :mod:`.redis_recall`; bans and mutes
   are hashes (``P bans``, ``P mutes``) that every node reloads on a ``["b"]`` /
   ``["u"]`` notice on the channel; a ``["k", key, reason]`` notice asks the node
-  holding ``key`` to kick it (``chat-admin`` on any node acts on the whole room).
+  holding ``key`` to kick it (``chat-admin`` on any node acts on the whole room);
+  an ``["h", key]`` notice makes every node's window of recent messages forget an
+  author whose stored messages were erased (``chat-admin history delete``).
 
 When Redis cannot be reached, claims raise :class:`RoomUnavailable` (the
 connection answers ``109#unavailable``); the link keeps trying, and when Redis
@@ -87,6 +89,13 @@ def entry_id(ident: str) -> tuple[int, int]:
     return int(ms), int(seq or 0)
 
 
+def room_seq(place: tuple[int, int]) -> int:
+    """A message's place in the room's order as one number (the durable store's ``seq``): from its log entry
+    ID, which Redis assigns in publishing order and which keeps growing across a Redis restart (time-based)."""
+    ms, n = place
+    return (ms << 20) | min(n, (1 << 20) - 1)
+
+
 def default_node_id(port: int) -> str:
     return f"{socket.gethostname()}:{port}"
 
@@ -103,6 +112,7 @@ class RedisSettings:
     resume_grace: float = 0.0  # seconds a dropped session is kept (0: no resume)
     resume_max_frames: int = 1000  # what a parked session may miss, in frames...
     resume_max_bytes: int = 256 * 1024  # ...and in bytes
+    ids: bool = False  # every message needs its log ID: its place in the room's order (a durable store)
 
     @property
     def log_cap(self) -> int:
@@ -112,7 +122,7 @@ class RedisSettings:
             # Whispers to others and a session's own messages are in it too: twice the bound (a
             # resume from a position walks it back; it is refused, never cut short, past its start).
             return 2 * self.resume_max_frames + 1
-        return 1 if self.history > 0 else 0
+        return 1 if self.history > 0 or self.ids else 0
 
 
 @dataclass
@@ -174,6 +184,7 @@ class RedisLink:
         self.on_bans: Callable[[list[dict[str, Any]]], None] | None = None  # the bans in Redis, at each (re)load
         self.on_mutes: Callable[[dict[str, float | None]], None] | None = None  # the mutes in Redis, likewise
         self.on_kick: Callable[[str, str], None] | None = None  # chat-admin kicked this node's member (key, reason)
+        self.on_forget: Callable[[str], None] | None = None  # chat-admin erased an author's stored messages (key)
         self.stats: ServerStats | None = None  # the node's metrics: round trips, bus lag, live nodes
         self.on_room_lost: Callable[[], None] | None = None  # Redis restarted empty (before re-registering)
         self.mine: dict[str, str] = {}  # ID keys this node holds -> IDs, in join order
@@ -500,6 +511,10 @@ class RedisLink:
         """``chat-admin kick`` of a member of another node: that node removes it (told why)."""
         self.queue("c", lambda pipe: self._notify(pipe, ["k", key, reason]))
 
+    def forget_author(self, key: str) -> None:
+        """``chat-admin history delete``: every node's window of recent messages forgets the author too."""
+        self.queue("c", lambda pipe: self._notify(pipe, ["h", key]))
+
     async def holder(self, key: str) -> tuple[str, str] | None:
         """The ID that holds ``key`` and its node (``chat-admin kick`` of another node's user)."""
         k = self.keys
@@ -738,22 +753,25 @@ class RedisBus:
             return
         ids = iter(() if ident == "-" else ident.split(","))
         for one in (event if event and isinstance(event[0], list) else (event,)):
+            seq = None
             if one and one[0] in LOGGED:
                 logged = next(ids, None)
                 if logged is not None:
-                    if entry_id(logged) > link.loaded_id:
+                    place = entry_id(logged)
+                    if place > link.loaded_id:
                         link.last_id = logged
+                        seq = room_seq(place)
                     elif one[0] in LOADED:
                         continue  # already in the load
-            self._dispatch(one)
+            self._dispatch(one, seq)
 
-    def _dispatch(self, event: Any) -> None:
+    def _dispatch(self, event: Any, seq: int | None = None) -> None:
         try:
             kind = event[0]
             sub = self._subscriber
             if kind == "m":
                 if sub is not None:
-                    sub.room_event(Message(event[2], event[3], event[4] if len(event) > 4 else None), event[1])
+                    sub.room_event(Message(event[2], event[3], event[4] if len(event) > 4 else None, seq), event[1])
             elif kind == "w":
                 if sub is not None:
                     sub.whisper(event[1], WhisperMessage(event[2], event[3], event[4] if len(event) > 4 else None))
@@ -764,6 +782,9 @@ class RedisBus:
                 self.link.reload_bans()
             elif kind == "u":
                 self.link.reload_mutes()
+            elif kind == "h":
+                if self.link.on_forget is not None:
+                    self.link.on_forget(event[1])
             elif kind == "k":
                 if event[1] in self.view and self.link.on_kick is not None:
                     self.link.on_kick(event[1], event[2])

@@ -9,14 +9,18 @@ import pytest
 from tcp_server.protocol import (
     Error,
     ErrorReason,
+    Found,
     History,
     IdTaken,
     Joined,
     Left,
     Message,
     NoSuchUser,
+    Older,
+    Page,
     Pong,
     Resumed,
+    Searched,
     ServerCode,
     ServerNotice,
     SessionToken,
@@ -51,6 +55,13 @@ TO_EVENT = [
     ("112#tok-EN_1", SessionToken("tok-EN_1"), {"type": "session", "token": "tok-EN_1"}),
     ("113#3", Resumed(3), {"type": "resumed", "missed": 3}),
     ("114#back soon", ServerNotice("back soon"), {"type": "notice", "text": "back soon"}),
+    ("140#lobby#1700000000123#bob#hi # there", Older("lobby", 1700000000123, "bob", "hi # there"),
+     {"type": "older", "room": "lobby", "ts": 1700000000123, "from": "bob", "text": "hi # there"}),
+    ("141#lobby#2#Zm9v", Page("lobby", 2, "Zm9v"), {"type": "page", "room": "lobby", "count": 2, "cursor": "Zm9v"}),
+    ("141#lobby#0#", Page("lobby", 0, ""), {"type": "page", "room": "lobby", "count": 0, "cursor": ""}),
+    ("142#lobby#1700000000123#bob#안녕", Found("lobby", 1700000000123, "bob", "안녕"),
+     {"type": "found", "room": "lobby", "ts": 1700000000123, "from": "bob", "text": "안녕"}),
+    ("143#lobby#1", Searched("lobby", 1), {"type": "searched", "room": "lobby", "count": 1}),
 ]
 
 

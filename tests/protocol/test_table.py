@@ -10,6 +10,8 @@ from tcp_server.protocol import (
     Broadcast,
     Error,
     ErrorReason,
+    FetchOlder,
+    Found,
     FrameError,
     GatewayHello,
     History,
@@ -21,11 +23,15 @@ from tcp_server.protocol import (
     ListUsers,
     Message,
     NoSuchUser,
+    Older,
     OutputFormat,
+    Page,
     Ping,
     Pong,
     Resumed,
     ResumeSession,
+    Search,
+    Searched,
     ServerNotice,
     SessionToken,
     SetFormat,
@@ -65,6 +71,12 @@ CLIENT_CASES = [
     ("008#AbC-_09xyz", ResumeSession("AbC-_09xyz")),
     ("008#AbC-_09xyz#0", ResumeSession("AbC-_09xyz", 0)),
     ("008#AbC-_09xyz#1234", ResumeSession("AbC-_09xyz", 1234)),
+    ("016#lobby##50", FetchOlder("lobby", "", 50)),
+    ("016#Lobby#AAAAAAAAAAc-_x#1", FetchOlder("Lobby", "AAAAAAAAAAc-_x", 1)),
+    ("016#lobby#c#0", FetchOlder("lobby", "c", 0)),  # LIMIT's range is the session's: 109#malformed there
+    ("017#lobby#hello # there", Search("lobby", "hello # there")),
+    ("017#lobby#%_*\"NEAR(", Search("lobby", "%_*\"NEAR(")),
+    ("017#lobby#안녕", Search("lobby", "안녕")),
 ]
 
 SERVER_CASES = [
@@ -89,6 +101,12 @@ SERVER_CASES = [
     ("113#0", Resumed(0)),
     ("113#42", Resumed(42)),
     ("114#maintenance at 22:00 # back soon", ServerNotice("maintenance at 22:00 # back soon")),
+    ("140#lobby#1700000000123#alice#hi # there", Older("lobby", 1700000000123, "alice", "hi # there")),
+    ("141#lobby#3#AAAAAAAAAAc-_x", Page("lobby", 3, "AAAAAAAAAAc-_x")),
+    ("141#lobby#0#", Page("lobby", 0, "")),
+    ("142#lobby#1700000000123#김철수#안녕 # 하세요", Found("lobby", 1700000000123, "김철수", "안녕 # 하세요")),
+    ("143#lobby#0", Searched("lobby", 0)),
+    ("143#lobby#50", Searched("lobby", 50)),
 ]
 
 
@@ -161,6 +179,24 @@ MALFORMED_CLIENT = [
     ("008#tok\x1b[2J", ErrorReason.MALFORMED),
     ("008#" + "a" * 129, ErrorReason.MALFORMED),
     ("112#abc", ErrorReason.UNKNOWN_CODE),  # a server code from a client
+    ("016", ErrorReason.MALFORMED),
+    ("016#lobby", ErrorReason.MALFORMED),
+    ("016#lobby#", ErrorReason.MALFORMED),
+    ("016#lobby##", ErrorReason.MALFORMED),  # LIMIT missing
+    ("016#lobby##x", ErrorReason.MALFORMED),
+    ("016#lobby##-1", ErrorReason.MALFORMED),
+    ("016#lobby##10000000000000000000", ErrorReason.MALFORMED),
+    ("016##c#10", ErrorReason.MALFORMED),  # no room
+    ("016#lobby#c#10#x", ErrorReason.MALFORMED),
+    ("016#lobby#c\x1b#10", ErrorReason.MALFORMED),
+    ("016#lobby#" + "a" * 129 + "#10", ErrorReason.BAD_CURSOR),
+    ("016#lob\x07by#c#10", ErrorReason.MALFORMED),
+    ("017", ErrorReason.MALFORMED),
+    ("017#lobby", ErrorReason.MALFORMED),
+    ("017#lobby#", ErrorReason.MALFORMED),  # empty query
+    ("017##hello", ErrorReason.MALFORMED),
+    ("017#lobby#esc\x1b[2J", ErrorReason.MALFORMED),
+    ("140#lobby#1#a#b", ErrorReason.UNKNOWN_CODE),  # a server code from a client
 ]
 
 
@@ -175,6 +211,8 @@ MALFORMED_SERVER = [
     "101#x", "102#", "103", "103#a#b", "105#alice", "108", "109", "109#", "109#nonsense#x", "110", "999",
     "111#x#a#b", "111#-5#a#b", "111#12#a", "111", "111#١٢#a#b", "112", "112#", "112#a b", "112#a#b",
     "113", "113#", "113#x", "113#-1", "113#1#2",
+    "140#lobby#x#a#b", "140#lobby#1#a", "141#lobby#1", "141#lobby#x#c", "141#lobby#1#c#d", "142#lobby#1",
+    "143#lobby", "143#lobby#x", "143#lobby#1#2",
 ]
 
 
@@ -208,7 +246,7 @@ def test_every_client_frame_is_accepted_somewhere_and_costs_something() -> None:
     """The flood policy comes from the table: no frame is free (a flood of pings froze the room once)."""
     for spec in CLIENT_SPECS:
         assert spec.states and ConnState.CLOSED not in spec.states and ConnState.JOINING not in spec.states
-        assert spec.budget in (Budget.MESSAGE, Budget.CONTROL)
+        assert spec.budget in (Budget.MESSAGE, Budget.CONTROL, Budget.SEARCH)
         assert not spec.event
 
 
