@@ -147,18 +147,25 @@ def prepare_password(password: str) -> str:
 def check_password(user_id: str, password: str) -> WeakPassword | None:
     """None if ``password`` may be ``user_id``'s new password (registering, changing), else why not."""
     try:
-        prepared = prepare_password(password)
+        prepare_new_password(user_id, password)
     except InvalidPassword as exc:
         return exc.weak
-    if len(prepared) < MIN_PASSWORD_LENGTH:
-        return WeakPassword.of(PasswordRule.TOO_SHORT)
-    if len(prepared) > MAX_PASSWORD_LENGTH:
-        return WeakPassword.of(PasswordRule.TOO_LONG)
-    if _is_id(user_id, prepared):
-        return WeakPassword.of(PasswordRule.SAME_AS_ID)
-    if prepared.casefold() in common_passwords():
-        return WeakPassword.of(PasswordRule.COMMON)
     return None
+
+
+def prepare_new_password(user_id: str, password: str) -> str:
+    """The form of ``user_id``'s new password to hash, or :class:`InvalidPassword` saying which rule it
+    breaks: :func:`check_password` and the hashable form in one pass (registering, changing)."""
+    prepared = prepare_password(password)
+    if len(prepared) < MIN_PASSWORD_LENGTH:
+        raise InvalidPassword(WeakPassword.of(PasswordRule.TOO_SHORT))
+    if len(prepared) > MAX_PASSWORD_LENGTH:
+        raise InvalidPassword(WeakPassword.of(PasswordRule.TOO_LONG))
+    if _is_id(user_id, prepared):
+        raise InvalidPassword(WeakPassword.of(PasswordRule.SAME_AS_ID))
+    if prepared.casefold() in common_passwords():
+        raise InvalidPassword(WeakPassword.of(PasswordRule.COMMON))
+    return prepared
 
 
 def _is_id(user_id: str, prepared: str) -> bool:

@@ -16,6 +16,8 @@ from tcp_server.protocol.passwords import (
     WeakPassword,
     check_password,
     common_passwords,
+    prepare,
+    prepare_new_password,
     prepare_password,
 )
 
@@ -148,3 +150,22 @@ def test_password_wrapper_hides_its_value() -> None:
     assert wrapped != Password("something else")
     with pytest.raises(TypeError):
         hash(wrapped)
+
+
+def test_a_new_password_is_checked_and_prepared_in_one_call() -> None:
+    nfd = unicodedata.normalize("NFD", "새 비밀번호입니다")
+    assert prepare_new_password(ID, nfd) == "새 비밀번호입니다"
+    for password, rule in [("alice", PasswordRule.TOO_SHORT), ("SUNSHINE", PasswordRule.COMMON),
+                           ("Alice", PasswordRule.TOO_SHORT), ("x\x00" * 8, PasswordRule.CONTROL)]:
+        with pytest.raises(InvalidPassword) as caught:
+            prepare_new_password(ID, password)
+        assert caught.value.weak.reason is rule, password
+    with pytest.raises(InvalidPassword) as caught:
+        prepare_new_password("Alice2024", "ALICE2024")
+    assert caught.value.weak.reason is PasswordRule.SAME_AS_ID
+
+
+def test_prepare_loads_everything_at_start() -> None:
+    common_passwords.cache_clear()
+    prepare()
+    assert common_passwords.cache_info().currsize == 1
