@@ -138,6 +138,11 @@ async def test_rehash_when_parameters_change(pools: Callable[..., PasswordHashin
     assert not old.needs_rehash(stored)
     assert new.needs_rehash(stored)
 
+    counting = CountingHasher(SMALL)
+    verifying = pools(SMALL, hasher=counting)
+    assert await verifying.verify(stored, "correct horse battery")
+    assert counting.hashed == []  # verify alone never rehashes (changing a password checks the old one so)
+
     wrong = await new.login(stored, "wrong horse battery")
     assert wrong == LoginCheck(False)  # no new hash for a failure
     right = await new.login(stored, "correct horse battery")

@@ -109,12 +109,12 @@ class PasswordHashing:
     async def verify(self, stored: str | None, password: str) -> bool:
         """Whether ``password`` matches ``stored``; None (no such account) runs a real verification
         against a dummy hash and says False. ``ValueError`` if ``stored`` is not an argon2 hash."""
-        return (await self.login(stored, password)).ok
+        return (await self._run(self._login, stored, password, False)).ok
 
     async def login(self, stored: str | None, password: str) -> LoginCheck:
         """:meth:`verify`, plus a new hash in the same job when it matches and ``stored``'s parameters are
         no longer current (store ``new_hash``). One pool slot, so a rehash cannot overtake the queue bound."""
-        return await self._run(self._login, stored, password)
+        return await self._run(self._login, stored, password, True)
 
     def needs_rehash(self, stored: str) -> bool:
         """Whether ``stored`` was made with other parameters than the current ones (cheap: it parses)."""
@@ -130,7 +130,7 @@ class PasswordHashing:
 
     # ------------------------------------------------------------ in the pool's threads
 
-    def _login(self, stored: str | None, password: str) -> LoginCheck:
+    def _login(self, stored: str | None, password: str, rehash: bool) -> LoginCheck:
         if stored is None:
             try:
                 self._hasher.verify(self._dummy_hash(), password)
@@ -145,7 +145,7 @@ class PasswordHashing:
             raise ValueError("the stored password hash is not an argon2 hash") from exc
         except VerificationError:
             return LoginCheck(False)
-        if self._hasher.check_needs_rehash(stored):
+        if rehash and self._hasher.check_needs_rehash(stored):
             return LoginCheck(True, self._hasher.hash(password))
         return LoginCheck(True)
 
