@@ -32,8 +32,13 @@
       renderJump();
     }
 
+    // A reader stops following only by moving up. A scroll event that comes while the log has just
+    // shrunk (a notice, the phone's keyboard) finds it "not at the bottom" before the ResizeObserver
+    // below puts it back there: that is no reason to stop following.
+    let lastTop = 0;
     log.addEventListener('scroll', () => {
-      stick = atBottom();
+      stick = atBottom() || (stick && log.scrollTop >= lastTop);
+      lastTop = log.scrollTop;
       if (stick && unseen) { unseen = 0; renderJump(); }
     });
     jump.addEventListener('click', () => { toBottom(); log.focus(); });
