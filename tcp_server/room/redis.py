@@ -43,7 +43,7 @@ import socket
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, assert_never
 
 import redis.asyncio as aioredis
 from redis.asyncio.client import Pipeline, PubSub
@@ -58,6 +58,27 @@ from tcp_server.protocol.session import RoomFrame
 
 from . import redis_lua
 from .base import LATER, Later, RoomUnavailable, Subscriber
+from .redis_events import (
+    LOADED_TAGS,
+    LOGGED_TAGS,
+    BansChanged,
+    ForgetAuthor,
+    Joined,
+    KeptFrame,
+    Kick,
+    Left,
+    MalformedEvent,
+    MutesChanged,
+    Notice,
+    RoomEvent,
+    RoomMessage,
+    Taken,
+    Whisper,
+    decode,
+    encode,
+    from_list,
+    publish_kind,
+)
 
 if TYPE_CHECKING:
     from tcp_server.stats import ServerStats
@@ -74,13 +95,6 @@ POOL_SIZE = 16
 """Redis connections a node may open (the channel, the writer, the liveness, resumes in flight):
 past it a command waits for a free one (up to ``COMMAND_TIMEOUT``) instead of failing. Joins do not
 count: they ride the writer's pipeline."""
-
-
-LOGGED = frozenset(("m", "j", "l", "n", "w"))
-"""Events that have an entry in the room log (their IDs head the channel's message, in order)."""
-LOADED = frozenset(("m", "j", "l"))
-"""Logged events whose effect a node's load of the room already holds (the others are delivered anyway)."""
-"""The channel's events that are in the room log (see :mod:`.redis_lua`)."""
 
 
 def entry_id(ident: str) -> tuple[int, int]:
@@ -197,7 +211,8 @@ class RedisLink:
         self._idle.set()
         self.commands = 0  # Redis commands sent (a pipeline counts each), for measuring
         self.reaper_rounds = 0  # dead-node checks done (tests wait on it)
-        # In order: ("p", (kind, payload)), ("r", key), ("c", call), ("k", (script, keys, args, future)): see call()
+        # In order: ("publish", (kind, payload)), ("release", key), ("write", call),
+        # ("call", (script, keys, args, future)): see queue()
         self._outbox: list[tuple[str, Any]] = []
         self._wake = asyncio.Event()
         self._tasks: list[asyncio.Task[None]] = []
@@ -280,16 +295,16 @@ class RedisLink:
     # ------------------------------------------------------------ the ordered writer
 
     def queue(self, kind: str, value: Any) -> None:
-        """Fire and forget, in order: ``p`` publishes ``value`` (``(kind, payload)``) on the room channel,
-        ``r`` releases key ``value``, ``c`` calls ``value(pipeline)`` (a session store's script);
-        ``k`` runs a script and answers its future (see :meth:`call`)."""
+        """Fire and forget, in order: ``publish`` sends ``value`` (``(kind, payload)``) on the room channel,
+        ``release`` releases key ``value``, ``write`` calls ``value(pipeline)`` (a session store's script);
+        ``call`` runs a script and answers its future (see :meth:`call`)."""
         if not self._tasks:
-            if kind == "k":
+            if kind == "call":
                 value[3].set_exception(RoomUnavailable("the node is stopping"))
             return  # stopped
         if len(self._outbox) >= MAX_OUTBOX:
             log.warning("Redis is not keeping up: a room event was dropped")
-            if kind == "k":  # a join or resume waits for this one: it is refused now, not at its timeout
+            if kind == "call":  # a join or resume waits for this one: it is refused now, not at its timeout
                 value[3].set_exception(RoomUnavailable("Redis is not keeping up"))
             return
         self._outbox.append((kind, value))
@@ -306,15 +321,15 @@ class RedisLink:
                 pipe = self.client.pipeline(transaction=False)
                 run: list[tuple[str, str]] = []  # consecutive events: one PUBLISH of them all
                 for kind, value in batch:
-                    if kind == "p":
+                    if kind == "publish":
                         run.append(value)
                         continue
                     if run:
                         self._publish(pipe, run)
                         run = []
-                    if kind == "c":
+                    if kind == "write":
                         value(pipe)
-                    elif kind == "k":
+                    elif kind == "call":
                         script, keys, args, future = value
                         waiting.append((len(pipe), future))
                         self.run_in(pipe, script, keys, args)
@@ -348,7 +363,7 @@ class RedisLink:
         the release of the same ID, a take after the parking of its session), many in one round trip.
         Raises :class:`RoomUnavailable` when Redis fails or does not answer in time."""
         future: asyncio.Future[Any] = asyncio.get_running_loop().create_future()
-        self.queue("k", (script, keys, args, future))
+        self.queue("call", (script, keys, args, future))
         try:
             return await asyncio.wait_for(future, COMMAND_TIMEOUT * 2)  # a batch in flight, then this one
         except TimeoutError:
@@ -432,8 +447,13 @@ class RedisLink:
         if self.on_history is not None and self.settings.history > 0:
             frames = []
             for _, fields in reversed(history):
-                event = json.loads(fields["e"])
-                frames.append(Message(event[2], event[3], event[4] if len(event) > 4 else None))
+                try:
+                    event = decode(fields["e"])
+                except MalformedEvent as exc:
+                    log.warning("a malformed history entry was skipped: %s", exc)
+                    continue
+                if isinstance(event, RoomMessage):
+                    frames.append(Message(event.sender, event.text, event.ts))
             self.on_history(frames)
 
     # ------------------------------------------------------------ bans
@@ -451,13 +471,13 @@ class RedisLink:
                 pipe.hdel(k.bans, key)
             else:
                 pipe.hset(k.bans, key, json.dumps(ban, ensure_ascii=False))
-            self._notify(pipe, ["b"])
-        self.queue("c", write)
+            self._notify(pipe, BansChanged())
+        self.queue("write", write)
 
-    def _notify(self, pipe: Pipeline, event: list[Any]) -> None:
+    def _notify(self, pipe: Pipeline, event: RoomEvent) -> None:
         """An event for every node on the room channel, outside the room log (a resume does not replay it)."""
         self.commands += 1
-        pipe.publish(self.keys.channel, f"- {time.time():.6f} {json.dumps(event, ensure_ascii=False)}")
+        pipe.publish(self.keys.channel, f"- {time.time():.6f} {encode(event)}")
 
     def reload_bans(self) -> None:
         """Another node changed the bans: read them all (one ``HVALS``), in a task of its own."""
@@ -492,8 +512,8 @@ class RedisLink:
                 pipe.hdel(k.mutes, key)
             else:
                 pipe.hset(k.mutes, key, json.dumps(until))
-            self._notify(pipe, ["u"])
-        self.queue("c", write)
+            self._notify(pipe, MutesChanged())
+        self.queue("write", write)
 
     def _mutes_loaded(self, values: dict[str, Any]) -> None:
         if self.on_mutes is None:
@@ -509,11 +529,11 @@ class RedisLink:
 
     def kick(self, key: str, reason: str) -> None:
         """``chat-admin kick`` of a member of another node: that node removes it (told why)."""
-        self.queue("c", lambda pipe: self._notify(pipe, ["k", key, reason]))
+        self.queue("write", lambda pipe: self._notify(pipe, Kick(key, reason)))
 
     def forget_author(self, key: str) -> None:
         """``chat-admin history delete``: every node's window of recent messages forgets the author too."""
-        self.queue("c", lambda pipe: self._notify(pipe, ["h", key]))
+        self.queue("write", lambda pipe: self._notify(pipe, ForgetAuthor(key)))
 
     async def holder(self, key: str) -> tuple[str, str] | None:
         """The ID that holds ``key`` and its node (``chat-admin kick`` of another node's user)."""
@@ -666,7 +686,7 @@ class RedisDirectory:
             except TimeoutError:
                 raise RoomUnavailable("the shared room's Redis is not reachable yet") from None
         k = link.keys
-        payload = json.dumps(["j", key, name, link.node], ensure_ascii=False)  # the node: see Subscriber.joined
+        payload = encode(Joined(key, name, link.node))  # the node: see Subscriber.joined
         # Through the ordered writer: a claim comes after this node's earlier releases (a user who
         # leaves and joins again is not told their own ID is taken), and a storm of joins shares
         # one round trip per batch.
@@ -676,7 +696,7 @@ class RedisDirectory:
                                     [key, name, link.node, k.channel, payload,
                                      "1" if link.settings.resume_grace > 0 else "0"])
         except RoomUnavailable:
-            link.queue("r", key)  # in case Redis took the claim before failing us: undone, in order
+            link.queue("release", key)  # in case Redis took the claim before failing us: undone, in order
             raise
         if users is None:
             return None
@@ -684,7 +704,7 @@ class RedisDirectory:
         return tuple(str(u) for u in users)
 
     def release(self, key: str) -> None:
-        self.link.queue("r", key)
+        self.link.queue("release", key)
 
 
 class RedisBus:
@@ -706,17 +726,17 @@ class RedisBus:
             subscriber.room_event(UserJoined(name), key)
 
     def publish(self, frame: RoomFrame, exclude: str | None) -> None:
-        if isinstance(frame, Message):  # the kind names who is not sent it: the sessions' positions
-            self.link.queue("p", ("m" if exclude is None else f"m {exclude}",
-                                  json.dumps(["m", exclude, frame.sender, frame.message, frame.ts],
-                                             ensure_ascii=False)))
+        if isinstance(frame, Message):  # its publish kind names who is not sent it: the sessions' positions
+            self._send(RoomMessage(exclude, frame.sender, frame.message, frame.ts))
         elif isinstance(frame, ServerNotice):  # chat-admin notice: to every node
-            self.link.queue("p", ("n", json.dumps(["n", frame.text], ensure_ascii=False)))
+            self._send(Notice(frame.text))
         # UserJoined / UserLeft: already published by the claim / release script.
 
     def deliver(self, key: str, frame: WhisperMessage) -> None:
-        self.link.queue("p", (f"w {key}", json.dumps(["w", key, frame.sender, frame.message, frame.ts],
-                                                      ensure_ascii=False)))
+        self._send(Whisper(key, frame.sender, frame.message, frame.ts))
+
+    def _send(self, event: RoomMessage | Whisper | Notice) -> None:
+        self.link.queue("publish", (publish_kind(event), encode(event)))
 
     # ------------------------------------------------------------ from the channel
 
@@ -740,77 +760,85 @@ class RedisBus:
 
         Each logged event (a message, a join, a leave) has its log ID in IDS, in order: this node's
         ``last_id`` moves as each is handled, so a whisper kept for a parked session knows exactly
-        which logged events came before it.
+        which logged events came before it. A malformed event is logged and skipped (its log ID too).
         """
         link = self.link
         try:
             ident, stamp, text = str(data).split(" ", 2)
             if link.stats is not None:
                 link.stats.bus_lag_seconds.observe(max(time.time() - float(stamp), 0.0))
-            event = json.loads(text)
+            raw = json.loads(text)
         except ValueError:
             log.exception("malformed room event %r", data)
             return
         ids = iter(() if ident == "-" else ident.split(","))
-        for one in (event if event and isinstance(event[0], list) else (event,)):
+        for one in (raw if raw and isinstance(raw, list) and isinstance(raw[0], list) else (raw,)):
+            tag = one[0] if isinstance(one, list) and one else None
             seq = None
-            if one and one[0] in LOGGED:
+            if tag in LOGGED_TAGS:
                 logged = next(ids, None)
                 if logged is not None:
                     place = entry_id(logged)
                     if place > link.loaded_id:
                         link.last_id = logged
                         seq = room_seq(place)
-                    elif one[0] in LOADED:
+                    elif tag in LOADED_TAGS:
                         continue  # already in the load
-            self._dispatch(one, seq)
+            try:
+                event = from_list(one)
+            except MalformedEvent as exc:
+                log.warning("a malformed room event was skipped: %s", exc)
+                continue
+            try:
+                self._dispatch(event, seq)
+            except (ValueError, IndexError, TypeError, KeyError):  # as before the table: one event, not the node
+                log.exception("room event %r failed", event)
 
-    def _dispatch(self, event: Any, seq: int | None = None) -> None:
-        try:
-            kind = event[0]
-            sub = self._subscriber
-            if kind == "m":
+    def _dispatch(self, event: RoomEvent, seq: int | None = None) -> None:
+        """Act on one event; ``seq``: a message's place in the room's order (a logged one)."""
+        sub = self._subscriber
+        link = self.link
+        match event:
+            case RoomMessage(exclude, sender, text, ts):
                 if sub is not None:
-                    sub.room_event(Message(event[2], event[3], event[4] if len(event) > 4 else None, seq), event[1])
-            elif kind == "w":
+                    sub.room_event(Message(sender, text, ts, seq), exclude)
+            case Whisper(key, sender, text, ts):
                 if sub is not None:
-                    sub.whisper(event[1], WhisperMessage(event[2], event[3], event[4] if len(event) > 4 else None))
-            elif kind == "n":
+                    sub.whisper(key, WhisperMessage(sender, text, ts))
+            case Notice(text):
                 if sub is not None:
-                    sub.room_event(ServerNotice(event[1]), None)
-            elif kind == "b":
-                self.link.reload_bans()
-            elif kind == "u":
-                self.link.reload_mutes()
-            elif kind == "h":
-                if self.link.on_forget is not None:
-                    self.link.on_forget(event[1])
-            elif kind == "k":
-                if event[1] in self.view and self.link.on_kick is not None:
-                    self.link.on_kick(event[1], event[2])
-            elif kind == "x":
-                if event[2] != self.link.node:
-                    self.link.mine.pop(event[1], None)
-                    if self.link.on_replaced is not None:
-                        self.link.on_replaced(event[1])
-                elif sub is not None and len(event) > 3:
-                    sub.joined(event[3], event[1])  # this node's take: the resumed member takes the room from here
-            elif kind == "j":
-                key, name = event[1], event[2]
+                    sub.room_event(ServerNotice(text), None)
+            case BansChanged():
+                link.reload_bans()
+            case MutesChanged():
+                link.reload_mutes()
+            case ForgetAuthor(key):
+                if link.on_forget is not None:
+                    link.on_forget(key)
+            case Kick(key, reason):
+                if key in self.view and link.on_kick is not None:
+                    link.on_kick(key, reason)
+            case Taken(key, node, ref):
+                if node != link.node:
+                    link.mine.pop(key, None)
+                    if link.on_replaced is not None:
+                        link.on_replaced(key)
+                elif sub is not None and ref is not None:
+                    sub.joined(ref, key)  # this node's take: the resumed member takes the room from here
+            case Joined(key, name, node):
                 if key not in self.view:  # already there: the load saw it
                     self.view[key] = name
                     if sub is not None:
                         sub.room_event(UserJoined(name), key)
-                if sub is not None and len(event) > 3 and event[3] == self.link.node:
+                if sub is not None and node is not None and node == link.node:
                     sub.joined(key, key)  # this node's claim: its joiner takes the room from here
-            elif kind == "l":
-                key, name = event[1], event[2]
+            case Left(key, name):
                 if self.view.pop(key, None) is not None and sub is not None:
                     sub.room_event(UserLeft(name), key)
-            else:
-                log.warning("unknown room event %r", kind)
-        except (ValueError, IndexError, TypeError, KeyError):
-            log.exception("malformed room event %r", event)
+            case KeptFrame():
+                log.warning("a parked session's kept frame on the room channel was ignored")
+            case _:
+                assert_never(event)
 
 
 @dataclass

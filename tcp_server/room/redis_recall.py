@@ -60,7 +60,7 @@ import json
 import logging
 import secrets
 from collections.abc import Callable
-from typing import Any
+from typing import Any, assert_never
 
 from redis.commands.core import AsyncScript
 from redis.exceptions import RedisError
@@ -69,6 +69,7 @@ from tcp_server.protocol.frames import Message, ServerFrame, ServerNotice, UserJ
 from tcp_server.protocol.session import RoomFrame
 from tcp_server.protocol.table import parse_server, serialize
 
+from . import redis_events as events
 from . import redis_lua
 from .base import Resumable, RoomUnavailable
 from .recall import InMemoryHistory, frame_size
@@ -91,33 +92,41 @@ class RedisHistory(InMemoryHistory):
 def encode(frame: ServerFrame, key: str) -> str:
     """A frame kept for a parked session, as the channel's events spell it (times kept)."""
     if isinstance(frame, Message):
-        return json.dumps(["m", None, frame.sender, frame.message, frame.ts], ensure_ascii=False)
+        return events.encode(events.RoomMessage(None, frame.sender, frame.message, frame.ts))
     if isinstance(frame, WhisperMessage):
-        return json.dumps(["w", key, frame.sender, frame.message, frame.ts], ensure_ascii=False)
-    return json.dumps(["f", serialize(frame).decode().rstrip("\n")], ensure_ascii=False)
+        return events.encode(events.Whisper(key, frame.sender, frame.message, frame.ts))
+    return events.encode(events.KeptFrame(serialize(frame).decode().rstrip("\n")))
 
 
-def decode(event: list[Any], key: str, whispers: bool = True) -> ServerFrame | None:
-    """A kept frame or a logged room event, as the session ``key`` sees it (None: its own, not its, or unknown).
+def decode(raw: Any, key: str, whispers: bool = True) -> ServerFrame | None:
+    """A kept frame or a logged room event, as the session ``key`` sees it (None: its own, not its, or none).
 
     ``whispers``: take the log's whispers to ``key`` (a resume from a position); without one, a
     parked session's whispers come from what its node kept, not from the log.
     """
-    kind = event[0]
-    ts = event[4] if len(event) > 4 else None
-    if kind == "m":
-        return None if event[1] == key else Message(event[2], event[3], ts)
-    if kind == "w":
-        return WhisperMessage(event[2], event[3], ts) if whispers and event[1] == key else None
-    if kind == "n":
-        return ServerNotice(event[1])
-    if kind == "j":
-        return None if event[1] == key else UserJoined(event[2])
-    if kind == "l":
-        return None if event[1] == key else UserLeft(event[2])
-    if kind == "f":
-        return parse_server(event[1])
-    return None
+    try:
+        event = events.from_list(raw)
+    except events.MalformedEvent as exc:
+        log.warning("a malformed kept or logged event was skipped: %s", exc)
+        return None
+    match event:
+        case events.RoomMessage(exclude, sender, text, ts):
+            return None if exclude == key else Message(sender, text, ts)
+        case events.Whisper(to, sender, text, ts):
+            return WhisperMessage(sender, text, ts) if whispers and to == key else None
+        case events.Notice(text):
+            return ServerNotice(text)
+        case events.Joined(who, name, _):
+            return None if who == key else UserJoined(name)
+        case events.Left(who, name):
+            return None if who == key else UserLeft(name)
+        case events.KeptFrame(line):
+            return parse_server(line)
+        case (events.Taken() | events.BansChanged() | events.MutesChanged() | events.Kick()
+              | events.ForgetAuthor()):
+            return None  # not in the log: nothing a session is sent
+        case _:
+            assert_never(event)
 
 
 def merge(kept: list[str], events: list[str], key: str, whispers: bool = False) -> list[ServerFrame]:
@@ -174,7 +183,7 @@ class RedisSessionStore:
     def _run(self, script: AsyncScript, keys: list[str], args: list[Any]) -> None:
         """Queued on the link's ordered writer: after every event this node published before it."""
         link = self.link
-        link.queue("c", lambda pipe: link.run_in(pipe, script, keys, args))
+        link.queue("write", lambda pipe: link.run_in(pipe, script, keys, args))
 
     def issue(self, name: str, key: str, address: str = "") -> str:
         token = secrets.token_urlsafe(24)  # 192 bits
