@@ -73,7 +73,8 @@ from . import redis_events as events
 from . import redis_lua
 from .base import Resumable, RoomUnavailable
 from .recall import InMemoryHistory, frame_size
-from .redis import COMMAND_TIMEOUT, RedisLink, entry_id
+from .redis_link import RedisLink
+from .redis_settings import COMMAND_TIMEOUT, entry_id
 
 log = logging.getLogger("tcp_server.redis")
 

@@ -1,0 +1,174 @@
+"""The room's events through one Redis channel, in one total order for every node (see :mod:`.redis`)."""
+
+from __future__ import annotations
+
+import json
+import logging
+import time
+from typing import TYPE_CHECKING, Any, assert_never
+
+from tcp_server.protocol.frames import Message, ServerNotice, UserJoined, UserLeft, WhisperMessage
+from tcp_server.protocol.ids import id_key
+from tcp_server.protocol.session import RoomFrame
+
+from .base import Subscriber
+from .redis_events import (
+    LOADED_TAGS,
+    LOGGED_TAGS,
+    BansChanged,
+    ForgetAuthor,
+    Joined,
+    KeptFrame,
+    Kick,
+    Left,
+    MalformedEvent,
+    MutesChanged,
+    Notice,
+    RoomEvent,
+    RoomMessage,
+    Taken,
+    Whisper,
+    encode,
+    from_list,
+    publish_kind,
+)
+from .redis_settings import entry_id, room_seq
+
+if TYPE_CHECKING:
+    from .redis_link import RedisLink
+
+log = logging.getLogger("tcp_server.redis")
+
+
+class RedisBus:
+    """Room events through one Redis channel; this node's subscriber gets them in the channel's order.
+
+    Joins and leaves are published by the directory's scripts (atomically with
+    the claim or the release), so :meth:`publish` sends only messages.
+    """
+
+    def __init__(self, link: RedisLink) -> None:
+        self.link = link
+        link.bus = self
+        self._subscriber: Subscriber | None = None
+        self.view: dict[str, str] = {}  # the room as this node knows it: ID key -> ID, in join order
+
+    def subscribe(self, subscriber: Subscriber) -> None:
+        self._subscriber = subscriber
+        for key, name in self.view.items():
+            subscriber.room_event(UserJoined(name), key)
+
+    def publish(self, frame: RoomFrame, exclude: str | None) -> None:
+        if isinstance(frame, Message):  # its publish kind names who is not sent it: the sessions' positions
+            self._send(RoomMessage(exclude, frame.sender, frame.message, frame.ts))
+        elif isinstance(frame, ServerNotice):  # chat-admin notice: to every node
+            self._send(Notice(frame.text))
+        # UserJoined / UserLeft: already published by the claim / release script.
+
+    def deliver(self, key: str, frame: WhisperMessage) -> None:
+        self._send(Whisper(key, frame.sender, frame.message, frame.ts))
+
+    def _send(self, event: RoomMessage | Whisper | Notice) -> None:
+        self.link.queue("publish", (publish_kind(event), encode(event)))
+
+    # ------------------------------------------------------------ from the channel
+
+    def load(self, names: list[str]) -> None:
+        """The room from Redis (at start, or after an outage): tell the subscriber only what changed."""
+        fresh = {id_key(name): name for name in names}
+        old = self.view
+        self.view = fresh
+        sub = self._subscriber
+        if sub is None:
+            return
+        for key, name in old.items():
+            if fresh.get(key) != name:  # gone, or someone else holds the ID now (another spelling)
+                sub.room_event(UserLeft(name), key)
+        for key, name in fresh.items():
+            if old.get(key) != name:
+                sub.room_event(UserJoined(name), key)
+
+    def received(self, data: Any) -> None:
+        """One event, or a batch of them, from the channel (``IDS TS JSON``, see :mod:`.redis_lua`).
+
+        Each logged event (a message, a join, a leave) has its log ID in IDS, in order: this node's
+        ``last_id`` moves as each is handled, so a whisper kept for a parked session knows exactly
+        which logged events came before it. A malformed event is logged and skipped (its log ID too).
+        """
+        link = self.link
+        try:
+            ident, stamp, text = str(data).split(" ", 2)
+            if link.stats is not None:
+                link.stats.bus_lag_seconds.observe(max(time.time() - float(stamp), 0.0))
+            raw = json.loads(text)
+        except ValueError:
+            log.exception("malformed room event %r", data)
+            return
+        ids = iter(() if ident == "-" else ident.split(","))
+        for one in (raw if raw and isinstance(raw, list) and isinstance(raw[0], list) else (raw,)):
+            tag = one[0] if isinstance(one, list) and one else None
+            seq = None
+            if tag in LOGGED_TAGS:
+                logged = next(ids, None)
+                if logged is not None:
+                    place = entry_id(logged)
+                    if place > link.loaded_id:
+                        link.last_id = logged
+                        seq = room_seq(place)
+                    elif tag in LOADED_TAGS:
+                        continue  # already in the load
+            try:
+                event = from_list(one)
+            except MalformedEvent as exc:
+                log.warning("a malformed room event was skipped: %s", exc)
+                continue
+            try:
+                self._dispatch(event, seq)
+            except (ValueError, IndexError, TypeError, KeyError):  # as before the table: one event, not the node
+                log.exception("room event %r failed", event)
+
+    def _dispatch(self, event: RoomEvent, seq: int | None = None) -> None:
+        """Act on one event; ``seq``: a message's place in the room's order (a logged one)."""
+        sub = self._subscriber
+        link = self.link
+        match event:
+            case RoomMessage(exclude, sender, text, ts):
+                if sub is not None:
+                    sub.room_event(Message(sender, text, ts, seq), exclude)
+            case Whisper(key, sender, text, ts):
+                if sub is not None:
+                    sub.whisper(key, WhisperMessage(sender, text, ts))
+            case Notice(text):
+                if sub is not None:
+                    sub.room_event(ServerNotice(text), None)
+            case BansChanged():
+                link.reload_bans()
+            case MutesChanged():
+                link.reload_mutes()
+            case ForgetAuthor(key):
+                if link.on_forget is not None:
+                    link.on_forget(key)
+            case Kick(key, reason):
+                if key in self.view and link.on_kick is not None:
+                    link.on_kick(key, reason)
+            case Taken(key, node, ref):
+                if node != link.node:
+                    link.mine.pop(key, None)
+                    if link.on_replaced is not None:
+                        link.on_replaced(key)
+                elif sub is not None and ref is not None:
+                    sub.joined(ref, key)  # this node's take: the resumed member takes the room from here
+            case Joined(key, name, node):
+                if key not in self.view:  # already there: the load saw it
+                    self.view[key] = name
+                    if sub is not None:
+                        sub.room_event(UserJoined(name), key)
+                if sub is not None and node is not None and node == link.node:
+                    sub.joined(key, key)  # this node's claim: its joiner takes the room from here
+            case Left(key, name):
+                if self.view.pop(key, None) is not None and sub is not None:
+                    sub.room_event(UserLeft(name), key)
+            case KeptFrame():
+                log.warning("a parked session's kept frame on the room channel was ignored")
+            case _:
+                assert_never(event)
