@@ -7,21 +7,17 @@ import gc
 import logging
 import signal
 from collections.abc import Sequence
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
 from . import logformat
-from .admin import enforce_bans
 from .config import ServerConfig, parse_config
-from .connection import ChatConnection
-from .protocol.codes import ErrorReason
-from .protocol.frames import Error
+from .node_watcher import NodeWatcher
 from .server import ChatServer
 from .store.errors import StoreError
 from .store.urls import parse_database
 
 if TYPE_CHECKING:
     from .room.redis import RedisRoom
-    from .room.redis_recall import RedisSessionStore
 
 
 def install_uvloop(wanted: bool) -> bool:
@@ -74,59 +70,12 @@ async def start_node(config: ServerConfig) -> tuple[ChatServer, RedisRoom | None
     server = ChatServer(config, directory=room.directory, bus=room.bus, history=history, sessions=sessions)
     await server.start()
     room.link.stats = server.stats  # round trips, bus lag, live nodes
-    room.link.on_lost = lambda key: close_lost(server, key)
-    room.link.on_replaced = lambda key: close_replaced(server, sessions, key)
-    # chat-admin acts on the whole room: bans and mutes live in Redis (every node enforces them, they
-    # outlive every node), who lists every node, kick reaches any node.
+    # Members to let go, the room's health, and chat-admin acting on the whole room: bans and mutes live
+    # in Redis (every node enforces them, they outlive every node), who lists every node, kick reaches any node.
+    room.link.watcher = NodeWatcher(server, sessions)
     server.shared = room.link
-    room.link.on_bans = lambda bans: apply_bans(server, bans)
-    room.link.on_mutes = server.moderation.load_mutes
-    room.link.on_kick = lambda key, reason: kick_here(server, key, reason)
-    room.link.on_forget = lambda key: server.gate.forget_author(key) if server.gate is not None else None
-    room.link.on_degraded = lambda: tell_degraded(server)
     await room.link.start(server.port)
     return server, room
-
-
-def close_lost(server: ChatServer, key: str) -> None:
-    """A member whose place in the room is gone (taken elsewhere, or removed while this node was cut off or
-    paused): closed with a clear 109 rather than left a ghost."""
-    member = server.room.members.get(key)
-    if isinstance(member, ChatConnection):
-        member.refuse(ErrorReason.UNAVAILABLE, "this server lost your place in the room; please reconnect")
-
-
-def close_replaced(server: ChatServer, sessions: RedisSessionStore | None, key: str) -> None:
-    """A member's session was resumed on another node (the tab that reconnects wins): 109#replaced here."""
-    if sessions is not None:
-        sessions.forget(key)
-    member = server.room.members.get(key)
-    if isinstance(member, ChatConnection):
-        member.replaced()
-
-
-def kick_here(server: ChatServer, key: str, reason: str) -> None:
-    """chat-admin on another node kicked a member of this one."""
-    member = server.room.members.get(key)
-    if isinstance(member, ChatConnection):
-        logging.getLogger("tcp_server.admin").warning("kicked %s [%s] through another node: %s",
-                                                      member.session.name, member.session.address, reason or "-")
-        member.remove(ErrorReason.KICKED, reason)
-
-
-def apply_bans(server: ChatServer, bans: list[dict[str, Any]]) -> None:
-    """The bans in Redis replace this node's; whoever they keep out is removed (told why)."""
-    server.moderation.load_json({"bans": bans})
-    removed = enforce_bans(server)
-    if removed:
-        logging.getLogger("tcp_server.admin").warning("a ban from the shared room removed %s", ", ".join(removed))
-
-
-def tell_degraded(server: ChatServer) -> None:
-    """Redis is gone: every member hears it once, since messages now reach no one until it is back."""
-    notice = Error(ErrorReason.UNAVAILABLE, "the room is degraded: messages are not delivered until it recovers")
-    for member in list(server.room.members.values()):
-        member.send(notice)
 
 
 async def stop_node(server: ChatServer, room: RedisRoom | None) -> None:

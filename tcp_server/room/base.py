@@ -18,7 +18,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Protocol
+from typing import Any, Protocol
 
 from tcp_server.protocol.frames import Message, ServerFrame, WhisperMessage
 from tcp_server.protocol.session import RoomFrame
@@ -86,6 +86,32 @@ class Bus(Protocol):
 
     def deliver(self, key: str, frame: WhisperMessage) -> None:
         """A whisper to the user whose ID key is ``key``."""
+
+
+class RoomWatcher(Protocol):
+    """What a shared room tells its node beyond the room's frames: members the node must let go, the
+    room's health, and moderation changed on another node (the embedded room has none of these)."""
+
+    def lost(self, key: str) -> None:
+        """``key``'s place in the room is gone (taken elsewhere, or removed while this node was cut off)."""
+
+    def replaced(self, key: str) -> None:
+        """``key``'s session was resumed on another node: its connection here lets go."""
+
+    def kicked(self, key: str, reason: str) -> None:
+        """An operator on another node kicked ``key``, a member of this node."""
+
+    def degraded(self) -> None:
+        """The room cannot deliver until it recovers (told once per outage)."""
+
+    def bans_changed(self, bans: list[dict[str, Any]]) -> None:
+        """Every ban of the room (at each load, and when any node changes one)."""
+
+    def mutes_changed(self, mutes: dict[str, float | None]) -> None:
+        """Every mute of the room, ID key -> until (None: until lifted), likewise."""
+
+    def author_forgotten(self, key: str) -> None:
+        """An operator erased ``key``'s stored messages: the node's recent window forgets them too."""
 
 
 class History(Protocol):

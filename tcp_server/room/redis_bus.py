@@ -146,16 +146,16 @@ class RedisBus:
             case MutesChanged():
                 link.reload_mutes()
             case ForgetAuthor(key):
-                if link.on_forget is not None:
-                    link.on_forget(key)
+                if link.watcher is not None:
+                    link.watcher.author_forgotten(key)
             case Kick(key, reason):
-                if key in self.view and link.on_kick is not None:
-                    link.on_kick(key, reason)
+                if key in self.view and link.watcher is not None:
+                    link.watcher.kicked(key, reason)
             case Taken(key, node, ref):
                 if node != link.node:
                     link.mine.pop(key, None)
-                    if link.on_replaced is not None:
-                        link.on_replaced(key)
+                    if link.watcher is not None:
+                        link.watcher.replaced(key)
                 elif sub is not None and ref is not None:
                     sub.joined(ref, key)  # this node's take: the resumed member takes the room from here
             case Joined(key, name, node):

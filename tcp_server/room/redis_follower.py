@@ -49,8 +49,8 @@ class Follower(SharedModeration, Liveness):
                 if self.subscribed:
                     log.warning("lost the room channel (%s); joins are refused until Redis is back", exc)
                     self.ready.clear()
-                    if self.on_degraded is not None:
-                        self.on_degraded()
+                    if self.watcher is not None:
+                        self.watcher.degraded()
             finally:
                 try:
                     await asyncio.wait_for(pubsub.aclose(), COMMAND_TIMEOUT)

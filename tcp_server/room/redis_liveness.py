@@ -94,8 +94,8 @@ class Liveness(LinkCore):
                 await self._reconcile()
 
     def _lose(self, key: str) -> None:
-        if self.on_lost is not None:
-            self.on_lost(key)
+        if self.watcher is not None:
+            self.watcher.lost(key)
 
     async def _reconcile(self) -> None:
         """Register this node's live users again; members whose ID someone else took meanwhile are lost."""

@@ -91,7 +91,7 @@ class SharedModeration(LinkCore):
         self.queue("write", write)
 
     def _mutes_loaded(self, values: dict[str, Any]) -> None:
-        if self.on_mutes is None:
+        if self.watcher is None:
             return
         mutes: dict[str, float | None] = {}
         for key, value in values.items():
@@ -100,7 +100,7 @@ class SharedModeration(LinkCore):
                 mutes[str(key)] = None if until is None else float(until)
             except (ValueError, TypeError):
                 log.warning("a malformed mute in Redis was ignored: %r", str(value)[:200])
-        self.on_mutes(mutes)
+        self.watcher.mutes_changed(mutes)
 
     def kick(self, key: str, reason: str) -> None:
         """``chat-admin kick`` of a member of another node: that node removes it (told why)."""
@@ -138,7 +138,7 @@ class SharedModeration(LinkCore):
         return [(str(name), str(owners.get(id_key(str(name)), "?"))) for name in names]
 
     def _bans_loaded(self, values: list[Any]) -> None:
-        if self.on_bans is None:
+        if self.watcher is None:
             return
         bans = []
         for value in values:
@@ -146,4 +146,4 @@ class SharedModeration(LinkCore):
                 bans.append(json.loads(value))
             except ValueError:
                 log.warning("a malformed ban in Redis was ignored: %r", str(value)[:200])
-        self.on_bans(bans)
+        self.watcher.bans_changed(bans)

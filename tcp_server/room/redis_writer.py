@@ -23,7 +23,7 @@ from redis.exceptions import RedisError
 from tcp_server.protocol.frames import Message
 
 from . import redis_lua
-from .base import RoomUnavailable
+from .base import RoomUnavailable, RoomWatcher
 from .redis_settings import COMMAND_TIMEOUT, MAX_OUTBOX, POOL_SIZE, RedisKeys, RedisSettings
 
 if TYPE_CHECKING:
@@ -59,16 +59,10 @@ class LinkCore:
         self.loaded_id: tuple[int, int] = (0, 0)  # events up to this one were in the load: skipped
         self.on_history: Callable[[list[Message]], None] | None = None  # the history stream, at each load
         self.on_adopted: Callable[[list[str]], None] | None = None  # dead nodes' sessions this node parks
-        self.on_replaced: Callable[[str], None] | None = None  # a member's session resumed on another node
-        self.on_bans: Callable[[list[dict[str, Any]]], None] | None = None  # the bans in Redis, at each (re)load
-        self.on_mutes: Callable[[dict[str, float | None]], None] | None = None  # the mutes in Redis, likewise
-        self.on_kick: Callable[[str, str], None] | None = None  # chat-admin kicked this node's member (key, reason)
-        self.on_forget: Callable[[str], None] | None = None  # chat-admin erased an author's stored messages (key)
+        self.watcher: RoomWatcher | None = None  # the node: members to let go, health, shared moderation
         self.stats: ServerStats | None = None  # the node's metrics: round trips, bus lag, live nodes
         self.on_room_lost: Callable[[], None] | None = None  # Redis restarted empty (before re-registering)
         self.mine: dict[str, str] = {}  # ID keys this node holds -> IDs, in join order
-        self.on_lost: Callable[[str], None] | None = None  # a member whose place in the room is gone
-        self.on_degraded: Callable[[], None] | None = None  # the room channel was lost (told once per outage)
         self.bus: RedisBus | None = None
         self.ready = asyncio.Event()  # set while the room channel is followed: the node knows the room
         self.ever_ready = False  # it was once: the node has started
