@@ -15,7 +15,7 @@ from __future__ import annotations
 
 import json
 from dataclasses import MISSING, dataclass, fields
-from typing import Any, ClassVar, TypeAlias
+from typing import Any, ClassVar, TypeAlias, get_args, get_type_hints
 
 
 class MalformedEvent(ValueError):
@@ -191,8 +191,8 @@ def from_list(raw: Any) -> RoomEvent:
     values = raw[1:]
     if not least <= len(values) <= most:
         raise MalformedEvent(f"room event {raw[0]!r} with {len(values)} fields (wants {least}..{most})")
-    for name, value in zip(field_names(cls), values, strict=False):
-        if not _fits(cls, name, value):
+    for at, (name, value) in enumerate(zip(field_names(cls), values, strict=False)):
+        if not _fits(cls, at, value):
             raise MalformedEvent(f"room event {raw[0]!r}: field {name} is {value!r}"[:200])
     return cls(*values)
 
@@ -206,14 +206,24 @@ def decode(text: str) -> RoomEvent:
     return from_list(raw)
 
 
-_NULLABLE = frozenset({("m", "exclude"), ("m", "ts"), ("w", "ts"), ("j", "node"), ("x", "ref")})
-_NUMBERS = frozenset({"ts"})
+def _spec(cls: type[RoomEvent]) -> tuple[tuple[bool, bool], ...]:
+    """Per field, from its annotation: may it be null, is it a number (else a string)."""
+    hints = get_type_hints(cls)
+    out = []
+    for name in field_names(cls):
+        allowed = get_args(hints[name]) or (hints[name],)
+        out.append((type(None) in allowed, int in allowed))
+    return tuple(out)
 
 
-def _fits(cls: type[RoomEvent], name: str, value: Any) -> bool:
+_SPECS = {cls: _spec(cls) for cls in EVENTS}
+
+
+def _fits(cls: type[RoomEvent], at: int, value: Any) -> bool:
+    nullable, number = _SPECS[cls][at]
     if value is None:
-        return (cls.TAG, name) in _NULLABLE
-    if name in _NUMBERS:
+        return nullable
+    if number:
         return isinstance(value, int | float) and not isinstance(value, bool)
     return isinstance(value, str)
 

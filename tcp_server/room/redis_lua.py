@@ -20,7 +20,9 @@ on ``node``; ``ref``: the taker's, see ``Subscriber.joined``), ``["b"]`` (the ba
 changed: reload ``P bans``), ``["u"]`` (the mutes changed: reload ``P mutes``),
 ``["k", key, reason]`` (an operator kicked ``key``: its node removes it),
 ``["j", key, name, node]`` (``node``: who claimed it), ``["l", key, name]``, or an
-array of such arrays (the events one node queued in one turn, in order).
+array of such arrays (the events one node queued in one turn, in order). These are the
+entries of the event table, :mod:`.redis_events` (``tests/test_redis_events.py`` checks
+that the events built here keep its field order).
 
 History and sessions (:mod:`.redis_recall`): ``P room:log`` (a stream of every
 room event and whisper, capped at ``P room:logcap`` entries: the cursor a
