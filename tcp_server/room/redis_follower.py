@@ -11,11 +11,7 @@ from redis.exceptions import RedisError
 
 from tcp_server.protocol.frames import Message
 
-from .redis_events import (
-    MalformedEvent,
-    RoomMessage,
-    decode,
-)
+from .redis_events import MalformedEvent, RoomMessage, decode
 from .redis_liveness import Liveness
 from .redis_moderation import SharedModeration
 from .redis_settings import COMMAND_TIMEOUT, RETRY_PAUSE, entry_id

@@ -16,14 +16,7 @@ from redis.exceptions import RedisError
 from tcp_server.protocol.ids import id_key
 
 from .base import RoomUnavailable
-from .redis_events import (
-    BansChanged,
-    ForgetAuthor,
-    Kick,
-    MutesChanged,
-    RoomEvent,
-    encode,
-)
+from .redis_events import BansChanged, ForgetAuthor, Kick, MutesChanged, RoomEvent, encode
 from .redis_settings import COMMAND_TIMEOUT
 from .redis_writer import LinkCore
 

@@ -11,7 +11,7 @@ import asyncio
 import logging
 import time
 from collections.abc import Callable
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Literal
 
 import redis.asyncio as aioredis
 from redis.asyncio.client import Pipeline
@@ -32,6 +32,9 @@ if TYPE_CHECKING:
     from .redis_bus import RedisBus
 
 log = logging.getLogger("tcp_server.redis")
+
+WriterOp = Literal["publish", "release", "write", "call"]
+"""What the ordered writer does with a queued value (see :meth:`LinkCore.queue`); local, never on the wire."""
 
 
 class LinkCore:
@@ -72,7 +75,7 @@ class LinkCore:
         self.reaper_rounds = 0  # dead-node checks done (tests wait on it)
         # In order: ("publish", (kind, payload)), ("release", key), ("write", call),
         # ("call", (script, keys, args, future)): see queue()
-        self._outbox: list[tuple[str, Any]] = []
+        self._outbox: list[tuple[WriterOp, Any]] = []
         self._wake = asyncio.Event()
         self._tasks: list[asyncio.Task[None]] = []
         self._beat = settings.node_timeout / 4  # a beat every quarter; the key lives two beats
@@ -104,7 +107,7 @@ class LinkCore:
 
     # ------------------------------------------------------------ the ordered writer
 
-    def queue(self, kind: str, value: Any) -> None:
+    def queue(self, kind: WriterOp, value: Any) -> None:
         """Fire and forget, in order: ``publish`` sends ``value`` (``(kind, payload)``) on the room channel,
         ``release`` releases key ``value``, ``write`` calls ``value(pipeline)`` (a session store's script);
         ``call`` runs a script and answers its future (see :meth:`call`)."""
