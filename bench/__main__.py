@@ -41,8 +41,8 @@ from .servers import check_loopback, run_server
 log = logging.getLogger("bench")
 
 SERVERS = (
-    "ours", "ours-before", "ours-history", "ours-history-before", "ours-durable", "ours-metrics", "ours-redis",
-    "ours-redis2", "ngircd", "gateway", "gateway-before",
+    "ours", "ours-before", "ours-history", "ours-history-before", "ours-durable", "ours-durable-pg", "ours-metrics",
+    "ours-redis", "ours-redis2", "ngircd", "gateway", "gateway-before",
 )
 
 
@@ -278,7 +278,8 @@ def build_parser() -> argparse.ArgumentParser:
     common.add_argument("--servers", type=_servers, default=None,
                         help="comma-separated: ours, ours-before (--ours-path's copy), ours-history (history and "
                              "resume on), ours-history-before (--ours-path's copy, history and resume on), "
-                             "ours-durable (ours-history with its SQLite store), ours-metrics (metrics "
+                             "ours-durable (ours-history with its SQLite store), ours-durable-pg (the same on a "
+                             "private PostgreSQL cluster, its CPU counted with the server's), ours-metrics (metrics "
                              "on, scraped every second), ours-redis, ours-redis2, "
                              "ngircd, gateway (ours behind the web gateway), gateway-before; each started privately, "
                              "in this order (default: ours,ngircd; for the gateway command ours,gateway)")
