@@ -265,6 +265,22 @@ def cmd_profile(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_history(args: argparse.Namespace) -> int:
+    """A room with ``--messages`` stored messages on each database asked for: join, page and search timings."""
+    from . import history
+
+    reports = []
+    for rep in range(args.repeat):
+        for kind in args.databases:
+            _busy_warning()
+            report = history.run(kind, args.messages, args.joins, args.pages, args.searches, args.keep,
+                                 scenarios.SERVER_CPUS, scenarios.AGENT_CPUS)
+            report["run"] = rep + 1
+            reports.append(report)
+    _finish(args, args.name or f"history-{args.messages}", reports, history.table(reports))
+    return 0
+
+
 def cmd_machine(args: argparse.Namespace) -> int:
     print(machine_table(machine_info()))
     return 0
@@ -355,6 +371,16 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--whisper-every", type=int, default=4, help="every Nth tick is whispers (0: never)")
     p.add_argument("--churn", type=float, default=20.0, help="connect/join/leave cycles a second")
 
+    p = sub.add_parser("history", parents=[common],
+                       help="a room with a million stored messages: join, page back and search timings, per database")
+    p.add_argument("--databases", type=lambda raw: [x.strip() for x in raw.split(",") if x.strip()],
+                   default=["sqlite", "postgresql"], help="sqlite, postgresql (a private cluster), comma-separated")
+    p.add_argument("--messages", type=int, default=1_000_000, help="stored messages in the room")
+    p.add_argument("--joins", type=int, default=100, help="fresh joins timed (each then pages back once)")
+    p.add_argument("--pages", type=int, default=100, help="deeper pages timed, each from the previous cursor")
+    p.add_argument("--searches", type=int, default=30, help="times each search query is timed")
+    p.add_argument("--keep", default=None, help="SQLite: fill (or reuse) the database in this directory")
+
     p = sub.add_parser("profile", help="summarise a py-spy raw profile written with --profile FILE.txt")
     p.add_argument("file")
     p.add_argument("--top", type=int, default=25)
@@ -392,6 +418,7 @@ def main(argv: Sequence[str] | None = None) -> None:
         "plot": cmd_plot,
         "show": cmd_show,
         "profile": cmd_profile,
+        "history": cmd_history,
     }
     sys.exit(commands[args.command](args))
 
