@@ -281,6 +281,19 @@ def cmd_history(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_crash(args: argparse.Namespace) -> int:
+    """kill -9 under fan-out, restart, count what clients received that the history lacks (must be 0)."""
+    from . import crash
+
+    reports = []
+    for kind in args.databases:
+        _busy_warning()
+        reports.append(crash.run(kind, args.runs, args.users, args.rate, args.senders, scenarios.SERVER_CPUS,
+                                 scenarios.AGENT_CPUS))
+    _finish(args, args.name or f"crash-{args.users}", reports, crash.table(reports))
+    return 0 if all(r["missing"] == 0 for rep in reports for r in rep["runs"]) else 1
+
+
 def cmd_machine(args: argparse.Namespace) -> int:
     print(machine_table(machine_info()))
     return 0
@@ -381,6 +394,15 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--searches", type=int, default=30, help="times each search query is timed")
     p.add_argument("--keep", default=None, help="SQLite: fill (or reuse) the database in this directory")
 
+    p = sub.add_parser("crash", parents=[common],
+                       help="kill -9 the server under fan-out, restart it: messages received but not stored (0)")
+    p.add_argument("--databases", type=lambda raw: [x.strip() for x in raw.split(",") if x.strip()],
+                   default=["sqlite"], help="sqlite, postgresql (a private cluster), comma-separated")
+    p.add_argument("--runs", type=int, default=5)
+    p.add_argument("--users", type=int, default=1000, help="users in the room, the observer included")
+    p.add_argument("--senders", type=int, default=10)
+    p.add_argument("--rate", type=float, default=1e6, help="offered deliveries a second during the kill")
+
     p = sub.add_parser("profile", help="summarise a py-spy raw profile written with --profile FILE.txt")
     p.add_argument("file")
     p.add_argument("--top", type=int, default=25)
@@ -419,6 +441,7 @@ def main(argv: Sequence[str] | None = None) -> None:
         "show": cmd_show,
         "profile": cmd_profile,
         "history": cmd_history,
+        "crash": cmd_crash,
     }
     sys.exit(commands[args.command](args))
 
