@@ -180,6 +180,28 @@ async def test_store_pages_searches_literally_and_prunes(
     assert [m.text async for m in store.export()] == ["100% other room"]
 
 
+async def test_searches_the_index_cannot_serve_read_a_bounded_tail_and_all_come_newest_first(
+    database: str, open_store: Callable[[str], Awaitable[MessageStore]],
+) -> None:
+    """Under 3 characters no trigram helps: the scan reads the room's newest ``scan_bound`` messages only.
+    3+ characters use the index over the whole room; either way the newest match comes first."""
+    store = await open_store(database)
+    store.scan_bound = 10
+    texts = ["펭귄 zeppelin first"] + [f"filler {i}" for i in range(28)] + ["펭귄 zeppelin last"]
+    await store.write([StoredMessage("lobby", i + 1, 1000 + i, "bob", "bob", t) for i, t in enumerate(texts)])
+    await store.write([StoredMessage("other", 1, 5000, "eve", "eve", "펭귄 elsewhere")])
+
+    async def found(query: str, limit: int = 50) -> list[str]:
+        return [m.text for m in await store.search("lobby", query, limit)]
+
+    assert await found("펭귄") == ["펭귄 zeppelin last"]  # the first is 29 messages back: past the bound
+    assert await found("zeppelin") == ["펭귄 zeppelin last", "펭귄 zeppelin first"]  # the index: all of them
+    assert await found("ZEPPELIN", 1) == ["펭귄 zeppelin last"]  # the newest first, however many match
+    assert await found("filler", 3) == ["filler 27", "filler 26", "filler 25"]
+    store.scan_bound = 0  # no bound: the whole room
+    assert await found("펭귄") == ["펭귄 zeppelin last", "펭귄 zeppelin first"]
+
+
 async def test_a_database_newer_than_the_code_is_refused(database: str) -> None:
     store = await MessageStore.open(parse_database(database))
     async with store.engine.begin() as conn:

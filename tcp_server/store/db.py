@@ -29,6 +29,9 @@ log = logging.getLogger("tcp_server.store")
 THIRD_PARTY_LOGGERS = ("sqlalchemy", "sqlalchemy.engine", "sqlalchemy.pool", "alembic", "aiosqlite", "asyncpg")
 CURSOR_KEY = "cursor_key"
 CONNECT_TIMEOUT = 10.0
+SCAN_BOUND = 50_000
+"""A search no trigram index serves (under 3 characters) reads at most the room's newest this many numbers:
+on a million messages that keeps it near the index's speed (BENCHMARKS.md, "Durable history")."""
 
 
 def quiet_loggers() -> None:
@@ -84,6 +87,7 @@ class MessageStore:
         self.engine = engine
         self.postgres = url.kind == "postgresql"
         self.fts = False  # SQLite: the FTS5 trigram index of migration 0002 is there
+        self.scan_bound = SCAN_BOUND
 
     @classmethod
     async def open(cls, url: DatabaseUrl, migrate: bool = True) -> MessageStore:
@@ -94,7 +98,7 @@ class MessageStore:
         code's revision is refused instead, and nothing is created.
         """
         quiet_loggers()
-        options: dict[str, Any] = {"hide_parameters": True, "pool_pre_ping": True}
+        options: dict[str, Any] = {"hide_parameters": True, "pool_pre_ping": url.kind != "sqlite"}
         if url.kind == "sqlite":
             assert url.path is not None
             if not migrate and not url.path.exists():
@@ -175,25 +179,35 @@ class MessageStore:
 
         No character of the query is syntax, whatever it is. SQLite: the FTS5 trigram index finds the
         candidates for a query of 3+ characters (the query as one quoted phrase, its quotes doubled),
-        and ``instr`` on the folded column decides. PostgreSQL: ``LIKE`` with ``\\``, ``%`` and ``_``
-        escaped (the pg_trgm index serves it). Without an index: ``instr``, a scan.
+        newest first, and ``instr`` on the folded column decides. PostgreSQL: ``LIKE`` with ``\\``,
+        ``%`` and ``_`` escaped (the pg_trgm index serves it). A query no trigram index can serve (under
+        3 characters, or SQLite without FTS5) scans ``instr``/``LIKE`` over the room's newest
+        :attr:`scan_bound` messages only, newest first: its cost is bounded however big the room grows.
         """
         needle = fold(query)
         condition = [messages.c.room == room]
         source: Any = messages
+        order: Any = messages.c.seq.desc()
+        indexed = len(needle) >= 3 and (self.postgres or self.fts)
         if self.postgres:
             escaped = needle.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
             condition.append(messages.c.folded.like(f"%{escaped}%", escape="\\"))
         else:
             condition.append(func.instr(messages.c.folded, needle) > 0)
-            if self.fts and len(needle) >= 3:
-                source = messages.join(_FTS, _FTS.c.rowid == messages.c.id)
+            if indexed:
+                # The index drives, its newest row first (FTS5 walks a term's rowids in either order), so a
+                # frequent word stops after ``limit`` matches instead of sorting all of them: on SQLite one
+                # node writes a room, in the room's order, so the rowid order is the seq order.
+                source = _FTS.join(messages, messages.c.id == _FTS.c.rowid)
                 condition.append(literal_column("messages_fts").op("MATCH")('"' + needle.replace('"', '""') + '"'))
-        stmt = (select(*_COLUMNS).select_from(source).where(*condition)
-                .order_by(messages.c.seq.desc()).limit(limit))
+                order = _FTS.c.rowid.desc()
+        if not indexed and self.scan_bound:
+            newest = select(func.max(messages.c.seq)).where(messages.c.room == room).scalar_subquery()
+            condition.append(messages.c.seq > newest - self.scan_bound)
+        stmt = select(*_COLUMNS).select_from(source).where(*condition).order_by(order).limit(limit)
         async with self.engine.connect() as conn:
             rows = (await conn.execute(stmt)).all()
-        return [_message(row) for row in rows]
+        return sorted((_message(row) for row in rows), key=lambda m: -m.seq)
 
     async def delete_author(self, author_key: str, room: str | None = None) -> int:
         """Erase an author's stored messages (in one room, or all); how many."""
