@@ -161,3 +161,12 @@ def test_the_durable_kinds_report_their_store(tmp_path: Path) -> None:
         assert report["messages_sent"] > 0 and report["store_bytes_per_message"] > 0
     assert pg["steps"][0]["store_commits_per_s"] > 0
     assert "database" in pg["steps"][0]["cpu_split"]
+
+
+def test_the_store_cost_benchmark_runs() -> None:
+    result = subprocess.run([sys.executable, "-m", "bench.storecost", "--databases", "sqlite", "--batches", "1,10",
+                             "--messages", "60"],
+                            capture_output=True, text=True, timeout=60, cwd=Path(__file__).parent.parent)
+    assert result.returncode == 0, result.stderr
+    rows = [line for line in result.stdout.splitlines() if line.startswith("| sqlite |")]
+    assert len(rows) == 2 and all(float(r.split("|")[3].split()[0]) > 0 for r in rows)
