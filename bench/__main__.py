@@ -41,8 +41,8 @@ from .servers import check_loopback, run_server
 log = logging.getLogger("bench")
 
 SERVERS = (
-    "ours", "ours-before", "ours-history", "ours-history-before", "ours-durable", "ours-metrics", "ours-redis",
-    "ours-redis2", "ngircd", "gateway", "gateway-before",
+    "ours", "ours-before", "ours-history", "ours-history-before", "ours-durable", "ours-durable-pg", "ours-metrics",
+    "ours-redis", "ours-redis2", "ngircd", "gateway", "gateway-before",
 )
 
 
@@ -265,6 +265,35 @@ def cmd_profile(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_history(args: argparse.Namespace) -> int:
+    """A room with ``--messages`` stored messages on each database asked for: join, page and search timings."""
+    from . import history
+
+    reports = []
+    for rep in range(args.repeat):
+        for kind in args.databases:
+            _busy_warning()
+            report = history.run(kind, args.messages, args.joins, args.pages, args.searches, args.keep,
+                                 scenarios.SERVER_CPUS, scenarios.AGENT_CPUS)
+            report["run"] = rep + 1
+            reports.append(report)
+    _finish(args, args.name or f"history-{args.messages}", reports, history.table(reports))
+    return 0
+
+
+def cmd_crash(args: argparse.Namespace) -> int:
+    """kill -9 under fan-out, restart, count what clients received that the history lacks (must be 0)."""
+    from . import crash
+
+    reports = []
+    for kind in args.databases:
+        _busy_warning()
+        reports.append(crash.run(kind, args.runs, args.users, args.rate, args.senders, scenarios.SERVER_CPUS,
+                                 scenarios.AGENT_CPUS))
+    _finish(args, args.name or f"crash-{args.users}", reports, crash.table(reports))
+    return 0 if all(r["missing"] == 0 for rep in reports for r in rep["runs"]) else 1
+
+
 def cmd_machine(args: argparse.Namespace) -> int:
     print(machine_table(machine_info()))
     return 0
@@ -278,7 +307,8 @@ def build_parser() -> argparse.ArgumentParser:
     common.add_argument("--servers", type=_servers, default=None,
                         help="comma-separated: ours, ours-before (--ours-path's copy), ours-history (history and "
                              "resume on), ours-history-before (--ours-path's copy, history and resume on), "
-                             "ours-durable (ours-history with its SQLite store), ours-metrics (metrics "
+                             "ours-durable (ours-history with its SQLite store), ours-durable-pg (the same on a "
+                             "private PostgreSQL cluster, its CPU counted with the server's), ours-metrics (metrics "
                              "on, scraped every second), ours-redis, ours-redis2, "
                              "ngircd, gateway (ours behind the web gateway), gateway-before; each started privately, "
                              "in this order (default: ours,ngircd; for the gateway command ours,gateway)")
@@ -354,6 +384,25 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--whisper-every", type=int, default=4, help="every Nth tick is whispers (0: never)")
     p.add_argument("--churn", type=float, default=20.0, help="connect/join/leave cycles a second")
 
+    p = sub.add_parser("history", parents=[common],
+                       help="a room with a million stored messages: join, page back and search timings, per database")
+    p.add_argument("--databases", type=lambda raw: [x.strip() for x in raw.split(",") if x.strip()],
+                   default=["sqlite", "postgresql"], help="sqlite, postgresql (a private cluster), comma-separated")
+    p.add_argument("--messages", type=int, default=1_000_000, help="stored messages in the room")
+    p.add_argument("--joins", type=int, default=100, help="fresh joins timed (each then pages back once)")
+    p.add_argument("--pages", type=int, default=100, help="deeper pages timed, each from the previous cursor")
+    p.add_argument("--searches", type=int, default=30, help="times each search query is timed")
+    p.add_argument("--keep", default=None, help="SQLite: fill (or reuse) the database in this directory")
+
+    p = sub.add_parser("crash", parents=[common],
+                       help="kill -9 the server under fan-out, restart it: messages received but not stored (0)")
+    p.add_argument("--databases", type=lambda raw: [x.strip() for x in raw.split(",") if x.strip()],
+                   default=["sqlite"], help="sqlite, postgresql (a private cluster), comma-separated")
+    p.add_argument("--runs", type=int, default=5)
+    p.add_argument("--users", type=int, default=1000, help="users in the room, the observer included")
+    p.add_argument("--senders", type=int, default=10)
+    p.add_argument("--rate", type=float, default=1e6, help="offered deliveries a second during the kill")
+
     p = sub.add_parser("profile", help="summarise a py-spy raw profile written with --profile FILE.txt")
     p.add_argument("file")
     p.add_argument("--top", type=int, default=25)
@@ -391,6 +440,8 @@ def main(argv: Sequence[str] | None = None) -> None:
         "plot": cmd_plot,
         "show": cmd_show,
         "profile": cmd_profile,
+        "history": cmd_history,
+        "crash": cmd_crash,
     }
     sys.exit(commands[args.command](args))
 

@@ -62,8 +62,12 @@ def _measured_step(agent: Agent, server: ServerHandle, spec: StepSpec) -> Result
     """
     cpu0, busy0, t0 = server.cpu_seconds(), machine_busy_seconds(), time.monotonic()
     times0 = server.cpu_times()
+    commits0 = server.store_commits() if server.store_commits else None
     result = agent.step(spec)
     wall = time.monotonic() - t0
+    if commits0 is not None and server.store_commits and wall > 0:
+        # the database's commits a second (PostgreSQL counts its own; a few are the server's reads)
+        result["store_commits_per_s"] = round((server.store_commits() - commits0) / wall, 1)
     result["server_cpu"] = round((server.cpu_seconds() - cpu0) / wall, 3) if wall > 0 else 0.0
     if wall > 0 and server.alive():
         # User and kernel time per process: where a relay's CPU goes (BENCHMARKS.md, "Gateway").
@@ -141,6 +145,8 @@ def ramp(server: ServerHandle, cfg: RampConfig) -> Report:
         agent.settle(500, 60.0)
         report["rss_kib_before_traffic"] = server.rss_kib()
         report["rss_kib_empty"] = rss0
+        if server.store_bytes:
+            report["store_bytes_before"] = server.store_bytes()
         offered_list = list(cfg.rates) if cfg.rates else []
         offered = cfg.rates[0] if cfg.rates else cfg.start
         failures = 0
@@ -176,6 +182,17 @@ def ramp(server: ServerHandle, cfg: RampConfig) -> Report:
             offered *= cfg.factor
             if offered > cfg.max_offered:
                 break
+        if server.store_bytes and server.alive():
+            # what the messages of the run take on disk (the durable kinds): bytes per message stored
+            time.sleep(1.0)  # the last batch committed
+            after = server.store_bytes()
+            sent = sum(s["sent"] for s in report["steps"])
+            report["store_bytes_after"] = after
+            report["messages_sent"] = sent
+            if sent:
+                report["store_bytes_per_message"] = round((after - report.get("store_bytes_before", 0)) / sent, 1)
+            log.info("%s: the store grew %d bytes for %d messages", server.name,
+                     after - report.get("store_bytes_before", 0), sent)
     report["best"] = best_step(report["steps"], cfg.p99_limit_ms)
     report["best_at_target"] = best_step(report["steps"], cfg.target_p99_ms)
     report["max_gen_cpu"] = max((s["gen_cpu"] for s in report["steps"]), default=0.0)

@@ -19,7 +19,7 @@ import subprocess
 import sys
 import tempfile
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -51,6 +51,12 @@ class ServerHandle:
     backlog: int = 128  # its listen() backlog: joins keep fewer unanswered connections than this
     # processes that serve along with this one (the chat server behind a gateway): CPU is summed over all
     companions: list[subprocess.Popen[bytes]] = field(default_factory=list)
+    # more processes whose CPU counts with the server's, found afresh each time (a database's backends)
+    more_pids: Callable[[], list[int]] | None = None
+    # bytes the server's durable store takes on disk now (ours-durable, ours-durable-pg)
+    store_bytes: Callable[[], int] | None = None
+    # commits the store has made so far, where the database can say (PostgreSQL's xact_commit)
+    store_commits: Callable[[], int] | None = None
 
     def accept_window(self, concurrency: int) -> int:
         """Unanswered connections to keep in flight: a full accept queue drops SYNs (1 s retransmits)."""
@@ -75,11 +81,21 @@ class ServerHandle:
     def open_fds(self) -> int:
         return len(os.listdir(f"/proc/{self.pid}/fd"))
 
+    def _more(self) -> list[int]:
+        return self.more_pids() if self.more_pids else []
+
     def cpu_seconds(self) -> float:
-        """User plus system CPU time so far (all threads), of this process and its companions."""
+        """User plus system CPU time so far (all threads), of this process, its companions and ``more_pids``.
+
+        A process of ``more_pids`` that ended between two readings takes its time with it: the database's
+        backends live as long as the server's pooled connections, i.e. the whole run.
+        """
         total = 0.0
-        for proc in (self.proc, *self.companions):
-            fields = Path(f"/proc/{proc.pid}/stat").read_text().rpartition(")")[2].split()
+        for pid in (self.proc.pid, *(p.pid for p in self.companions), *self._more()):
+            try:
+                fields = Path(f"/proc/{pid}/stat").read_text().rpartition(")")[2].split()
+            except OSError:
+                continue
             total += (int(fields[11]) + int(fields[12])) / _CLK_TCK
         return total
 
@@ -90,6 +106,17 @@ class ServerHandle:
             fields = Path(f"/proc/{proc.pid}/stat").read_text().rpartition(")")[2].split()
             out[self.name if i == 0 else "hanchat behind it" if i == 1 else f"companion {i}"] = (
                 int(fields[11]) / _CLK_TCK, int(fields[12]) / _CLK_TCK)
+        more = self._more()
+        if more:
+            user = system = 0.0
+            for pid in more:
+                try:
+                    fields = Path(f"/proc/{pid}/stat").read_text().rpartition(")")[2].split()
+                except OSError:
+                    continue
+                user += int(fields[11]) / _CLK_TCK
+                system += int(fields[12]) / _CLK_TCK
+            out["database"] = (user, system)
         return out
 
     def alive(self) -> bool:
@@ -332,6 +359,39 @@ def run_gateway(
             _stop(proc)
 
 
+def sqlite_bytes(path: Path) -> int:
+    """An SQLite database's size on disk after a checkpoint: its file (the WAL folded in, then truncated)."""
+    import sqlite3
+
+    if path.exists():
+        with sqlite3.connect(path, timeout=30) as conn:
+            conn.execute("PRAGMA wal_checkpoint(TRUNCATE)")
+        conn.close()
+    return sum(p.stat().st_size for p in path.parent.glob(path.name + "*") if p.is_file() and ".bak" not in p.name)
+
+
+@contextmanager
+def run_ours_pg(port: int, host: str = "127.0.0.1", cpus: set[int] | None = None,
+                name: str = "hanchat-durable-pg") -> Iterator[ServerHandle]:
+    """``ours-durable`` on a private PostgreSQL cluster (``bench/pg.py``), started here and removed after.
+
+    The cluster runs on the server's CPUs and its processes' CPU counts with the server's: the
+    figure is what serving with a PostgreSQL store costs in all, on the same core as without.
+    """
+    from . import pg
+
+    with pg.cluster(cpus) as cluster:
+        url = cluster.database("chat")
+        with run_ours(port, host, cpus, name=name,
+                      env_extra={"CHAT_HISTORY": "50", "CHAT_RESUME_GRACE": "60", "CHAT_DATABASE": url}) as handle:
+            handle.more_pids = cluster.pids
+            handle.store_bytes = lambda: cluster.db_bytes("chat")
+            handle.store_commits = lambda: int(cluster.psql(
+                "SELECT xact_commit FROM pg_stat_database WHERE datname = 'chat'").strip())
+            handle.extra["database"] = "postgresql (private cluster, fsync on)"
+            yield handle
+
+
 def ngircd_binary() -> str:
     for path in NGIRCD_PATHS:
         if os.access(path, os.X_OK):
@@ -445,6 +505,10 @@ def run_server(kind: str, port: int, host: str = "127.0.0.1", cpus: set[int] | N
                 port, host, cpus, name="hanchat-durable",
                 env_extra={"CHAT_HISTORY": "50", "CHAT_RESUME_GRACE": "60",
                            "CHAT_DATABASE": f"sqlite:///{data}/chat.db"}) as handle:
+            handle.store_bytes = lambda: sqlite_bytes(Path(data) / "chat.db")
+            yield handle
+    elif kind == "ours-durable-pg":  # the same with a private PostgreSQL (pinned with the server; fsync on)
+        with run_ours_pg(port, host, cpus) as handle:
             yield handle
     elif kind == "ours-metrics":  # the metrics port on, scraped every second
         metrics_port = free_port(host)

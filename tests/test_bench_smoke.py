@@ -108,3 +108,65 @@ def test_the_parked_sessions_benchmark_runs() -> None:
     assert result.returncode == 0, result.stderr
     lines = result.stdout.splitlines()
     assert len(lines) == 2 and lines[1].split()[0] == "10" and "us per message" in lines[1]
+
+
+def test_the_history_scenario_runs(tmp_path: Path) -> None:
+    """chat-bench history on a small SQLite room: fill, serve, join, page and search over real sockets."""
+    out = tmp_path / "history.json"
+    result = subprocess.run(
+        [sys.executable, "-m", "bench", "history", "--databases", "sqlite", "--messages", "3000", "--joins", "3",
+         "--pages", "3", "--searches", "1", "--no-pin", "--json", str(out)],
+        capture_output=True, text=True, timeout=60, cwd=Path(__file__).parent.parent,
+    )
+    assert result.returncode == 0, result.stderr
+    assert "| join (001 → 111 × 50, 141) |" in result.stdout
+    import json
+
+    report = json.loads(out.read_text())["reports"][0]
+    assert report["counts"]["join 111 lines"] == 50 and report["counts"]["page 140 lines"] == 50
+    assert report["ops"]["deeper pages (016, 50, chained)"]["n"] == 3
+
+
+def test_the_crash_scenario_finds_nothing_missing(tmp_path: Path) -> None:
+    """chat-bench crash, one short run on SQLite: kill -9 under load, restart, nothing received is missing."""
+    out = tmp_path / "crash.json"
+    result = subprocess.run(
+        [sys.executable, "-m", "bench", "crash", "--databases", "sqlite", "--runs", "1", "--users", "10",
+         "--senders", "2", "--rate", "5000", "--no-pin", "--json", str(out)],
+        capture_output=True, text=True, timeout=90, cwd=Path(__file__).parent.parent,
+    )
+    assert result.returncode == 0, result.stderr
+    import json
+
+    run = json.loads(out.read_text())["reports"][0]["runs"][0]
+    assert run["received"] > 0 and run["stored"] >= run["received"]
+    assert run["missing"] == 0
+
+
+def test_the_durable_kinds_report_their_store(tmp_path: Path) -> None:
+    """ours-durable and ours-durable-pg (a private cluster, removed after): bytes on disk per message, commits."""
+    out = tmp_path / "durable.json"
+    result = subprocess.run(
+        [sys.executable, "-m", "bench", "fanout", "--servers", "ours-durable,ours-durable-pg", "--port", "0",
+         "--no-pin", "--no-plot", "--users", "10", "--senders", "2", "--rates", "2000", "--step-secs", "0.5",
+         "--json", str(out)],
+        capture_output=True, text=True, timeout=90, cwd=Path(__file__).parent.parent,
+    )
+    assert result.returncode == 0, result.stderr
+    import json
+
+    sqlite, pg = json.loads(out.read_text())["reports"]
+    for report in (sqlite, pg):
+        assert report["steps"][0]["lost"] == 0
+        assert report["messages_sent"] > 0 and report["store_bytes_per_message"] > 0
+    assert pg["steps"][0]["store_commits_per_s"] > 0
+    assert "database" in pg["steps"][0]["cpu_split"]
+
+
+def test_the_store_cost_benchmark_runs() -> None:
+    result = subprocess.run([sys.executable, "-m", "bench.storecost", "--databases", "sqlite", "--batches", "1,10",
+                             "--messages", "60"],
+                            capture_output=True, text=True, timeout=60, cwd=Path(__file__).parent.parent)
+    assert result.returncode == 0, result.stderr
+    rows = [line for line in result.stdout.splitlines() if line.startswith("| sqlite |")]
+    assert len(rows) == 2 and all(float(r.split("|")[3].split()[0]) > 0 for r in rows)

@@ -180,6 +180,28 @@ async def test_store_pages_searches_literally_and_prunes(
     assert [m.text async for m in store.export()] == ["100% other room"]
 
 
+async def test_searches_the_index_cannot_serve_read_a_bounded_tail_and_all_come_newest_first(
+    database: str, open_store: Callable[[str], Awaitable[MessageStore]],
+) -> None:
+    """Under 3 characters no trigram helps: the scan reads the room's newest ``scan_bound`` messages only.
+    3+ characters use the index over the whole room; either way the newest match comes first."""
+    store = await open_store(database)
+    store.scan_bound = 10
+    texts = ["펭귄 zeppelin first"] + [f"filler {i}" for i in range(28)] + ["펭귄 zeppelin last"]
+    await store.write([StoredMessage("lobby", i + 1, 1000 + i, "bob", "bob", t) for i, t in enumerate(texts)])
+    await store.write([StoredMessage("other", 1, 5000, "eve", "eve", "펭귄 elsewhere")])
+
+    async def found(query: str, limit: int = 50) -> list[str]:
+        return [m.text for m in await store.search("lobby", query, limit)]
+
+    assert await found("펭귄") == ["펭귄 zeppelin last"]  # the first is 29 messages back: past the bound
+    assert await found("zeppelin") == ["펭귄 zeppelin last", "펭귄 zeppelin first"]  # the index: all of them
+    assert await found("ZEPPELIN", 1) == ["펭귄 zeppelin last"]  # the newest first, however many match
+    assert await found("filler", 3) == ["filler 27", "filler 26", "filler 25"]
+    store.scan_bound = 0  # no bound: the whole room
+    assert await found("펭귄") == ["펭귄 zeppelin last", "펭귄 zeppelin first"]
+
+
 async def test_a_database_newer_than_the_code_is_refused(database: str) -> None:
     store = await MessageStore.open(parse_database(database))
     async with store.engine.begin() as conn:
@@ -418,3 +440,41 @@ async def test_a_batch_written_twice_is_stored_once(
     await store.write([*batch, StoredMessage("lobby", 3, 1003, "bob", "bob", "once 3")])
     assert [m.text for m in await store.before("lobby", None, 10)] == ["once 1", "once 2", "once 3"]
     assert [m.text for m in await store.search("lobby", "once", 10)] == ["once 3", "once 2", "once 1"]
+
+
+async def test_a_steady_flow_is_committed_in_batches_a_few_milliseconds_apart() -> None:
+    """The gate's group commit: a message after a pause goes at once; under a steady flow batches start at
+    least ``group_commit`` apart, so the commits (each of a fixed cost) are fewer than the messages."""
+    import asyncio
+    import time as _time
+    from types import SimpleNamespace
+
+    from tcp_server.protocol import Message as Msg
+    from tcp_server.store.gate import StoredWindow, StoreGate
+
+    starts: list[float] = []
+    sizes: list[int] = []
+    delivered: list[str] = []
+
+    class FakeStore:
+        async def write(self, batch: list[StoredMessage]) -> None:
+            starts.append(_time.monotonic())
+            sizes.append(len(batch))
+            await asyncio.sleep(0.0005)
+
+    room = SimpleNamespace(room_event=lambda frame, exclude: delivered.append(frame.message),
+                           whisper=None, joined=None)
+    gate = StoreGate(room, FakeStore(), StoredWindow(50, 1 << 20), "lobby",  # type: ignore[arg-type]
+                     SimpleNamespace(history_dropped=0, history_write_failures=0),  # type: ignore[arg-type]
+                     group_commit=0.01)
+    gate.room_event(Msg("alice", "first", 1), None)
+    await gate.drain(1.0)
+    assert sizes == [1] and delivered == ["first"]  # after a pause: at once
+    for i in range(60):  # 60 messages, 1 ms apart
+        gate.room_event(Msg("alice", f"m{i}", 1), None)
+        await asyncio.sleep(0.001)
+    assert await gate.drain(1.0)
+    assert delivered == ["first"] + [f"m{i}" for i in range(60)]  # all, in order, each after its commit
+    assert sum(sizes) == 61 and len(sizes) <= 20  # batched: not one commit per message
+    gaps = [b - a for a, b in zip(starts[1:], starts[2:], strict=False)]
+    assert min(gaps) >= 0.009

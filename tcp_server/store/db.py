@@ -7,6 +7,7 @@ parameters and their levels are pinned (:func:`quiet_loggers`).
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import secrets
 import unicodedata
@@ -29,6 +30,9 @@ log = logging.getLogger("tcp_server.store")
 THIRD_PARTY_LOGGERS = ("sqlalchemy", "sqlalchemy.engine", "sqlalchemy.pool", "alembic", "aiosqlite", "asyncpg")
 CURSOR_KEY = "cursor_key"
 CONNECT_TIMEOUT = 10.0
+SCAN_BOUND = 20_000
+"""A search no trigram index serves (under 3 characters) reads at most the room's newest this many numbers:
+on a million messages that keeps it near the index's speed (BENCHMARKS.md, "Durable history")."""
 
 
 def quiet_loggers() -> None:
@@ -72,6 +76,11 @@ def _message(row: Any) -> StoredMessage:
 _FTS = table("messages_fts", column("rowid"))
 """The FTS5 index of migration 0002 (SQLite), as far as queries join it."""
 
+_SQLITE_INSERT = ("INSERT INTO messages (room, seq, ts, author, author_key, body, folded) VALUES (?, ?, ?, ?, ?, ?, ?) "
+                  "ON CONFLICT (room, seq) DO NOTHING")
+"""One batch's rows (:meth:`MessageStore._write_sqlite`): the columns of :data:`.schema.messages`, as idempotent
+as the Core statement it replaces."""
+
 _COLUMNS = (messages.c.room, messages.c.seq, messages.c.ts, messages.c.author, messages.c.author_key,
             messages.c.body)
 
@@ -84,6 +93,7 @@ class MessageStore:
         self.engine = engine
         self.postgres = url.kind == "postgresql"
         self.fts = False  # SQLite: the FTS5 trigram index of migration 0002 is there
+        self.scan_bound = SCAN_BOUND
 
     @classmethod
     async def open(cls, url: DatabaseUrl, migrate: bool = True) -> MessageStore:
@@ -94,7 +104,7 @@ class MessageStore:
         code's revision is refused instead, and nothing is created.
         """
         quiet_loggers()
-        options: dict[str, Any] = {"hide_parameters": True, "pool_pre_ping": True}
+        options: dict[str, Any] = {"hide_parameters": True, "pool_pre_ping": url.kind != "sqlite"}
         if url.kind == "sqlite":
             assert url.path is not None
             if not migrate and not url.path.exists():
@@ -150,9 +160,33 @@ class MessageStore:
             return
         # Idempotent: every node of a shared room stores what it delivers (each message once), and a batch
         # retried after a commit whose answer was lost (a timeout) must not fail on its own rows forever.
+        if not self.postgres:
+            await self._write_sqlite(batch)
+            return
         stmt = self._insert(messages).on_conflict_do_nothing(index_elements=["room", "seq"])
         async with self.engine.begin() as conn:
             await conn.execute(stmt, [m.row() for m in batch])
+
+    async def _write_sqlite(self, batch: Sequence[StoredMessage]) -> None:
+        """SQLite: the batch as one ``executemany`` and one ``commit`` on the driver's connection.
+
+        Each call through aiosqlite is a round trip to its thread and back to the loop; the Core path
+        (begin, cursor, execute, commit) made several per batch, which cost more CPU than the insert
+        itself at the rates fan-out produces (BENCHMARKS.md, "Durable history").
+        """
+        rows = [(m.room, m.seq, m.ts, m.author, m.author_key, m.text, fold(m.text)) for m in batch]
+        async with self.engine.connect() as conn:
+            driver = (await conn.get_raw_connection()).driver_connection
+            assert driver is not None
+            try:
+                await driver.executemany(_SQLITE_INSERT, rows)
+                await driver.commit()
+            except BaseException:
+                try:  # the transaction is not left open on the pooled connection (cancelled by a timeout too)
+                    await asyncio.shield(driver.rollback())
+                except Exception:  # noqa: BLE001 - the first error is the one to raise
+                    pass
+                raise
 
     async def last_seq(self, room: str) -> int:
         """The room's newest sequence number (0: nothing kept)."""
@@ -175,25 +209,38 @@ class MessageStore:
 
         No character of the query is syntax, whatever it is. SQLite: the FTS5 trigram index finds the
         candidates for a query of 3+ characters (the query as one quoted phrase, its quotes doubled),
-        and ``instr`` on the folded column decides. PostgreSQL: ``LIKE`` with ``\\``, ``%`` and ``_``
-        escaped (the pg_trgm index serves it). Without an index: ``instr``, a scan.
+        newest first, and ``instr`` on the folded column decides. PostgreSQL: ``LIKE`` with ``\\``,
+        ``%`` and ``_`` escaped (the pg_trgm index serves it). A query no trigram index can serve (under
+        3 characters, or SQLite without FTS5) scans ``instr``/``LIKE`` over the room's newest
+        :attr:`scan_bound` messages only, newest first: its cost is bounded however big the room grows.
         """
         needle = fold(query)
         condition = [messages.c.room == room]
         source: Any = messages
+        order: Any = messages.c.seq.desc()
+        indexed = len(needle) >= 3 and (self.postgres or self.fts)
         if self.postgres:
             escaped = needle.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
             condition.append(messages.c.folded.like(f"%{escaped}%", escape="\\"))
         else:
             condition.append(func.instr(messages.c.folded, needle) > 0)
-            if self.fts and len(needle) >= 3:
-                source = messages.join(_FTS, _FTS.c.rowid == messages.c.id)
+            if indexed:
+                # The index drives, its newest row first (FTS5 walks a term's rowids in either order), so a
+                # frequent word stops after ``limit`` matches instead of sorting all of them: on SQLite one
+                # node writes a room, in the room's order, so the rowid order is the seq order.
+                source = _FTS.join(messages, messages.c.id == _FTS.c.rowid)
                 condition.append(literal_column("messages_fts").op("MATCH")('"' + needle.replace('"', '""') + '"'))
-        stmt = (select(*_COLUMNS).select_from(source).where(*condition)
-                .order_by(messages.c.seq.desc()).limit(limit))
+                order = _FTS.c.rowid.desc()
         async with self.engine.connect() as conn:
+            if not indexed and self.scan_bound:
+                # The bound as a number, not a subquery: PostgreSQL's planner then sees a range of the
+                # (room, seq) index to read, not a trigram index it would scan whole for 2 characters.
+                newest = (await conn.execute(select(func.max(messages.c.seq))
+                                             .where(messages.c.room == room))).scalar()
+                condition.append(messages.c.seq > int(newest or 0) - self.scan_bound)
+            stmt = select(*_COLUMNS).select_from(source).where(*condition).order_by(order).limit(limit)
             rows = (await conn.execute(stmt)).all()
-        return [_message(row) for row in rows]
+        return sorted((_message(row) for row in rows), key=lambda m: -m.seq)
 
     async def delete_author(self, author_key: str, room: str | None = None) -> int:
         """Erase an author's stored messages (in one room, or all); how many."""
