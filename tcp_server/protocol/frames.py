@@ -267,6 +267,8 @@ class Message:
     message: str
     ts: int | None = field(default=None, compare=False)
     seq: int | None = field(default=None, compare=False)
+    account: bool = field(default=False, compare=False)
+    """Its sender had logged in (``018``/``019``): the store remembers it beside the message."""
     CODE: ClassVar[str] = ServerCode.MESSAGE
 
     def fields(self) -> tuple[str, ...]:

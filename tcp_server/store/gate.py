@@ -142,7 +142,7 @@ class StoreGate:
                 seq = self.next_seq
             self.next_seq = max(self.next_seq, seq + 1)
             self._keep(StoredMessage(self.room_key, seq, frame.ts or time.time_ns() // 1_000_000, frame.sender,
-                                     id_key(frame.sender), frame.message))
+                                     id_key(frame.sender), frame.message, frame.account))
             if self.degraded:  # live first: it waits in memory for the database
                 self._message(frame, exclude, seq)
                 return
