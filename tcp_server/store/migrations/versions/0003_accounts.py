@@ -31,11 +31,10 @@ def upgrade() -> None:
         sa.Column("updated", sa.BigInteger, nullable=False),
         sa.Column("locked", sa.Boolean, nullable=False, server_default=sa.false()),
     )
-    with op.batch_alter_table("messages") as batch:
-        batch.add_column(sa.Column("account", sa.Boolean, nullable=False, server_default=sa.false()))
+    # A plain ALTER TABLE ADD COLUMN (no batch copy on SQLite: that would drop 0002's FTS triggers).
+    op.add_column("messages", sa.Column("account", sa.Boolean, nullable=False, server_default=sa.false()))
 
 
 def downgrade() -> None:
-    with op.batch_alter_table("messages") as batch:
-        batch.drop_column("account")
+    op.drop_column("messages", "account")  # (SQLite 3.35+: ALTER TABLE DROP COLUMN)
     op.drop_table("accounts")
