@@ -10,6 +10,7 @@ syscall per flush however many messages arrived in it.
 from __future__ import annotations
 
 import asyncio
+import ipaddress
 import logging
 import secrets
 import socket
@@ -35,17 +36,23 @@ from .protocol.limits import (
     peer_address,
 )
 from .protocol.moderation import Moderation
+from .protocol.passwords import Password
 from .protocol.scrollback import SEARCH_LIMIT
 from .protocol.session import (
+    Authenticate,
     Claim,
     Close,
     Deliver,
     Effect,
+    Enroll,
+    Enter,
     FetchPage,
     FindText,
+    LockedOut,
     Publish,
     Reattach,
     Rehome,
+    Rekey,
     Release,
     Reply,
     Session,
@@ -54,9 +61,11 @@ from .protocol.session import (
 from .protocol.states import ConnState
 from .protocol.table import Budget, spec_of
 from .room import Bus, Directory, History, Later, Resumable, RoomUnavailable, SessionStore
+from .room.recall import InMemorySessionStore
 from .stats import ServerStats
 
 if TYPE_CHECKING:
+    from .accounts.service import Accounts
     from .store.db import MessageStore
 
 log = logging.getLogger("tcp_server")
@@ -68,6 +77,15 @@ GRACE_MAX = 64
 """Connections held in that grace at once; past it, over-limit connections are refused at once."""
 QUERY_TIMEOUT = 10.0
 """Seconds a 016/017 may wait for the store before it is answered 109#unavailable."""
+ACCOUNT_TIMEOUT = 90.0
+"""Seconds an 018-020 may take in all (the hashing queue, the hash, the database), each step bounded too."""
+
+
+def is_loopback(address: str) -> bool:
+    try:
+        return ipaddress.ip_address(address).is_loopback
+    except ValueError:
+        return False
 
 
 class Node(Protocol):
@@ -79,6 +97,7 @@ class Node(Protocol):
     history: History | None
     sessions: SessionStore | None
     store: MessageStore | None
+    accounts: Accounts | None
     cursor_key: bytes | None
     address_limits: AddressLimits
     address_buckets: AddressBuckets | None
@@ -229,7 +248,13 @@ class ChatConnection(asyncio.Protocol):
     def _admit(self, address: str) -> None:
         """Count this connection and its address (at accept time, on every listener); refuse it when over."""
         node = self.node
-        self.session = Session(node.room.roster, address, node.config.gateway_secret, node.moderation, now_ms)
+        cfg = node.config
+        # Passwords only over a protected path: the TLS port, loopback (a gateway beside the server), or
+        # --allow-plaintext-login. A gateway's later 000 does not change it: its own connection is the path.
+        protected = self.tls is not None or is_loopback(address) or cfg.allow_plaintext_login
+        self.session = Session(node.room.roster, address, cfg.gateway_secret, node.moderation, now_ms,
+                               node.accounts.rules if node.accounts is not None else None, protected,
+                               self.encoder is LEGACY)
         if self.encoder is not LEGACY:  # the seed's client has no scrollback: never a 141 there
             self.session.cursor_key = node.cursor_key
         count = node.opened(self)
@@ -292,11 +317,12 @@ class ChatConnection(asyncio.Protocol):
         self.session.detach()
         return True
 
-    def replaced(self) -> None:
-        """Another connection resumed this session: leave the room quietly, say why, close."""
+    def replaced(self, detail: str = "this session was resumed by another connection") -> None:
+        """Another connection resumed this session (or logged in to its account): leave the room quietly,
+        say why, close."""
         self.session.detach()
         self.node.room.exit(self.session.key, self)
-        self.refuse(ErrorReason.REPLACED, "this session was resumed by another connection")
+        self.refuse(ErrorReason.REPLACED, detail)
 
     def _end_grace(self) -> None:
         if self.in_grace:
@@ -559,6 +585,18 @@ class ChatConnection(asyncio.Protocol):
                     self._query(self._fetch(room, before, limit))
                 case FindText(room, query):
                     self._query(self._find(room, query))
+                case Authenticate(_, key, password):
+                    self._query(self._authenticate(key, password), ACCOUNT_TIMEOUT)
+                case Enter(name, key):
+                    self._enter(name, key)
+                case Enroll(name, key, password):
+                    self._query(self._enroll(name, key, password), ACCOUNT_TIMEOUT)
+                case Rekey(key, password):
+                    self._query(self._rekey(key, password), ACCOUNT_TIMEOUT)
+                case LockedOut(account, address, lockout):
+                    node.stats.lockouts[lockout.scope] += 1
+                    log.warning("login lockout of %s [%s] (count: %s): logins refused for %d s",
+                                account, address, lockout.scope, lockout.seconds)
                 case _:
                     assert_never(effect)
 
@@ -631,20 +669,23 @@ class ChatConnection(asyncio.Protocol):
         except Exception:
             self.internal_error()
 
-    def _query(self, work: Coroutine[Any, Any, list[Effect]]) -> None:
-        """A 016/017 reads the store: frames read meanwhile wait in order, reading paused, as for a claim."""
+    def _query(self, work: Coroutine[Any, Any, list[Effect]], timeout: float = QUERY_TIMEOUT) -> None:
+        """A 016/017 reads the store (an 018-020 the accounts): frames read meanwhile wait in order, reading
+        paused, as for a claim."""
         self.querying = True
         self._pause()
-        self.node.loop.create_task(self._answer(work), name="history query")
+        self.node.loop.create_task(self._answer(work, timeout), name="store query")
 
-    async def _answer(self, work: Coroutine[Any, Any, list[Effect]]) -> None:
+    async def _answer(self, work: Coroutine[Any, Any, list[Effect]], timeout: float = QUERY_TIMEOUT) -> None:
         try:
-            effects = await asyncio.wait_for(work, QUERY_TIMEOUT)
+            effects = await asyncio.wait_for(work, timeout)
         except Exception as exc:
             # Its kind only: a driver's message may quote a stored row.
-            log.warning("a history query failed: %s (%s)", type(exc).__name__,
+            log.warning("a store query failed: %s (%s)", type(exc).__name__,
                         type(getattr(exc, "orig", None)).__name__ if getattr(exc, "orig", None) else "-")
-            effects = [Reply(Error(ErrorReason.UNAVAILABLE, "the stored history cannot be read right now"))]
+            effects = [Reply(Error(ErrorReason.UNAVAILABLE, "the database cannot be used right now"))]
+            if self.session.state is ConnState.JOINING:  # a login that did not finish: the connection stays
+                effects = self.session.login_refused(ErrorReason.UNAVAILABLE, "the database cannot be used right now")
         self.querying = False
         if self.closing or self.transport is None:
             return
@@ -665,6 +706,105 @@ class ChatConnection(asyncio.Protocol):
         assert store is not None
         rows = await store.search(room, query, SEARCH_LIMIT)
         return self.session.found([(m.seq, m.ts, m.author, m.text) for m in rows])
+
+    # ------------------------------------------------------------ accounts (018-020)
+
+    async def _authenticate(self, key: str, password: Password) -> list[Effect]:
+        from .accounts.service import Outcome
+
+        accounts = self.node.accounts
+        assert accounts is not None
+        answer = await accounts.login(key, password)
+        session = self.session
+        if session.state is not ConnState.JOINING:  # gone meanwhile
+            return []
+        stats = self.node.stats
+        match answer.outcome:
+            case Outcome.OK:
+                stats.logins += 1
+                return session.verified(answer.display)
+            case Outcome.BAD:
+                stats.login_failures += 1
+                log.info("failed login to %s [%s]", key, session.address)
+                return session.bad_login()
+            case Outcome.LOCKED:
+                return session.login_refused(ErrorReason.ACCOUNT_LOCKED, "an operator locked this account")
+            case Outcome.BUSY:
+                return session.login_refused(ErrorReason.LOGIN_BUSY, "too many logins at once; try again")
+            case _:
+                return session.login_refused(ErrorReason.UNAVAILABLE, "accounts cannot be used right now")
+
+    def _enter(self, name: str, key: str) -> None:
+        """A verified login: take over the account's session where this node holds it (a live connection,
+        or one parked for a resume): no leave, no join; else a fresh join through the directory."""
+        node = self.node
+        old = node.room.members.get(key)
+        sessions = node.sessions
+        if old is not None and old is not self:
+            old.replaced("this account logged in on another connection")
+            self._took_over(name, key)
+            return
+        if isinstance(sessions, InMemorySessionStore) and sessions.is_parked(key):
+            sessions.end(key)  # its token dies; the room still lists it: the login continues it
+            self._took_over(name, key)
+            return
+        self.apply([Claim(name, key)])
+
+    def _took_over(self, name: str, key: str) -> None:
+        node = self.node
+        session = self.session
+        if self.timer is not None:
+            self.timer.cancel()
+            self.timer = None
+        room = node.room
+        room.enter(key, self)
+        sessions = node.sessions
+        token = (sessions.issue(name, key, session.address)
+                 if sessions is not None and self.encoder is not LEGACY else None)
+        history = node.history.recent() if node.history is not None else []
+        self.apply(session.took_over(room.roster.user_list().ids, token, history, node.oldest_seq()))
+        log.info("%s logged in [%s], taking over its session", name, session.address)
+
+    async def _enroll(self, name: str, key: str, password: Password) -> list[Effect]:
+        from .accounts.service import Outcome
+
+        accounts = self.node.accounts
+        assert accounts is not None
+        answer = await accounts.register(key, name, password)
+        session = self.session
+        match answer.outcome:
+            case Outcome.OK:
+                self.node.stats.registrations += 1
+                log.info("%s registered [%s]", name, session.address)
+                return session.enrolled()
+            case Outcome.EXISTS:
+                return session.account_refused(ErrorReason.ALREADY_REGISTERED, f"{name} is registered already")
+            case Outcome.BUSY:
+                return session.account_refused(ErrorReason.LOGIN_BUSY, "too many password requests; try again")
+            case Outcome.WEAK:
+                return session.account_refused(ErrorReason.WEAK_PASSWORD, "the password cannot be used")
+            case _:
+                return session.account_refused(ErrorReason.UNAVAILABLE, "accounts cannot be used right now")
+
+    async def _rekey(self, key: str, password: Password) -> list[Effect]:
+        from .accounts.service import Outcome
+
+        accounts = self.node.accounts
+        assert accounts is not None
+        session = self.session
+        answer = await accounts.change(key, session.name or key, password)
+        match answer.outcome:
+            case Outcome.OK:
+                log.info("%s changed its password [%s]", session.name, session.address)
+                return session.rekeyed()
+            case Outcome.BUSY:
+                return session.account_refused(ErrorReason.LOGIN_BUSY, "too many password requests; try again")
+            case Outcome.WEAK:
+                return session.account_refused(ErrorReason.WEAK_PASSWORD, "the password cannot be used")
+            case Outcome.BAD:
+                return session.account_refused(ErrorReason.NEEDS_LOGIN, "this account no longer exists")
+            case _:
+                return session.account_refused(ErrorReason.UNAVAILABLE, "accounts cannot be used right now")
 
     def _go_on(self) -> None:
         """The directory or the store answered: the frames read meanwhile, in order, then reading again."""

@@ -31,8 +31,8 @@ from tcp_server.protocol import (
     parse_server,
 )
 from tcp_server.protocol.encoders import FRAMES, JSON, LEGACY
-from tcp_server.protocol.frames import AccountList, PasswordChanged, Registered
 from tcp_server.protocol.events import JOINED_MARK, encode_event, encode_events, to_event
+from tcp_server.protocol.frames import AccountList, PasswordChanged, Registered
 from tcp_server.protocol.table import serialize
 
 # (server line without LF, its frame, its event)

@@ -23,8 +23,8 @@ from tcp_server.protocol.frames import (
     UserJoined,
     UserList,
 )
-from tcp_server.protocol.ids import id_key
 from tcp_server.protocol.guessing import GuessCounter, GuessLimits
+from tcp_server.protocol.ids import id_key
 from tcp_server.protocol.moderation import Moderation
 from tcp_server.protocol.passwords import Password
 from tcp_server.protocol.roster import Roster
@@ -156,7 +156,7 @@ def test_bad_login_counts_and_locks_out_at_once() -> None:
         s.handle(Login("alice", Password("wrong-password")))
         effects = s.bad_login()
         lockouts += [e for e in effects if isinstance(e, LockedOut)]
-        assert isinstance(effects[-1], Reply) and effects[-1].frame == Error(ErrorReason.BAD_LOGIN, "wrong ID or password")
+        assert effects[-1] == Reply(Error(ErrorReason.BAD_LOGIN, "wrong ID or password"))
         assert s.state is ConnState.NEW
     assert len(lockouts) == 1 and lockouts[0].lockout.seconds == 60
     reason, detail = error(s.handle(Login("alice", Password(GOOD))))  # the right one too, while it lasts
