@@ -257,3 +257,17 @@ async def test_needs_tls_from_another_host_unless_allowed(start: Start) -> None:
     client = await connect(allowed, address)
     await client.send(f"018#ivan#{PASSWORD}")
     assert (await error_of(client)).reason is ErrorReason.BAD_LOGIN
+
+
+def test_account_flags_and_envs() -> None:
+    from tcp_server.config import parse_config
+
+    cfg = parse_config(["--guests", "no", "--registration", "admin", "--allow-plaintext-login",
+                        "--login-per-address", "5", "--database", "sqlite:////tmp/hanchat-flags.db"], {})
+    assert (cfg.guests, cfg.registration, cfg.allow_plaintext_login, cfg.login_per_address) == (False, "admin", True, 5)
+    cfg = parse_config([], {"CHAT_REGISTRATION": "admin", "CHAT_LOGIN_WORKERS": "3", "CHAT_LOGIN_LOCKOUT": "30"})
+    assert (cfg.registration, cfg.login_workers, cfg.login_lockout) == ("admin", 3, 30.0)
+    with pytest.raises(SystemExit):
+        parse_config(["--guests", "no", "--database", "memory"], {})
+    with pytest.raises(SystemExit):
+        parse_config(["--login-lockout", "0"], {})
