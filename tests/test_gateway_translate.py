@@ -214,3 +214,15 @@ def test_a_bad_id_says_which_rule_it_broke(raw: str, rule: str, char: str | None
     assert event["reason"] == "bad-id" and event["rule"] == rule and event.get("char") == char
     whisper = to_frame({"type": "whisper", "to": raw, "text": "hi"}, "alice")
     assert isinstance(whisper, Refusal) and whisper.event()["rule"] == rule
+
+
+def test_every_password_rule_and_account_reason_has_a_page_sentence() -> None:
+    from tcp_server.protocol.codes import ErrorReason
+    from tcp_server.protocol.passwords import PasswordRule
+    from web_gateway.i18n import page_strings
+
+    for lang in ("ko", "en"):
+        strings = page_strings(lang)
+        assert all(f"password_rule:{rule}" in strings for rule in PasswordRule)
+        assert all(f"reason:{reason}" in strings for reason in ErrorReason)
+        assert strings["reason:needs-tls"]
