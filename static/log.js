@@ -117,7 +117,7 @@
       author.dir = 'auto';
       author.title = from;
       meta.append(author);
-      if (account) { // a registered user's message (the server says so; never the page's guess)
+      if (account) { // an account's message (the server says so; never the page's guess)
         const badge = span('badge account', t('account_badge'));
         badge.title = t('account_badge_label');
         meta.append(badge);
