@@ -600,14 +600,14 @@ class ChatConnection(asyncio.Protocol):
                 case _:
                     assert_never(effect)
 
-    async def _claim(self, name: str, key: str) -> None:
+    async def _claim(self, name: str, key: str, login: bool = False) -> None:
         """A shared directory's claim: its answer, and the join's own echo on the bus (see
         :class:`tcp_server.local_room.Arrival`); the joiner enters when it has both."""
         node = self.node
         room = node.room
         arrival = room.expect(key)
         if arrival is None:  # another connection of this node is taking this ID right now
-            self._claimed(name, key, None)
+            self._claimed(name, key, None, login=login)
             return
         users: tuple[str, ...] | None = None
         try:
@@ -630,9 +630,10 @@ class ChatConnection(asyncio.Protocol):
             if not self.closing:
                 self.internal_error()
         room.arrived(key)
-        self._claimed(name, key, users, arrival)
+        self._claimed(name, key, users, arrival, login)
 
-    def _claimed(self, name: str, key: str, users: tuple[str, ...] | None, arrival: Arrival | None = None) -> None:
+    def _claimed(self, name: str, key: str, users: tuple[str, ...] | None, arrival: Arrival | None = None,
+                 login: bool = False) -> None:
         """The directory's answer to a join: in the room, or 101; then the frames that waited.
 
         ``arrival``: a shared directory's join, with what the room said since its echo.
@@ -644,6 +645,9 @@ class ChatConnection(asyncio.Protocol):
                 node.directory.release(key)
             return
         try:
+            if users is None and login:  # the account's session is held (elsewhere, or parked): take it over
+                node.loop.create_task(self._take_by_key(name, key), name="login takeover")
+                return
             if users is None:
                 self.apply(session.taken())
             else:
@@ -748,7 +752,30 @@ class ChatConnection(asyncio.Protocol):
             sessions.end(key)  # its token dies; the room still lists it: the login continues it
             self._took_over(name, key)
             return
-        self.apply([Claim(name, key)])
+        answer = node.directory.try_claim(name, key)
+        if isinstance(answer, Later):  # a shared directory: a round trip (then, if held, a takeover)
+            node.loop.create_task(self._claim(name, key, login=True), name=f"claim {name}")
+        else:
+            self._claimed(name, key, answer, login=True)
+
+    async def _take_by_key(self, name: str, key: str) -> None:
+        """A login whose account is held where this node cannot reach it directly (another node, live or
+        parked): its session's token, then the resume's take, which tells the holder ``109#replaced``."""
+        sessions = self.node.sessions
+        token: str | None = None
+        try:
+            if sessions is not None:
+                token = await asyncio.wait_for(sessions.token_of(key), QUERY_TIMEOUT)
+        except (RoomUnavailable, TimeoutError, OSError) as exc:
+            log.warning("login takeover of %s: the session store did not answer (%s)", name, type(exc).__name__)
+        if self.session.state is not ConnState.JOINING or self.closing:
+            return
+        if token is None:
+            self.apply(self.session.login_refused(ErrorReason.UNAVAILABLE,
+                                                  "the account's session is changing hands; try again"))
+            self._go_on()
+            return
+        await self._take(token, None, login=True)
 
     def _took_over(self, name: str, key: str) -> None:
         node = self.node
@@ -827,7 +854,7 @@ class ChatConnection(asyncio.Protocol):
             return
         self.node.loop.create_task(self._take(token, position), name="resume")
 
-    async def _take(self, token: str, position: int | None) -> None:
+    async def _take(self, token: str, position: int | None, login: bool = False) -> None:
         """Take the session: the store's answer, and with a shared store its announcement on the bus
         (an :class:`Arrival`, as for a claim): the member enters where its missed frames end."""
         node = self.node
@@ -866,6 +893,9 @@ class ChatConnection(asyncio.Protocol):
         try:
             if found is not None and found.gap:
                 self.apply(session.gap(node.config.resume_max_frames))  # the most a resume replays
+            elif found is None and login:
+                self.apply(session.login_refused(ErrorReason.UNAVAILABLE,
+                                                 "the account's session is changing hands; try again"))
             elif found is None:
                 self.apply(session.refused())
             else:
@@ -886,9 +916,14 @@ class ChatConnection(asyncio.Protocol):
                 # The room as it was where the missed frames end (at the announcement, with a shared store).
                 users = arrival.users if arrival is not None else room.roster.user_list().ids
                 missed = [*found.missed, *since]
-                self.apply(session.resumed(found.name, users, fresh, missed))
-                node.stats.resumes += 1
-                log.info("%s resumed [%s] (%d missed frames)", found.name, session.address, len(missed))
+                if login:  # a fresh client: the usual join's replies, not the missed frames
+                    history = node.history.recent() if node.history is not None else []
+                    self.apply(session.took_over(users, fresh, history, node.oldest_seq()))
+                    log.info("%s logged in [%s], taking over its session", found.name, session.address)
+                else:
+                    self.apply(session.resumed(found.name, users, fresh, missed))
+                    node.stats.resumes += 1
+                    log.info("%s resumed [%s] (%d missed frames)", found.name, session.address, len(missed))
             self._go_on()
         except Exception:
             self.internal_error()

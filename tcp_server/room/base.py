@@ -154,6 +154,10 @@ class SessionStore(Protocol):
     def end(self, key: str) -> None:
         """The session is over (``004``): its token dies, nothing is kept."""
 
+    async def token_of(self, key: str) -> str | None:
+        """The live token of ``key``'s session (a login takes the account's session over with it, as a
+        resume would: wherever it is, live or parked); None when it has none. Never log it."""
+
     def end_banned(self, banned: Callable[[str, str], object]) -> list[str]:
         """A ban came into force: every parked session of this node for which ``banned(key, address)``
         is true ends now, as if its grace had ended (its ``104``, its ID freed; no resume). The IDs

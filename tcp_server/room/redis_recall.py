@@ -248,6 +248,14 @@ class RedisSessionStore:
         events = [str(e) for e in result[4 + count:]]
         return Resumable(name, key, kind == "parked", merge(kept, events, key, whispers=position is not None))
 
+    async def token_of(self, key: str) -> str | None:
+        link = self.link
+        if not link.subscribed:
+            raise RoomUnavailable("the shared room's Redis is not reachable")
+        token = await asyncio.wait_for(link.client.hget(f"{self._prefix}sess:{key}", "token"), COMMAND_TIMEOUT)
+        link.commands += 1
+        return str(token) if token else None
+
     def end(self, key: str) -> None:
         self._mine.pop(key, None)
         self._parked.discard(key)
