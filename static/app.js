@@ -679,7 +679,8 @@
         break;
       case 'history': // on a fresh join: earlier messages, oldest first; on a rejoin only those not shown yet
         if (isText(ev.from) && isText(ev.text) && !shownBefore(ev)) {
-          addMessage({ kind: 'all', from: ev.from, text: ev.text, ts: ev.ts, own: ev.from === myId, history: true });
+          addMessage({ kind: 'all', from: ev.from, text: ev.text, ts: ev.ts, own: ev.from === myId, history: true,
+            account: ev.account === true });
         }
         break;
       case 'resumed': // the missed events have been replayed: no join/leave noise, just the status

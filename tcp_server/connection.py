@@ -703,13 +703,14 @@ class ChatConnection(asyncio.Protocol):
         store = self.node.store
         assert store is not None
         rows = await store.before(room, before, limit)
-        return self.session.paged(room, [(m.seq, m.ts, m.author, m.text) for m in rows], limit)
+        return self.session.paged(room, [(m.seq, m.ts, m.author, m.text) for m in rows], limit,
+                                  [m.account for m in rows])
 
     async def _find(self, room: str, query: str) -> list[Effect]:
         store = self.node.store
         assert store is not None
         rows = await store.search(room, query, SEARCH_LIMIT)
-        return self.session.found([(m.seq, m.ts, m.author, m.text) for m in rows])
+        return self.session.found([(m.seq, m.ts, m.author, m.text) for m in rows], [m.account for m in rows])
 
     # ------------------------------------------------------------ accounts (018-020)
 

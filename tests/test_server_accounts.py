@@ -271,3 +271,29 @@ def test_account_flags_and_envs() -> None:
         parse_config(["--guests", "no", "--database", "memory"], {})
     with pytest.raises(SystemExit):
         parse_config(["--login-lockout", "0"], {})
+
+
+async def test_stored_messages_remember_the_account_and_history_says_it(start: Start) -> None:
+    """A message from an account is stored with its mark; a newcomer's 111 (JSON: "account": true) says so."""
+    import json
+
+    server = await start(history=10)
+    alice = await register(server, "Remy")
+    await alice.send("002#Remy#from an account")
+    guest = await connect(server)
+    await guest.join("plain")
+    await guest.send("002#plain#from a guest")
+    await guest.sync()
+    assert server.gate is not None and await server.gate.drain(TIMEOUT)
+    assert server.store is not None
+    rows = await server.store.before("lobby", None, 10)
+    assert [(m.text, m.account) for m in rows] == [("from an account", True), ("from a guest", False)]
+    raw = await connect(server)
+    await raw.send("007#json")
+    await raw.send("001#newcomer")
+    await raw.send("006#done")
+    data = await asyncio.wait_for(raw.reader.readuntil(b'"type":"pong"'), TIMEOUT)  # JSON lines, read raw
+    events = [json.loads(line) for line in data.decode().splitlines() if line.endswith("}")]
+    history = [e for e in events if e["type"] == "history"]
+    assert [(e["text"], e.get("account", False)) for e in history] == [("from an account", True),
+                                                                        ("from a guest", False)]

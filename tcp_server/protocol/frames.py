@@ -382,6 +382,8 @@ class History:
     ts: int
     sender: str
     message: str
+    account: bool = field(default=False, compare=False)
+    """Its author had logged in (not a wire field: the JSON event says ``"account": true``)."""
     CODE: ClassVar[str] = ServerCode.HISTORY
 
     def fields(self) -> tuple[str, ...]:
@@ -429,6 +431,8 @@ class Older:
     ts: int
     sender: str
     message: str
+    account: bool = field(default=False, compare=False)
+    """Its author had logged in (not a wire field: the JSON event says ``"account": true``)."""
     CODE: ClassVar[str] = ServerCode.OLDER
 
     def fields(self) -> tuple[str, ...]:
@@ -456,6 +460,8 @@ class Found:
     ts: int
     sender: str
     message: str
+    account: bool = field(default=False, compare=False)
+    """Its author had logged in (not a wire field: the JSON event says ``"account": true``)."""
     CODE: ClassVar[str] = ServerCode.FOUND
 
     def fields(self) -> tuple[str, ...]:

@@ -495,7 +495,7 @@ class Session:
         effects += [Reply(Joined(self.name)), Reply(UserList(users)), *self._accounts_online(users)]
         if token is not None:
             effects.append(Reply(SessionToken(token)))
-        effects += [Reply(History(m.ts or 0, m.sender, m.message)) for m in history]
+        effects += [Reply(History(m.ts or 0, m.sender, m.message, m.account)) for m in history]
         if self.cursor_key is not None and oldest_seq is not None:
             effects.append(Reply(Page(LOBBY, len(history), page_cursor(self.cursor_key, LOBBY, oldest_seq))))
         return effects
@@ -531,17 +531,22 @@ class Session:
             return refusal
         return [FindText(key, query)]
 
-    def paged(self, room: str, rows: Sequence[Row], limit: int) -> list[Effect]:
-        """The store's answer to a ``016``: ``140`` lines (oldest first), then ``141`` with the next cursor."""
+    def paged(self, room: str, rows: Sequence[Row], limit: int, accounts: Sequence[bool] = ()) -> list[Effect]:
+        """The store's answer to a ``016``: ``140`` lines (oldest first), then ``141`` with the next cursor.
+        ``accounts``: for each row, whether its author had logged in."""
         assert self.cursor_key is not None
-        effects: list[Effect] = [Reply(Older(LOBBY, ts, author, text)) for _, ts, author, text in rows]
+        marks = list(accounts) or [False] * len(rows)
+        effects: list[Effect] = [Reply(Older(LOBBY, ts, author, text, account))
+                                 for (_, ts, author, text), account in zip(rows, marks, strict=True)]
         oldest = rows[0][0] if len(rows) == limit else None  # fewer than asked: nothing older
         effects.append(Reply(Page(LOBBY, len(rows), page_cursor(self.cursor_key, room, oldest))))
         return effects
 
-    def found(self, rows: Sequence[Row]) -> list[Effect]:
+    def found(self, rows: Sequence[Row], accounts: Sequence[bool] = ()) -> list[Effect]:
         """The store's answer to a ``017``: ``142`` lines (newest first), then ``143``."""
-        effects: list[Effect] = [Reply(Found(LOBBY, ts, author, text)) for _, ts, author, text in rows]
+        marks = list(accounts) or [False] * len(rows)
+        effects: list[Effect] = [Reply(Found(LOBBY, ts, author, text, account))
+                                 for (_, ts, author, text), account in zip(rows, marks, strict=True)]
         effects.append(Reply(Searched(LOBBY, len(rows))))
         return effects
 

@@ -69,7 +69,7 @@ class StoredWindow:
         """What the store holds (oldest first) and the room's newest number."""
         self.next_seq = last_seq + 1
         for message in kept:
-            self._add(Message(message.author, message.text, message.ts), message.seq)
+            self._add(Message(message.author, message.text, message.ts, account=message.account), message.seq)
         self.next_seq = last_seq + 1
 
     def add(self, frame: Message) -> None:
