@@ -103,6 +103,7 @@ class ChatServer:
         self.cursor_key: bytes | None = None  # signs 016's cursors; from the database (every node, every restart)
         self.gate: StoreGate | None = None  # the bus's subscriber in front of the room when there is a store
         self.accounts: Accounts | None = None  # 018-020, with a durable database only
+        self._registry_task: asyncio.Task[None] | None = None
         self._retention: asyncio.Task[None] | None = None
 
     @property
@@ -322,6 +323,8 @@ class ChatServer:
                 pass
         if self.gate is not None:
             await self.gate.stop()
+        if self._registry_task is not None:
+            self._registry_task.cancel()
         if self.accounts is not None:
             self.accounts.close()
         if self.store is not None:
@@ -361,6 +364,8 @@ class ChatServer:
             self.address_buckets.sweep(now)
         if self.accounts is not None:
             self.accounts.guessing.sweep()
+            if self._registry_task is None or self._registry_task.done():  # another node's (or chat-admin's)
+                self._registry_task = self.loop.create_task(self.accounts.refresh(), name="account registry")
         self._sweeper = self.loop.call_later(AddressLimits.WINDOW, self._sweep)
 
     def connections_by_kind(self) -> dict[str, int]:

@@ -71,6 +71,13 @@ class Accounts:
     def close(self) -> None:
         self.hashing.close()
 
+    async def refresh(self) -> None:
+        """The registry again from the table (registrations on other nodes); a failure keeps what is held."""
+        try:
+            await asyncio.wait_for(self.registry.refresh(), DB_TIMEOUT)
+        except Exception as exc:
+            log.warning("the registry of accounts could not be refreshed: %s", _kind(exc))
+
     async def login(self, key: str, password: Password) -> Answer:
         """Verify; an unknown account (and a password that cannot be prepared) costs a dummy verification."""
         try:
