@@ -78,8 +78,15 @@ class Accounts:
         except Exception as exc:
             log.warning("the registry of accounts could not be refreshed: %s", _kind(exc))
 
+    def _full(self) -> bool:
+        """The hashing queue is full now: a storm's extra logins are refused before they cost a database read."""
+        hashing = self.hashing
+        return hashing.in_flight >= hashing.workers + hashing.max_waiting
+
     async def login(self, key: str, password: Password) -> Answer:
         """Verify; an unknown account (and a password that cannot be prepared) costs a dummy verification."""
+        if self._full():
+            return Answer(Outcome.BUSY)
         try:
             account = await asyncio.wait_for(self.store.get(key), DB_TIMEOUT)
         except Exception as exc:

@@ -63,6 +63,8 @@ class Roster:
 
     def account_list(self) -> AccountList:
         """The ``132`` for the accounts online, in join order."""
+        if not self._accounts:
+            return AccountList(())
         return AccountList(tuple(name for key, name in self._names.items() if key in self._accounts))
 
     def name_of(self, key: str) -> str | None:

@@ -468,9 +468,11 @@ class Session:
         """The ``132`` after a ``107``: which of ``users`` are accounts (none: not sent)."""
         if self.accounts is None:
             return []
-        me = self.key if self.account else None
-        ids = tuple(n for n in users if (k := id_key(n)) == me or self.roster.is_account(k))
-        return [Reply(AccountList(ids))] if ids else []
+        # From the roster's few account keys, not an id_key per user: a join in a big room stays cheap.
+        ids = list(self.roster.account_list().ids)
+        if self.account and self.name is not None and self.key is not None and not self.roster.is_account(self.key):
+            ids.append(self.name)  # our own join: the roster hears it after these replies
+        return [Reply(AccountList(tuple(ids)))] if ids else []
 
     def took_over(self, users: tuple[str, ...], token: str | None = None, history: Sequence[Message] = (),
                   oldest_seq: int | None = None) -> list[Effect]:
