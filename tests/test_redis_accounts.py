@@ -3,8 +3,9 @@ node, live or parked, like a resume: the old connection gets 109#replaced, the r
 
 from __future__ import annotations
 
-from tcp_server.protocol import Error, ErrorReason, Joined, SessionToken, UserJoined, UserLeft
+from tcp_server.protocol import Error, ErrorReason, Joined, Message, SessionToken, UserJoined, UserLeft
 from tcp_server.protocol.frames import Registered
+from tests.helpers import TIMEOUT
 from tests.redis_fixtures import Connect, MakeNode
 
 PASSWORD = "Redis # account-99"
@@ -37,3 +38,15 @@ async def test_a_login_on_another_node_takes_over_live_and_parked(
     await watcher.send("006#done")
     seen = await watcher.recv_until(lambda f: getattr(f, "token", None) == "done")
     assert not [f for f in seen if isinstance(f, (UserJoined, UserLeft)) and f.id == "Alice"]
+    # an account's message crosses the nodes with its mark: node b's store keeps it as an account's
+    listener = await node_clients(b)
+    await listener.join("listener")
+    await third.send("002#Alice#across the nodes")
+    assert (await listener.recv_until(Message))[-1] == Message("Alice", "across the nodes")
+    for node in (a, b):
+        gate = node.server.gate
+        assert gate is not None and await gate.drain(TIMEOUT)
+    store = b.server.store
+    assert store is not None
+    rows = await store.before("lobby", None, 10)
+    assert [(m.text, m.account) for m in rows if m.text == "across the nodes"] == [("across the nodes", True)]

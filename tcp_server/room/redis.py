@@ -433,7 +433,8 @@ class RedisLink:
             frames = []
             for _, fields in reversed(history):
                 event = json.loads(fields["e"])
-                frames.append(Message(event[2], event[3], event[4] if len(event) > 4 else None))
+                frames.append(Message(event[2], event[3], event[4] if len(event) > 4 else None,
+                                      account=len(event) > 5 and event[5] == 1))
             self.on_history(frames)
 
     # ------------------------------------------------------------ bans
@@ -707,9 +708,10 @@ class RedisBus:
 
     def publish(self, frame: RoomFrame, exclude: str | None) -> None:
         if isinstance(frame, Message):  # the kind names who is not sent it: the sessions' positions
-            self.link.queue("p", ("m" if exclude is None else f"m {exclude}",
-                                  json.dumps(["m", exclude, frame.sender, frame.message, frame.ts],
-                                             ensure_ascii=False)))
+            event: list[Any] = ["m", exclude, frame.sender, frame.message, frame.ts]
+            if frame.account:  # an account's message: a sixth element (older nodes read five)
+                event.append(1)
+            self.link.queue("p", ("m" if exclude is None else f"m {exclude}", json.dumps(event, ensure_ascii=False)))
         elif isinstance(frame, ServerNotice):  # chat-admin notice: to every node
             self.link.queue("p", ("n", json.dumps(["n", frame.text], ensure_ascii=False)))
         # UserJoined / UserLeft: already published by the claim / release script.
@@ -771,7 +773,8 @@ class RedisBus:
             sub = self._subscriber
             if kind == "m":
                 if sub is not None:
-                    sub.room_event(Message(event[2], event[3], event[4] if len(event) > 4 else None, seq), event[1])
+                    sub.room_event(Message(event[2], event[3], event[4] if len(event) > 4 else None, seq,
+                                           account=len(event) > 5 and event[5] == 1), event[1])
             elif kind == "w":
                 if sub is not None:
                     sub.whisper(event[1], WhisperMessage(event[2], event[3], event[4] if len(event) > 4 else None))

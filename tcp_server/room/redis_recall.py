@@ -91,7 +91,8 @@ class RedisHistory(InMemoryHistory):
 def encode(frame: ServerFrame, key: str) -> str:
     """A frame kept for a parked session, as the channel's events spell it (times kept)."""
     if isinstance(frame, Message):
-        return json.dumps(["m", None, frame.sender, frame.message, frame.ts], ensure_ascii=False)
+        return json.dumps(["m", None, frame.sender, frame.message, frame.ts, *([1] if frame.account else [])],
+                          ensure_ascii=False)
     if isinstance(frame, WhisperMessage):
         return json.dumps(["w", key, frame.sender, frame.message, frame.ts], ensure_ascii=False)
     return json.dumps(["f", serialize(frame).decode().rstrip("\n")], ensure_ascii=False)
@@ -106,7 +107,7 @@ def decode(event: list[Any], key: str, whispers: bool = True) -> ServerFrame | N
     kind = event[0]
     ts = event[4] if len(event) > 4 else None
     if kind == "m":
-        return None if event[1] == key else Message(event[2], event[3], ts)
+        return None if event[1] == key else Message(event[2], event[3], ts, account=len(event) > 5 and event[5] == 1)
     if kind == "w":
         return WhisperMessage(event[2], event[3], ts) if whispers and event[1] == key else None
     if kind == "n":
