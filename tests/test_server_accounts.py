@@ -133,7 +133,7 @@ async def test_login_refusals(start: Start, logs: io.StringIO) -> None:
     assert (await error_of(client)).reason is ErrorReason.BAD_LOGIN
     await client.send("018#bad id with spaces\x1b#pw")
     assert (await error_of(client)).reason is ErrorReason.BAD_ID
-    for bad in ("", "x" * 5000, "ctl\x07char-password", "wrong-password-1"):
+    for bad in ("", "x" * 10240, "ctl\x07char-password", "wrong-password-1"):
         await client.send(f"018#carol#{bad}")
         error = await error_of(client)
         assert error.reason in (ErrorReason.BAD_LOGIN, ErrorReason.TOO_MANY_ATTEMPTS, ErrorReason.TOO_LONG)
@@ -297,3 +297,26 @@ async def test_stored_messages_remember_the_account_and_history_says_it(start: S
     history = [e for e in events if e["type"] == "history"]
     assert [(e["text"], e.get("account", False)) for e in history] == [("from an account", True),
                                                                         ("from a guest", False)]
+
+
+async def test_the_tls_port_is_a_protected_path_from_another_host(start: Start, tmp_path: pathlib.Path) -> None:
+    from tcp_server.tls import client_context
+    from tests.test_tls import close_tls, make_pki
+
+    address = _external_address()
+    if address is None:
+        pytest.skip("this machine has no non-loopback IPv4 address")
+    pki = make_pki(tmp_path)
+    server = await start(host="0.0.0.0", tls_port=0, tls_cert=pki.cert_file, tls_key=pki.key_file)
+    assert server.tls_port
+    plain = await connect(server, address)
+    await plain.send(f"018#ivan#{PASSWORD}")
+    assert (await error_of(plain)).reason is ErrorReason.NEEDS_TLS
+    reader, writer = await asyncio.wait_for(asyncio.open_connection(
+        address, server.tls_port, ssl=client_context(pki.ca_file), server_hostname="localhost"), TIMEOUT)
+    secure = LineClient(reader, writer)
+    try:
+        await secure.send(f"018#ivan#{PASSWORD}")
+        assert (await error_of(secure)).reason is ErrorReason.BAD_LOGIN  # verified: the path was protected
+    finally:
+        await close_tls(secure)
