@@ -564,7 +564,7 @@ class ChatConnection(asyncio.Protocol):
                 case Deliver(key, frame):
                     node.bus.deliver(key, frame)
                 case Claim(name, key):
-                    answer = node.directory.try_claim(name, key)
+                    answer = node.directory.try_claim(name, key, self.session.account)
                     if isinstance(answer, Later):  # a shared directory: a round trip
                         node.loop.create_task(self._claim(name, key), name=f"claim {name}")
                     else:
@@ -611,7 +611,7 @@ class ChatConnection(asyncio.Protocol):
             return
         users: tuple[str, ...] | None = None
         try:
-            users = await node.directory.claim(name, key)
+            users = await node.directory.claim(name, key, self.session.account)
             if users is not None:
                 await asyncio.wait_for(arrival.echoed.wait(), ARRIVAL_TIMEOUT)
         except (RoomUnavailable, TimeoutError) as exc:
@@ -753,7 +753,7 @@ class ChatConnection(asyncio.Protocol):
             sessions.end(key)  # its token dies; the room still lists it: the login continues it
             self._took_over(name, key)
             return
-        answer = node.directory.try_claim(name, key)
+        answer = node.directory.try_claim(name, key, True)
         if isinstance(answer, Later):  # a shared directory: a round trip (then, if held, a takeover)
             node.loop.create_task(self._claim(name, key, login=True), name=f"claim {name}")
         else:

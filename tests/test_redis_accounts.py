@@ -4,7 +4,7 @@ node, live or parked, like a resume: the old connection gets 109#replaced, the r
 from __future__ import annotations
 
 from tcp_server.protocol import Error, ErrorReason, Joined, Message, SessionToken, UserJoined, UserLeft
-from tcp_server.protocol.frames import Registered
+from tcp_server.protocol.frames import AccountList, Registered
 from tests.helpers import TIMEOUT
 from tests.redis_fixtures import Connect, MakeNode
 
@@ -41,6 +41,19 @@ async def test_a_login_on_another_node_takes_over_live_and_parked(
     # an account's message crosses the nodes with its mark: node b's store keeps it as an account's
     listener = await node_clients(b)
     await listener.join("listener")
+    # and an account's join too: node b's members see 103 then 132 for a login on node a
+    fourth_name = "Bora"
+    guest = await node_clients(a)
+    await guest.join(fourth_name)
+    await guest.send(f"019#{PASSWORD}")
+    await guest.recv_until(Registered)
+    await guest.send(f"004#{fourth_name}")
+    await guest.closed()
+    back = await node_clients(a)
+    await back.send(f"018#bora#{PASSWORD}")
+    await back.recv_until(SessionToken)
+    frames = await listener.recv_until(AccountList)
+    assert UserJoined(fourth_name) in frames and frames[-1] == AccountList((fourth_name,))
     await third.send("002#Alice#across the nodes")
     assert (await listener.recv_until(Message))[-1] == Message("Alice", "across the nodes")
     for node in (a, b):

@@ -40,14 +40,16 @@ LATER = Later()
 class Directory(Protocol):
     """Who holds which ID, across every node."""
 
-    def try_claim(self, name: str, key: str) -> tuple[str, ...] | None | Later:
+    def try_claim(self, name: str, key: str, account: bool = False) -> tuple[str, ...] | None | Later:
         """:meth:`claim` answered at once when this directory can (in memory), else :data:`LATER`.
 
         A join storm then costs no task and no loop iteration per join where none is needed.
         """
 
-    async def claim(self, name: str, key: str) -> tuple[str, ...] | None:
+    async def claim(self, name: str, key: str, account: bool = False) -> tuple[str, ...] | None:
         """Take ``name`` (unique by ``key``); everyone in the room in join order (``name`` last), or None if taken.
+
+        ``account``: the joiner logged in; a directory that announces the join itself says so with it.
 
         Raises :class:`RoomUnavailable` when the directory cannot answer.
         """

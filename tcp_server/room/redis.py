@@ -654,10 +654,10 @@ class RedisDirectory:
     def __init__(self, link: RedisLink) -> None:
         self.link = link
 
-    def try_claim(self, name: str, key: str) -> Later:
+    def try_claim(self, name: str, key: str, account: bool = False) -> Later:
         return LATER  # a claim is a script in Redis: always a round trip
 
-    async def claim(self, name: str, key: str) -> tuple[str, ...] | None:
+    async def claim(self, name: str, key: str, account: bool = False) -> tuple[str, ...] | None:
         link = self.link
         if not link.subscribed:
             if link.ever_ready:
@@ -667,7 +667,8 @@ class RedisDirectory:
             except TimeoutError:
                 raise RoomUnavailable("the shared room's Redis is not reachable yet") from None
         k = link.keys
-        payload = json.dumps(["j", key, name, link.node], ensure_ascii=False)  # the node: see Subscriber.joined
+        # The node: see Subscriber.joined; a fifth element marks an account's join (older nodes read four).
+        payload = json.dumps(["j", key, name, link.node, *([1] if account else [])], ensure_ascii=False)
         # Through the ordered writer: a claim comes after this node's earlier releases (a user who
         # leaves and joins again is not told their own ID is taken), and a storm of joins shares
         # one round trip per batch.
@@ -803,7 +804,7 @@ class RedisBus:
                 if key not in self.view:  # already there: the load saw it
                     self.view[key] = name
                     if sub is not None:
-                        sub.room_event(UserJoined(name), key)
+                        sub.room_event(UserJoined(name, len(event) > 4 and event[4] == 1), key)
                 if sub is not None and len(event) > 3 and event[3] == self.link.node:
                     sub.joined(key, key)  # this node's claim: its joiner takes the room from here
             elif kind == "l":

@@ -113,7 +113,7 @@ def decode(event: list[Any], key: str, whispers: bool = True) -> ServerFrame | N
     if kind == "n":
         return ServerNotice(event[1])
     if kind == "j":
-        return None if event[1] == key else UserJoined(event[2])
+        return None if event[1] == key else UserJoined(event[2], len(event) > 4 and event[4] == 1)
     if kind == "l":
         return None if event[1] == key else UserLeft(event[2])
     if kind == "f":
