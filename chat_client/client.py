@@ -15,6 +15,7 @@ from typing import Protocol
 
 from tcp_server.protocol.codes import ErrorReason
 from tcp_server.protocol.frames import (
+    ChangePassword,
     Error,
     FetchOlder,
     IdTaken,
@@ -22,11 +23,14 @@ from tcp_server.protocol.frames import (
     Joined,
     Leave,
     Left,
+    Login,
     Page,
+    Register,
     ResumeSession,
     ServerFrame,
     SessionToken,
 )
+from tcp_server.protocol.passwords import Password
 from tcp_server.protocol.roster import Roster
 from tcp_server.protocol.scrollback import LOBBY
 from tcp_server.protocol.table import counted
@@ -35,7 +39,19 @@ from tcp_server.tls import client_context
 
 from .aio import cancel_and_wait, wait_event
 from .backoff import backoff_delays
-from .commands import MORE_LIMIT, Help, Invalid, More, Quit, Say, WhisperTo, parse_command, to_frame
+from .commands import (
+    MORE_LIMIT,
+    Help,
+    Invalid,
+    KeepId,
+    More,
+    NewPassword,
+    Quit,
+    Say,
+    WhisperTo,
+    parse_command,
+    to_frame,
+)
 from .config import ClientConfig, parse_port
 from .connection import CLOSE_TIMEOUT, ConnectFailed, Connection
 from .messages import msg
@@ -57,6 +73,14 @@ class Frontend(Protocol):
     async def ask(self, prompt: str) -> str | None:
         """One answer, or None when the user gave up (end of input, Ctrl-C, Ctrl-D)."""
         ...
+
+    async def ask_secret(self, prompt: str) -> str | None:
+        """A password: read without echo (a terminal), never shown nor kept in the line history."""
+        ...
+
+
+_ANOTHER_ID = (ErrorReason.BAD_ID, ErrorReason.REGISTERED)
+"""Refusals of an ID after which another ID may work (a registered one: someone's account)."""
 
 
 class _Join(Enum):
@@ -100,6 +124,7 @@ class ChatClient:
         self._host = ""
         self._port = 0
         self._tls = client_context(config.tls_ca) if config.tls else None  # verifies the server (--tls)
+        self._password: Password | None = None  # --login's, kept in memory for a re-login after a failed resume
         self._leaving = False
         self._stop = asyncio.Event()  # set by leave(): no more reconnecting
         self.finished = asyncio.Event()
@@ -156,7 +181,9 @@ class ChatClient:
         return True
 
     async def _join(self) -> bool:
-        """Send 001 until the server takes an ID: ask again after 101 or 109#bad-id."""
+        """Send 001 until the server takes an ID: ask again after 101 or 109#bad-id (``--login``: 018 once)."""
+        if self.config.login is not None:
+            return await self._login()
         name = self.config.id
         while True:
             if name is None:
@@ -201,8 +228,36 @@ class ChatClient:
             if isinstance(frame, Joined):
                 self.position = 0  # a fresh session
                 return self._now_joined(frame)
-            if isinstance(frame, IdTaken) or (isinstance(frame, Error) and frame.reason is ErrorReason.BAD_ID):
+            if isinstance(frame, IdTaken) or (isinstance(frame, Error) and frame.reason in _ANOTHER_ID):
                 return _Join.RETRY
+            if isinstance(frame, Error):
+                return _Join.FATAL
+
+    async def _login(self) -> bool:
+        """``018#ID#PASSWORD``: the password from the config (scripts) or asked without echo."""
+        login = self.config.login
+        assert login is not None
+        raw = self.config.password
+        if raw is None:
+            raw = await self.ui.ask_secret(msg("ask_password", self.lang))
+            if raw is None:
+                return False
+        self._password = Password(raw)
+        return await self._login_handshake(login, quiet=False) is _Join.JOINED
+
+    async def _login_handshake(self, login: str, *, quiet: bool) -> _Join:
+        conn = self.conn
+        assert conn is not None and self._password is not None
+        if not await conn.send(Login(login, self._password)):
+            return _Join.CLOSED
+        while True:
+            frame = await self._answer()
+            if frame is None:
+                return _Join.CLOSED
+            self.ui.show(render_frame(frame, self.lang, self.ui.one_line))
+            if isinstance(frame, Joined):
+                self.position = 0
+                return self._now_joined(frame)
             if isinstance(frame, Error):
                 return _Join.FATAL
 
@@ -320,7 +375,9 @@ class ChatClient:
                 continue
             token, self.token = self.token, None  # single use, whatever the answer
             result = await self._resume(token) if token is not None else _Join.RETRY
-            if result is _Join.RETRY:  # no token, or the server could not resume it: join as before
+            if result is _Join.RETRY and self._password is not None and self.config.login is not None:
+                result = await self._login_handshake(self.config.login, quiet=True)  # an account logs in again
+            elif result is _Join.RETRY:  # no token, or the server could not resume it: join as before
                 result = await self._handshake(self.name, quiet=True)
             if result is _Join.JOINED:
                 self._say(Kind.INFO, "reconnected")
@@ -349,6 +406,9 @@ class ChatClient:
         if not self.online or conn is None or name is None:
             self._say(Kind.ERROR, "not_connected")
             return True
+        if isinstance(parsed, (KeepId, NewPassword)):
+            await self._send_password(conn, parsed)
+            return True
         if isinstance(parsed, More):
             if self.cursor is None:
                 self._say(Kind.INFO, "no_scrollback")
@@ -373,6 +433,24 @@ class ChatClient:
             elif isinstance(parsed, WhisperTo):
                 self.ui.show(echo_whisper(parsed.to, parsed.message, self.lang))
         return True
+
+    async def _send_password(self, conn: Connection, cmd: KeepId | NewPassword) -> None:
+        """``/register`` (019) or ``/passwd`` (020): asked twice without echo; the server's answer is shown
+        when it comes (130, 131 or its 109)."""
+        first = await self.ui.ask_secret(msg("ask_password" if isinstance(cmd, KeepId) else "ask_new_password",
+                                             self.lang))
+        if first is None:
+            return
+        second = await self.ui.ask_secret(msg("ask_password_again", self.lang))
+        if second is None:
+            return
+        if first != second:
+            self._say(Kind.ERROR, "password_mismatch")
+            return
+        password = Password(first)
+        frame = Register(password) if isinstance(cmd, KeepId) else ChangePassword(password)
+        if not await conn.send(frame):
+            self._say(Kind.ERROR, "not_connected")
 
     async def leave(self) -> None:
         """Leave cleanly: 004, then wait (bounded) for the server's 102 and the end of :meth:`run`."""

@@ -18,7 +18,7 @@ from tcp_server.protocol.ids import is_valid_id
 from tcp_server.protocol.scrollback import LOBBY, MIN_QUERY
 from tcp_server.protocol.table import fits
 
-COMMANDS: tuple[str, ...] = ("/m", "/b", "/who", "/more", "/search", "/q", "/help")
+COMMANDS: tuple[str, ...] = ("/m", "/b", "/who", "/more", "/search", "/register", "/passwd", "/q", "/help")
 """In the order /help lists them; /m, /b and /search take arguments."""
 
 MORE_LIMIT = 20
@@ -63,6 +63,16 @@ class Find:
 
 
 @dataclass(frozen=True, slots=True)
+class KeepId:
+    """``/register``: keep this ID (019); the password is asked without echo, twice."""
+
+
+@dataclass(frozen=True, slots=True)
+class NewPassword:
+    """``/passwd``: change the password (020); asked without echo, twice."""
+
+
+@dataclass(frozen=True, slots=True)
 class Help:
     """``/help``: show the commands; nothing is sent."""
 
@@ -87,7 +97,7 @@ class Invalid:
     detail: str = ""
 
 
-Command = Union[Say, WhisperTo, Quit, Who, More, Find, Help]
+Command = Union[Say, WhisperTo, Quit, Who, More, Find, Help, KeepId, NewPassword]
 
 
 def _message(text: str) -> str | None:
@@ -130,6 +140,10 @@ def parse_command(line: str) -> Command | Invalid | None:
         return Find(query)
     if word == "/help":
         return Help()
+    if word == "/register":
+        return KeepId()
+    if word == "/passwd":
+        return NewPassword()
     return Invalid(Problem.UNKNOWN, word)
 
 

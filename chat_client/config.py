@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import argparse
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 from tcp_server.env_flags import EnvArgumentParser, parse_bool
 from tcp_server.protocol.texts import LANGS, Lang, default_lang
@@ -35,6 +35,10 @@ class ClientConfig:
     log_level: str = "WARNING"
     tls: bool = False
     tls_ca: str | None = None
+    login: str | None = None
+    """``--login ID``: log in (018) as this registered ID instead of joining as a guest."""
+    password: str | None = field(default=None, repr=False)
+    """From CHAT_PASSWORD or --password-file (scripts); None: asked without echo."""
 
 
 def parse_port(raw: str) -> int:
@@ -110,6 +114,11 @@ def build_parser(environ: Mapping[str, str]) -> EnvArgumentParser:
                         "against the system's CAs (env CHAT_TLS)")
     p.add_env_argument("--tls-ca", env="CHAT_TLS_CA", default=None,
                        help="PEM file of the private CA that signed the server's certificate (implies --tls)")
+    p.add_env_argument("--login", env="CHAT_LOGIN", default=None,
+                       help="log in as this registered ID (018); the password is asked without echo, or comes "
+                            "from CHAT_PASSWORD or --password-file")
+    p.add_argument("--password-file", default=None,
+                   help="file whose first line (without its line ending) is the --login password, for scripts")
     return p
 
 
@@ -144,4 +153,17 @@ def parse_config(argv: Sequence[str] | None = None, environ: Mapping[str, str] |
         log_level=ns.log_level,
         tls=ns.tls or bool(ns.tls_ca),
         tls_ca=ns.tls_ca or None,
+        login=ns.login or None,
+        password=_password(ns.password_file, env, parser),
     )
+
+
+def _password(path: str | None, env: Mapping[str, str], parser: argparse.ArgumentParser) -> str | None:
+    """The password a script gives: --password-file's first line, else CHAT_PASSWORD (never echoed, never logged)."""
+    if path:
+        try:
+            with open(path, encoding="utf-8") as stream:
+                return stream.readline().rstrip("\r\n")
+        except (OSError, UnicodeDecodeError) as exc:
+            parser.error(f"--password-file {path}: {type(exc).__name__}")
+    return env.get("CHAT_PASSWORD") or None

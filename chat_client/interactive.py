@@ -16,7 +16,7 @@ from prompt_toolkit import PromptSession
 from prompt_toolkit.completion import CompleteEvent, Completer, Completion
 from prompt_toolkit.document import Document
 from prompt_toolkit.formatted_text import ANSI
-from prompt_toolkit.history import FileHistory, History, InMemoryHistory
+from prompt_toolkit.history import DummyHistory, FileHistory, History, InMemoryHistory
 from prompt_toolkit.input import Input
 from prompt_toolkit.output import Output
 from prompt_toolkit.shortcuts import print_formatted_text
@@ -65,6 +65,8 @@ class InteractiveFrontend:
             completer=ChatCompleter(lambda: self.online()), complete_while_typing=False,
         )
         self._asker: PromptSession[str] = PromptSession(input=pt_input, output=pt_output)
+        # Passwords: no echo, and a history that keeps nothing (not even in memory).
+        self._secret: PromptSession[str] = PromptSession(input=pt_input, output=pt_output, history=DummyHistory())
 
     def show(self, line: Line) -> None:
         if self._sink is not None:
@@ -76,6 +78,12 @@ class InteractiveFrontend:
     async def ask(self, prompt: str) -> str | None:
         try:
             return await self._asker.prompt_async(prompt)
+        except (EOFError, KeyboardInterrupt):
+            return None
+
+    async def ask_secret(self, prompt: str) -> str | None:
+        try:
+            return await self._secret.prompt_async(prompt, is_password=True)
         except (EOFError, KeyboardInterrupt):
             return None
 

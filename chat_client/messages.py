@@ -10,6 +10,13 @@ from tcp_server.protocol.texts import Lang
 
 _TEXTS: dict[str, dict[Lang, str]] = {
     "echo_say": {"ko": "나 : {message}", "en": "me : {message}"},
+    "ask_password": {"ko": "비밀번호 : ", "en": "Password : "},
+    "ask_new_password": {"ko": "새 비밀번호 : ", "en": "New password : "},
+    "ask_password_again": {"ko": "비밀번호 확인 : ", "en": "Password again : "},
+    "password_mismatch": {
+        "ko": "두 비밀번호가 다릅니다. 아무것도 보내지 않았습니다.",
+        "en": "The two passwords differ: nothing was sent.",
+    },
     "echo_whisper": {"ko": "나 → {to} : {message}", "en": "me → {to} : {message}"},
     "hint": {"ko": "명령어 목록은 /help 를 입력하세요.", "en": "Type /help for the list of commands."},
     "usage_m": {"ko": "사용법: /m ID 메시지", "en": "Usage: /m ID MESSAGE"},
@@ -67,6 +74,8 @@ _TEXTS: dict[str, dict[Lang, str]] = {
             "  /who           접속자 리스트\n"
             "  /more          이전 메시지 더 보기\n"
             "  /search 찾을말 저장된 메시지 검색\n"
+            "  /register      지금 ID를 계정으로 등록 (비밀번호를 묻습니다)\n"
+            "  /passwd        비밀번호 변경 (로그인한 경우)\n"
             "  /q             퇴장 (Ctrl-C, Ctrl-D도 같습니다)\n"
             "  /help          이 도움말\n"
             "/로 시작하는 메시지는 /b 로 보내세요."
@@ -78,6 +87,8 @@ _TEXTS: dict[str, dict[Lang, str]] = {
             "  /who           list the users online\n"
             "  /more          show earlier messages\n"
             "  /search TEXT   search the stored messages\n"
+            "  /register      keep this ID as your account (asks for a password)\n"
+            "  /passwd        change your password (when logged in)\n"
             "  /q             leave (so do Ctrl-C and Ctrl-D)\n"
             "  /help          this help\n"
             "Send a message that starts with / with /b."

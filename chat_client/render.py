@@ -16,6 +16,7 @@ from typing import assert_never
 
 from tcp_server.protocol import texts
 from tcp_server.protocol.frames import (
+    AccountList,
     Error,
     Found,
     History,
@@ -26,7 +27,9 @@ from tcp_server.protocol.frames import (
     NoSuchUser,
     Older,
     Page,
+    PasswordChanged,
     Pong,
+    Registered,
     Resumed,
     Searched,
     ServerFrame,
@@ -68,7 +71,8 @@ class Line:
 def kind_of(frame: ServerFrame) -> Kind:
     """What a server frame is about, for its colour (mypy names a frame this forgets)."""
     match frame:
-        case Joined() | Left() | UserList() | Pong() | SessionToken() | Resumed() | Page() | Searched():
+        case (Joined() | Left() | UserList() | Pong() | SessionToken() | Resumed() | Page() | Searched()
+              | Registered() | PasswordChanged() | AccountList()):
             return Kind.INFO
         case UserJoined() | UserLeft() | ServerNotice():
             return Kind.NOTICE

@@ -94,6 +94,12 @@ class ScriptFrontend:
         self.err.flush()
         return answer
 
+    async def ask_secret(self, prompt: str) -> str | None:
+        """The next input line (a script's), never written anywhere."""
+        self.err.write(prompt + "\n")
+        self.err.flush()
+        return await self.lines.readline()
+
 
 async def run_script(config: ClientConfig, lines: LineSource, out: TextIO, err: TextIO, color: bool) -> int:
     """Run a session driven by ``lines``; leaves (004, wait for 102) after /q or at their end."""

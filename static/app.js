@@ -135,11 +135,22 @@
   let position = 0;
   let resuming = false; // the pending join is a resume: its `joined` does not start a new session
   const users = [];
+  const accountIds = new Set(); // online IDs that are accounts (the `accounts` event, an account's `user_joined`)
+  // How this tab came into the room: 'guest' may keep its ID (register), 'login' may change the password;
+  // a resume may do neither (the server says so too). Kept per tab so that a reload still knows.
+  const JOINED_BY_KEY = 'hanchat.joinedBy';
+  let joinedBy = load('sessionStorage', JOINED_BY_KEY);
+  let loggingIn = false; // a login was sent: its `joined` is an account's
 
   const log = $('log');
   const joinForm = $('join-form');
   const joinInput = $('join-id');
   const joinError = $('join-error');
+  const loginForm = $('login-form');
+  const loginId = $('login-id');
+  const loginPassword = $('login-password');
+  const loginError = $('login-error');
+  const accountError = $('account-error');
   const sendForm = $('send-form');
   const input = $('message');
   const notice = $('notice');
@@ -351,7 +362,10 @@
       name.dir = 'auto';
       b.append(name);
       if (id === myId) b.append(hanchat.span('tag', t('me')));
-      b.setAttribute('aria-label', id === myId ? `${id} (${t('me')})` : t('whisper_to', { id }));
+      const isAccount = accountIds.has(id);
+      if (isAccount) b.append(hanchat.span('tag account', t('account_badge')));
+      const who = isAccount ? `${id}, ${t('account_badge_label')}` : id;
+      b.setAttribute('aria-label', id === myId ? `${who} (${t('me')})` : `${t('whisper_to', { id })}${isAccount ? `, ${t('account_badge_label')}` : ''}`);
       b.addEventListener('click', () => whisperTo(id));
       li.appendChild(b);
       list.appendChild(li);
@@ -365,9 +379,10 @@
     renderUsers();
     if (myId) { online = users.length; renderOnline(); }
   }
-  function setUsers(ids) { users.splice(0, users.length, ...ids); roomChanged(); }
+  function setUsers(ids) { users.splice(0, users.length, ...ids); accountIds.clear(); roomChanged(); }
   function addUser(id) { if (!users.includes(id)) users.push(id); roomChanged(); }
   function removeUser(id) {
+    accountIds.delete(id);
     const i = users.indexOf(id);
     if (i >= 0) users.splice(i, 1);
     roomChanged();
@@ -397,6 +412,34 @@
     joinInput.focus();
   }
 
+  // The account tools: "keep this ID" for a guest who joined here, "change password" after a login here.
+  function renderAccount() {
+    const mine = myId !== null;
+    $('register-form').hidden = !(mine && joinedBy === 'guest' && !accountIds.has(myId));
+    $('passwd-form').hidden = !(mine && joinedBy === 'login');
+    $('account').hidden = $('register-form').hidden && $('passwd-form').hidden;
+    $('register-id').value = myId || '';
+    $('passwd-id').value = myId || '';
+  }
+
+  function accountFail(text) {
+    accountError.textContent = text;
+    accountError.hidden = false;
+  }
+
+  function clearPasswords() { // the page never keeps a password once it is sent (nor after a mistake)
+    for (const id of ['login-password', 'register-password', 'register-again', 'passwd-password', 'passwd-again']) {
+      $(id).value = '';
+    }
+  }
+
+  function showLoginError(text) {
+    loginError.textContent = text;
+    loginError.hidden = false;
+    loginPassword.setAttribute('aria-invalid', 'true');
+    loginPassword.focus();
+  }
+
   function showChat() {
     body.dataset.screen = 'chat';
     $('welcome').hidden = true;
@@ -405,6 +448,8 @@
     $('chat').hidden = false;
     $('composer').hidden = false;
     $('leave').hidden = false;
+    loginError.hidden = true;
+    renderAccount();
     toBottom();
     input.focus();
   }
@@ -481,6 +526,13 @@
     return send(token ? resume : { type: 'join', id });
   }
 
+  let pendingLogin = null; // a login typed while the socket was not open: sent at `open`, then dropped
+  function sendLogin(login) {
+    loggingIn = true;
+    autoJoin = false;
+    return send({ type: 'login', id: login.id, password: login.password });
+  }
+
   function connect() {
     clearTimeout(retryTimer);
     clearInterval(countdownTimer);
@@ -492,7 +544,8 @@
       if (ws !== sock) return;
       bucket.reset();
       setState('connected');
-      if (wantId) sendJoin(wantId, wantIdConfirmed);
+      if (pendingLogin) { sendLogin(pendingLogin); pendingLogin = null; }
+      else if (wantId) sendJoin(wantId, wantIdConfirmed);
       else attempt = 0;
     });
     sock.addEventListener('message', (e) => {
@@ -586,6 +639,14 @@
         wantId = ev.id;
         wantIdConfirmed = true;
         save('sessionStorage', ID_KEY, ev.id);
+        if (!resuming) {
+          joinedBy = loggingIn ? 'login' : 'guest';
+          save('sessionStorage', JOINED_BY_KEY, joinedBy);
+        } else if (joinedBy !== null) {
+          joinedBy = 'resume'; // a resumed session may neither register nor change the password
+          save('sessionStorage', JOINED_BY_KEY, joinedBy);
+        }
+        loggingIn = false;
         if (!resuming) position = 0; // a new session counts from its join
         resuming = false;
         attempt = 0;
@@ -618,7 +679,8 @@
         break;
       case 'history': // on a fresh join: earlier messages, oldest first; on a rejoin only those not shown yet
         if (isText(ev.from) && isText(ev.text) && !shownBefore(ev)) {
-          addMessage({ kind: 'all', from: ev.from, text: ev.text, ts: ev.ts, own: ev.from === myId, history: true });
+          addMessage({ kind: 'all', from: ev.from, text: ev.text, ts: ev.ts, own: ev.from === myId, history: true,
+            account: ev.account === true });
         }
         break;
       case 'resumed': // the missed events have been replayed: no join/leave noise, just the status
@@ -658,6 +720,7 @@
         break;
       case 'user_joined':
         if (!isText(ev.id)) break;
+        if (ev.account === true) accountIds.add(ev.id);
         addUser(ev.id);
         addNotice(t('user_joined', { id: ev.id }));
         break;
@@ -666,9 +729,29 @@
         removeUser(ev.id);
         addNotice(t('user_left', { id: ev.id }));
         break;
+      case 'accounts': // which online IDs are accounts (after `users`, and after an account's join)
+        if (!Array.isArray(ev.ids)) break;
+        for (const id of ev.ids) if (isText(id)) accountIds.add(id);
+        renderUsers();
+        renderAccount();
+        break;
+      case 'registered':
+        if (!isText(ev.id)) break;
+        accountIds.add(ev.id);
+        joinedBy = 'login';
+        save('sessionStorage', JOINED_BY_KEY, joinedBy);
+        accountError.hidden = true;
+        addNotice(t('registered_notice', { id: ev.id }));
+        renderUsers();
+        renderAccount();
+        break;
+      case 'password_changed':
+        accountError.hidden = true;
+        addNotice(t('password_changed'));
+        break;
       case 'message': {
         if (!isText(ev.from) || !isText(ev.text)) break;
-        const m = addMessage({ kind: 'all', from: ev.from, text: ev.text, ts: ev.ts });
+        const m = addMessage({ kind: 'all', from: ev.from, text: ev.text, ts: ev.ts, account: ev.account === true });
         arrived(ev.from, ev.text, m.mentioned);
         break;
       }
@@ -716,6 +799,8 @@
     save('sessionStorage', LOG_KEY, null);
     save('sessionStorage', POSITION_KEY, null);
     save('sessionStorage', PAGED_KEY, null);
+    save('sessionStorage', JOINED_BY_KEY, null);
+    joinedBy = null;
   }
 
   // Which rule an ID broke, in the page's language: the gateway names it (`rule`, and `char` when one
@@ -728,7 +813,42 @@
 
   const LINK_REASONS = ['shutdown', 'unavailable', 'replaced', 'busy']; // about the connection, not a message
 
+  const LOGIN_REASONS = ['bad-login', 'too-many-attempts', 'needs-tls', 'account-locked', 'login-busy', 'registered',
+    'needs-login'];
+  const ACCOUNT_REASONS = ['weak-password', 'already-registered', 'registration-closed', 'needs-login', 'login-busy',
+    'needs-tls', 'unavailable'];
+
+  // A refusal of a password, in the page's language (a weak password's RULE, a lockout's seconds).
+  function passwordText(reason, text) {
+    if (reason === 'too-many-attempts' && /^\d{1,9}$/.test(text)) return t('too_many_attempts', { seconds: text });
+    if (reason === 'weak-password') {
+      const key = 'password_rule:' + text.split(':')[0];
+      if (key in (strings[lang] || strings.en)) return t(key);
+    }
+    return reasonText(reason);
+  }
+
   function handleError(reason, text, ev) {
+    if (!myId && (loggingIn || reason === 'registered') && LOGIN_REASONS.concat(['unavailable', 'bad-id', 'banned']).includes(reason)) {
+      // A refused login (or a guest join of a registered ID): the welcome screen says why, by the login form.
+      loggingIn = false;
+      const why = reason === 'bad-id' ? idRuleText(ev) : passwordText(reason, text);
+      if (reason === 'registered') {
+        if (wantId) loginId.value = wantId; // e.g. a resume that expired: log in again
+        forgetId();
+        showJoin();
+        showLoginError(reason === 'registered' && wantIdConfirmed ? t('relogin') : why);
+        return;
+      }
+      showJoin();
+      showLoginError(why);
+      return;
+    }
+    if (myId && ACCOUNT_REASONS.includes(reason) && !$('account').hidden && accountPending) {
+      accountPending = false;
+      accountFail(passwordText(reason, text));
+      return;
+    }
     if (older !== null || found !== null) { // a page or a search the server refused: none comes
       if (reason === 'bad-cursor') cursor = '';
       older = null;
@@ -764,6 +884,40 @@
     const length = [...id].length;
     return length >= 1 && length <= rules.id_max && !idForbidden.test(id);
   }
+
+  let accountPending = false; // a register or passwd was sent: its refusal goes under the account form
+
+  loginForm.addEventListener('submit', (e) => {
+    e.preventDefault();
+    const id = loginId.value.trim().normalize('NFC');
+    const password = loginPassword.value;
+    loginPassword.value = ''; // sent once, never kept
+    if (!validId(id)) { showLoginError(t('id_invalid')); return; }
+    if (!password) { showLoginError(t('password_empty')); return; }
+    loginError.hidden = true;
+    loginPassword.setAttribute('aria-invalid', 'false');
+    if (!bucket.take(1)) { showLoginError(t('rate_limited')); return; }
+    wantId = id;
+    wantIdConfirmed = false;
+    save('sessionStorage', SESSION_KEY, null);
+    if (!sendLogin({ id, password }) && !ws) { pendingLogin = { id, password }; connect(); }
+  });
+
+  function passwordForm(form, first, second, type) {
+    form.addEventListener('submit', (e) => {
+      e.preventDefault();
+      const password = $(first).value;
+      const again = $(second).value;
+      clearPasswords();
+      accountError.hidden = true;
+      if (!password) { accountFail(t('password_empty')); return; }
+      if (password !== again) { accountFail(t('password_mismatch')); return; }
+      if (send({ type, password })) accountPending = true;
+      else accountFail(t('not_connected'));
+    });
+  }
+  passwordForm($('register-form'), 'register-password', 'register-again', 'register');
+  passwordForm($('passwd-form'), 'passwd-password', 'passwd-again', 'passwd');
 
   joinForm.addEventListener('submit', (e) => {
     e.preventDefault();

@@ -84,8 +84,8 @@
      * One message: a header (author, whisper badge, time) apart from the text. `ts` is the server's
      * time when the event carried one, else now; `mention` a pattern for your ID (null for your own).
      */
-    function addMessage({ kind, from, text, ts, own, to, history, state, mention }) {
-      const { li, rich, when } = messageItem({ kind, from, text, ts, own, to, state, mention });
+    function addMessage({ kind, from, text, ts, own, to, history, state, mention, account }) {
+      const { li, rich, when } = messageItem({ kind, from, text, ts, own, to, state, mention, account });
 
       // Grouped under the previous header: same author, kind, direction and recipient, within groupMs.
       const prev = history ? historyDivider().previousElementSibling : log.lastElementChild;
@@ -105,7 +105,7 @@
     }
 
     /** One message's <li> (a header apart from the text), not yet placed anywhere. */
-    function messageItem({ kind, from, text, ts, own, to, state, mention }) {
+    function messageItem({ kind, from, text, ts, own, to, state, mention, account }) {
       const li = document.createElement('li');
       li.className = 'msg';
       li.dataset.kind = kind;
@@ -122,6 +122,11 @@
       author.dir = 'auto';
       author.title = from;
       meta.append(author);
+      if (account) { // an account's message (the server says so; never the page's guess)
+        const badge = span('badge account', t('account_badge'));
+        badge.title = t('account_badge_label');
+        meta.append(badge);
+      }
       if (kind === 'whisper') {
         meta.append(span('badge', own ? t('whisper_to_label', { id: to }) : t('whisper_from', { id: from })));
       }

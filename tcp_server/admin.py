@@ -21,6 +21,7 @@ import contextlib
 import json
 import logging
 import os
+import secrets
 import socket
 import stat
 import struct
@@ -28,7 +29,7 @@ import tempfile
 import time
 from collections.abc import Awaitable, Callable, Iterable
 from dataclasses import asdict
-from typing import Any, Protocol
+from typing import TYPE_CHECKING, Any, Protocol
 
 from .protocol.codes import ErrorReason
 from .protocol.encoders import JSON, LEGACY
@@ -38,6 +39,9 @@ from .protocol.moderation import Ban, Moderation, parse_duration
 from .protocol.scrollback import room_key
 from .protocol.session import Session
 from .room import Bus, RoomUnavailable, SessionStore
+
+if TYPE_CHECKING:
+    from .accounts.service import Accounts
 
 log = logging.getLogger("tcp_server.admin")
 
@@ -143,6 +147,7 @@ class Node(Protocol):
     bus: Bus
     shared: SharedRoom | None
     sessions: SessionStore | None
+    accounts: Accounts | None
 
     @property
     def members(self) -> Iterable[Member]: ...
@@ -385,6 +390,106 @@ class AdminServer:
                     f" in {room_key(str(room))}" if room is not None else "")
         return {"author": name, "deleted": deleted}
 
+    # ------------------------------------------------------------ accounts (never a password in a log line)
+
+    def _accounts(self) -> Accounts:
+        accounts = self.node.accounts
+        if accounts is None:
+            raise ValueError("this server has no accounts (they need a durable --database)")
+        return accounts
+
+    async def _hash(self, name: str, request: dict[str, Any]) -> tuple[str, str | None]:
+        """The hash of the request's password, or of a generated one (returned, to be printed once)."""
+        from .accounts.hasher import Busy
+        from .protocol.passwords import InvalidPassword, prepare_new_password
+
+        given = request.get("password")
+        generated = None if given else secrets.token_urlsafe(15)
+        password = str(given) if given else generated
+        assert password is not None
+        try:
+            prepared = prepare_new_password(name, password)
+        except InvalidPassword as exc:
+            raise ValueError(f"weak password: {exc.weak.reason}: {exc.weak.text}") from None
+        try:
+            hashed = await asyncio.wait_for(self._accounts().hashing.hash(prepared), 60.0)
+        except Busy:
+            raise ValueError("the hashing queue is full; try again") from None
+        return hashed, generated
+
+    def _end_sessions(self, key: str, why: str) -> list[str]:
+        """The account's connection on this node leaves (its 104), a session parked for a resume ends
+        (its 104, its token dead); with --redis the holding node is told to remove it."""
+        ended: list[str] = []
+        member = self._find(key)
+        if member is not None:
+            ended.append(member.session.name or key)
+            member.remove(ErrorReason.KICKED, why)
+        sessions = self.node.sessions
+        if sessions is not None:
+            ended += sessions.end_banned(lambda k, _address: k == key)
+        if not ended and self.node.shared is not None:
+            self.node.shared.kick(key, why)
+        return ended
+
+    async def account_add(self, request: dict[str, Any], who: str) -> dict[str, Any]:
+        from .store.accounts import AccountExists
+
+        name = normalize_id(str(request["id"]))
+        key = id_key(name)
+        accounts = self._accounts()
+        hashed, generated = await self._hash(name, request)
+        try:
+            await asyncio.wait_for(accounts.store.create(key, name, hashed), 10.0)
+        except AccountExists:
+            raise ValueError(f"{name!r} is registered already") from None
+        accounts.registry.add(key, name)
+        ended = self._end_sessions(key, "this ID was registered; log in with its password")  # a guest holding it
+        log.warning("admin %s added the account %s%s", who, name, f" (removed: {', '.join(ended)})" if ended else "")
+        return {"id": name, **({"password": generated} if generated else {})}
+
+    async def account_list(self, request: dict[str, Any], who: str) -> dict[str, Any]:
+        accounts = await asyncio.wait_for(self._accounts().store.all(), 10.0)
+        return {"accounts": [{"id": a.display, "created": a.created / 1000, "updated": a.updated / 1000,
+                              "locked": a.locked} for a in accounts]}
+
+    async def account_delete(self, request: dict[str, Any], who: str) -> dict[str, Any]:
+        name = normalize_id(str(request["id"]))
+        key = id_key(name)
+        accounts = self._accounts()
+        if not await asyncio.wait_for(accounts.store.delete(key), 10.0):
+            raise ValueError(f"{name!r} is not an account")
+        accounts.registry.remove(key)
+        ended = self._end_sessions(key, "this account was deleted")
+        log.warning("admin %s deleted the account %s (ended: %s)", who, name, ", ".join(ended) or "none")
+        return {"deleted": name, "ended": ended}
+
+    async def account_reset(self, request: dict[str, Any], who: str) -> dict[str, Any]:
+        name = normalize_id(str(request["id"]))
+        key = id_key(name)
+        accounts = self._accounts()
+        hashed, generated = await self._hash(name, request)
+        if not await asyncio.wait_for(accounts.store.set_hash(key, hashed), 10.0):
+            raise ValueError(f"{name!r} is not an account")
+        ended = self._end_sessions(key, "this account's password was reset")
+        log.warning("admin %s reset the password of %s (ended: %s)", who, name, ", ".join(ended) or "none")
+        return {"reset": name, "ended": ended, **({"password": generated} if generated else {})}
+
+    async def _set_locked(self, request: dict[str, Any], who: str, locked: bool) -> dict[str, Any]:
+        name = normalize_id(str(request["id"]))
+        key = id_key(name)
+        if not await asyncio.wait_for(self._accounts().store.set_locked(key, locked), 10.0):
+            raise ValueError(f"{name!r} is not an account")
+        ended = self._end_sessions(key, "this account was locked") if locked else []
+        log.warning("admin %s %s the account %s", who, "locked" if locked else "unlocked", name)
+        return {"locked" if locked else "unlocked": name, "ended": ended}
+
+    async def account_lock(self, request: dict[str, Any], who: str) -> dict[str, Any]:
+        return await self._set_locked(request, who, True)
+
+    async def account_unlock(self, request: dict[str, Any], who: str) -> dict[str, Any]:
+        return await self._set_locked(request, who, False)
+
     def _save(self, added: Ban | None = None, lifted: Ban | None = None) -> None:
         if self.bans_file:
             save_bans(self.bans_file, self.node.moderation)
@@ -414,4 +519,10 @@ _ACTIONS: dict[str, Callable[[AdminServer, dict[str, Any], str], Awaitable[dict[
     "unmute": AdminServer.unmute,
     "notice": AdminServer.notice,
     "history-delete": AdminServer.history_delete,
+    "account-add": AdminServer.account_add,
+    "account-list": AdminServer.account_list,
+    "account-delete": AdminServer.account_delete,
+    "account-reset": AdminServer.account_reset,
+    "account-lock": AdminServer.account_lock,
+    "account-unlock": AdminServer.account_unlock,
 }

@@ -10,6 +10,9 @@
     chat-admin notice TEXT
     chat-admin history delete --author ID [--room R]
     chat-admin history export [--room R] [--since DATE] [--database URL]
+    chat-admin account add|reset ID      (password: stdin's first line; none: one generated, printed once)
+    chat-admin account list
+    chat-admin account delete|lock|unlock ID
 
 The socket (``--socket``, env ``CHAT_ADMIN_SOCKET``) is the server's ``--admin-socket``;
 its file permissions decide who may use this. ``history export`` reads the database itself
@@ -80,7 +83,35 @@ def render(cmd: str, answer: dict[str, Any]) -> str:
         return f"unmuted {answer['unmuted']}"
     if cmd == "history-delete":
         return f"erased {answer['deleted']} stored message(s) of {answer['author']}"
+    if cmd.startswith("account-"):
+        return _render_account(cmd, answer)
     return f"sent: {answer['notice']}"
+
+
+def _render_account(cmd: str, answer: dict[str, Any]) -> str:
+    generated = f"\npassword (shown once): {answer['password']}" if "password" in answer else ""
+    ended = f"; ended: {', '.join(answer['ended'])}" if answer.get("ended") else ""
+    if cmd == "account-list":
+        rows = [f"{a['id']:<32} {_when(a['created']):<19}  {'locked' if a['locked'] else '-'}"
+                for a in answer["accounts"]]
+        return "\n".join([f"{'ID':<32} {'CREATED':<19}  LOCKED", *rows, f"{len(rows)} account(s)"])
+    if cmd == "account-add":
+        return f"added {answer['id']}{generated}"
+    if cmd == "account-reset":
+        return f"reset the password of {answer['reset']}{ended}{generated}"
+    if cmd == "account-delete":
+        return f"deleted {answer['deleted']}{ended}"
+    if cmd == "account-lock":
+        return f"locked {answer['locked']}{ended}"
+    return f"unlocked {answer['unlocked']}"
+
+
+def read_password(stream: Any) -> str | None:
+    """The first line of ``stream`` without its line ending (None: a terminal, or nothing: generate one)."""
+    if stream.isatty():
+        return None
+    line = stream.readline()
+    return line.rstrip("\r\n") or None
 
 
 def parser() -> argparse.ArgumentParser:
@@ -112,6 +143,15 @@ def parser() -> argparse.ArgumentParser:
     delete = hsub.add_parser("delete", help="erase an author's stored messages (through the server's socket)")
     delete.add_argument("--author", required=True, help="the author's ID (any spelling of the same ID)")
     delete.add_argument("--room", help="only in this room (default: every room)")
+    account = sub.add_parser("account", help="accounts: add, list, delete, reset, lock, unlock")
+    asub = account.add_subparsers(dest="account_cmd", required=True)
+    for name, text in (("add", "register ID; the password is stdin's first line, or one generated and printed once"),
+                       ("delete", "delete the account (its sessions end)"),
+                       ("reset", "a new password (stdin's first line, or generated); the account's sessions end"),
+                       ("lock", "refuse the account's logins (its sessions end)"),
+                       ("unlock", "allow the account's logins again")):
+        asub.add_parser(name, help=text).add_argument("id")
+    asub.add_parser("list", help="every account")
     export = hsub.add_parser("export", help="stored messages as JSON lines, oldest first (reads the database)")
     export.add_argument("--room", help="only this room")
     export.add_argument("--since", help="only from this date or time on: YYYY-MM-DD or ISO 8601 (UTC unless given)")
@@ -140,6 +180,10 @@ def payload_of(ns: argparse.Namespace) -> dict[str, Any]:
         out = {"cmd": "history-delete", "author": ns.author}
         if ns.room is not None:
             out["room"] = ns.room
+    if cmd == "account":
+        out = {"cmd": f"account-{ns.account_cmd}"}
+        if ns.account_cmd != "list":
+            out["id"] = ns.id
     return out
 
 
@@ -198,8 +242,13 @@ def main(argv: Sequence[str] | None = None) -> None:
         return
     if not ns.socket:
         p.error("where is the server? give --socket PATH (the server's --admin-socket) or set CHAT_ADMIN_SOCKET")
+    payload = payload_of(ns)
+    if payload["cmd"] in ("account-add", "account-reset"):
+        password = read_password(sys.stdin)
+        if password is not None:
+            payload["password"] = password
     try:
-        answer = request(ns.socket, payload_of(ns))
+        answer = request(ns.socket, payload)
     except (OSError, ValueError) as exc:
         print(f"chat-admin: cannot talk to the server at {ns.socket}: {exc}", file=sys.stderr)
         sys.exit(2)
@@ -209,7 +258,7 @@ def main(argv: Sequence[str] | None = None) -> None:
         print(f"chat-admin: {answer.get('error', 'refused')}", file=sys.stderr)
         sys.exit(1)
     if not ns.json:
-        print(render(payload_of(ns)["cmd"], answer))
+        print(render(payload["cmd"], answer))
 
 
 if __name__ == "__main__":

@@ -89,6 +89,18 @@ class ServerConfig:
     node_id: str | None = None
     redis_prefix: str = "hanchat:"
     node_timeout: float = 15.0
+    # accounts (a durable --database): 018 log in, 019 register, 020 change password
+    registration: str = "open"  # open: guests may register (019); admin: only chat-admin account add
+    guests: bool = True  # no: 001 is refused, everyone logs in
+    allow_plaintext_login: bool = False  # passwords on plaintext TCP from another host (not the TLS port)
+    login_per_account_address: int = 10  # failed logins in --login-window before a lockout (0: off)
+    login_per_address: int = 30
+    login_per_account: int = 100
+    login_window: float = 15 * 60.0
+    login_lockout: float = 60.0  # the first lockout; each further one doubles, up to --login-max-lockout
+    login_max_lockout: float = 3600.0
+    login_workers: int = 2  # argon2 hashes at once (threads)
+    login_queue: int = 32  # hashes waiting beyond those; past it: 109#login-busy
 
 
 def parse_mode(raw: str) -> int:
@@ -135,6 +147,7 @@ def config_problems(cfg: ServerConfig) -> list[str]:
     if cfg.tls_port is not None and not (cfg.tls_cert and cfg.tls_key):
         problems.append("--tls-port needs --tls-cert and --tls-key")
     problems += database_problems(cfg)
+    problems += account_problems(cfg)
     if cfg.tls_handshake_timeout <= 0:
         problems.append(f"--tls-handshake-timeout must be more than 0 seconds, not {cfg.tls_handshake_timeout}")
     return problems
@@ -158,6 +171,59 @@ def database_problems(cfg: ServerConfig) -> list[str]:
     if cfg.history_max < 0:
         problems.append(f"--history-max must be 0 (no bound) or more, not {cfg.history_max}")
     return problems
+
+
+def account_problems(cfg: ServerConfig) -> list[str]:
+    """The account flags."""
+    problems: list[str] = []
+    if cfg.registration not in ("open", "admin"):
+        problems.append(f"--registration is open or admin, not {cfg.registration!r}")
+    if min(cfg.login_per_account_address, cfg.login_per_address, cfg.login_per_account) < 0:
+        problems.append("--login-per-account-address, --login-per-address and --login-per-account must be >= 0")
+    if cfg.login_window <= 0 or cfg.login_lockout <= 0 or cfg.login_max_lockout < cfg.login_lockout:
+        problems.append("--login-window and --login-lockout must be > 0, --login-max-lockout >= --login-lockout")
+    if cfg.login_workers < 1 or cfg.login_queue < 0:
+        problems.append("--login-workers must be at least 1 and --login-queue 0 or more")
+    try:
+        durable = parse_database(cfg.database).durable
+    except DatabaseUrlError:
+        durable = True  # (said by database_problems)
+    if not cfg.guests and not durable:
+        problems.append("--guests no needs accounts, and accounts need a durable --database (not memory)")
+    return problems
+
+
+def add_account_arguments(parser: EnvArgumentParser) -> None:
+    """Accounts (018-020): who may register, whether guests may join, the password path, guessing limits."""
+    d = ServerConfig()
+    parser.add_env_argument("--registration", env="CHAT_REGISTRATION", choices=("open", "admin"),
+                            default=d.registration,
+                            help="open: a guest may keep its ID with 019; admin: only chat-admin account add")
+    parser.add_env_argument("--guests", env="CHAT_GUESTS", type=parse_bool, default=d.guests,
+                            help="yes: anyone may join with 001 (an ID nobody registered); no: log in only (018)")
+    parser.add_env_argument("--allow-plaintext-login", env="CHAT_ALLOW_PLAINTEXT_LOGIN", type=parse_bool,
+                            default=d.allow_plaintext_login,
+                            help="accept 018-020 on plaintext TCP from another host (default: TLS port or "
+                                 "loopback only; 109#needs-tls otherwise)")
+    parser.add_env_argument("--login-per-account-address", env="CHAT_LOGIN_PER_ACCOUNT_ADDRESS", type=int,
+                            default=d.login_per_account_address,
+                            help="failed logins to one account from one address in --login-window before a "
+                                 "lockout (0: no limit)")
+    parser.add_env_argument("--login-per-address", env="CHAT_LOGIN_PER_ADDRESS", type=int,
+                            default=d.login_per_address, help="failed logins from one address (0: no limit)")
+    parser.add_env_argument("--login-per-account", env="CHAT_LOGIN_PER_ACCOUNT", type=int,
+                            default=d.login_per_account,
+                            help="failed logins to one account from anywhere (0: no limit)")
+    parser.add_env_argument("--login-window", env="CHAT_LOGIN_WINDOW", type=float, default=d.login_window,
+                            help="seconds failed logins are counted over")
+    parser.add_env_argument("--login-lockout", env="CHAT_LOGIN_LOCKOUT", type=float, default=d.login_lockout,
+                            help="seconds of the first lockout; each further one of the same count doubles")
+    parser.add_env_argument("--login-max-lockout", env="CHAT_LOGIN_MAX_LOCKOUT", type=float,
+                            default=d.login_max_lockout, help="the longest lockout, in seconds")
+    parser.add_env_argument("--login-workers", env="CHAT_LOGIN_WORKERS", type=int, default=d.login_workers,
+                            help="password hashes computed at once (threads; each takes 19 MiB while it runs)")
+    parser.add_env_argument("--login-queue", env="CHAT_LOGIN_QUEUE", type=int, default=d.login_queue,
+                            help="password hashes that may wait beyond those; past it: 109#login-busy")
 
 
 def add_server_arguments(
@@ -267,6 +333,7 @@ def add_server_arguments(
                             help="address the metrics port listens on")
     parser.add_env_argument("--log-format", env="CHAT_LOG_FORMAT", choices=LOG_FORMATS, default=d.log_format,
                             help="text, or json: one JSON object a line for log shippers")
+    add_account_arguments(parser)
 
 
 def check_server_config(cfg: ServerConfig) -> None:

@@ -10,6 +10,7 @@ syscall per flush however many messages arrived in it.
 from __future__ import annotations
 
 import asyncio
+import ipaddress
 import logging
 import secrets
 import socket
@@ -35,17 +36,23 @@ from .protocol.limits import (
     peer_address,
 )
 from .protocol.moderation import Moderation
+from .protocol.passwords import Password
 from .protocol.scrollback import SEARCH_LIMIT
 from .protocol.session import (
+    Authenticate,
     Claim,
     Close,
     Deliver,
     Effect,
+    Enroll,
+    Enter,
     FetchPage,
     FindText,
+    LockedOut,
     Publish,
     Reattach,
     Rehome,
+    Rekey,
     Release,
     Reply,
     Session,
@@ -54,9 +61,11 @@ from .protocol.session import (
 from .protocol.states import ConnState
 from .protocol.table import Budget, spec_of
 from .room import Bus, Directory, History, Later, Resumable, RoomUnavailable, SessionStore
+from .room.recall import InMemorySessionStore
 from .stats import ServerStats
 
 if TYPE_CHECKING:
+    from .accounts.service import Accounts
     from .store.db import MessageStore
 
 log = logging.getLogger("tcp_server")
@@ -68,6 +77,15 @@ GRACE_MAX = 64
 """Connections held in that grace at once; past it, over-limit connections are refused at once."""
 QUERY_TIMEOUT = 10.0
 """Seconds a 016/017 may wait for the store before it is answered 109#unavailable."""
+ACCOUNT_TIMEOUT = 90.0
+"""Seconds an 018-020 may take in all (the hashing queue, the hash, the database), each step bounded too."""
+
+
+def is_loopback(address: str) -> bool:
+    try:
+        return ipaddress.ip_address(address).is_loopback
+    except ValueError:
+        return False
 
 
 class Node(Protocol):
@@ -79,6 +97,7 @@ class Node(Protocol):
     history: History | None
     sessions: SessionStore | None
     store: MessageStore | None
+    accounts: Accounts | None
     cursor_key: bytes | None
     address_limits: AddressLimits
     address_buckets: AddressBuckets | None
@@ -229,7 +248,13 @@ class ChatConnection(asyncio.Protocol):
     def _admit(self, address: str) -> None:
         """Count this connection and its address (at accept time, on every listener); refuse it when over."""
         node = self.node
-        self.session = Session(node.room.roster, address, node.config.gateway_secret, node.moderation, now_ms)
+        cfg = node.config
+        # Passwords only over a protected path: the TLS port, loopback (a gateway beside the server), or
+        # --allow-plaintext-login. A gateway's later 000 does not change it: its own connection is the path.
+        protected = self.tls is not None or is_loopback(address) or cfg.allow_plaintext_login
+        self.session = Session(node.room.roster, address, cfg.gateway_secret, node.moderation, now_ms,
+                               node.accounts.rules if node.accounts is not None else None, protected,
+                               self.encoder is LEGACY)
         if self.encoder is not LEGACY:  # the seed's client has no scrollback: never a 141 there
             self.session.cursor_key = node.cursor_key
         count = node.opened(self)
@@ -292,11 +317,12 @@ class ChatConnection(asyncio.Protocol):
         self.session.detach()
         return True
 
-    def replaced(self) -> None:
-        """Another connection resumed this session: leave the room quietly, say why, close."""
+    def replaced(self, detail: str = "this session was resumed by another connection") -> None:
+        """Another connection resumed this session (or logged in to its account): leave the room quietly,
+        say why, close."""
         self.session.detach()
         self.node.room.exit(self.session.key, self)
-        self.refuse(ErrorReason.REPLACED, "this session was resumed by another connection")
+        self.refuse(ErrorReason.REPLACED, detail)
 
     def _end_grace(self) -> None:
         if self.in_grace:
@@ -538,7 +564,7 @@ class ChatConnection(asyncio.Protocol):
                 case Deliver(key, frame):
                     node.bus.deliver(key, frame)
                 case Claim(name, key):
-                    answer = node.directory.try_claim(name, key)
+                    answer = node.directory.try_claim(name, key, self.session.account)
                     if isinstance(answer, Later):  # a shared directory: a round trip
                         node.loop.create_task(self._claim(name, key), name=f"claim {name}")
                     else:
@@ -559,21 +585,33 @@ class ChatConnection(asyncio.Protocol):
                     self._query(self._fetch(room, before, limit))
                 case FindText(room, query):
                     self._query(self._find(room, query))
+                case Authenticate(_, key, password):
+                    self._query(self._authenticate(key, password), ACCOUNT_TIMEOUT)
+                case Enter(name, key):
+                    self._enter(name, key)
+                case Enroll(name, key, password):
+                    self._query(self._enroll(name, key, password), ACCOUNT_TIMEOUT)
+                case Rekey(key, password):
+                    self._query(self._rekey(key, password), ACCOUNT_TIMEOUT)
+                case LockedOut(account, address, lockout):
+                    node.stats.lockouts[lockout.scope] += 1
+                    log.warning("login lockout of %s [%s] (count: %s): logins refused for %d s",
+                                account, address, lockout.scope, lockout.seconds)
                 case _:
                     assert_never(effect)
 
-    async def _claim(self, name: str, key: str) -> None:
+    async def _claim(self, name: str, key: str, login: bool = False) -> None:
         """A shared directory's claim: its answer, and the join's own echo on the bus (see
         :class:`tcp_server.local_room.Arrival`); the joiner enters when it has both."""
         node = self.node
         room = node.room
         arrival = room.expect(key)
         if arrival is None:  # another connection of this node is taking this ID right now
-            self._claimed(name, key, None)
+            self._claimed(name, key, None, login=login)
             return
         users: tuple[str, ...] | None = None
         try:
-            users = await node.directory.claim(name, key)
+            users = await node.directory.claim(name, key, self.session.account)
             if users is not None:
                 await asyncio.wait_for(arrival.echoed.wait(), ARRIVAL_TIMEOUT)
         except (RoomUnavailable, TimeoutError) as exc:
@@ -592,9 +630,10 @@ class ChatConnection(asyncio.Protocol):
             if not self.closing:
                 self.internal_error()
         room.arrived(key)
-        self._claimed(name, key, users, arrival)
+        self._claimed(name, key, users, arrival, login)
 
-    def _claimed(self, name: str, key: str, users: tuple[str, ...] | None, arrival: Arrival | None = None) -> None:
+    def _claimed(self, name: str, key: str, users: tuple[str, ...] | None, arrival: Arrival | None = None,
+                 login: bool = False) -> None:
         """The directory's answer to a join: in the room, or 101; then the frames that waited.
 
         ``arrival``: a shared directory's join, with what the room said since its echo.
@@ -606,6 +645,9 @@ class ChatConnection(asyncio.Protocol):
                 node.directory.release(key)
             return
         try:
+            if users is None and login:  # the account's session is held (elsewhere, or parked): take it over
+                node.loop.create_task(self._take_by_key(name, key), name="login takeover")
+                return
             if users is None:
                 self.apply(session.taken())
             else:
@@ -631,20 +673,23 @@ class ChatConnection(asyncio.Protocol):
         except Exception:
             self.internal_error()
 
-    def _query(self, work: Coroutine[Any, Any, list[Effect]]) -> None:
-        """A 016/017 reads the store: frames read meanwhile wait in order, reading paused, as for a claim."""
+    def _query(self, work: Coroutine[Any, Any, list[Effect]], timeout: float = QUERY_TIMEOUT) -> None:
+        """A 016/017 reads the store (an 018-020 the accounts): frames read meanwhile wait in order, reading
+        paused, as for a claim."""
         self.querying = True
         self._pause()
-        self.node.loop.create_task(self._answer(work), name="history query")
+        self.node.loop.create_task(self._answer(work, timeout), name="store query")
 
-    async def _answer(self, work: Coroutine[Any, Any, list[Effect]]) -> None:
+    async def _answer(self, work: Coroutine[Any, Any, list[Effect]], timeout: float = QUERY_TIMEOUT) -> None:
         try:
-            effects = await asyncio.wait_for(work, QUERY_TIMEOUT)
+            effects = await asyncio.wait_for(work, timeout)
         except Exception as exc:
             # Its kind only: a driver's message may quote a stored row.
-            log.warning("a history query failed: %s (%s)", type(exc).__name__,
+            log.warning("a store query failed: %s (%s)", type(exc).__name__,
                         type(getattr(exc, "orig", None)).__name__ if getattr(exc, "orig", None) else "-")
-            effects = [Reply(Error(ErrorReason.UNAVAILABLE, "the stored history cannot be read right now"))]
+            effects = [Reply(Error(ErrorReason.UNAVAILABLE, "the database cannot be used right now"))]
+            if self.session.state is ConnState.JOINING:  # a login that did not finish: the connection stays
+                effects = self.session.login_refused(ErrorReason.UNAVAILABLE, "the database cannot be used right now")
         self.querying = False
         if self.closing or self.transport is None:
             return
@@ -658,13 +703,136 @@ class ChatConnection(asyncio.Protocol):
         store = self.node.store
         assert store is not None
         rows = await store.before(room, before, limit)
-        return self.session.paged(room, [(m.seq, m.ts, m.author, m.text) for m in rows], limit)
+        return self.session.paged(room, [(m.seq, m.ts, m.author, m.text) for m in rows], limit,
+                                  [m.account for m in rows])
 
     async def _find(self, room: str, query: str) -> list[Effect]:
         store = self.node.store
         assert store is not None
         rows = await store.search(room, query, SEARCH_LIMIT)
-        return self.session.found([(m.seq, m.ts, m.author, m.text) for m in rows])
+        return self.session.found([(m.seq, m.ts, m.author, m.text) for m in rows], [m.account for m in rows])
+
+    # ------------------------------------------------------------ accounts (018-020)
+
+    async def _authenticate(self, key: str, password: Password) -> list[Effect]:
+        from .accounts.service import Outcome
+
+        accounts = self.node.accounts
+        assert accounts is not None
+        answer = await accounts.login(key, password)
+        session = self.session
+        if session.state is not ConnState.JOINING:  # gone meanwhile
+            return []
+        stats = self.node.stats
+        match answer.outcome:
+            case Outcome.OK:
+                stats.logins += 1
+                return session.verified(answer.display)
+            case Outcome.BAD:
+                stats.login_failures += 1
+                log.info("failed login to %s [%s]", key, session.address)
+                return session.bad_login()
+            case Outcome.LOCKED:
+                return session.login_refused(ErrorReason.ACCOUNT_LOCKED, "an operator locked this account")
+            case Outcome.BUSY:
+                return session.login_refused(ErrorReason.LOGIN_BUSY, "too many logins at once; try again")
+            case _:
+                return session.login_refused(ErrorReason.UNAVAILABLE, "accounts cannot be used right now")
+
+    def _enter(self, name: str, key: str) -> None:
+        """A verified login: take over the account's session where this node holds it (a live connection,
+        or one parked for a resume): no leave, no join; else a fresh join through the directory."""
+        node = self.node
+        old = node.room.members.get(key)
+        sessions = node.sessions
+        if old is not None and old is not self:
+            old.replaced("this account logged in on another connection")
+            self._took_over(name, key)
+            return
+        if isinstance(sessions, InMemorySessionStore) and sessions.is_parked(key):
+            sessions.end(key)  # its token dies; the room still lists it: the login continues it
+            self._took_over(name, key)
+            return
+        answer = node.directory.try_claim(name, key, True)
+        if isinstance(answer, Later):  # a shared directory: a round trip (then, if held, a takeover)
+            node.loop.create_task(self._claim(name, key, login=True), name=f"claim {name}")
+        else:
+            self._claimed(name, key, answer, login=True)
+
+    async def _take_by_key(self, name: str, key: str) -> None:
+        """A login whose account is held where this node cannot reach it directly (another node, live or
+        parked): its session's token, then the resume's take, which tells the holder ``109#replaced``."""
+        sessions = self.node.sessions
+        token: str | None = None
+        try:
+            if sessions is not None:
+                token = await asyncio.wait_for(sessions.token_of(key), QUERY_TIMEOUT)
+        except (RoomUnavailable, TimeoutError, OSError) as exc:
+            log.warning("login takeover of %s: the session store did not answer (%s)", name, type(exc).__name__)
+        if self.session.state is not ConnState.JOINING or self.closing:
+            return
+        if token is None:
+            self.apply(self.session.login_refused(ErrorReason.UNAVAILABLE,
+                                                  "the account's session is changing hands; try again"))
+            self._go_on()
+            return
+        await self._take(token, None, login=True)
+
+    def _took_over(self, name: str, key: str) -> None:
+        node = self.node
+        session = self.session
+        if self.timer is not None:
+            self.timer.cancel()
+            self.timer = None
+        room = node.room
+        room.enter(key, self)
+        sessions = node.sessions
+        token = (sessions.issue(name, key, session.address)
+                 if sessions is not None and self.encoder is not LEGACY else None)
+        history = node.history.recent() if node.history is not None else []
+        self.apply(session.took_over(room.roster.user_list().ids, token, history, node.oldest_seq()))
+        log.info("%s logged in [%s], taking over its session", name, session.address)
+
+    async def _enroll(self, name: str, key: str, password: Password) -> list[Effect]:
+        from .accounts.service import Outcome
+
+        accounts = self.node.accounts
+        assert accounts is not None
+        answer = await accounts.register(key, name, password)
+        session = self.session
+        match answer.outcome:
+            case Outcome.OK:
+                self.node.stats.registrations += 1
+                log.info("%s registered [%s]", name, session.address)
+                return session.enrolled()
+            case Outcome.EXISTS:
+                return session.account_refused(ErrorReason.ALREADY_REGISTERED, f"{name} is registered already")
+            case Outcome.BUSY:
+                return session.account_refused(ErrorReason.LOGIN_BUSY, "too many password requests; try again")
+            case Outcome.WEAK:
+                return session.account_refused(ErrorReason.WEAK_PASSWORD, "the password cannot be used")
+            case _:
+                return session.account_refused(ErrorReason.UNAVAILABLE, "accounts cannot be used right now")
+
+    async def _rekey(self, key: str, password: Password) -> list[Effect]:
+        from .accounts.service import Outcome
+
+        accounts = self.node.accounts
+        assert accounts is not None
+        session = self.session
+        answer = await accounts.change(key, session.name or key, password)
+        match answer.outcome:
+            case Outcome.OK:
+                log.info("%s changed its password [%s]", session.name, session.address)
+                return session.rekeyed()
+            case Outcome.BUSY:
+                return session.account_refused(ErrorReason.LOGIN_BUSY, "too many password requests; try again")
+            case Outcome.WEAK:
+                return session.account_refused(ErrorReason.WEAK_PASSWORD, "the password cannot be used")
+            case Outcome.BAD:
+                return session.account_refused(ErrorReason.NEEDS_LOGIN, "this account no longer exists")
+            case _:
+                return session.account_refused(ErrorReason.UNAVAILABLE, "accounts cannot be used right now")
 
     def _go_on(self) -> None:
         """The directory or the store answered: the frames read meanwhile, in order, then reading again."""
@@ -687,7 +855,7 @@ class ChatConnection(asyncio.Protocol):
             return
         self.node.loop.create_task(self._take(token, position), name="resume")
 
-    async def _take(self, token: str, position: int | None) -> None:
+    async def _take(self, token: str, position: int | None, login: bool = False) -> None:
         """Take the session: the store's answer, and with a shared store its announcement on the bus
         (an :class:`Arrival`, as for a claim): the member enters where its missed frames end."""
         node = self.node
@@ -726,6 +894,9 @@ class ChatConnection(asyncio.Protocol):
         try:
             if found is not None and found.gap:
                 self.apply(session.gap(node.config.resume_max_frames))  # the most a resume replays
+            elif found is None and login:
+                self.apply(session.login_refused(ErrorReason.UNAVAILABLE,
+                                                 "the account's session is changing hands; try again"))
             elif found is None:
                 self.apply(session.refused())
             else:
@@ -746,9 +917,14 @@ class ChatConnection(asyncio.Protocol):
                 # The room as it was where the missed frames end (at the announcement, with a shared store).
                 users = arrival.users if arrival is not None else room.roster.user_list().ids
                 missed = [*found.missed, *since]
-                self.apply(session.resumed(found.name, users, fresh, missed))
-                node.stats.resumes += 1
-                log.info("%s resumed [%s] (%d missed frames)", found.name, session.address, len(missed))
+                if login:  # a fresh client: the usual join's replies, not the missed frames
+                    history = node.history.recent() if node.history is not None else []
+                    self.apply(session.took_over(users, fresh, history, node.oldest_seq()))
+                    log.info("%s logged in [%s], taking over its session", found.name, session.address)
+                else:
+                    self.apply(session.resumed(found.name, users, fresh, missed))
+                    node.stats.resumes += 1
+                    log.info("%s resumed [%s] (%d missed frames)", found.name, session.address, len(missed))
             self._go_on()
         except Exception:
             self.internal_error()

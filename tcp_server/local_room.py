@@ -82,8 +82,9 @@ class Member(Protocol):
     def take_log(self, chunks: list[bytes], pos: int, shared: bytes) -> None:
         """A flush's encoded log from ``pos`` on (``shared``: all of it joined, for shareable encoders)."""
 
-    def replaced(self) -> None:
-        """Another connection resumed this member's session: leave quietly, tell the peer, close."""
+    def replaced(self, detail: str = ...) -> None:
+        """Another connection resumed this member's session (or logged in to its account): leave quietly,
+        tell the peer, close."""
 
 
 class LocalRoom:

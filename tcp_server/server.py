@@ -35,6 +35,7 @@ from .store.urls import parse_database
 from .tls import ServerTLS
 
 if TYPE_CHECKING:
+    from .accounts.service import Accounts
     from .metrics_http import ServerMetrics
     from .store.db import MessageStore
     from .store.gate import StoreGate
@@ -101,6 +102,8 @@ class ChatServer:
         self.store: MessageStore | None = None  # the durable history (--database other than memory)
         self.cursor_key: bytes | None = None  # signs 016's cursors; from the database (every node, every restart)
         self.gate: StoreGate | None = None  # the bus's subscriber in front of the room when there is a store
+        self.accounts: Accounts | None = None  # 018-020, with a durable database only
+        self._registry_task: asyncio.Task[None] | None = None
         self._retention: asyncio.Task[None] | None = None
 
     @property
@@ -130,6 +133,7 @@ class ChatServer:
         cfg = self.config
         if parse_database(cfg.database).durable:
             await self._open_store()
+            await self._open_accounts()
         self._room = LocalRoom(self._loop, self.stats, self.history, self.sessions)
         if self.store is not None:
             from .store.gate import LOBBY, StoredWindow, StoreGate
@@ -183,6 +187,21 @@ class ChatServer:
             raise
         self.history = window
         log.info("history kept in %s", url.safe())
+
+    async def _open_accounts(self) -> None:
+        """Accounts on the store's database: the registry of keys loaded, the hashing pool made."""
+        from .accounts.service import Accounts
+        from .protocol.guessing import GuessLimits
+
+        cfg = self.config
+        assert self.store is not None
+        limits = GuessLimits(cfg.login_per_account_address, cfg.login_per_address, cfg.login_per_account,
+                             cfg.login_window, cfg.login_lockout, cfg.login_max_lockout, ipv6_prefix=cfg.ipv6_prefix)
+        accounts = Accounts(self.store.engine, limits, registration_open=cfg.registration == "open",
+                            guests=cfg.guests, workers=cfg.login_workers, max_waiting=cfg.login_queue)
+        self.accounts = accounts
+        await accounts.start()
+        log.info("accounts on: %d registered", len(accounts.registry))
 
     async def _retain(self) -> None:
         """Retention (--history-days, --history-max): in batches, at start and then every RETENTION_INTERVAL."""
@@ -304,6 +323,10 @@ class ChatServer:
                 pass
         if self.gate is not None:
             await self.gate.stop()
+        if self._registry_task is not None:
+            self._registry_task.cancel()
+        if self.accounts is not None:
+            self.accounts.close()
         if self.store is not None:
             await self.store.close()
         log.info("chat server stopped")
@@ -339,6 +362,10 @@ class ChatServer:
         self.address_limits.sweep(now)
         if self.address_buckets is not None:
             self.address_buckets.sweep(now)
+        if self.accounts is not None:
+            self.accounts.guessing.sweep()
+            if self._registry_task is None or self._registry_task.done():  # another node's (or chat-admin's)
+                self._registry_task = self.loop.create_task(self.accounts.refresh(), name="account registry")
         self._sweeper = self.loop.call_later(AddressLimits.WINDOW, self._sweep)
 
     def connections_by_kind(self) -> dict[str, int]:

@@ -99,6 +99,7 @@ class ServerStats:
         "joins", "resumes", "leaves", "frames_in", "deliveries", "bytes_in", "bytes_out", "errors",
         "slow_reader_drops", "flood_refusals", "flush_seconds", "loop_lag_seconds",
         "redis_round_trip_seconds", "bus_lag_seconds", "nodes", "history_write_failures", "history_dropped",
+        "logins", "login_failures", "lockouts", "registrations",
     )
 
     def __init__(self) -> None:
@@ -121,6 +122,11 @@ class ServerStats:
         # The durable history (--database): failed batch writes, and messages an outage's bound let go unstored.
         self.history_write_failures = 0
         self.history_dropped = 0
+        # Accounts: logins that succeeded and failed (bad-login), lockouts started by scope, 019 registrations.
+        self.logins = 0
+        self.login_failures = 0
+        self.lockouts: dict[str, int] = {"account-address": 0, "address": 0, "account": 0}
+        self.registrations = 0
 
     # ------------------------------------------------------------ hooks for the server
 
@@ -218,6 +224,12 @@ class ServerCollector:
         yield CounterMetricFamily("hanchat_joins", "Users who joined", value=s.joins)
         yield CounterMetricFamily("hanchat_resumes", "Sessions taken back with 008 (a reload, a reconnect)",
                                   value=s.resumes)
+        yield CounterMetricFamily("hanchat_logins", "Logins with a right password (018)", value=s.logins)
+        yield CounterMetricFamily("hanchat_login_failures", "Logins refused as bad-login (wrong password or "
+                                  "no such account)", value=s.login_failures)
+        yield _labelled(CounterMetricFamily("hanchat_login_lockouts", "Guessing lockouts started, by what they "
+                                            "count", labels=["scope"]), s.lockouts)
+        yield CounterMetricFamily("hanchat_registrations", "IDs registered with 019", value=s.registrations)
         yield GaugeMetricFamily("hanchat_sessions_parked", "Dropped sessions this node keeps for a resume",
                                 value=server.sessions_parked())
         yield _labelled(CounterMetricFamily("hanchat_leaves", "Joined users who left, by cause",

@@ -116,10 +116,11 @@ def test_to_frame_refuses_what_the_server_would_call_too_long() -> None:
 @pytest.mark.parametrize(
     ("before", "online", "expected"),
     [
-        ("/", [], [("/m ", -1), ("/b ", -1), ("/who", -1), ("/more", -1), ("/search ", -1), ("/q", -1),
-                  ("/help", -1)]),
+        ("/", [], [("/m ", -1), ("/b ", -1), ("/who", -1), ("/more", -1), ("/search ", -1), ("/register", -1),
+                  ("/passwd", -1), ("/q", -1), ("/help", -1)]),
         ("/w", [], [("/who", -2)]),
         ("/h", [], [("/help", -2)]),
+        ("/re", [], [("/register", -3)]),
         ("/z", [], []),
         ("/m ", ["bob", "Bora", "carol"], [("bob ", 0), ("Bora ", 0), ("carol ", 0)]),
         ("/m b", ["bob", "Bora", "carol"], [("bob ", -1), ("Bora ", -1)]),

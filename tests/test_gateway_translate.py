@@ -20,6 +20,8 @@ from tcp_server.protocol import (
     parse_client,
     serialize,
 )
+from tcp_server.protocol.frames import ChangePassword, Login, Register
+from tcp_server.protocol.passwords import Password
 from web_gateway.translate import Refusal, decode_message, fold_newlines, to_frame
 
 # (browser message, own id, the frame it becomes, the frame's wire form)
@@ -51,6 +53,13 @@ TO_FRAME = [
      b"016#lobby#AAAA-_#0\n"),  # LIMIT's range is the server's to judge (109#malformed)
     ({"type": "search", "room": "lobby", "text": "%_ # 안녕\nx"}, "alice", Search("lobby", "%_ # 안녕 x"),
      "017#lobby#%_ # 안녕 x\n".encode()),
+    ({"type": "login", "id": "Alice", "password": "pa#ss word"}, None, Login("Alice", Password("pa#ss word")),
+     b"018#Alice#pa#ss word\n"),
+    ({"type": "login", "id": "alice", "password": ""}, None, Login("alice", Password("")), b"018#alice#\n"),
+    ({"type": "register", "password": "keep # this"}, "alice", Register(Password("keep # this")),
+     b"019#keep # this\n"),
+    ({"type": "passwd", "password": "new one #2"}, "alice", ChangePassword(Password("new one #2")),
+     b"020#new one #2\n"),
 ]
 
 
@@ -114,7 +123,23 @@ REFUSED = [
     ({"type": "search", "text": "hi"}, "alice", "malformed"),
     ({"type": "say", "text": "x" * 4096}, "alice", "too-long"),
     ({"type": "say", "text": "가" * 1400}, "alice", "too-long"),  # 4,200 bytes in UTF-8
+    ({"type": "login", "id": "bob", "password": "x"}, "alice", "already-joined"),
+    ({"type": "login", "id": "bad id", "password": "x"}, None, "bad-id"),
+    ({"type": "login", "id": "bob"}, None, "malformed"),
+    ({"type": "login", "id": "bob", "password": 12345678}, None, "malformed"),
+    ({"type": "login", "id": "bob", "password": "\ud800 lone"}, None, "malformed"),
+    ({"type": "login", "id": "bob", "password": "x" * 5000}, None, "too-long"),
+    ({"type": "register", "password": "long enough"}, None, "not-joined"),
+    ({"type": "passwd", "password": "long enough"}, None, "not-joined"),
+    ({"type": "register"}, "alice", "malformed"),
 ]
+
+
+def test_refusals_never_quote_a_password() -> None:
+    for msg in ({"type": "login", "id": "bob", "password": "x" * 5000 + "SECRET"},
+                {"type": "login", "id": "bad id", "password": "SECRET-pw"}):
+        got = to_frame(msg, None)
+        assert isinstance(got, Refusal) and "SECRET" not in got.text
 
 
 @pytest.mark.parametrize(("msg", "own", "reason"), REFUSED)
@@ -189,3 +214,15 @@ def test_a_bad_id_says_which_rule_it_broke(raw: str, rule: str, char: str | None
     assert event["reason"] == "bad-id" and event["rule"] == rule and event.get("char") == char
     whisper = to_frame({"type": "whisper", "to": raw, "text": "hi"}, "alice")
     assert isinstance(whisper, Refusal) and whisper.event()["rule"] == rule
+
+
+def test_every_password_rule_and_account_reason_has_a_page_sentence() -> None:
+    from tcp_server.protocol.codes import ErrorReason
+    from tcp_server.protocol.passwords import PasswordRule
+    from web_gateway.i18n import page_strings
+
+    for lang in ("ko", "en"):
+        strings = page_strings(lang)
+        assert all(f"password_rule:{rule}" in strings for rule in PasswordRule)
+        assert all(f"reason:{reason}" in strings for reason in ErrorReason)
+        assert strings["reason:needs-tls"]

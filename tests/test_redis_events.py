@@ -46,6 +46,9 @@ from tests.redis_fixtures import Connect, MakeNode, RedisServer
 WIRE: list[tuple[RoomEvent, str]] = [
     (RoomMessage("alice", "Alice", "hi", 1700000000000), '["m", "alice", "Alice", "hi", 1700000000000]'),
     (RoomMessage(None, "Alice", "hi", None), '["m", null, "Alice", "hi", null]'),
+    # An account's message and join carry a trailing 1; a guest's keep the spelling older nodes know.
+    (RoomMessage("alice", "Alice", "hi", 5, 1), '["m", "alice", "Alice", "hi", 5, 1]'),
+    (Joined("alice", "Alice", "node-a", 1), '["j", "alice", "Alice", "node-a", 1]'),
     (Whisper("bob", "Alice", "psst", 5), '["w", "bob", "Alice", "psst", 5]'),
     (Notice("maintenance at noon"), '["n", "maintenance at noon"]'),
     (Joined("alice", "Alice", "node0"), '["j", "alice", "Alice", "node0"]'),

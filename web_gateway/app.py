@@ -101,6 +101,23 @@ def real_address(request: web.BaseRequest, config: GatewayConfig) -> str:
     return client_address(peer_address(request), config.trusted_proxy, forwarded, xff)
 
 
+def protected(request: web.BaseRequest, config: GatewayConfig) -> bool:
+    """Whether passwords may come over this request's WebSocket: TLS to us, a trusted proxy that says the
+    browser used https (``Forwarded: proto=https``, else ``X-Forwarded-Proto: https``; the first hop's), or
+    a loopback peer that is not a trusted proxy (a browser on this machine)."""
+    if request.transport is not None and request.transport.get_extra_info("sslcontext") is not None:
+        return True
+    peer = parse_ip(peer_address(request))
+    if config.trusted_proxy and is_trusted(peer, config.trusted_proxy):  # (a proxy on loopback too: it says)
+        headers = request.headers
+        forwarded = ",".join(headers.getall("Forwarded", [])).lower()
+        protos = [part.strip().split("=", 1)[1].strip('"') for element in forwarded.split(",")
+                  for part in element.split(";") if part.strip().startswith("proto=")]
+        x_proto = headers.get("X-Forwarded-Proto", "").split(",")[0].strip().lower()
+        return (protos[0] == "https") if protos else x_proto == "https"
+    return peer is not None and peer.is_loopback
+
+
 def browser_host(request: web.BaseRequest, config: GatewayConfig) -> str:
     """The host the browser asked for: a trusted proxy's ``Forwarded: host=`` / ``X-Forwarded-Host``, else ``Host``."""
     if config.trusted_proxy and is_trusted(parse_ip(peer_address(request)), config.trusted_proxy):
@@ -174,7 +191,8 @@ async def websocket(request: web.Request) -> web.StreamResponse:
         buckets = request.app[MESSAGES_PER_ADDRESS]
         bridge = Bridge(ws, config, address, loop.time, page, request.app[STATS],
                         shared=(buckets, key) if buckets is not None else None, pool=request.app[POOL],
-                        online=request.app[ONLINE], presence=request.app[PRESENCE])
+                        online=request.app[ONLINE], presence=request.app[PRESENCE],
+                        secure=protected(request, config))
         bridges = request.app[BRIDGES]
         bridges.add(bridge)
         try:

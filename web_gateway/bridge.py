@@ -43,6 +43,7 @@ from tcp_server.protocol import (
     serialize,
 )
 from tcp_server.protocol.decoder import CLIENT_SIDE_MAX_LINE
+from tcp_server.protocol.frames import ChangePassword, Login, Register
 from tcp_server.protocol.limits import CONTROL_BURST, CONTROL_RATE, AddressBuckets, TokenBucket
 from tcp_server.protocol.table import Budget, spec_of
 from tcp_server.tls import backend_context
@@ -233,8 +234,10 @@ class Bridge:
         pool: BackendPool | None = None,
         online: Online | None = None,
         presence: Presence | None = None,
+        secure: bool = True,
     ) -> None:
         self.stats = stats if stats is not None else GatewayStats()
+        self.secure = secure  # passwords may come here: TLS, loopback, or a trusted proxy's https
         self.ws = ws
         self.pool = pool  # several servers: which to try first
         # The page's socket, for writing server output straight from a backend read (see send_frame).
@@ -346,13 +349,16 @@ class Bridge:
         if isinstance(frame, Refusal):
             await self.send([frame.event()])
             return
+        if not self.secure and isinstance(frame, (Login, Register, ChangePassword)):
+            await self.send([error_event("needs-tls", "passwords are only accepted over https")])
+            return
         backend = self.backend
         if backend is not None and backend.left:
             backend = None  # after 102 the server is closing that one; a new join needs a new one
         if isinstance(frame, Ping) and backend is None:
             await self.send([{"type": "pong", "token": frame.token}])  # nothing to ask the server yet
             return
-        if isinstance(frame, (Join, ResumeSession)) and backend is None:
+        if isinstance(frame, (Join, ResumeSession, Login)) and backend is None:
             backend = await self.open_backend()
             if backend is None:
                 return
@@ -360,7 +366,7 @@ class Bridge:
             await self.send([error_event("not-joined", "join first")])
             return
         backend.write(serialize(frame))
-        if isinstance(frame, (Join, ResumeSession)):
+        if isinstance(frame, (Join, ResumeSession, Login)):
             self.room.replaying = isinstance(frame, ResumeSession)
         if isinstance(frame, Leave):
             # Out of the room from now on: the 102 and the close follow on that connection,

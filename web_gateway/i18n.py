@@ -98,6 +98,43 @@ _PAGE: dict[str, dict[Lang, str]] = {
         "en": "Could not resume the session, so you joined afresh: messages said while you were away may be missing.",
     },
     "mention": {"ko": "나를 언급함", "en": "mentions you"},
+    "guest_title": {"ko": "손님으로 입장", "en": "Join as a guest"},
+    "login_title": {"ko": "로그인", "en": "Log in"},
+    "login": {"ko": "로그인", "en": "Log in"},
+    "password_label": {"ko": "비밀번호", "en": "Password"},
+    "new_password_label": {"ko": "새 비밀번호", "en": "New password"},
+    "password_again_label": {"ko": "비밀번호 확인", "en": "Password again"},
+    "password_empty": {"ko": "비밀번호를 입력해 주세요.", "en": "Enter your password."},
+    "password_mismatch": {"ko": "두 비밀번호가 다릅니다.", "en": "The two passwords differ."},
+    "account_title": {"ko": "계정", "en": "Account"},
+    "register_hint": {"ko": "이 ID를 내 계정으로 등록하면 다른 사람이 쓸 수 없습니다.",
+                      "en": "Keep this ID as your account: nobody else can use it then."},
+    "register": {"ko": "이 ID 등록하기", "en": "Keep this ID"},
+    "change_password": {"ko": "비밀번호 변경", "en": "Change password"},
+    "account_badge": {"ko": "등록", "en": "registered"},
+    "account_badge_label": {"ko": "등록된 사용자", "en": "registered user"},
+    "registered_notice": {"ko": "ID {id}을(를) 등록했습니다.", "en": "The ID {id} is now registered."},
+    "password_changed": {"ko": "비밀번호를 변경했습니다.", "en": "Your password was changed."},
+    "too_many_attempts": {"ko": "로그인 시도가 너무 많습니다. {seconds}초 후에 다시 시도해 주세요.",
+                          "en": "Too many login attempts. Try again in {seconds} seconds."},
+    "relogin": {"ko": "등록된 ID입니다. 비밀번호로 다시 로그인해 주세요.",
+                "en": "This ID is registered: log in with its password again."},
+}
+
+# The password rules (tcp_server/protocol/passwords.py PasswordRule), for a weak-password error's RULE.
+_PASSWORD_RULES: dict[str, dict[Lang, str]] = {
+    "empty": {"ko": "비밀번호를 입력해 주세요.", "en": "Enter a password."},
+    "too-short": {"ko": "비밀번호는 8자 이상이어야 합니다.", "en": "A password needs at least 8 characters."},
+    "too-long": {"ko": "비밀번호는 256자까지 쓸 수 있습니다.", "en": "A password may have at most 256 characters."},
+    "control": {"ko": "비밀번호에 제어 문자를 넣을 수 없습니다.",
+                "en": "A password cannot contain control characters."},
+    "invisible": {"ko": "비밀번호에 보이지 않는 문자가 들어 있습니다.",
+                  "en": "The password contains an invisible character."},
+    "not-allowed": {"ko": "비밀번호에 쓸 수 없는 문자(옛 한글 자모나 채움 문자 등)가 들어 있습니다.",
+                    "en": "The password contains a character that is not allowed (an old Hangul jamo or filler)."},
+    "same-as-id": {"ko": "비밀번호가 ID와 같습니다.", "en": "The password is the same as the ID."},
+    "common": {"ko": "너무 흔한 비밀번호입니다. 다른 비밀번호를 쓰세요.",
+               "en": "That password is one of the most common ones; choose another."},
 }
 
 # The ID rules (tcp_server/protocol/ids.py ID_RULES), for a bad-id error event's "rule".
@@ -161,6 +198,8 @@ def page_strings(lang: Lang) -> dict[str, str]:
         out[f"reason:{name}"] = value[lang]
     for rule, value in _ID_RULES.items():
         out[f"id_rule:{rule}"] = value[lang].replace("{max}", str(MAX_ID_LENGTH))
+    for rule, value in _PASSWORD_RULES.items():
+        out[f"password_rule:{rule}"] = value[lang]
     return out
 
 

@@ -38,7 +38,8 @@ from tcp_server.protocol import (
     normalize_id,
 )
 from tcp_server.protocol.events import Event, encode_event, encode_events, error_event
-from tcp_server.protocol.frames import FrameError
+from tcp_server.protocol.frames import ChangePassword, FrameError, Login, Register
+from tcp_server.protocol.passwords import Password
 from tcp_server.protocol.table import resume_token
 
 __all__ = [
@@ -50,8 +51,12 @@ __all__ = [
 # The gateway's own error reasons (the server's 109 reasons pass through as they are).
 GATEWAY_REASONS = (
     "bad-json", "unknown-type", "too-long", "flood", "not-joined", "already-joined",
-    "bad-id", "malformed", "backend-unavailable",
+    "bad-id", "malformed", "backend-unavailable", "needs-tls",
 )
+
+PASSWORD_TYPES = frozenset({"login", "register", "passwd"})
+"""Browser messages that carry a password: only on a protected WebSocket (TLS, loopback, or a trusted
+proxy that says https), and never in a log line."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -189,6 +194,23 @@ def to_frame(msg: Event, own_id: str | None, max_frame: int = DEFAULT_MAX_LINE) 
             frame = ResumeSession(resume_token("008", token), position)
         except FrameError as exc:
             return Refusal("malformed", exc.detail)  # the detail never quotes the token
+    elif kind == "login":
+        if own_id is not None:
+            return Refusal("already-joined", f"you are {own_id}")
+        name = _user_id(msg, "id")
+        if isinstance(name, Refusal):
+            return name
+        password = _field(msg, "password")
+        if isinstance(password, Refusal):
+            return password
+        frame = Login(name, Password(password))  # the server judges the password (never echoed)
+    elif kind in ("register", "passwd"):
+        if own_id is None:
+            return Refusal("not-joined", "join first")
+        password = _field(msg, "password")
+        if isinstance(password, Refusal):
+            return password
+        frame = Register(Password(password)) if kind == "register" else ChangePassword(Password(password))
     elif kind == "ping":
         token = _field(msg, "token")
         if isinstance(token, Refusal):

@@ -21,6 +21,7 @@ hash verifies against a dummy hash of the same parameters, and says False.
 from __future__ import annotations
 
 import asyncio
+import os
 import secrets
 import threading
 from collections.abc import Callable
@@ -32,6 +33,20 @@ import argon2
 from argon2.exceptions import InvalidHashError, VerificationError, VerifyMismatchError
 
 T = TypeVar("T")
+
+HASH_NICENESS = 10
+"""How much lower the hashing threads run than the event loop (Linux: a thread's own nice value), so that a
+login storm takes the CPU the room leaves, not the room's."""
+
+
+def _lower_priority() -> None:
+    """A pool thread's start: lower its own scheduling priority (best effort; where a thread cannot be
+    reniced on its own, nothing changes)."""
+    try:
+        tid = threading.get_native_id()
+        os.setpriority(os.PRIO_PROCESS, tid, min(19, os.getpriority(os.PRIO_PROCESS, tid) + HASH_NICENESS))
+    except (OSError, AttributeError):
+        pass
 
 
 @dataclass(frozen=True, slots=True)
@@ -87,7 +102,8 @@ class PasswordHashing:
         self._hasher = hasher if hasher is not None else params.hasher()
         self.workers = workers
         self.max_waiting = max_waiting
-        self._executor = ThreadPoolExecutor(max_workers=workers, thread_name_prefix="argon2")
+        self._executor = ThreadPoolExecutor(max_workers=workers, thread_name_prefix="argon2",
+                                            initializer=_lower_priority)
         self._lock = threading.Lock()
         self._admitted = 0  # running + waiting; lowered when the pool's job ends, not when its caller goes
         self._dummy: str | None = None

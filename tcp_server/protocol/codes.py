@@ -22,6 +22,9 @@ class ClientCode(StrEnum):
     RESUME = "008"
     OLDER = "016"
     SEARCH = "017"
+    LOGIN = "018"
+    REGISTER = "019"
+    PASSWORD = "020"
 
 
 class ServerCode(StrEnum):
@@ -42,6 +45,9 @@ class ServerCode(StrEnum):
     SESSION = "112"
     RESUMED = "113"
     NOTICE = "114"
+    REGISTERED = "130"
+    PASSWORD_CHANGED = "131"
+    ACCOUNTS = "132"
     OLDER = "140"
     PAGE = "141"
     FOUND = "142"
@@ -81,6 +87,23 @@ class ErrorReason(StrEnum):
     """A ``016`` CURSOR this server did not sign for that room (forged, foreign or garbled)."""
     NOT_IN_ROOM = "not-in-room"
     """A ``016``/``017`` for a room the connection is not in."""
+    BAD_LOGIN = "bad-login"
+    """``018``: wrong password or no such account (the same answer, in the same time)."""
+    TOO_MANY_ATTEMPTS = "too-many-attempts"
+    """``018`` refused at once: too many failed logins; TEXT is the seconds the lockout still lasts."""
+    NEEDS_TLS = "needs-tls"
+    """A password frame on a plaintext connection from another host (``--allow-plaintext-login`` allows it)."""
+    ACCOUNT_LOCKED = "account-locked"
+    LOGIN_BUSY = "login-busy"
+    """The hashing queue is full: try again; the connection stays."""
+    ALREADY_REGISTERED = "already-registered"
+    WEAK_PASSWORD = "weak-password"
+    """TEXT is ``RULE: sentence`` (RULE as :class:`tcp_server.protocol.passwords.PasswordRule`)."""
+    REGISTRATION_CLOSED = "registration-closed"
+    NEEDS_LOGIN = "needs-login"
+    """``019`` on a resumed session, ``020`` by a guest or after a resume, ``001`` with ``--guests no``."""
+    REGISTERED = "registered"
+    """``001`` for a registered ID: log in with ``018`` instead."""
 
 
 class OutputFormat(StrEnum):

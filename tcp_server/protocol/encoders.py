@@ -14,7 +14,7 @@ from typing import Protocol
 
 from .codes import ErrorReason, OutputFormat
 from .events import encode_event, to_event
-from .frames import Error, IdTaken, Left, Message, Pong, Resumed, ServerFrame, SessionToken
+from .frames import AccountList, Error, IdTaken, Left, Message, Pong, Resumed, ServerFrame, SessionToken, UserJoined
 from .table import serialize
 from .texts import render
 
@@ -43,6 +43,8 @@ class FramesEncoder:
     def encode(frame: ServerFrame) -> bytes:
         if type(frame) is Message:  # the hot path: a broadcast, already validated when parsed
             return f"105#{frame.sender}#{frame.message}\n".encode()
+        if type(frame) is UserJoined and frame.account:  # 103 keeps its seed meaning; 132 marks the account
+            return f"103#{frame.id}\n132#{frame.id}\n".encode()
         return serialize(frame)
 
     @staticmethod
@@ -60,8 +62,9 @@ class JsonEncoder:
     def encode(frame: ServerFrame) -> bytes:
         if type(frame) is Message:  # the same bytes as the generic path, without building a dict
             ts = "" if frame.ts is None else f',"ts":{frame.ts}'
+            account = ',"account":true' if frame.account else ""
             return (f'{{"type":"message","from":{encode_basestring(frame.sender)},'
-                    f'"text":{encode_basestring(frame.message)}{ts}}}\n').encode()
+                    f'"text":{encode_basestring(frame.message)}{ts}{account}}}\n').encode()
         return (encode_event(to_event(frame)) + "\n").encode()
 
     @staticmethod
@@ -88,7 +91,7 @@ class LegacyEncoder:
             return b"101"
         if isinstance(frame, Left):
             return b"102"
-        if isinstance(frame, (Pong, SessionToken, Resumed)):  # the seed's client cannot resume
+        if isinstance(frame, (Pong, SessionToken, Resumed, AccountList)):  # the seed's client cannot resume
             return b""
         return render(frame, "ko").encode()
 

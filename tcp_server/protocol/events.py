@@ -26,8 +26,8 @@ def to_event(frame: ServerFrame) -> Event:
     """Exactly one JSON event for every server frame: its type and keys come from the table.
 
     The values are the frame's own (a timestamp or a count stays a number); a field
-    that is not on the wire (a message's server timestamp) is added under its own
-    name when it is set.
+    that is not on the wire (a message's server timestamp, an account's flag) is added
+    under its own name when it is set.
     """
     spec = spec_of(frame)
     values = [getattr(frame, f.name) for f in dataclass_fields(frame)]
@@ -36,7 +36,7 @@ def to_event(frame: ServerFrame) -> Event:
     event: Event = {"type": spec.event}
     event.update(zip(spec.keys, values, strict=False))
     for f, value in zip(dataclass_fields(frame)[len(spec.keys):], values[len(spec.keys):], strict=True):
-        if value is not None:
+        if value is not None and value is not False:  # (an account flag only when it is one)
             event[f.name] = value
     return event
 

@@ -20,6 +20,7 @@ from dataclasses import dataclass, field
 from typing import ClassVar, Union
 
 from .codes import ClientCode, ErrorReason, OutputFormat, ServerCode
+from .passwords import Password
 
 
 class FrameError(ValueError):
@@ -191,8 +192,47 @@ class Search:
         return (self.room, self.query)
 
 
+# Frames that carry a password: compared (a test's tables) but never hashed (Password has no hash),
+# and their repr shows Password(<hidden>).
+
+
+@dataclass(slots=True)
+class Login:
+    """``018#ID#PASSWORD``: instead of ``001``, log in as the registered ID (PASSWORD keeps every ``#``)."""
+
+    id: str
+    password: Password
+    CODE: ClassVar[str] = ClientCode.LOGIN
+
+    def fields(self) -> tuple[str, ...]:
+        return (self.id, self.password.reveal())
+
+
+@dataclass(slots=True)
+class Register:
+    """``019#PASSWORD``: register the ID this connection joined with as a guest."""
+
+    password: Password
+    CODE: ClassVar[str] = ClientCode.REGISTER
+
+    def fields(self) -> tuple[str, ...]:
+        return (self.password.reveal(),)
+
+
+@dataclass(slots=True)
+class ChangePassword:
+    """``020#NEW``: a new password, on a connection that logged in with ``018`` (or registered) itself."""
+
+    password: Password
+    CODE: ClassVar[str] = ClientCode.PASSWORD
+
+    def fields(self) -> tuple[str, ...]:
+        return (self.password.reveal(),)
+
+
 ClientFrame = Union[
     GatewayHello, Join, Broadcast, Whisper, Leave, ListUsers, Ping, SetFormat, ResumeSession, FetchOlder, Search,
+    Login, Register, ChangePassword,
 ]
 
 
@@ -233,9 +273,11 @@ class Left:
 
 @dataclass(slots=True, unsafe_hash=True)
 class UserJoined:
-    """``103#ID``: someone joined."""
+    """``103#ID``: someone joined. ``account`` (not a wire field of 103): it logged in; the frames
+    encoder writes a ``132#ID`` right after it, the JSON event carries ``"account": true``."""
 
     id: str
+    account: bool = field(default=False, compare=False)
     CODE: ClassVar[str] = ServerCode.USER_JOINED
 
     def fields(self) -> tuple[str, ...]:
@@ -267,6 +309,8 @@ class Message:
     message: str
     ts: int | None = field(default=None, compare=False)
     seq: int | None = field(default=None, compare=False)
+    account: bool = field(default=False, compare=False)
+    """Its sender had logged in (``018``/``019``): the store remembers it beside the message."""
     CODE: ClassVar[str] = ServerCode.MESSAGE
 
     def fields(self) -> tuple[str, ...]:
@@ -338,6 +382,8 @@ class History:
     ts: int
     sender: str
     message: str
+    account: bool = field(default=False, compare=False)
+    """Its author had logged in (not a wire field: the JSON event says ``"account": true``)."""
     CODE: ClassVar[str] = ServerCode.HISTORY
 
     def fields(self) -> tuple[str, ...]:
@@ -385,6 +431,8 @@ class Older:
     ts: int
     sender: str
     message: str
+    account: bool = field(default=False, compare=False)
+    """Its author had logged in (not a wire field: the JSON event says ``"account": true``)."""
     CODE: ClassVar[str] = ServerCode.OLDER
 
     def fields(self) -> tuple[str, ...]:
@@ -412,6 +460,8 @@ class Found:
     ts: int
     sender: str
     message: str
+    account: bool = field(default=False, compare=False)
+    """Its author had logged in (not a wire field: the JSON event says ``"account": true``)."""
     CODE: ClassVar[str] = ServerCode.FOUND
 
     def fields(self) -> tuple[str, ...]:
@@ -430,8 +480,42 @@ class Searched:
         return (self.room, str(self.count))
 
 
+@dataclass(slots=True, unsafe_hash=True)
+class Registered:
+    """``130#ID``: the ID is now this connection's account (an answer to ``019``)."""
+
+    id: str
+    CODE: ClassVar[str] = ServerCode.REGISTERED
+
+    def fields(self) -> tuple[str, ...]:
+        return (self.id,)
+
+
+@dataclass(slots=True, unsafe_hash=True)
+class PasswordChanged:
+    """``131``: the new password is in force (an answer to ``020``)."""
+
+    CODE: ClassVar[str] = ServerCode.PASSWORD_CHANGED
+
+    def fields(self) -> tuple[str, ...]:
+        return ()
+
+
+@dataclass(slots=True, unsafe_hash=True)
+class AccountList:
+    """``132#ID#ID#…``: which of the online IDs are accounts (logged in), not guests. After ``107`` (those
+    of its list), and right after an account's ``103`` (that ID alone, in the same write)."""
+
+    ids: tuple[str, ...]
+    CODE: ClassVar[str] = ServerCode.ACCOUNTS
+
+    def fields(self) -> tuple[str, ...]:
+        return self.ids
+
+
 ServerFrame = Union[
     Joined, IdTaken, Left, UserJoined, UserLeft, Message, WhisperMessage,
     UserList, NoSuchUser, Error, Pong, History, SessionToken, Resumed, ServerNotice, Older, Page, Found, Searched,
+    Registered, PasswordChanged, AccountList,
 ]
 Frame = Union[ClientFrame, ServerFrame]

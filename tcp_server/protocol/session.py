@@ -16,9 +16,12 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Union, assert_never
 
+from .account_rules import AccountRules, JoinedBy
 from .codes import ErrorReason, OutputFormat
 from .frames import (
+    AccountList,
     Broadcast,
+    ChangePassword,
     ClientFrame,
     Error,
     FetchOlder,
@@ -32,12 +35,16 @@ from .frames import (
     Leave,
     Left,
     ListUsers,
+    Login,
     Message,
     NoSuchUser,
     Older,
     Page,
+    PasswordChanged,
     Ping,
     Pong,
+    Register,
+    Registered,
     Resumed,
     ResumeSession,
     Search,
@@ -52,8 +59,10 @@ from .frames import (
     Whisper,
     WhisperMessage,
 )
+from .guessing import Lockout
 from .ids import InvalidId, id_key, normalize_id
 from .moderation import Moderation
+from .passwords import Password, check_password
 from .roster import Roster
 from .scrollback import LOBBY, MAX_LIMIT, MIN_LIMIT, MIN_QUERY, Row, open_cursor, page_cursor, room_key
 from .states import ConnState, Move, next_state
@@ -152,7 +161,56 @@ class FindText:
     query: str
 
 
-Effect = Union[Reply, Publish, Deliver, Claim, Release, Close, UseFormat, Rehome, Reattach, FetchPage, FindText]
+@dataclass(slots=True)
+class Authenticate:
+    """``018``: verify ``password`` for the account of ``key`` (off the loop); answer with
+    :meth:`Session.verified`, :meth:`Session.bad_login` or :meth:`Session.login_refused`."""
+
+    name: str
+    key: str
+    password: Password
+
+
+@dataclass(slots=True)
+class Enter:
+    """A login was verified: join as ``name`` (the ID as registered), taking over any session the
+    account has (on this node or another: ``109#replaced`` there, no leave, no join); answer with
+    :meth:`Session.claimed` (a fresh join) or :meth:`Session.took_over`."""
+
+    name: str
+    key: str
+
+
+@dataclass(slots=True)
+class Enroll:
+    """``019``: register ``name`` with ``password`` (hash, store, registry); answer with
+    :meth:`Session.enrolled` or :meth:`Session.account_refused`."""
+
+    name: str
+    key: str
+    password: Password
+
+
+@dataclass(slots=True)
+class Rekey:
+    """``020``: store a hash of ``password`` for the account of ``key``; answer with
+    :meth:`Session.rekeyed` or :meth:`Session.account_refused`."""
+
+    key: str
+    password: Password
+
+
+@dataclass(slots=True)
+class LockedOut:
+    """A failed login started a lockout: the shell logs it (never the password) and counts it."""
+
+    account: str
+    address: str
+    lockout: Lockout
+
+
+Effect = Union[Reply, Publish, Deliver, Claim, Release, Close, UseFormat, Rehome, Reattach, FetchPage, FindText,
+               Authenticate, Enter, Enroll, Rekey, LockedOut]
 
 _CLOSE = Close()
 
@@ -163,10 +221,12 @@ class Session:
     """Protocol state for one connection: where it stands, and as whom."""
 
     __slots__ = ("roster", "moderation", "clock", "gateway_secret", "state", "name", "key", "address",
-                 "format_chosen", "_before_join", "cursor_key")
+                 "format_chosen", "_before_join", "cursor_key", "accounts", "protected", "legacy", "joined_by",
+                 "account")
 
     def __init__(self, roster: Roster, address: str, gateway_secret: str | None = None,
-                 moderation: Moderation | None = None, clock: Callable[[], int] | None = None) -> None:
+                 moderation: Moderation | None = None, clock: Callable[[], int] | None = None,
+                 accounts: AccountRules | None = None, protected: bool = True, legacy: bool = False) -> None:
         self.roster = roster  # the room as this node sees it: for 005 and a whisper's target
         self.moderation = moderation  # bans and mutes, when the node has an operator
         self.clock = clock  # the server's time for a message (ms since the epoch); None: messages carry none
@@ -178,6 +238,11 @@ class Session:
         self.format_chosen = False
         self._before_join = ConnState.NEW
         self.cursor_key: bytes | None = None  # the store's cursor key; None: no stored history (016/017 refused)
+        self.accounts = accounts  # None: accounts are off (no durable database): 018-020 get 109#unavailable
+        self.protected = protected  # TLS, loopback, or --allow-plaintext-login: passwords may travel here
+        self.legacy = legacy  # the seed's client: a registered ID is its 101
+        self.joined_by: JoinedBy | None = None
+        self.account = False  # in the room as an account (logged in, or registered here)
 
     @property
     def joined(self) -> bool:
@@ -199,7 +264,8 @@ class Session:
                 if self.moderation is not None and self.moderation.mutes and self.moderation.muted(self.key):
                     return [Reply(Error(ErrorReason.MUTED, "your message was not delivered"))]
                 assert self.name is not None
-                return [Publish(Message(self.name, message, self.clock() if self.clock else None), self.key)]
+                return [Publish(Message(self.name, message, self.clock() if self.clock else None,
+                                        account=self.account), self.key)]
             case Whisper(sender, to, message):
                 if not self._is_self(sender):
                     return self._mismatch()
@@ -236,6 +302,12 @@ class Session:
                 return self._older(room, cursor, limit)
             case Search(room, query):
                 return self._search(room, query)
+            case Login(raw_id, password):
+                return self._login(raw_id, password)
+            case Register(password):
+                return self._register(password)
+            case ChangePassword(password):
+                return self._change_password(password)
             case _:
                 assert_never(item)
 
@@ -270,17 +342,147 @@ class Session:
             name = normalize_id(raw)
         except InvalidId as exc:
             return [Reply(Error(ErrorReason.BAD_ID, str(exc)))]
-        if self.moderation is not None and (ban := self.moderation.banned(id_key(name), self.address)):
+        key = id_key(name)
+        if self.moderation is not None and (ban := self.moderation.banned(key, self.address)):
             return [Reply(Error(ErrorReason.BANNED, ban.reason))]
+        rules = self.accounts
+        if rules is not None:
+            if rules.registry.registered(key):  # any spelling with that key, online or not
+                if self.legacy:
+                    return [Reply(IdTaken())]
+                return [Reply(Error(ErrorReason.REGISTERED, f"{name} is registered; log in with 018"))]
+            if not rules.guests:
+                return [Reply(Error(ErrorReason.NEEDS_LOGIN, "this server admits accounts only; log in with 018"))]
         self._before_join = self.state
         self._move(Move.JOIN)
         self.name = name
-        self.key = id_key(name)
+        self.key = key
+        self.joined_by = JoinedBy.GUEST
         return [Claim(name, self.key)]
+
+    # ------------------------------------------------------------ accounts
+
+    def _password_path(self) -> list[Effect]:
+        """Why a password may not be sent here (accounts off, or a plaintext path); [] if it may."""
+        if self.accounts is None:
+            return [Reply(Error(ErrorReason.UNAVAILABLE, "this server has no accounts"))]
+        if not self.protected:
+            return [Reply(Error(ErrorReason.NEEDS_TLS, "send passwords over TLS only"))]
+        return []
+
+    def _login(self, raw_id: str, password: Password) -> list[Effect]:
+        refusal = self._password_path()
+        if refusal:
+            return refusal
+        rules = self.accounts
+        assert rules is not None
+        try:
+            name = normalize_id(raw_id)
+        except InvalidId as exc:
+            return [Reply(Error(ErrorReason.BAD_ID, str(exc)))]
+        key = id_key(name)
+        if self.moderation is not None and (ban := self.moderation.banned(key, self.address)):
+            return [Reply(Error(ErrorReason.BANNED, ban.reason))]
+        lock = rules.guessing.locked(key, self.address)
+        if lock is not None:  # at once, the right password included: no hashing while it lasts
+            return [Reply(Error(ErrorReason.TOO_MANY_ATTEMPTS, str(lock.seconds)))]
+        self._before_join = self.state
+        self._move(Move.JOIN)
+        self.name = name
+        self.key = key
+        return [Authenticate(name, key, password)]
+
+    def verified(self, display: str) -> list[Effect]:
+        """The password was right: the account's count starts again; join as the ID as registered."""
+        assert self.key is not None and self.accounts is not None
+        self.accounts.guessing.success(self.key, self.address)
+        self.name = display
+        self.joined_by = JoinedBy.LOGIN
+        self.account = True
+        return [Enter(display, self.key)]
+
+    def bad_login(self) -> list[Effect]:
+        """Wrong password or no such account (the same answer): counted; a lockout it starts is logged."""
+        key = self.key
+        assert key is not None and self.accounts is not None
+        lockout = self.accounts.guessing.failure(key, self.address)
+        effects: list[Effect] = []
+        if lockout is not None:
+            effects.append(LockedOut(key, self.address, lockout))
+        effects += self.login_refused(ErrorReason.BAD_LOGIN, "wrong ID or password")
+        return effects
+
+    def login_refused(self, reason: ErrorReason, detail: str) -> list[Effect]:
+        """A login that did not happen (locked account, busy, database down): the connection may try again."""
+        self._move(Move.TAKEN)
+        self.name = self.key = None
+        self.joined_by = None
+        self.account = False
+        return [Reply(Error(reason, detail))]
+
+    def _register(self, password: Password) -> list[Effect]:
+        refusal = self._password_path()
+        if refusal:
+            return refusal
+        rules = self.accounts
+        assert rules is not None and self.name is not None and self.key is not None
+        if self.joined_by is JoinedBy.RESUME:
+            return [Reply(Error(ErrorReason.NEEDS_LOGIN, "019 only on the connection that joined with 001"))]
+        if self.account or rules.registry.registered(self.key):
+            return [Reply(Error(ErrorReason.ALREADY_REGISTERED, f"{self.name} is registered already"))]
+        if not rules.registration_open:
+            return [Reply(Error(ErrorReason.REGISTRATION_CLOSED, "an operator creates accounts here"))]
+        weak = check_password(self.name, password.reveal())
+        if weak is not None:
+            return [Reply(Error(ErrorReason.WEAK_PASSWORD, f"{weak.reason}: {weak.text}"))]
+        return [Enroll(self.name, self.key, password)]
+
+    def enrolled(self) -> list[Effect]:
+        """Registered: this connection is the account's from now on (it may change the password)."""
+        assert self.name is not None and self.key is not None
+        self.joined_by = JoinedBy.LOGIN
+        self.account = True
+        self.roster.mark_account(self.key)
+        return [Reply(Registered(self.name))]
+
+    def _change_password(self, password: Password) -> list[Effect]:
+        refusal = self._password_path()
+        if refusal:
+            return refusal
+        assert self.name is not None and self.key is not None
+        if self.joined_by is not JoinedBy.LOGIN:
+            return [Reply(Error(ErrorReason.NEEDS_LOGIN, "020 only on a connection that logged in with 018"))]
+        weak = check_password(self.name, password.reveal())
+        if weak is not None:
+            return [Reply(Error(ErrorReason.WEAK_PASSWORD, f"{weak.reason}: {weak.text}"))]
+        return [Rekey(self.key, password)]
+
+    def rekeyed(self) -> list[Effect]:
+        return [Reply(PasswordChanged())]
+
+    def account_refused(self, reason: ErrorReason, detail: str) -> list[Effect]:
+        """A ``019``/``020`` the shell could not carry out (registered meanwhile, busy, database down)."""
+        return [Reply(Error(reason, detail))]
+
+    def _accounts_online(self, users: Sequence[str]) -> list[Effect]:
+        """The ``132`` after a ``107``: which of ``users`` are accounts (none: not sent)."""
+        if self.accounts is None:
+            return []
+        # From the roster's few account keys, not an id_key per user: a join in a big room stays cheap.
+        ids = list(self.roster.account_list().ids)
+        if self.account and self.name is not None and self.key is not None and not self.roster.is_account(self.key):
+            ids.append(self.name)  # our own join: the roster hears it after these replies
+        return [Reply(AccountList(tuple(ids)))] if ids else []
+
+    def took_over(self, users: tuple[str, ...], token: str | None = None, history: Sequence[Message] = (),
+                  oldest_seq: int | None = None) -> list[Effect]:
+        """A login took over the account's session (the older connection got ``109#replaced``): in the
+        room again without a leave or a join; the usual replies otherwise."""
+        return self.claimed(users, token, history, oldest_seq, announce=False)
 
     def claimed(
         self, users: tuple[str, ...], token: str | None = None, history: Sequence[Message] = (),
-        oldest_seq: int | None = None,
+        oldest_seq: int | None = None, announce: bool = True,
     ) -> list[Effect]:
         """The directory gave us the ID; ``users`` is everyone now in the room, in join order (us last).
 
@@ -291,11 +493,11 @@ class Session:
         """
         self._move(Move.CLAIMED)
         assert self.name is not None
-        effects: list[Effect] = [Publish(UserJoined(self.name), self.key), Reply(Joined(self.name)),
-                                 Reply(UserList(users))]
+        effects: list[Effect] = [Publish(UserJoined(self.name, self.account), self.key)] if announce else []
+        effects += [Reply(Joined(self.name)), Reply(UserList(users)), *self._accounts_online(users)]
         if token is not None:
             effects.append(Reply(SessionToken(token)))
-        effects += [Reply(History(m.ts or 0, m.sender, m.message)) for m in history]
+        effects += [Reply(History(m.ts or 0, m.sender, m.message, m.account)) for m in history]
         if self.cursor_key is not None and oldest_seq is not None:
             effects.append(Reply(Page(LOBBY, len(history), page_cursor(self.cursor_key, LOBBY, oldest_seq))))
         return effects
@@ -331,17 +533,22 @@ class Session:
             return refusal
         return [FindText(key, query)]
 
-    def paged(self, room: str, rows: Sequence[Row], limit: int) -> list[Effect]:
-        """The store's answer to a ``016``: ``140`` lines (oldest first), then ``141`` with the next cursor."""
+    def paged(self, room: str, rows: Sequence[Row], limit: int, accounts: Sequence[bool] = ()) -> list[Effect]:
+        """The store's answer to a ``016``: ``140`` lines (oldest first), then ``141`` with the next cursor.
+        ``accounts``: for each row, whether its author had logged in."""
         assert self.cursor_key is not None
-        effects: list[Effect] = [Reply(Older(LOBBY, ts, author, text)) for _, ts, author, text in rows]
+        marks = list(accounts) or [False] * len(rows)
+        effects: list[Effect] = [Reply(Older(LOBBY, ts, author, text, account))
+                                 for (_, ts, author, text), account in zip(rows, marks, strict=True)]
         oldest = rows[0][0] if len(rows) == limit else None  # fewer than asked: nothing older
         effects.append(Reply(Page(LOBBY, len(rows), page_cursor(self.cursor_key, room, oldest))))
         return effects
 
-    def found(self, rows: Sequence[Row]) -> list[Effect]:
+    def found(self, rows: Sequence[Row], accounts: Sequence[bool] = ()) -> list[Effect]:
         """The store's answer to a ``017``: ``142`` lines (newest first), then ``143``."""
-        effects: list[Effect] = [Reply(Found(LOBBY, ts, author, text)) for _, ts, author, text in rows]
+        marks = list(accounts) or [False] * len(rows)
+        effects: list[Effect] = [Reply(Found(LOBBY, ts, author, text, account))
+                                 for (_, ts, author, text), account in zip(rows, marks, strict=True)]
         effects.append(Reply(Searched(LOBBY, len(rows))))
         return effects
 
@@ -349,6 +556,7 @@ class Session:
         """The ID is someone else's: ask again."""
         self._move(Move.TAKEN)
         self.name = self.key = None
+        self.joined_by = None
         return [Reply(IdTaken())]
 
     def resumed(
@@ -358,8 +566,10 @@ class Session:
         self._move(Move.CLAIMED)
         self.name = name
         self.key = id_key(name)
-        return [Reply(Joined(name)), Reply(UserList(users)), Reply(SessionToken(token)),
-                *(Reply(frame) for frame in missed), Reply(Resumed(len(missed)))]
+        self.joined_by = JoinedBy.RESUME
+        self.account = self.accounts is not None and self.accounts.registry.registered(self.key)
+        return [Reply(Joined(name)), Reply(UserList(users)), *self._accounts_online(users),
+                Reply(SessionToken(token)), *(Reply(frame) for frame in missed), Reply(Resumed(len(missed)))]
 
     def resume_banned(self, name: str) -> list[Effect] | None:
         """A ban keeps ``name`` or this address out: checked on ``008`` as on ``001``. The session the

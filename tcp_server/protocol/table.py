@@ -19,7 +19,9 @@ from typing import Any
 
 from .codes import ErrorReason, OutputFormat
 from .frames import (
+    AccountList,
     Broadcast,
+    ChangePassword,
     ClientFrame,
     Error,
     FetchOlder,
@@ -34,12 +36,16 @@ from .frames import (
     Leave,
     Left,
     ListUsers,
+    Login,
     Message,
     NoSuchUser,
     Older,
     Page,
+    PasswordChanged,
     Ping,
     Pong,
+    Register,
+    Registered,
     Resumed,
     ResumeSession,
     Search,
@@ -56,6 +62,7 @@ from .frames import (
     has_control_chars,
 )
 from .limits import canonical_address
+from .passwords import Password
 from .states import ConnState
 
 # ----------------------------------------------------------------------------- fields
@@ -143,6 +150,11 @@ def address(code: str, value: str) -> str:
         raise FrameError(ErrorReason.MALFORMED, f"{code}: the address must be an IP address without a zone") from None
 
 
+def password(code: str, value: str) -> Password:
+    """A password: anything (the password rules judge it later, and never echo it); hidden from here on."""
+    return Password(value)
+
+
 def output_format(code: str, value: str) -> OutputFormat:
     try:
         return OutputFormat(value)
@@ -219,6 +231,9 @@ CLIENT_SPECS: tuple[FrameSpec, ...] = (
               budget=Budget.MESSAGE),
     FrameSpec(FetchOlder, "016", (room, cursor, count), states=_JOINED, budget=Budget.MESSAGE),
     FrameSpec(Search, "017", (room, text), tail=True, states=_JOINED, budget=Budget.SEARCH),
+    FrameSpec(Login, "018", (raw, password), tail=True, states=_PRE_JOIN, budget=Budget.MESSAGE),
+    FrameSpec(Register, "019", (password,), tail=True, states=_JOINED, budget=Budget.MESSAGE),
+    FrameSpec(ChangePassword, "020", (password,), tail=True, states=_JOINED, budget=Budget.MESSAGE),
 )
 
 SERVER_SPECS: tuple[FrameSpec, ...] = (
@@ -237,6 +252,9 @@ SERVER_SPECS: tuple[FrameSpec, ...] = (
     FrameSpec(SessionToken, "112", (resume_token,), event="session", keys=("token",)),
     FrameSpec(Resumed, "113", (count,), event="resumed", keys=("missed",)),
     FrameSpec(ServerNotice, "114", (raw,), tail=True, event="notice", keys=("text",), counted=True),
+    FrameSpec(Registered, "130", (raw,), event="registered", keys=("id",)),
+    FrameSpec(PasswordChanged, "131", (), event="password_changed"),
+    FrameSpec(AccountList, "132", (raw,), variadic=True, event="accounts", keys=("ids",)),
     FrameSpec(Older, "140", (raw, count, raw, raw), tail=True, event="older", keys=("room", "ts", "from", "text")),
     FrameSpec(Page, "141", (raw, count, raw), event="page", keys=("room", "count", "cursor")),
     FrameSpec(Found, "142", (raw, count, raw, raw), tail=True, event="found", keys=("room", "ts", "from", "text")),

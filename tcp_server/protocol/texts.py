@@ -13,6 +13,7 @@ from typing import Literal, assert_never
 
 from .codes import ErrorReason
 from .frames import (
+    AccountList,
     Error,
     Found,
     History,
@@ -23,7 +24,9 @@ from .frames import (
     NoSuchUser,
     Older,
     Page,
+    PasswordChanged,
     Pong,
+    Registered,
     Resumed,
     Searched,
     ServerFrame,
@@ -63,6 +66,10 @@ _TEXTS: dict[str, dict[Lang, str]] = {
     "searched": {"ko": "검색 결과 {count}개.", "en": "{count} message(s) found."},
     "resumed": {"ko": "다시 연결되었습니다. 놓친 메시지 {missed}개를 위에 표시했습니다.",
                 "en": "Reconnected: {missed} missed message(s) shown above."},
+    "registered": {"ko": "ID {id}을(를) 등록했습니다. 이제 비밀번호로 로그인할 수 있습니다.",
+                   "en": "The ID {id} is now registered: log in with your password from now on."},
+    "password_changed": {"ko": "비밀번호를 변경했습니다.", "en": "Your password was changed."},
+    "accounts": {"ko": "[등록 사용자] {ids}", "en": "[Registered users] {ids}"},
     # log lines, as the seed's server console printed them
     "log_connected": {"ko": "{id} 사용자가 연결되었습니다.", "en": "{id} connected."},
     "log_disconnected": {"ko": "{id} 사용자가 접속을 해제하였습니다.", "en": "{id} disconnected."},
@@ -125,6 +132,34 @@ _REASONS: dict[ErrorReason, dict[Lang, str]] = {
         "ko": "채팅방을 일시적으로 사용할 수 없습니다. 잠시 후 다시 시도해주세요.",
         "en": "The chat room is unavailable right now; try again later.",
     },
+    ErrorReason.BAD_LOGIN: {"ko": "ID 또는 비밀번호가 올바르지 않습니다.", "en": "Wrong ID or password."},
+    ErrorReason.TOO_MANY_ATTEMPTS: {
+        "ko": "로그인 시도가 너무 많습니다. 표시된 시간(초) 후에 다시 시도해주세요.",
+        "en": "Too many login attempts; try again after the seconds shown.",
+    },
+    ErrorReason.NEEDS_TLS: {
+        "ko": "암호화된 연결(TLS)에서만 비밀번호를 보낼 수 있습니다.",
+        "en": "Passwords may only be sent over an encrypted (TLS) connection.",
+    },
+    ErrorReason.ACCOUNT_LOCKED: {"ko": "운영자가 이 계정을 잠갔습니다.", "en": "An operator has locked this account."},
+    ErrorReason.LOGIN_BUSY: {
+        "ko": "로그인 요청이 많습니다. 잠시 후 다시 시도해주세요.",
+        "en": "Too many logins right now; try again in a moment.",
+    },
+    ErrorReason.ALREADY_REGISTERED: {"ko": "이미 등록된 ID입니다.", "en": "That ID is already registered."},
+    ErrorReason.WEAK_PASSWORD: {"ko": "사용할 수 없는 비밀번호입니다.", "en": "That password cannot be used."},
+    ErrorReason.REGISTRATION_CLOSED: {
+        "ko": "이 서버에서는 운영자만 계정을 만들 수 있습니다.",
+        "en": "On this server only an operator can create accounts.",
+    },
+    ErrorReason.NEEDS_LOGIN: {
+        "ko": "비밀번호로 로그인한 연결에서만 할 수 있습니다.",
+        "en": "Only a connection that logged in with its password can do that.",
+    },
+    ErrorReason.REGISTERED: {
+        "ko": "등록된 ID입니다. 비밀번호로 로그인해주세요.",
+        "en": "That ID is registered; log in with its password.",
+    },
 }
 
 
@@ -175,6 +210,12 @@ def render(frame: ServerFrame, lang: Lang = "ko") -> str:
             return text("page", lang, count=str(count)) + ("" if cursor else " " + text("page_end", lang))
         case Searched(_, count):
             return text("searched", lang, count=str(count))
+        case Registered(name):
+            return text("registered", lang, id=name)
+        case PasswordChanged():
+            return text("password_changed", lang)
+        case AccountList(ids):
+            return text("accounts", lang, ids=" ".join(ids))
         case _:
             assert_never(frame)
 

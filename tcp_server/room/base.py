@@ -40,14 +40,16 @@ LATER = Later()
 class Directory(Protocol):
     """Who holds which ID, across every node."""
 
-    def try_claim(self, name: str, key: str) -> tuple[str, ...] | None | Later:
+    def try_claim(self, name: str, key: str, account: bool = False) -> tuple[str, ...] | None | Later:
         """:meth:`claim` answered at once when this directory can (in memory), else :data:`LATER`.
 
         A join storm then costs no task and no loop iteration per join where none is needed.
         """
 
-    async def claim(self, name: str, key: str) -> tuple[str, ...] | None:
+    async def claim(self, name: str, key: str, account: bool = False) -> tuple[str, ...] | None:
         """Take ``name`` (unique by ``key``); everyone in the room in join order (``name`` last), or None if taken.
+
+        ``account``: the joiner logged in; a directory that announces the join itself says so with it.
 
         Raises :class:`RoomUnavailable` when the directory cannot answer.
         """
@@ -179,6 +181,10 @@ class SessionStore(Protocol):
 
     def end(self, key: str) -> None:
         """The session is over (``004``): its token dies, nothing is kept."""
+
+    async def token_of(self, key: str) -> str | None:
+        """The live token of ``key``'s session (a login takes the account's session over with it, as a
+        resume would: wherever it is, live or parked); None when it has none. Never log it."""
 
     def end_banned(self, banned: Callable[[str, str], object]) -> list[str]:
         """A ban came into force: every parked session of this node for which ``banned(key, address)``

@@ -16,14 +16,14 @@ class InMemoryDirectory:
     def __init__(self) -> None:
         self._names: dict[str, str] = {}  # key -> ID, insertion order = join order
 
-    def try_claim(self, name: str, key: str) -> tuple[str, ...] | None:
+    def try_claim(self, name: str, key: str, account: bool = False) -> tuple[str, ...] | None:
         names = self._names
         if key in names:
             return None
         names[key] = name
         return tuple(names.values())
 
-    async def claim(self, name: str, key: str) -> tuple[str, ...] | None:
+    async def claim(self, name: str, key: str, account: bool = False) -> tuple[str, ...] | None:
         return self.try_claim(name, key)
 
     def release(self, key: str) -> None:

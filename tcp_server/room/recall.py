@@ -169,6 +169,10 @@ class InMemorySessionStore:
         self._trim()
         return Resumable(session.name, key, parked, missed)
 
+    async def token_of(self, key: str) -> str | None:
+        session = self._sessions.get(key)
+        return session.token if session is not None else None
+
     def end(self, key: str) -> None:
         session = self._sessions.pop(key, None)
         if session is None:

@@ -77,10 +77,10 @@ class RedisDirectory:
     def __init__(self, link: RedisLink) -> None:
         self.link = link
 
-    def try_claim(self, name: str, key: str) -> Later:
+    def try_claim(self, name: str, key: str, account: bool = False) -> Later:
         return LATER  # a claim is a script in Redis: always a round trip
 
-    async def claim(self, name: str, key: str) -> tuple[str, ...] | None:
+    async def claim(self, name: str, key: str, account: bool = False) -> tuple[str, ...] | None:
         link = self.link
         if not link.subscribed:
             if link.ever_ready:
@@ -90,7 +90,8 @@ class RedisDirectory:
             except TimeoutError:
                 raise RoomUnavailable("the shared room's Redis is not reachable yet") from None
         k = link.keys
-        payload = encode(Joined(key, name, link.node))  # the node: see Subscriber.joined
+        # The node: see Subscriber.joined; an account's join is marked (older nodes read four fields).
+        payload = encode(Joined(key, name, link.node, 1 if account else None))
         # Through the ordered writer: a claim comes after this node's earlier releases (a user who
         # leaves and joins again is not told their own ID is taken), and a storm of joins shares
         # one round trip per batch.

@@ -60,7 +60,7 @@ class RedisBus:
 
     def publish(self, frame: RoomFrame, exclude: str | None) -> None:
         if isinstance(frame, Message):  # its publish kind names who is not sent it: the sessions' positions
-            self._send(RoomMessage(exclude, frame.sender, frame.message, frame.ts))
+            self._send(RoomMessage(exclude, frame.sender, frame.message, frame.ts, 1 if frame.account else None))
         elif isinstance(frame, ServerNotice):  # chat-admin notice: to every node
             self._send(Notice(frame.text))
         # UserJoined / UserLeft: already published by the claim / release script.
@@ -132,9 +132,9 @@ class RedisBus:
         sub = self._subscriber
         link = self.link
         match event:
-            case RoomMessage(exclude, sender, text, ts):
+            case RoomMessage(exclude, sender, text, ts, account):
                 if sub is not None:
-                    sub.room_event(Message(sender, text, ts, seq), exclude)
+                    sub.room_event(Message(sender, text, ts, seq, account=account == 1), exclude)
             case Whisper(key, sender, text, ts):
                 if sub is not None:
                     sub.whisper(key, WhisperMessage(sender, text, ts))
@@ -158,11 +158,11 @@ class RedisBus:
                         link.watcher.replaced(key)
                 elif sub is not None and ref is not None:
                     sub.joined(ref, key)  # this node's take: the resumed member takes the room from here
-            case Joined(key, name, node):
+            case Joined(key, name, node, account):
                 if key not in self.view:  # already there: the load saw it
                     self.view[key] = name
                     if sub is not None:
-                        sub.room_event(UserJoined(name), key)
+                        sub.room_event(UserJoined(name, account == 1), key)
                 if sub is not None and node is not None and node == link.node:
                     sub.joined(key, key)  # this node's claim: its joiner takes the room from here
             case Left(key, name):

@@ -33,6 +33,7 @@ class RoomMessage:
     sender: str
     text: str
     ts: int | None = None
+    account: int | None = None  # 1: its sender is logged in to an account (absent from older nodes)
 
 
 @dataclass(frozen=True)
@@ -68,6 +69,7 @@ class Joined:
     key: str
     name: str
     node: str | None = None
+    account: int | None = None  # 1: an account's join (absent from older nodes and the scripts)
 
 
 @dataclass(frozen=True)
@@ -171,8 +173,12 @@ def arity(cls: type[RoomEvent]) -> tuple[int, int]:
 
 
 def to_list(event: RoomEvent) -> list[Any]:
-    """``[tag, field...]``, every field written (absent trailing fields are only for decoding)."""
-    return [event.TAG, *(getattr(event, name) for name in field_names(type(event)))]
+    """``[tag, field...]``, every field written but a trailing ``account`` that is None: a guest's event
+    keeps the spelling older nodes know (other absent trailing fields are only for decoding)."""
+    values = [getattr(event, name) for name in field_names(type(event))]
+    if field_names(type(event))[-1:] == ("account",) and values[-1] is None:
+        values.pop()
+    return [event.TAG, *values]
 
 
 def encode(event: RoomEvent) -> str:

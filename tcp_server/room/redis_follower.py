@@ -84,5 +84,5 @@ class Follower(SharedModeration, Liveness):
                     log.warning("a malformed history entry was skipped: %s", exc)
                     continue
                 if isinstance(event, RoomMessage):
-                    frames.append(Message(event.sender, event.text, event.ts))
+                    frames.append(Message(event.sender, event.text, event.ts, account=event.account == 1))
             self.on_history(frames)

@@ -14,12 +14,12 @@ node to meet this Redis's state), ``P alive:NODE`` (heartbeat, with a TTL),
 log stream, comma-separated, in order (``-`` when none is logged: whispers, or no
 log), TS the publish time (Redis's
 clock, epoch seconds with microseconds: the bus-lag metric), JSON is
-``["m", exclude, sender, text, ts]``, ``["w", key, sender, text, ts]``,
+``["m", exclude, sender, text, ts]`` (``, 1]`` after ts: an account's message), ``["w", key, sender, text, ts]``,
 ``["n", text]`` (an operator's notice), ``["x", key, node, ref]`` (a session resumed
 on ``node``; ``ref``: the taker's, see ``Subscriber.joined``), ``["b"]`` (the bans
 changed: reload ``P bans``), ``["u"]`` (the mutes changed: reload ``P mutes``),
 ``["k", key, reason]`` (an operator kicked ``key``: its node removes it),
-``["j", key, name, node]`` (``node``: who claimed it), ``["l", key, name]``, or an
+``["j", key, name, node]`` (``node``: who claimed it; ``, 1]`` after it: an account's join), ``["l", key, name]``, or an
 array of such arrays (the events one node queued in one turn, in order). These are the
 entries of the event table, :mod:`.redis_events` (``tests/test_redis_events.py`` checks
 that the events built here keep its field order).

@@ -93,7 +93,8 @@ class RedisHistory(InMemoryHistory):
 def encode(frame: ServerFrame, key: str) -> str:
     """A frame kept for a parked session, as the channel's events spell it (times kept)."""
     if isinstance(frame, Message):
-        return events.encode(events.RoomMessage(None, frame.sender, frame.message, frame.ts))
+        return events.encode(events.RoomMessage(None, frame.sender, frame.message, frame.ts,
+                                                1 if frame.account else None))
     if isinstance(frame, WhisperMessage):
         return events.encode(events.Whisper(key, frame.sender, frame.message, frame.ts))
     return events.encode(events.KeptFrame(serialize(frame).decode().rstrip("\n")))
@@ -111,14 +112,14 @@ def decode(raw: Any, key: str, whispers: bool = True) -> ServerFrame | None:
         log.warning("a malformed kept or logged event was skipped: %s", exc)
         return None
     match event:
-        case events.RoomMessage(exclude, sender, text, ts):
-            return None if exclude == key else Message(sender, text, ts)
+        case events.RoomMessage(exclude, sender, text, ts, account):
+            return None if exclude == key else Message(sender, text, ts, account=account == 1)
         case events.Whisper(to, sender, text, ts):
             return WhisperMessage(sender, text, ts) if whispers and to == key else None
         case events.Notice(text):
             return ServerNotice(text)
-        case events.Joined(who, name, _):
-            return None if who == key else UserJoined(name)
+        case events.Joined(who, name, _, account):
+            return None if who == key else UserJoined(name, account == 1)
         case events.Left(who, name):
             return None if who == key else UserLeft(name)
         case events.KeptFrame(line):
@@ -257,6 +258,14 @@ class RedisSessionStore:
         kept = [str(e) for e in result[4:4 + count]]
         events = [str(e) for e in result[4 + count:]]
         return Resumable(name, key, kind == "parked", merge(kept, events, key, whispers=position is not None))
+
+    async def token_of(self, key: str) -> str | None:
+        link = self.link
+        if not link.subscribed:
+            raise RoomUnavailable("the shared room's Redis is not reachable")
+        token = await asyncio.wait_for(link.client.hget(f"{self._prefix}sess:{key}", "token"), COMMAND_TIMEOUT)
+        link.commands += 1
+        return str(token) if token else None
 
     def end(self, key: str) -> None:
         self._mine.pop(key, None)

@@ -63,14 +63,17 @@ class StoredMessage:
     author: str
     author_key: str
     text: str
+    account: bool = False
+    """Its author had logged in (an account's message, not a guest's)."""
 
     def row(self) -> dict[str, Any]:
         return {"room": self.room, "seq": self.seq, "ts": self.ts, "author": self.author,
-                "author_key": self.author_key, "body": self.text, "folded": fold(self.text)}
+                "author_key": self.author_key, "body": self.text, "folded": fold(self.text),
+                "account": self.account}
 
 
 def _message(row: Any) -> StoredMessage:
-    return StoredMessage(row.room, row.seq, row.ts, row.author, row.author_key, row.body)
+    return StoredMessage(row.room, row.seq, row.ts, row.author, row.author_key, row.body, bool(row.account))
 
 
 _FTS = table("messages_fts", column("rowid"))
@@ -82,7 +85,7 @@ _SQLITE_INSERT = ("INSERT INTO messages (room, seq, ts, author, author_key, body
 as the Core statement it replaces."""
 
 _COLUMNS = (messages.c.room, messages.c.seq, messages.c.ts, messages.c.author, messages.c.author_key,
-            messages.c.body)
+            messages.c.body, messages.c.account)
 
 
 class MessageStore:

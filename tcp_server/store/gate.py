@@ -74,7 +74,7 @@ class StoredWindow:
         """What the store holds (oldest first) and the room's newest number."""
         self.next_seq = last_seq + 1
         for message in kept:
-            self._add(Message(message.author, message.text, message.ts), message.seq)
+            self._add(Message(message.author, message.text, message.ts, account=message.account), message.seq)
         self.next_seq = last_seq + 1
 
     def add(self, frame: Message) -> None:
@@ -149,7 +149,7 @@ class StoreGate:
                 seq = self.next_seq
             self.next_seq = max(self.next_seq, seq + 1)
             self._keep(StoredMessage(self.room_key, seq, frame.ts or time.time_ns() // 1_000_000, frame.sender,
-                                     id_key(frame.sender), frame.message))
+                                     id_key(frame.sender), frame.message, frame.account))
             if self.degraded:  # live first: it waits in memory for the database
                 self._message(frame, exclude, seq)
                 return

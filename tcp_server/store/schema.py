@@ -8,7 +8,19 @@ plain literal substring test on both databases.
 
 from __future__ import annotations
 
-from sqlalchemy import BigInteger, Column, Index, Integer, MetaData, String, Table, Text, UniqueConstraint
+from sqlalchemy import (
+    BigInteger,
+    Boolean,
+    Column,
+    Index,
+    Integer,
+    MetaData,
+    String,
+    Table,
+    Text,
+    UniqueConstraint,
+    false,
+)
 
 metadata = MetaData()
 
@@ -26,6 +38,7 @@ messages = Table(
     Column("author_key", Text, nullable=False),  # the ID's key (chat-admin history delete --author)
     Column("body", Text, nullable=False),
     Column("folded", Text, nullable=False),  # NFC + casefold of body, for search
+    Column("account", Boolean, nullable=False, server_default=false()),  # its author had logged in (0003)
     UniqueConstraint("room", "seq", name="uq_messages_room_seq"),
     Index("ix_messages_author_key", "author_key"),
     Index("ix_messages_room_ts", "room", "ts"),
@@ -36,4 +49,15 @@ meta = Table(
     metadata,
     Column("key", String(100), primary_key=True),
     Column("value", Text, nullable=False),
+)
+
+accounts = Table(
+    "accounts",
+    metadata,
+    Column("key", Text, primary_key=True),  # the ID's key (id_key): every spelling of it is this account
+    Column("display", Text, nullable=False),  # the ID as registered
+    Column("hash", Text, nullable=False),  # argon2id, PHC string (its parameters included)
+    Column("created", BigInteger, nullable=False),  # ms since the epoch, UTC
+    Column("updated", BigInteger, nullable=False),
+    Column("locked", Boolean, nullable=False, server_default=false()),  # an operator's lock
 )

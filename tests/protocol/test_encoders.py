@@ -32,6 +32,7 @@ from tcp_server.protocol import (
 )
 from tcp_server.protocol.encoders import FRAMES, JSON, LEGACY
 from tcp_server.protocol.events import JOINED_MARK, encode_event, encode_events, to_event
+from tcp_server.protocol.frames import AccountList, PasswordChanged, Registered
 from tcp_server.protocol.table import serialize
 
 # (server line without LF, its frame, its event)
@@ -62,7 +63,25 @@ TO_EVENT = [
     ("142#lobby#1700000000123#bob#안녕", Found("lobby", 1700000000123, "bob", "안녕"),
      {"type": "found", "room": "lobby", "ts": 1700000000123, "from": "bob", "text": "안녕"}),
     ("143#lobby#1", Searched("lobby", 1), {"type": "searched", "room": "lobby", "count": 1}),
+    ("130#Alice", Registered("Alice"), {"type": "registered", "id": "Alice"}),
+    ("131", PasswordChanged(), {"type": "password_changed"}),
+    ("132#Alice#bob", AccountList(("Alice", "bob")), {"type": "accounts", "ids": ["Alice", "bob"]}),
+    ("132", AccountList(()), {"type": "accounts", "ids": []}),
 ]
+
+
+def test_an_accounts_join_is_103_then_132_and_one_event() -> None:
+    """103 keeps its seed meaning; an account's join adds 132#ID in the same write (not counted), and
+    the JSON event says ``account``. A guest's join is unchanged."""
+    assert FRAMES.encode(UserJoined("Alice", account=True)) == b"103#Alice\n132#Alice\n"
+    assert FRAMES.encode(UserJoined("bob")) == b"103#bob\n"
+    assert json.loads(JSON.encode(UserJoined("Alice", account=True))) == {
+        "type": "user_joined", "id": "Alice", "account": True}
+    assert json.loads(JSON.encode(UserJoined("bob"))) == {"type": "user_joined", "id": "bob"}
+    assert json.loads(JSON.encode(Message("Alice", "hi", 5, account=True))) == {
+        "type": "message", "from": "Alice", "text": "hi", "ts": 5, "account": True}
+    assert LEGACY.encode(AccountList(("Alice",))) == b""
+    assert b"Alice" in LEGACY.encode(UserJoined("Alice", account=True))
 
 
 @pytest.mark.parametrize(("line", "frame", "event"), TO_EVENT)

@@ -44,7 +44,16 @@ from tcp_server.protocol import (
     parse_server,
     serialize,
 )
-from tcp_server.protocol.frames import has_control_chars
+from tcp_server.protocol.frames import (
+    AccountList,
+    ChangePassword,
+    Login,
+    PasswordChanged,
+    Register,
+    Registered,
+    has_control_chars,
+)
+from tcp_server.protocol.passwords import Password
 from tcp_server.protocol.states import ConnState
 from tcp_server.protocol.table import CLIENT_SPECS, SERVER_SPECS, Budget, encode_error
 
@@ -77,6 +86,16 @@ CLIENT_CASES = [
     ("017#lobby#hello # there", Search("lobby", "hello # there")),
     ("017#lobby#%_*\"NEAR(", Search("lobby", "%_*\"NEAR(")),
     ("017#lobby#안녕", Search("lobby", "안녕")),
+    ("018#alice#correct horse", Login("alice", Password("correct horse"))),
+    ("018#alice#pa#ss##word#", Login("alice", Password("pa#ss##word#"))),  # PASSWORD is the tail
+    ("018#alice#", Login("alice", Password(""))),  # empty: the password rules answer (bad-login)
+    ("018#a#b#c", Login("a", Password("b#c"))),
+    ("018##pw", Login("", Password("pw"))),  # the ID is judged later: bad-id
+    ("018#alice#bell\x07 ctl", Login("alice", Password("bell\x07 ctl"))),  # judged by the rules, not echoed
+    ("019#correct # horse", Register(Password("correct # horse"))),
+    ("019#", Register(Password(""))),
+    ("020#new#pass#word", ChangePassword(Password("new#pass#word"))),
+    ("020#비밀번호는 길게", ChangePassword(Password("비밀번호는 길게"))),
 ]
 
 SERVER_CASES = [
@@ -107,6 +126,10 @@ SERVER_CASES = [
     ("142#lobby#1700000000123#김철수#안녕 # 하세요", Found("lobby", 1700000000123, "김철수", "안녕 # 하세요")),
     ("143#lobby#0", Searched("lobby", 0)),
     ("143#lobby#50", Searched("lobby", 50)),
+    ("130#Alice", Registered("Alice")),
+    ("131", PasswordChanged()),
+    ("132#Alice#김철수", AccountList(("Alice", "김철수"))),
+    ("132", AccountList(())),
 ]
 
 
@@ -197,7 +220,24 @@ MALFORMED_CLIENT = [
     ("017##hello", ErrorReason.MALFORMED),
     ("017#lobby#esc\x1b[2J", ErrorReason.MALFORMED),
     ("140#lobby#1#a#b", ErrorReason.UNKNOWN_CODE),  # a server code from a client
+    ("018", ErrorReason.MALFORMED),
+    ("018#alice", ErrorReason.MALFORMED),  # no password field at all
+    ("018alice#pw", ErrorReason.MALFORMED),
+    ("019", ErrorReason.MALFORMED),
+    ("020", ErrorReason.MALFORMED),
+    ("020x", ErrorReason.MALFORMED),
+    ("130#Alice", ErrorReason.UNKNOWN_CODE),  # a server code from a client
 ]
+
+
+def test_password_frames_hide_the_password() -> None:
+    """A log of a parsed frame, or of the error a malformed one raised, never shows the password."""
+    frame = parse_client("018#alice#hunter2-SECRET")
+    assert "hunter2-SECRET" not in repr(frame) and "hunter2-SECRET" not in str(frame)
+    for line in ("018#hunter2-SECRET", "019hunter2-SECRET", "020hunter2-SECRET"):
+        with pytest.raises(FrameError) as caught:
+            parse_client(line)
+        assert "hunter2-SECRET" not in str(caught.value) and "SECRET" not in caught.value.detail
 
 
 @pytest.mark.parametrize(("line", "reason"), MALFORMED_CLIENT, ids=[repr(c[0]) for c in MALFORMED_CLIENT])

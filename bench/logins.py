@@ -1,0 +1,281 @@
+"""``python -m bench.logins``: a login storm while a 1,000-user room carries a moderate fan-out.
+
+Issue 24's target: 500 logins (``018``) at once while 1,000 users talk; the others' message latency
+p99 stays at or under 50 ms. Reports logins/s (a ``109#login-busy`` is retried after 0.2-0.4 s, as a
+client would), the latency p99 of the room before and during the storm, and the server's memory
+before and at its peak (the hashing pool's share: argon2id's 19 MiB per worker while it runs).
+
+The server runs as its own process (``chat-server``, a fresh SQLite file); the accounts are written
+straight into its database before it starts (one argon2id hash shared by all: the storm costs what 500
+verifications cost). The load is asyncio clients in this process: senders stamp each message with
+``time.monotonic_ns()``, probes read every line and note the delay.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import os
+import random
+import shutil
+import sys
+import tempfile
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+
+TIMEOUT = 30.0
+
+
+@dataclass
+class Latencies:
+    """Delays (ms) of the messages the probes read, split into before and during the storm."""
+
+    before: list[float] = field(default_factory=list)
+    during: list[float] = field(default_factory=list)
+    storm: bool = False
+
+    def add(self, ms: float) -> None:
+        (self.during if self.storm else self.before).append(ms)
+
+
+def p99(values: list[float]) -> float:
+    if not values:
+        return float("nan")
+    ordered = sorted(values)
+    return ordered[min(len(ordered) - 1, int(len(ordered) * 0.99))]
+
+
+def rss_kib(pid: int) -> tuple[int, int]:
+    """(VmRSS, VmHWM) of ``pid`` in KiB."""
+    fields = {}
+    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+        name, _, value = line.partition(":")
+        if name in ("VmRSS", "VmHWM"):
+            fields[name] = int(value.split()[0])
+    return fields["VmRSS"], fields["VmHWM"]
+
+
+async def make_accounts(db: Path, count: int, password: str) -> None:
+    """``count`` accounts ``user0``... with one real argon2id hash, written through the store's own code."""
+    from tcp_server.accounts.hasher import PasswordHashing
+    from tcp_server.protocol.ids import id_key
+    from tcp_server.store import parse_database
+    from tcp_server.store.accounts import AccountStore
+    from tcp_server.store.db import MessageStore
+
+    hashing = PasswordHashing()
+    try:
+        hashed = await hashing.hash(password)
+    finally:
+        hashing.close()
+    store = await MessageStore.open(parse_database(f"sqlite:///{db}"))
+    try:
+        accounts = AccountStore(store.engine)
+        for i in range(count):
+            await accounts.create(id_key(f"acct{i}"), f"acct{i}", hashed)
+    finally:
+        await store.close()
+
+
+def lag_buckets(port: int) -> dict[str, float]:
+    """The server's ``hanchat_loop_lag_seconds`` buckets (cumulative counts by ``le``), from its /metrics."""
+    import urllib.request
+
+    with urllib.request.urlopen(f"http://127.0.0.1:{port}/metrics", timeout=10) as answer:
+        text = answer.read().decode()
+    out: dict[str, float] = {}
+    for line in text.splitlines():
+        if line.startswith("hanchat_loop_lag_seconds_bucket{"):
+            le = line.split('le="', 1)[1].split('"', 1)[0]
+            out[le] = float(line.rsplit(" ", 1)[1])
+    return out
+
+
+def lag_share(before: dict[str, float], after: dict[str, float], bound: str) -> tuple[float, float]:
+    """(ticks between the scrapes, the share of them later than ``bound`` seconds)."""
+    total = after["+Inf"] - before["+Inf"]
+    late = total - (after[bound] - before[bound])
+    return total, (late / total if total else float("nan"))
+
+
+def free_port() -> int:
+    import socket
+
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return int(probe.getsockname()[1])
+
+
+async def wait_port(port: int) -> None:
+    deadline = time.monotonic() + TIMEOUT
+    while time.monotonic() < deadline:
+        try:
+            _, writer = await asyncio.open_connection("127.0.0.1", port)
+            writer.close()
+            await writer.wait_closed()
+            return
+        except OSError:
+            await asyncio.sleep(0.1)
+    raise TimeoutError("the server did not start")
+
+
+async def member(port: int, name: str) -> tuple[asyncio.StreamReader, asyncio.StreamWriter]:
+    reader, writer = await asyncio.wait_for(asyncio.open_connection("127.0.0.1", port, limit=1 << 20), TIMEOUT)
+    writer.write(f"001#{name}\n".encode())
+    while True:
+        line = await asyncio.wait_for(reader.readline(), TIMEOUT)
+        if line.startswith(b"107"):
+            break
+    return reader, writer
+
+
+async def drain(reader: asyncio.StreamReader, latencies: Latencies | None, stop: asyncio.Event) -> None:
+    """Read everything; a probe (``latencies``) notes each stamped message's delay."""
+    while not stop.is_set():
+        line = await reader.readline()
+        if not line:
+            return
+        if latencies is not None and line.startswith(b"105#") and b"#t=" in line:
+            stamp = int(line.rsplit(b"#t=", 1)[1].split(b" ", 1)[0])
+            latencies.add((time.monotonic_ns() - stamp) / 1e6)
+
+
+async def sender(writer: asyncio.StreamWriter, name: str, rate: float, stop: asyncio.Event) -> None:
+    pad = "x" * 60
+    while not stop.is_set():
+        writer.write(f"002#{name}#t={time.monotonic_ns()} {pad}\n".encode())
+        await asyncio.sleep(random.expovariate(rate))
+
+
+async def login(port: int, i: int, password: str, busy: list[int]) -> float | None:
+    """One login, retried after ``109#login-busy``; when it joined (monotonic s), or None if refused."""
+    reader, writer = await asyncio.wait_for(asyncio.open_connection("127.0.0.1", port, limit=1 << 20), TIMEOUT)
+    try:
+        while True:
+            writer.write(f"018#acct{i}#{password}\n".encode())
+            while True:
+                line = await asyncio.wait_for(reader.readline(), 120.0)
+                if line.startswith(b"100#"):
+                    return time.monotonic()
+                if line.startswith(b"109#login-busy"):
+                    busy[0] += 1
+                    await asyncio.sleep(0.2 + random.random() * 0.2)  # a client's pause before trying again
+                    break
+                if line.startswith(b"109#"):
+                    return None
+    finally:
+        writer.close()
+
+
+async def run(args: argparse.Namespace) -> int:
+    work = Path(tempfile.mkdtemp(prefix="hanchat-logins-"))
+    password = "bench # storm-password-1"
+    db = work / "chat.db"
+    await make_accounts(db, args.logins, password)
+    port = args.port or free_port()
+    metrics = free_port()
+    server_bin = shutil.which("chat-server", path=str(Path(sys.executable).parent)) or "chat-server"
+    proc = await asyncio.create_subprocess_exec(
+        server_bin, *["--port", str(port), "--host", "127.0.0.1", "--database", f"sqlite:///{db}",
+         "--flood-rate", "0", "--max-per-address", "0", "--max-new-per-minute", "0", "--max-clients", "5000",
+         "--history", "0", "--resume-grace", "0", "--login-per-address", "0", "--log-level", "WARNING",
+         "--login-workers", str(args.workers), "--login-queue", str(args.queue), "--metrics-port", str(metrics)],
+        env={**os.environ, "CHAT_LANG": "en"})
+    assert proc.pid is not None
+    stop = asyncio.Event()
+    tasks: list[asyncio.Task[None]] = []
+    writers: list[asyncio.StreamWriter] = []
+    try:
+        await wait_port(port)
+        latencies = Latencies()
+        for start in range(0, args.users, 100):
+            joined = await asyncio.gather(*(member(port, f"u{i}") for i in range(start, min(args.users, start + 100))))
+            for n, (reader, writer) in enumerate(joined):
+                index = start + n
+                writers.append(writer)
+                tasks.append(asyncio.create_task(drain(reader, latencies if index < args.probes else None, stop)))
+        for i in range(args.senders):
+            tasks.append(asyncio.create_task(sender(writers[-1 - i], f"u{args.users - 1 - i}",
+                                                    args.rate / args.senders, stop)))
+        await asyncio.sleep(args.warmup)
+        latencies.before.clear()
+        await asyncio.sleep(args.baseline)
+        rss_before, _ = rss_kib(proc.pid)
+        lag_before = await asyncio.to_thread(lag_buckets, metrics)
+        latencies.storm = True
+        busy = [0]
+        began = time.monotonic()
+        peak = rss_before
+
+        async def watch() -> None:
+            nonlocal peak
+            while not stop.is_set():
+                peak = max(peak, rss_kib(proc.pid)[0])
+                await asyncio.sleep(0.05)
+
+        watcher = asyncio.create_task(watch())
+        results = await asyncio.gather(*(login(port, i, password, busy) for i in range(args.logins)))
+        ended = time.monotonic()
+        latencies.storm = False
+        lag_after = await asyncio.to_thread(lag_buckets, metrics)
+        ok = [r for r in results if r is not None]
+        elapsed = ended - began
+        stop.set()
+        await watcher
+        print(f"users {args.users}, senders {args.senders}, {args.rate:g} msg/s to the room "
+              f"({args.rate * (args.users - 1):,.0f} deliveries/s), probes {args.probes}; "
+              f"login workers {args.workers}, queue {args.queue}")
+        print(f"logins: {len(ok)}/{args.logins} joined in {elapsed:.2f} s = {len(ok) / elapsed:.1f} logins/s; "
+              f"login-busy answers retried: {busy[0]}")
+        print(f"room latency p99: before {p99(latencies.before):.1f} ms ({len(latencies.before)} samples), "
+              f"during the storm {p99(latencies.during):.1f} ms ({len(latencies.during)} samples); "
+              f"max during {max(latencies.during, default=float('nan')):.1f} ms")
+        ticks, late = lag_share(lag_before, lag_after, "0.05")
+        _, late10 = lag_share(lag_before, lag_after, "0.01")
+        print(f"server loop during the storm: {ticks:.0f} timer ticks, {late10:.1%} later than 10 ms, "
+              f"{late:.1%} later than 50 ms")
+        print(f"server RSS: {rss_before / 1024:.1f} MiB before, {peak / 1024:.1f} MiB at the storm's peak "
+              f"(+{(peak - rss_before) / 1024:.1f} MiB)")
+        return 0
+    finally:
+        stop.set()
+        for task in tasks:
+            task.cancel()
+        for writer in writers:
+            writer.close()
+        if proc.returncode is None:
+            proc.terminate()
+        try:
+            await asyncio.wait_for(proc.wait(), 10)
+        except TimeoutError:
+            proc.kill()
+            await proc.wait()
+        shutil.rmtree(work, ignore_errors=True)
+
+
+def main() -> None:
+    p = argparse.ArgumentParser(prog="python -m bench.logins", description=__doc__,
+                                formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument("--users", type=int, default=1000)
+    p.add_argument("--senders", type=int, default=10)
+    p.add_argument("--rate", type=float, default=20.0, help="messages a second to the room, all senders together")
+    p.add_argument("--probes", type=int, default=50, help="room members that time every message")
+    p.add_argument("--logins", type=int, default=500)
+    p.add_argument("--workers", type=int, default=2, help="the server's --login-workers")
+    p.add_argument("--queue", type=int, default=32, help="the server's --login-queue")
+    p.add_argument("--warmup", type=float, default=3.0)
+    p.add_argument("--baseline", type=float, default=5.0)
+    p.add_argument("--port", type=int, default=0, help="the server's port (0: a free one)")
+    args = p.parse_args()
+    try:
+        import uvloop
+
+        uvloop.install()
+    except ImportError:
+        pass
+    sys.exit(asyncio.run(run(args)))
+
+
+if __name__ == "__main__":
+    main()
