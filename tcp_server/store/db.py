@@ -79,8 +79,8 @@ def _message(row: Any) -> StoredMessage:
 _FTS = table("messages_fts", column("rowid"))
 """The FTS5 index of migration 0002 (SQLite), as far as queries join it."""
 
-_SQLITE_INSERT = ("INSERT INTO messages (room, seq, ts, author, author_key, body, folded) VALUES (?, ?, ?, ?, ?, ?, ?) "
-                  "ON CONFLICT (room, seq) DO NOTHING")
+_SQLITE_INSERT = ("INSERT INTO messages (room, seq, ts, author, author_key, body, folded, account) "
+                  "VALUES (?, ?, ?, ?, ?, ?, ?, ?) ON CONFLICT (room, seq) DO NOTHING")
 """One batch's rows (:meth:`MessageStore._write_sqlite`): the columns of :data:`.schema.messages`, as idempotent
 as the Core statement it replaces."""
 
@@ -177,7 +177,7 @@ class MessageStore:
         (begin, cursor, execute, commit) made several per batch, which cost more CPU than the insert
         itself at the rates fan-out produces (BENCHMARKS.md, "Durable history").
         """
-        rows = [(m.room, m.seq, m.ts, m.author, m.author_key, m.text, fold(m.text)) for m in batch]
+        rows = [(m.room, m.seq, m.ts, m.author, m.author_key, m.text, fold(m.text), m.account) for m in batch]
         async with self.engine.connect() as conn:
             driver = (await conn.get_raw_connection()).driver_connection
             assert driver is not None
