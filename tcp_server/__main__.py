@@ -74,7 +74,12 @@ async def start_node(config: ServerConfig) -> tuple[ChatServer, RedisRoom | None
     # in Redis (every node enforces them, they outlive every node), who lists every node, kick reaches any node.
     room.link.watcher = NodeWatcher(server, sessions)
     server.shared = room.link
+    if server.accounts is not None:  # registrations shared: every node's 001 refuses them at once
+        server.accounts.registry.shared = room.link.save_account
+        server.accounts.registry.synced = room.link.sync_accounts
     await room.link.start(server.port)
+    if server.accounts is not None:
+        room.link.sync_accounts(server.accounts.registry.snapshot())
     return server, room
 
 

@@ -60,7 +60,7 @@ from .protocol.session import (
 )
 from .protocol.states import ConnState
 from .protocol.table import Budget, spec_of
-from .room import Bus, Directory, History, Later, Resumable, RoomUnavailable, SessionStore
+from .room import Bus, Directory, History, IdRegistered, Later, Resumable, RoomUnavailable, SessionStore
 from .room.recall import InMemorySessionStore
 from .stats import ServerStats
 
@@ -621,6 +621,14 @@ class ChatConnection(asyncio.Protocol):
             log.warning("join of %r refused: %s", name, exc or "no echo from the room")
             if not self.closing:
                 self.refuse(ErrorReason.UNAVAILABLE, "the room is unavailable; try again later")
+            return
+        except IdRegistered:  # registered on another node: refused as a local 001 of a registered ID is
+            room.arrived(key)
+            if node.accounts is not None:
+                node.accounts.registry.learn(key, name)
+            if self.session.state is ConnState.JOINING:
+                self.apply(self.session.registered_elsewhere())
+                self._go_on()
             return
         except Exception:
             log.exception("the directory failed to claim %r", name)

@@ -72,6 +72,15 @@ class NodeWatcher:
     def mutes_changed(self, mutes: dict[str, float | None]) -> None:
         self.server.moderation.load_mutes(mutes)
 
+    def accounts_loaded(self, accounts: dict[str, str]) -> None:
+        """The room's accounts join this node's (a node started while the database was down has them now)."""
+        if self.server.accounts is not None:
+            self.server.accounts.registry.learn_all(accounts)
+
+    def account_changed(self, key: str, name: str | None) -> None:
+        if self.server.accounts is not None:
+            self.server.accounts.registry.learn(key, name)
+
     def author_forgotten(self, key: str) -> None:
         if self.server.gate is not None:
             self.server.gate.forget_author(key)

@@ -21,6 +21,7 @@ from tcp_server.protocol import Message, ServerNotice
 from tcp_server.room import redis_lua
 from tcp_server.room.redis_events import (
     EVENTS,
+    AccountChanged,
     BansChanged,
     ForgetAuthor,
     Joined,
@@ -59,6 +60,8 @@ WIRE: list[tuple[RoomEvent, str]] = [
     (Kick("alice", "spam"), '["k", "alice", "spam"]'),
     (ForgetAuthor("alice"), '["h", "alice"]'),
     (KeptFrame("105#Alice#hi"), '["f", "105#Alice#hi"]'),
+    (AccountChanged("alice", "Alice"), '["a", "alice", "Alice"]'),
+    (AccountChanged("alice", None), '["a", "alice", null]'),
 ]
 """One event of every kind and its exact wire text (what nodes of earlier versions send and expect)."""
 

@@ -2,9 +2,15 @@
 
 Loaded from the store at start; every change this node makes (register, delete) updates it at once,
 and :meth:`AccountRegistry.refresh` reloads it (an operator's change through another process).
+With several nodes (``--redis``) every change is also shared: written to the room's ``P accounts``
+hash and announced, so every node's registry follows at once (and the claim script refuses a guest an
+account's key atomically); a node's load of the room brings the hash, so a node started while the
+database is down still knows them.
 """
 
 from __future__ import annotations
+
+from collections.abc import Callable
 
 from ..store.accounts import AccountStore
 
@@ -15,15 +21,37 @@ class AccountRegistry:
     def __init__(self, store: AccountStore | None = None) -> None:
         self.store = store
         self._keys: dict[str, str] = {}
+        self.shared: Callable[[str, str | None], None] | None = None
+        """Tells the other nodes of a change made here (the shared room's ``save_account``)."""
+        self.synced: Callable[[dict[str, str]], None] | None = None
+        """Given the database's accounts at each reload (the shared room's ``sync_accounts``)."""
 
     def registered(self, key: str) -> bool:
         return key in self._keys
 
     def add(self, key: str, display: str) -> None:
         self._keys[key] = display
+        if self.shared is not None:
+            self.shared(key, display)
 
     def remove(self, key: str) -> None:
         self._keys.pop(key, None)
+        if self.shared is not None:
+            self.shared(key, None)
+
+    def learn(self, key: str, display: str | None) -> None:
+        """Another node's change (not shared again)."""
+        if display is None:
+            self._keys.pop(key, None)
+        else:
+            self._keys[key] = display
+
+    def learn_all(self, accounts: dict[str, str]) -> None:
+        """The room's accounts at its load, added to what the database gave (its reload corrects the rest)."""
+        self._keys.update(accounts)
+
+    def snapshot(self) -> dict[str, str]:
+        return dict(self._keys)
 
     def __len__(self) -> int:
         return len(self._keys)
@@ -32,3 +60,5 @@ class AccountRegistry:
         """Reload from the store (a failure leaves the keys held as they were)."""
         if self.store is not None:
             self._keys = await self.store.keys()
+            if self.synced is not None:
+                self.synced(dict(self._keys))

@@ -552,6 +552,17 @@ class Session:
         effects.append(Reply(Searched(LOBBY, len(rows))))
         return effects
 
+    def registered_elsewhere(self) -> list[Effect]:
+        """The shared directory knows the ID as an account (registered on another node meanwhile): the
+        refusal a local ``001`` of a registered ID gets, and the client may ask again."""
+        name = self.name
+        self._move(Move.TAKEN)
+        self.name = self.key = None
+        self.joined_by = None
+        if self.legacy:
+            return [Reply(IdTaken())]
+        return [Reply(Error(ErrorReason.REGISTERED, f"{name} is registered; log in with 018"))]
+
     def taken(self) -> list[Effect]:
         """The ID is someone else's: ask again."""
         self._move(Move.TAKEN)

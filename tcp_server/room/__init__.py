@@ -1,10 +1,21 @@
 """The room seam (directory, bus, history, sessions) and its implementations: see :mod:`.base`."""
 
-from .base import LATER, Bus, Directory, History, Later, Resumable, RoomUnavailable, SessionStore, Subscriber
+from .base import (
+    LATER,
+    Bus,
+    Directory,
+    History,
+    IdRegistered,
+    Later,
+    Resumable,
+    RoomUnavailable,
+    SessionStore,
+    Subscriber,
+)
 from .memory import InMemoryBus, InMemoryDirectory
 from .recall import InMemoryHistory, InMemorySessionStore
 
 __all__ = [
     "LATER", "Bus", "Directory", "History", "InMemoryBus", "InMemoryDirectory", "InMemoryHistory",
-    "InMemorySessionStore", "Later", "Resumable", "RoomUnavailable", "SessionStore", "Subscriber",
+    "IdRegistered", "InMemorySessionStore", "Later", "Resumable", "RoomUnavailable", "SessionStore", "Subscriber",
 ]

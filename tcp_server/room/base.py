@@ -28,6 +28,10 @@ class RoomUnavailable(Exception):
     """The room cannot be reached right now (a shared directory's store is down): the join is refused."""
 
 
+class IdRegistered(Exception):
+    """A shared directory refused a guest's claim: the ID's key is an account's (registered on any node)."""
+
+
 class Later:
     """The answer of a directory that needs a round trip: ask :meth:`Directory.claim` instead."""
 
@@ -51,7 +55,8 @@ class Directory(Protocol):
 
         ``account``: the joiner logged in; a directory that announces the join itself says so with it.
 
-        Raises :class:`RoomUnavailable` when the directory cannot answer.
+        Raises :class:`RoomUnavailable` when the directory cannot answer, :class:`IdRegistered` when a
+        guest's (not ``account``) claim names a registered ID the node did not know of yet.
         """
 
     def release(self, key: str) -> None:
@@ -114,6 +119,12 @@ class RoomWatcher(Protocol):
 
     def author_forgotten(self, key: str) -> None:
         """An operator erased ``key``'s stored messages: the node's recent window forgets them too."""
+
+    def accounts_loaded(self, accounts: dict[str, str]) -> None:
+        """Every account the room knows, ID key -> ID (at each load: a node whose database is down has them)."""
+
+    def account_changed(self, key: str, name: str | None) -> None:
+        """``key`` was registered as ``name`` (None: deleted) through another node."""
 
 
 class History(Protocol):

@@ -49,7 +49,7 @@ from __future__ import annotations
 import asyncio
 from dataclasses import dataclass
 
-from .base import LATER, Later, RoomUnavailable
+from .base import LATER, IdRegistered, Later, RoomUnavailable
 from .redis_bus import RedisBus
 from .redis_events import Joined, encode
 from .redis_link import RedisLink
@@ -97,14 +97,17 @@ class RedisDirectory:
         # one round trip per batch.
         try:
             users = await link.call(link.claim_script,
-                                    [k.names, k.owner, k.order, k.seq, k.held, f"{link.settings.prefix}sess:{key}"],
+                                    [k.names, k.owner, k.order, k.seq, k.held, f"{link.settings.prefix}sess:{key}",
+                                     k.accounts],
                                     [key, name, link.node, k.channel, payload,
-                                     "1" if link.settings.resume_grace > 0 else "0"])
+                                     "1" if link.settings.resume_grace > 0 else "0", "1" if account else "0"])
         except RoomUnavailable:
             link.queue("release", key)  # in case Redis took the claim before failing us: undone, in order
             raise
         if users is None:
             return None
+        if isinstance(users, str):  # 'registered': an account's key (see CLAIM)
+            raise IdRegistered(name)
         link.mine[key] = name
         return tuple(str(u) for u in users)
 

@@ -15,6 +15,7 @@ from .base import Subscriber
 from .redis_events import (
     LOADED_TAGS,
     LOGGED_TAGS,
+    AccountChanged,
     BansChanged,
     ForgetAuthor,
     Joined,
@@ -168,6 +169,9 @@ class RedisBus:
             case Left(key, name):
                 if self.view.pop(key, None) is not None and sub is not None:
                     sub.room_event(UserLeft(name), key)
+            case AccountChanged(key, name):
+                if link.watcher is not None:
+                    link.watcher.account_changed(key, name)
             case KeptFrame():
                 log.warning("a parked session's kept frame on the room channel was ignored")
             case _:

@@ -144,14 +144,28 @@ class KeptFrame:
     line: str
 
 
+@dataclass(frozen=True)
+class AccountChanged:
+    """The ``P accounts`` hash changed: ``key`` was registered as ``name``, or deleted (``name`` None).
+
+    Every node's registry follows it at once (``001`` refuses a registered ID on every node)."""
+
+    TAG: ClassVar[str] = "a"
+    LOGGED: ClassVar[bool] = False
+    LOADED: ClassVar[bool] = False
+    key: str
+    name: str | None
+
+
 RoomEvent: TypeAlias = (
     RoomMessage | Whisper | Notice | Joined | Left | Taken | BansChanged | MutesChanged | Kick | ForgetAuthor
-    | KeptFrame
+    | KeptFrame | AccountChanged
 )
 """Every event kind; a ``match`` over it ends in ``assert_never`` so mypy names a kind left unhandled."""
 
 EVENTS: tuple[type[RoomEvent], ...] = (
     RoomMessage, Whisper, Notice, Joined, Left, Taken, BansChanged, MutesChanged, Kick, ForgetAuthor, KeptFrame,
+    AccountChanged,
 )
 BY_TAG: dict[str, type[RoomEvent]] = {cls.TAG: cls for cls in EVENTS}
 LOGGED_TAGS = frozenset(cls.TAG for cls in EVENTS if cls.LOGGED)

@@ -1,4 +1,5 @@
-"""Following the room channel: subscribe, load the room (roster, log end, history, bans, mutes), then hand
+"""Following the room channel: subscribe, load the room (roster, log end, history, bans, mutes,
+accounts), then hand
 each event to the bus; on a failure, again until it works."""
 
 from __future__ import annotations
@@ -67,10 +68,12 @@ class Follower(SharedModeration, Liveness):
         pipe.xrevrange(k.history, "+", "-", count=max(self.settings.history, 1))
         pipe.hvals(k.bans)
         pipe.hgetall(k.mutes)
-        _, names, last, history, bans, mutes = await asyncio.wait_for(pipe.execute(), COMMAND_TIMEOUT)
-        self.commands += 6
+        pipe.hgetall(k.accounts)
+        _, names, last, history, bans, mutes, accounts = await asyncio.wait_for(pipe.execute(), COMMAND_TIMEOUT)
+        self.commands += 7
         self._bans_loaded(bans)
         self._mutes_loaded(mutes)
+        self._accounts_loaded(accounts)
         self.last_id = str(last[0][0]) if last else "0-0"
         self.loaded_id = entry_id(self.last_id)
         if self.bus is not None:

@@ -18,7 +18,8 @@ clock, epoch seconds with microseconds: the bus-lag metric), JSON is
 ``["n", text]`` (an operator's notice), ``["x", key, node, ref]`` (a session resumed
 on ``node``; ``ref``: the taker's, see ``Subscriber.joined``), ``["b"]`` (the bans
 changed: reload ``P bans``), ``["u"]`` (the mutes changed: reload ``P mutes``),
-``["k", key, reason]`` (an operator kicked ``key``: its node removes it),
+``["k", key, reason]`` (an operator kicked ``key``: its node removes it), ``["a", key, name]`` (an account
+registered as ``name``, or deleted: null; ``P accounts``, hash ID key -> ID, changed),
 ``["j", key, name, node]`` (``node``: who claimed it; ``, 1]`` after it: an account's join), ``["l", key, name]``, or an
 array of such arrays (the events one node queued in one turn, in order). These are the
 entries of the event table, :mod:`.redis_events` (``tests/test_redis_events.py`` checks
@@ -72,7 +73,9 @@ end
 its log entry's ID, in one step."""
 
 CLAIM = ANNOUNCE + """
--- KEYS: names owner order seq users:NODE sess:KEY; ARGV: key name node channel payload resumable
+-- KEYS: names owner order seq users:NODE sess:KEY accounts; ARGV: key name node channel payload resumable account
+-- A guest's claim of an account's key is refused here, atomically with the registrations of every node.
+if ARGV[7] ~= '1' and redis.call('HEXISTS', KEYS[7], ARGV[1]) == 1 then return 'registered' end
 if redis.call('HSETNX', KEYS[1], ARGV[1], ARGV[2]) == 0 then return false end
 redis.call('HSET', KEYS[2], ARGV[1], ARGV[3])
 redis.call('ZADD', KEYS[3], redis.call('INCR', KEYS[4]), ARGV[2])

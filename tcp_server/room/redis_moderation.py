@@ -16,7 +16,7 @@ from redis.exceptions import RedisError
 from tcp_server.protocol.ids import id_key
 
 from .base import RoomUnavailable
-from .redis_events import BansChanged, ForgetAuthor, Kick, MutesChanged, RoomEvent, encode
+from .redis_events import AccountChanged, BansChanged, ForgetAuthor, Kick, MutesChanged, RoomEvent, encode
 from .redis_settings import COMMAND_TIMEOUT
 from .redis_writer import LinkCore
 
@@ -41,6 +41,38 @@ class SharedModeration(LinkCore):
                 pipe.hset(k.bans, key, json.dumps(ban, ensure_ascii=False))
             self._notify(pipe, BansChanged())
         self.queue("write", write)
+
+    def save_account(self, key: str, name: str | None) -> None:
+        """An account registered as ``name`` (None: deleted) here: into ``P accounts`` (what the claim script
+        refuses a guest), and every node's registry told at once. Not logged, like a ban."""
+        k = self.keys
+
+        def write(pipe: Pipeline) -> None:
+            self.commands += 1
+            if name is None:
+                pipe.hdel(k.accounts, key)
+            else:
+                pipe.hset(k.accounts, key, name)
+            self._notify(pipe, AccountChanged(key, name))
+        self.queue("write", write)
+
+    def sync_accounts(self, accounts: dict[str, str]) -> None:
+        """The database's accounts (a node's periodic reload) into ``P accounts``: Redis gets any it missed
+        (made while Redis was down, an upgrade's first start). Added only: a reload read just before another
+        node's registration must not take that key out; deletions reach Redis with their own write."""
+        if not accounts:
+            return
+        k = self.keys
+        fields: dict[Any, Any] = dict(accounts)  # redis-py's mapping type is invariant in its keys
+
+        def write(pipe: Pipeline) -> None:
+            self.commands += 1
+            pipe.hset(k.accounts, mapping=fields)
+        self.queue("write", write)
+
+    def _accounts_loaded(self, accounts: dict[str, str]) -> None:
+        if self.watcher is not None:
+            self.watcher.accounts_loaded({str(key): str(name) for key, name in accounts.items()})
 
     def _notify(self, pipe: Pipeline, event: RoomEvent) -> None:
         """An event for every node on the room channel, outside the room log (a resume does not replay it)."""

@@ -125,7 +125,7 @@ def decode(raw: Any, key: str, whispers: bool = True) -> ServerFrame | None:
         case events.KeptFrame(line):
             return parse_server(line)
         case (events.Taken() | events.BansChanged() | events.MutesChanged() | events.Kick()
-              | events.ForgetAuthor()):
+              | events.ForgetAuthor() | events.AccountChanged()):
             return None  # not in the log: nothing a session is sent
         case _:
             assert_never(event)

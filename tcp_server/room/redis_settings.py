@@ -81,6 +81,7 @@ class RedisKeys:
     seen: str = field(init=False)
     bans: str = field(init=False)
     mutes: str = field(init=False)
+    accounts: str = field(init=False)
 
     def __post_init__(self) -> None:
         p = self.prefix
@@ -89,4 +90,5 @@ class RedisKeys:
         self.alive, self.held = f"{p}alive:{self.node}", f"{p}users:{self.node}"
         self.log, self.history, self.logcap = p + "room:log", p + "room:history", p + "room:logcap"
         self.parked, self.seen, self.bans, self.mutes = p + "parked", p + "seen", p + "bans", p + "mutes"
+        self.accounts = p + "accounts"
 

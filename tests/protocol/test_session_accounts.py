@@ -95,6 +95,21 @@ def test_001_for_a_registered_id_on_the_legacy_port_is_101() -> None:
     assert s.handle(Join("alice")) == [Reply(IdTaken())]
 
 
+@pytest.mark.parametrize("legacy", [False, True])
+def test_a_claim_refused_as_registered_elsewhere_is_the_local_refusal(legacy: bool) -> None:
+    """The shared directory knew the key as an account's (registered on another node): the same answer."""
+    s, _ = make(legacy=legacy)
+    assert s.handle(Join("Carol")) == [Claim("Carol", id_key("Carol"))]
+    effects = s.registered_elsewhere()
+    if legacy:
+        assert effects == [Reply(IdTaken())]
+    else:
+        reason, detail = error(effects)
+        assert reason is ErrorReason.REGISTERED and "Carol" in detail and "018" in detail
+    assert s.state is ConnState.NEW and s.name is None
+    assert s.handle(Join("dave")) == [Claim("dave", id_key("dave"))]  # and may pick another ID
+
+
 def test_guests_no_refuses_001() -> None:
     s, _ = make(guests=False)
     assert error(s.handle(Join("bob")))[0] is ErrorReason.NEEDS_LOGIN
