@@ -11,7 +11,7 @@ import asyncio
 import logging
 import time
 from collections.abc import Callable
-from typing import TYPE_CHECKING, Any, Literal
+from typing import TYPE_CHECKING, Any, Literal, Protocol
 
 import redis.asyncio as aioredis
 from redis.asyncio.client import Pipeline
@@ -29,9 +29,16 @@ from .redis_settings import COMMAND_TIMEOUT, MAX_OUTBOX, POOL_SIZE, RedisKeys, R
 if TYPE_CHECKING:
     from tcp_server.stats import ServerStats
 
-    from .redis_bus import RedisBus
-
 log = logging.getLogger("tcp_server.redis")
+
+
+class ChannelReader(Protocol):
+    """What the follower hands the room channel to (the ``RedisBus``): a protocol here, so the writer's
+    module needs no import of the bus's, which imports the link's (no import cycle)."""
+
+    def received(self, data: Any) -> None: ...
+
+    def load(self, names: list[str]) -> None: ...
 
 WriterOp = Literal["publish", "release", "write", "call"]
 """What the ordered writer does with a queued value (see :meth:`LinkCore.queue`); local, never on the wire."""
@@ -66,7 +73,7 @@ class LinkCore:
         self.stats: ServerStats | None = None  # the node's metrics: round trips, bus lag, live nodes
         self.on_room_lost: Callable[[], None] | None = None  # Redis restarted empty (before re-registering)
         self.mine: dict[str, str] = {}  # ID keys this node holds -> IDs, in join order
-        self.bus: RedisBus | None = None
+        self.bus: ChannelReader | None = None  # the RedisBus, once made
         self.ready = asyncio.Event()  # set while the room channel is followed: the node knows the room
         self.ever_ready = False  # it was once: the node has started
         self._idle = asyncio.Event()  # set when the writer has nothing queued or in flight
