@@ -183,7 +183,7 @@ async def test_the_log_follows_after_a_rate_notice_and_counts_what_arrives_above
 
     # scrolled up to read: new lines do not pull the reader down, a button counts them
     await page.evaluate("document.getElementById('log').scrollTop = 0")
-    await page.wait_for_function("document.getElementById('log').scrollTop === 0")
+    await page.wait_for_function("() => document.getElementById('log').scrollTop === 0")
     await page.evaluate("() => new Promise((r) => requestAnimationFrame(() => requestAnimationFrame(r)))")
     for i in range(3):
         await carol.send(f"002#carol#while away {i}")
@@ -360,11 +360,11 @@ async def test_a_hidden_tab_counts_unread_and_notifies_whispers_and_mentions(
     await page.evaluate("window.__setHidden(true)")
     await carol.send("003#carol#alice#are you there?")
     await expect(page).to_have_title("(1) Chat · hanchat")
-    await page.wait_for_function("window.__notes.length === 1")
+    await page.wait_for_function("() => window.__notes.length === 1")
     assert await page.evaluate("window.__notes") == [{"title": "Message from carol", "body": "are you there?"}]
     await carol.send("002#carol#ping alice")
     await expect(page).to_have_title("(2) Chat · hanchat")
-    await page.wait_for_function("window.__notes.length === 2")
+    await page.wait_for_function("() => window.__notes.length === 2")
     await page.evaluate("window.__setHidden(false)")
     await expect(page).to_have_title("Chat · hanchat")
     await expect(messages(page, "ping alice")).to_have_class(re.compile(r"\bmention\b"))

@@ -109,7 +109,7 @@ async def test_a_whisper_to_oneself_raises_no_notification(stacks: Any, contexts
     await say(page, "/m carol note to self")
     await expect(messages(page, "note to self", "whisper")).to_have_count(2)  # sent, and received
     await bob.send("003#bob#carol#psst")
-    await page.wait_for_function("window.__notes.length >= 1")
+    await page.wait_for_function("() => window.__notes.length >= 1")
     assert await page.evaluate("window.__notes") == [{"title": "Message from bob", "body": "psst"}]
     await expect(page).to_have_title("(1) Chat · hanchat")  # her own whisper is not unread either
     assert console.errors == []
