@@ -112,15 +112,21 @@ class Accounts:
                 log.warning("a rehash at login could not be stored: %s", _kind(exc))
         return Answer(Outcome.OK, account.display)
 
-    async def register(self, key: str, display: str, password: Password) -> Answer:
+    async def _new_hash(self, display: str, password: Password) -> str | Answer:
+        """A new password's hash (register and change alike), or the answer that refuses it."""
         try:
             prepared = prepare_new_password(display, password.reveal())
         except InvalidPassword:
             return Answer(Outcome.WEAK)
         try:
-            hashed = await asyncio.wait_for(self.hashing.hash(prepared), HASH_TIMEOUT)
+            return await asyncio.wait_for(self.hashing.hash(prepared), HASH_TIMEOUT)
         except (Busy, TimeoutError):
             return Answer(Outcome.BUSY)
+
+    async def register(self, key: str, display: str, password: Password) -> Answer:
+        hashed = await self._new_hash(display, password)
+        if isinstance(hashed, Answer):
+            return hashed
         try:
             await asyncio.wait_for(self.store.create(key, display, hashed), DB_TIMEOUT)
         except AccountExists:
@@ -133,14 +139,9 @@ class Accounts:
         return Answer(Outcome.OK, display)
 
     async def change(self, key: str, display: str, password: Password) -> Answer:
-        try:
-            prepared = prepare_new_password(display, password.reveal())
-        except InvalidPassword:
-            return Answer(Outcome.WEAK)
-        try:
-            hashed = await asyncio.wait_for(self.hashing.hash(prepared), HASH_TIMEOUT)
-        except (Busy, TimeoutError):
-            return Answer(Outcome.BUSY)
+        hashed = await self._new_hash(display, password)
+        if isinstance(hashed, Answer):
+            return hashed
         try:
             found = await asyncio.wait_for(self.store.set_hash(key, hashed), DB_TIMEOUT)
         except Exception as exc:
