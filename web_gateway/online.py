@@ -13,12 +13,9 @@ from __future__ import annotations
 import json
 import logging
 
-log = logging.getLogger("web_gateway")
+from tcp_server.protocol.events import RESUMED_MARK, USER_JOINED_MARK, USER_LEFT_MARK, USERS_MARK
 
-USERS_MARK = b'{"type":"users"'
-USER_JOINED_MARK = b'{"type":"user_joined"'
-USER_LEFT_MARK = b'{"type":"user_left"'
-RESUMED_MARK = b'{"type":"resumed"'
+log = logging.getLogger("web_gateway")
 
 
 class Online:
