@@ -16,12 +16,11 @@ from typing import Any
 
 from tcp_server.protocol import MAX_ID_LENGTH, Broadcast, ErrorReason, Whisper, has_control_chars, serialize
 from tcp_server.protocol.table import COUNTED_EVENTS, TEXT_KEYS
-from tcp_server.protocol.texts import LANGS, USER_LIST_HEADER, Lang, reason_text, text
+from tcp_server.protocol.texts import LANGS, USER_LIST_HEADER, Lang, reason_text, template, text
 
 _SEED_KEYS = (*TEXT_KEYS, "bad_input")
 """The sentences of every server frame (the table's ``text_keys``), as the terminal says them, and the seed's
 "enter a valid message"."""
-_PLACEHOLDERS = ("id", "sender", "message", "text", "token", "missed", "count", "ids")
 
 _PAGE: dict[str, dict[Lang, str]] = {
     "title": {"ko": "채팅", "en": "Chat"},
@@ -190,8 +189,7 @@ _ID_FORBIDDEN_JS = r"[#\s\p{C}\p{Z}]"
 
 def page_strings(lang: Lang) -> dict[str, str]:
     """Every string the page shows, in ``lang``; reasons under ``reason:<name>``."""
-    placeholders = {name: "{" + name + "}" for name in _PLACEHOLDERS}  # filled in by the page
-    out = {key: text(key, lang, **placeholders) for key in _SEED_KEYS}
+    out = {key: template(key, lang) for key in _SEED_KEYS}  # {placeholders} filled in by the page
     out.update({key: value[lang].replace("{max}", str(MAX_ID_LENGTH)) for key, value in _PAGE.items()})
     out["users_header"] = USER_LIST_HEADER[lang]
     for reason in ErrorReason:

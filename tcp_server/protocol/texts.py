@@ -168,6 +168,11 @@ def text(key: str, lang: Lang = "ko", **fields: str) -> str:
     return _TEXTS[key][lang].format(**fields)
 
 
+def template(key: str, lang: Lang = "ko") -> str:
+    """The sentence ``key`` in ``lang`` with its ``{placeholders}`` left for a page's script to fill in."""
+    return _TEXTS[key][lang]
+
+
 def reason_text(reason: ErrorReason, lang: Lang = "ko") -> str:
     """A short explanation of a 109 REASON."""
     return _REASONS[reason][lang]
