@@ -16,7 +16,7 @@ from typing import Any
 
 from tcp_server.protocol import MAX_ID_LENGTH, Broadcast, ErrorReason, Whisper, has_control_chars, serialize
 from tcp_server.protocol.table import COUNTED_EVENTS, TEXT_KEYS
-from tcp_server.protocol.texts import LANGS, USER_LIST_HEADER, Lang, reason_text, template, text
+from tcp_server.protocol.texts import LANGS, USER_LIST_HEADER, Lang, reason_text, template
 
 _SEED_KEYS = (*TEXT_KEYS, "bad_input")
 """The sentences of every server frame (the table's ``text_keys``), as the terminal says them, and the seed's
