@@ -14,8 +14,8 @@ from tcp_server import ChatServer
 from tcp_server.protocol import Message, ServerNotice, UserJoined
 from tests.redis_fixtures import Connect, MakeNode, RedisServer
 from tests.test_admin import admin_dir, chat_admin  # noqa: F401 - the fixture
-from tests.test_redis_recall import parked_in_redis
 from tests.test_redis_recall import join_with_token as join_on_node
+from tests.test_redis_recall import parked_in_redis
 from tests.test_redis_recall import resume as resume_on_node
 from tests.test_server_resume import drop, join_with_token, resume
 

@@ -227,3 +227,19 @@ def test_every_tone_has_a_terminal_colour() -> None:
 
     for tone in Tone:
         assert Kind(tone.value), f"chat_client/render.py Kind lacks {tone.value!r}"
+
+
+def test_protocol_md_documents_every_code_and_json_type() -> None:
+    """PROTOCOL.md is the wire contract: every code in its frame tables, every JSON type in the browser's."""
+    import pathlib
+
+    doc = (pathlib.Path(__file__).parent.parent / "PROTOCOL.md").read_text()
+    browser = doc[doc.index("## Browser to gateway"):doc.index("## Gateway to browser")]
+    to_browser = doc[doc.index("## Gateway to browser"):]
+    for spec in CLIENT_SPECS + SERVER_SPECS:
+        assert f"| `{spec.code}" in doc, f"{spec.code}: not in PROTOCOL.md's frame tables"
+    for spec in CLIENT_SPECS:
+        if spec.browser:
+            assert f'{{"type":"{spec.browser}"' in browser, f"{spec.code}: {spec.browser!r} not in 'Browser to gateway'"
+    for spec in SERVER_SPECS:
+        assert f'{{"type":"{spec.event}"' in to_browser, f"{spec.code}: {spec.event!r} not in 'Gateway to browser'"

@@ -34,6 +34,7 @@ from .frames import (
     Joined,
     Leave,
     Left,
+    ListRooms,
     ListUsers,
     Login,
     Message,
@@ -47,6 +48,8 @@ from .frames import (
     Registered,
     Resumed,
     ResumeSession,
+    RoomListed,
+    RoomsListed,
     Search,
     Searched,
     ServerFrame,
@@ -274,6 +277,9 @@ class Session:
                 return self._whisper(to, message)
             case Ping(token):
                 return [Reply(Pong(token))]
+            case ListRooms():
+                # Rooms are the next step (PROTOCOL.md, 010-015): until then the lobby is the one room.
+                return [Reply(RoomListed(LOBBY, len(self.roster.names()), "")), Reply(RoomsListed(1))]
             case ListUsers(sender):
                 # Before a join anyone may ask who is here (any ID in the field: there is none to check).
                 if self.state is not ConnState.JOINED:
