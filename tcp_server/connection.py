@@ -15,19 +15,17 @@ import socket
 import ssl
 import time
 from collections.abc import Coroutine
-from typing import TYPE_CHECKING, Any, Protocol, Union, assert_never
+from typing import Any, Union, assert_never
 
 from . import queries
-from .config import ServerConfig
-from .local_room import LocalRoom
-from .outbound import Outbound
+from .door import Door
+from .node import Node
 from .protocol.admission import Admission, Verdict
 from .protocol.codes import ErrorReason
 from .protocol.decoder import FrameReader, client_frame_reader
 from .protocol.encoders import BY_FORMAT, FRAMES, LEGACY
 from .protocol.frames import ClientFrame, Error, FrameError, SessionToken
-from .protocol.limits import AddressBuckets, AddressLimits, address_key, peer_address
-from .protocol.moderation import Moderation
+from .protocol.limits import peer_address
 from .protocol.session import (
     LEGACY_PORT,
     LINE_PORT,
@@ -54,22 +52,10 @@ from .protocol.session import (
 )
 from .protocol.states import ConnState
 from .protocol.table import spec_of
-from .room import Bus, Directory, History, SessionStore
-from .stats import ServerStats
 from .tls_accept import Handshake
-
-if TYPE_CHECKING:
-    from .accounts.service import Accounts
-    from .joiner import Joiner
-    from .store.db import MessageStore
 
 log = logging.getLogger("tcp_server")
 
-GATEWAY_GRACE = 2.0
-"""A connection over its per-address limit may still be a trusted gateway about to name the real
-user with ``000``; where a gateway secret is configured it gets this long to do so."""
-GRACE_MAX = 64
-"""Connections held in that grace at once; past it, over-limit connections are refused at once."""
 _NO_RESUME = Capabilities(resumable=False)
 
 
@@ -78,41 +64,6 @@ def is_loopback(address: str) -> bool:
         return ipaddress.ip_address(address).is_loopback
     except ValueError:
         return False
-
-
-class Node(Protocol):
-    """What a connection needs of its server node (the server is one; tests may build another)."""
-
-    config: ServerConfig
-    directory: Directory
-    bus: Bus
-    history: History | None
-    sessions: SessionStore | None
-    store: MessageStore | None
-    accounts: Accounts | None
-    cursor_key: bytes | None
-    address_limits: AddressLimits
-    address_buckets: AddressBuckets | None
-    moderation: Moderation
-    stats: ServerStats
-    closing: bool
-    in_grace: int
-
-    @property
-    def loop(self) -> asyncio.AbstractEventLoop: ...
-
-    @property
-    def room(self) -> LocalRoom: ...
-
-    @property
-    def joiner(self) -> Joiner: ...
-
-    def opened(self, conn: ChatConnection) -> int:
-        """Count ``conn``; the number of connections now open."""
-
-    def closed(self, conn: ChatConnection) -> None: ...
-
-    def log_disconnected(self, name: str, address: str) -> None: ...
 
 
 _KEEPALIVE = [(socket.IPPROTO_TCP, opt, value) for name, value in (("TCP_KEEPIDLE", 60), ("TCP_KEEPINTVL", 10),
@@ -141,11 +92,10 @@ def now_ms() -> int:
     return time.time_ns() // 1_000_000
 
 
-class ChatConnection(Outbound):
+class ChatConnection(Door):
     """A client on the main or TLS port, or (``legacy``) the seed's own client on the legacy port."""
 
-    __slots__ = ("reader", "counted_address", "timer", "admission", "paused", "pending", "in_grace",
-                 "connected_at", "ended", "querying", "legacy")
+    __slots__ = ("reader", "paused", "pending", "connected_at", "ended", "querying", "legacy")
 
     def __init__(self, node: Node, legacy: bool = False, tls: ssl.SSLContext | None = None) -> None:
         self.node = node
@@ -153,13 +103,13 @@ class ChatConnection(Outbound):
         self.legacy = legacy  # its kind, for the Session's capabilities (and the reader: a frame a write, no LF)
         self.tls = Handshake(tls, cfg.tls_handshake_timeout) if tls is not None else None
         self.ended = False  # connection_lost has run
-        self.transport: asyncio.Transport | None = None
+        self.transport = None
         self.reader: FrameReader[ClientFrame] = client_frame_reader(cfg.max_frame, legacy)
         self.out = []
         self.encoder = LEGACY if legacy else FRAMES
         self.cursor = None
-        self.counted_address: str | None = None
-        self.timer: asyncio.TimerHandle | None = None
+        self.counted_address = None
+        self.timer = None
         self.closing = False
         self.admission = Admission(cfg.flood_rate, cfg.flood_burst, node.loop.time(), kick_after=cfg.flood_kick,
                                    search_rate=cfg.search_rate, search_burst=cfg.search_burst,
@@ -211,17 +161,7 @@ class ChatConnection(Outbound):
         if node.opened(self) > cfg.max_clients or node.closing:
             self.refuse(ErrorReason.BUSY, "too many connections")
             return
-        self.admission.key = key = address_key(address, cfg.ipv6_prefix)
-        if node.address_limits.admit(key, node.loop.time()):
-            self.counted_address = key
-            self.timer = node.loop.call_later(cfg.join_timeout, self._join_timeout)
-        elif cfg.gateway_secret and node.in_grace < GRACE_MAX:
-            self.in_grace = True
-            self.admission.hold()
-            node.in_grace += 1
-            self.timer = node.loop.call_later(GATEWAY_GRACE, self._refuse_busy)
-        else:
-            self._refuse_busy()
+        self.count_address(address)
 
     def connection_lost(self, exc: Exception | None) -> None:
         node = self.node
@@ -229,8 +169,7 @@ class ChatConnection(Outbound):
             return  # (a failed TLS handshake ends the connection itself; never twice)
         self.ended = True
         node.closed(self)
-        self._end_grace()
-        self.entered()  # (no deadline left to keep)
+        self.uncount()
         self.pending.clear()
         self.closing = True
         session = self.session
@@ -240,9 +179,6 @@ class ChatConnection(Outbound):
             self.apply(session.drop())
             self._leave(self.leave_cause)
         self.out.clear()
-        if self.counted_address is not None:
-            node.address_limits.release(self.counted_address, node.loop.time())
-            self.counted_address = None
         self.transport = None
 
     def _park(self) -> bool:
@@ -273,28 +209,6 @@ class ChatConnection(Outbound):
         self.apply(self.session.drop())
         self._leave("kick")
         self.close_after_flush()
-
-    def entered(self) -> None:
-        """In the room (or gone): the join deadline is off."""
-        if self.timer is not None:
-            self.timer.cancel()
-            self.timer = None
-
-    def _end_grace(self) -> None:
-        if self.in_grace:
-            self.in_grace = False
-            self.node.in_grace -= 1
-
-    def _join_timeout(self) -> None:
-        self.timer = None
-        if not self.session.joined and not self.closing:
-            self.refuse(ErrorReason.NOT_JOINED, "join deadline passed")
-
-    def _refuse_busy(self) -> None:
-        self.timer = None
-        self._end_grace()
-        if not self.closing:
-            self.refuse(ErrorReason.ADDRESS_LIMIT, "too many connections from your address")
 
     # ------------------------------------------------------------ input
 
@@ -339,7 +253,7 @@ class ChatConnection(Outbound):
     def _refused(self, verdict: Verdict) -> None:
         """Carry out the admission's refusal of one frame."""
         if verdict is Verdict.BUSY:
-            self._refuse_busy()
+            self.refuse_busy()
             return
         self.node.stats.flood_refused()
         if verdict is Verdict.KICK:
@@ -405,28 +319,13 @@ class ChatConnection(Outbound):
                 case UseFormat(fmt):  # (always before the join, so before any fan-out)
                     self.encoder = BY_FORMAT[fmt]
                 case Rehome(address):
-                    self._rehome(address)
+                    self.rehome(address)
                 case Reattach(token, position):
                     node.joiner.take(self, token, position)
-                case FetchPage(room, before, limit):
-                    assert node.store is not None
-                    self._query(queries.fetch(node.store, self.session, room, before, limit))
-                case FindText(room, query):
-                    assert node.store is not None
-                    self._query(queries.find(node.store, self.session, room, query))
-                case Authenticate(_, key, password):
-                    assert node.accounts is not None
-                    self._query(queries.authenticate(node.accounts, node.stats, self.session, key, password),
-                                queries.ACCOUNT_TIMEOUT)
+                case FetchPage() | FindText() | Authenticate() | Enroll() | Rekey():
+                    self._query(*queries.start(node, self.session, effect))
                 case Enter(name, key):
                     node.joiner.login(self, name, key)
-                case Enroll(name, key, password):
-                    assert node.accounts is not None
-                    self._query(queries.enroll(node.accounts, node.stats, self.session, name, key, password),
-                                queries.ACCOUNT_TIMEOUT)
-                case Rekey(key, password):
-                    assert node.accounts is not None
-                    self._query(queries.rekey(node.accounts, self.session, key, password), queries.ACCOUNT_TIMEOUT)
                 case LockedOut(account, address, lockout):
                     node.stats.lockouts[lockout.scope] += 1
                     log.warning("login lockout of %s [%s] (count: %s): logins refused for %d s",
@@ -436,7 +335,7 @@ class ChatConnection(Outbound):
                 case _:
                     assert_never(effect)
 
-    def _query(self, work: Coroutine[Any, Any, list[Effect]], timeout: float = queries.QUERY_TIMEOUT) -> None:
+    def _query(self, work: Coroutine[Any, Any, list[Effect]], timeout: float) -> None:
         """A 016/017 reads the store (an 018-020 the accounts): frames read meanwhile wait in order, reading
         paused, as for a claim."""
         self.querying = True
@@ -456,21 +355,3 @@ class ChatConnection(Outbound):
             self.go_on()
         except Exception:
             self.internal_error()
-
-    def _rehome(self, real_address: str) -> None:
-        """A trusted gateway named the real user: count limits on that address."""
-        node = self.node
-        now = node.loop.time()
-        if self.counted_address is not None:
-            # The gateway's host is not this user: its count, this minute's included, goes back.
-            node.address_limits.release(self.counted_address, now, refund=True)
-            self.counted_address = None
-        self._end_grace()
-        self.entered()
-        key = address_key(real_address, node.config.ipv6_prefix)
-        self.admission.rehome(key)
-        if not node.address_limits.admit(key, now):
-            self.refuse(ErrorReason.ADDRESS_LIMIT, "too many connections from your address")
-            return
-        self.counted_address = key
-        self.timer = node.loop.call_later(node.config.join_timeout, self._join_timeout)

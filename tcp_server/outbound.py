@@ -24,7 +24,7 @@ from .protocol.session import Session
 from .tls_accept import Handshake
 
 if TYPE_CHECKING:
-    from .connection import Node
+    from .node import Node
 
 log = logging.getLogger("tcp_server")
 

@@ -8,18 +8,20 @@ touches the socket.
 from __future__ import annotations
 
 import logging
-from typing import TYPE_CHECKING
+from collections.abc import Coroutine
+from typing import TYPE_CHECKING, Any, Union, assert_never
 
 from .protocol.codes import ErrorReason
 from .protocol.frames import Error
 from .protocol.passwords import Password
 from .protocol.scrollback import SEARCH_LIMIT
-from .protocol.session import Effect, Reply, Session
+from .protocol.session import Authenticate, Effect, Enroll, FetchPage, FindText, Rekey, Reply, Session
 from .protocol.states import ConnState
 from .stats import ServerStats
 
 if TYPE_CHECKING:
     from .accounts.service import Accounts
+    from .node import Node
     from .store.db import MessageStore
 
 log = logging.getLogger("tcp_server")
@@ -38,6 +40,30 @@ async def fetch(store: MessageStore, session: Session, room: str, before: int | 
 async def find(store: MessageStore, session: Session, room: str, query: str) -> list[Effect]:
     rows = await store.search(room, query, SEARCH_LIMIT)
     return session.found([(m.seq, m.ts, m.author, m.text) for m in rows], [m.account for m in rows])
+
+
+Query = Union[FetchPage, FindText, Authenticate, Enroll, Rekey]
+"""The effects that wait for the store or the accounts."""
+
+
+def start(node: Node, session: Session, effect: Query) -> tuple[Coroutine[Any, Any, list[Effect]], float]:
+    """The work ``effect`` asks for, and how long it may take."""
+    if isinstance(effect, (FetchPage, FindText)):
+        assert node.store is not None
+        if isinstance(effect, FetchPage):
+            return fetch(node.store, session, effect.room, effect.before, effect.limit), QUERY_TIMEOUT
+        return find(node.store, session, effect.room, effect.query), QUERY_TIMEOUT
+    accounts = node.accounts
+    assert accounts is not None
+    match effect:
+        case Authenticate(_, key, password):
+            return authenticate(accounts, node.stats, session, key, password), ACCOUNT_TIMEOUT
+        case Enroll(name, key, password):
+            return enroll(accounts, node.stats, session, name, key, password), ACCOUNT_TIMEOUT
+        case Rekey(key, password):
+            return rekey(accounts, session, key, password), ACCOUNT_TIMEOUT
+        case _:
+            assert_never(effect)
 
 
 def failed(session: Session, exc: BaseException) -> list[Effect]:
