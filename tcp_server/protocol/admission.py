@@ -16,16 +16,19 @@ from .table import Budget
 
 
 class Verdict(Enum):
-    """The answer to one frame."""
+    """Why one frame is refused (:meth:`Admission.charge` answers None for a frame to handle)."""
 
-    PASS = auto()
-    """Handle it."""
     FLOOD = auto()
     """Over a budget: not handled; the peer hears ``109#flood`` and may go on."""
     KICK = auto()
     """Over a budget once too often in a row: the connection is dropped for flooding."""
     BUSY = auto()
     """Over its address's connection limit and not (yet) a gateway: refused, closed."""
+
+
+_MESSAGE = Budget.MESSAGE
+_CONTROL = Budget.CONTROL
+_SEARCH = Budget.SEARCH
 
 
 class Admission:
@@ -62,22 +65,25 @@ class Admission:
         self.over_limit = False
         self.on = self.message is not None
 
-    def charge(self, budget: Budget | None, now: float) -> Verdict:
-        """Spend a token of ``budget`` (and for a message, one of the address's) for one frame."""
+    def charge(self, budget: Budget | None, now: float) -> Verdict | None:
+        """Spend a token of ``budget`` (and for a message, one of the address's) for one frame: None
+        when it may be handled, else why not. (Per frame: the budgets are module constants, since an
+        enum member's lookup costs as much as a bucket's arithmetic.)"""
         if self.over_limit:
-            return Verdict.PASS if budget is Budget.CONTROL else Verdict.BUSY
-        if budget is Budget.SEARCH:
-            bucket = self.search
+            return None if budget is _CONTROL else Verdict.BUSY
+        if budget is _MESSAGE:
+            bucket = self.message
+            shared = self.shared
         else:
-            bucket = self.message if budget is Budget.MESSAGE else self.control
+            bucket = self.search if budget is _SEARCH else self.control
+            shared = None
         if bucket is None:
-            return Verdict.PASS
-        shared = self.shared if budget is Budget.MESSAGE else None
+            return None
         if not bucket.take(now) or (shared is not None and not shared.take(self.key, now)):
             self.strikes += 1
             return Verdict.KICK if self.strikes > self.kick_after else Verdict.FLOOD
         self.strikes = 0
-        return Verdict.PASS
+        return None
 
     def pace(self) -> float:
         """Seconds reading should rest so that the next frame finds a token (0: read on). What the peer
