@@ -15,6 +15,10 @@ A probe's delay includes the generator's own lateness: it also reports how late 
 ran (a 10 ms ticker), so a p99 that is the generator's starvation shows as such. ``--generator-cpus``
 and ``--server-cpus`` pin the two processes (``sched_setaffinity``) so they do not take each other's
 CPU; ``--login-nice`` is the server's flag (the hashing threads' priority below its event loop).
+``--storm guests`` is the control: the same joins (``001``), leaves and ``107`` lists, no password hash,
+optionally at a login storm's measured rate (``--pace``). The server's ``--join-timeout`` is raised to
+120 s so that every login of a slow storm gets in (its default, 30 s, refuses the last ones
+``109#not-joined`` on a loaded machine).
 """
 
 from __future__ import annotations
@@ -117,6 +121,13 @@ async def make_accounts(db: Path, count: int, password: str) -> None:
         await store.close()
 
 
+def cpu_seconds(pid: int, tid: int | None = None) -> float:
+    """User + system CPU seconds of process ``pid`` (or of its thread ``tid``)."""
+    path = f"/proc/{pid}/task/{tid}/stat" if tid is not None else f"/proc/{pid}/stat"
+    fields = Path(path).read_text().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
 def lag_buckets(port: int) -> dict[str, float]:
     """The server's ``hanchat_loop_lag_seconds`` buckets (cumulative counts by ``le``), from its /metrics."""
     import urllib.request
@@ -211,13 +222,17 @@ async def sender(writer: Member, name: str, rate: float, stop: asyncio.Event) ->
         await asyncio.sleep(random.expovariate(rate))
 
 
-async def login(port: int, i: int, password: str, busy: list[int], refused: dict[str, int]) -> float | None:
+async def login(port: int, i: int, password: str, busy: list[int], refused: dict[str, int],
+                guest: bool = False, delay: float = 0.0) -> float | None:
     """One login, retried after ``109#login-busy``; when it joined (monotonic s), or None if refused
-    (counted in ``refused`` by the 109's reason)."""
+    (counted in ``refused`` by the 109's reason). ``guest``: a ``001`` join instead (the control: the same
+    joins, leaves and ``107`` without a password hash); ``delay``: seconds before it starts."""
+    if delay:
+        await asyncio.sleep(delay)
     reader, writer = await asyncio.wait_for(asyncio.open_connection("127.0.0.1", port, limit=1 << 20), TIMEOUT)
     try:
         while True:
-            writer.write(f"018#acct{i}#{password}\n".encode())
+            writer.write((f"001#guest{i}" if guest else f"018#acct{i}#{password}").encode() + b"\n")
             while True:
                 line = await asyncio.wait_for(reader.readline(), 120.0)
                 if line.startswith(b"100#"):
@@ -248,7 +263,8 @@ async def run(args: argparse.Namespace) -> int:
     proc = await asyncio.create_subprocess_exec(
         *pin, server_bin, *["--port", str(port), "--host", "127.0.0.1", "--database", f"sqlite:///{db}",
          "--flood-rate", "0", "--max-per-address", "0", "--max-new-per-minute", "0", "--max-clients", "5000",
-         "--history", "0", "--resume-grace", "0", "--login-per-address", "0", "--log-level", "WARNING",
+         "--history", "0", "--resume-grace", "0", "--join-timeout", "120", "--login-per-address", "0",
+         "--log-level", "WARNING",
          "--login-workers", str(args.workers), "--login-queue", str(args.queue), "--login-nice", str(args.nice),
          "--metrics-port", str(metrics)],
         env={**os.environ, "CHAT_LANG": "en"})
@@ -275,6 +291,7 @@ async def run(args: argparse.Namespace) -> int:
         ticker.late.clear()
         rss_before, _ = rss_kib(proc.pid)
         lag_before = await asyncio.to_thread(lag_buckets, metrics)
+        cpu_before, loop_before = cpu_seconds(proc.pid), cpu_seconds(proc.pid, proc.pid)
         latencies.storm = True
         busy = [0]
         refused: dict[str, int] = {}
@@ -288,10 +305,14 @@ async def run(args: argparse.Namespace) -> int:
                 await asyncio.sleep(0.05)
 
         watcher = asyncio.create_task(watch())
-        results = await asyncio.gather(*(login(port, i, password, busy, refused) for i in range(args.logins)))
+        results = await asyncio.gather(*(login(port, i, password, busy, refused, args.storm == "guests",
+                                                      i / args.pace if args.pace else 0.0)
+                                                for i in range(args.logins)))
         ended = time.monotonic()
         latencies.storm = False
         gen_during = list(ticker.late)
+        cpu_storm = cpu_seconds(proc.pid) - cpu_before
+        loop_storm = cpu_seconds(proc.pid, proc.pid) - loop_before
         lag_after = await asyncio.to_thread(lag_buckets, metrics)
         ok = [r for r in results if r is not None]
         elapsed = ended - began
@@ -299,7 +320,8 @@ async def run(args: argparse.Namespace) -> int:
         await watcher
         print(f"users {args.users}, senders {args.senders}, {args.rate:g} msg/s to the room "
               f"({args.rate * (args.users - 1):,.0f} deliveries/s), probes {args.probes}; "
-              f"login workers {args.workers}, queue {args.queue}, nice {args.nice}; "
+              f"storm: {args.logins} {args.storm}" + (f" at {args.pace:g}/s" if args.pace else " at once") +
+              f"; login workers {args.workers}, queue {args.queue}, nice {args.nice}; "
               f"CPUs: server {args.server_cpus or 'any'}, generator {args.generator_cpus or 'any'}")
         print(f"logins: {len(ok)}/{args.logins} joined in {elapsed:.2f} s = {len(ok) / elapsed:.1f} logins/s; "
               f"login-busy answers retried: {busy[0]}; refused: {refused or 'none'}")
@@ -311,6 +333,9 @@ async def run(args: argparse.Namespace) -> int:
         _, late10 = lag_share(lag_before, lag_after, "0.01")
         print(f"server loop during the storm: {ticks:.0f} timer ticks, {late10:.1%} later than 10 ms, "
               f"{late:.1%} later than 50 ms")
+        print(f"server CPU during the storm: {cpu_storm / elapsed:.0%} of a core, its event loop's thread "
+              f"{loop_storm / elapsed:.0%}, the other threads (hashing, database) "
+              f"{(cpu_storm - loop_storm) / elapsed:.0%}")
         print(f"server RSS: {rss_before / 1024:.1f} MiB before, {peak / 1024:.1f} MiB at the storm's peak "
               f"(+{(peak - rss_before) / 1024:.1f} MiB)")
         from tcp_server.accounts.hasher import OWASP_ARGON2ID
@@ -345,6 +370,10 @@ def main() -> None:
     p.add_argument("--logins", type=int, default=500)
     p.add_argument("--workers", type=int, default=2, help="the server's --login-workers")
     p.add_argument("--queue", type=int, default=32, help="the server's --login-queue")
+    p.add_argument("--storm", choices=("logins", "guests"), default="logins",
+                   help="guests: the control, 001 joins instead of 018 logins (no hashing)")
+    p.add_argument("--pace", type=float, default=0.0,
+                   help="start the storm's clients at this many a second (0: all at once)")
     p.add_argument("--nice", type=int, default=10, help="the server's --login-nice")
     p.add_argument("--server-cpus", default="", help="CPUs the server runs on (taskset -c; default: any)")
     p.add_argument("--generator-cpus", default="", help="CPUs this load generator runs on (default: any)")
