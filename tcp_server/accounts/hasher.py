@@ -105,7 +105,7 @@ class PasswordHashing:
                  niceness: int = HASH_NICENESS, hasher: argon2.PasswordHasher | None = None) -> None:
         """``hasher`` replaces the one ``params`` make (a test counts its calls); ``workers`` hash at once,
         ``max_waiting`` more may wait, further ones get :class:`Busy`; the threads run ``niceness``
-        steps below the thread that made the pool (0-19; 0: the same priority)."""
+        steps below the thread that starts them (the event loop, which submits; 0-19; 0: the same priority)."""
         if workers < 1 or max_waiting < 0:
             raise ValueError("workers must be >= 1 and max_waiting >= 0")
         if not 0 <= niceness <= 19:
