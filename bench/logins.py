@@ -128,6 +128,34 @@ def cpu_seconds(pid: int, tid: int | None = None) -> float:
     return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
 
 
+def hash_memory(workers: int, rounds: int = 20) -> int:
+    """argon2id's memory alone: ``workers`` threads verifying ``rounds`` times each with the OWASP
+    parameters, this process's RSS before, after and at its peak (``VmHWM``). Run it with
+    ``MALLOC_MMAP_THRESHOLD_=131072`` to see the memory given back when the hashing ends."""
+    import threading
+
+    from tcp_server.accounts.hasher import OWASP_ARGON2ID
+
+    hasher = OWASP_ARGON2ID.hasher()
+    stored = hasher.hash("bench password 1")  # (its own 19 MiB, before the baseline)
+    before, _ = rss_kib(os.getpid())
+
+    def work() -> None:
+        for _ in range(rounds):
+            hasher.verify(stored, "bench password 1")
+
+    threads = [threading.Thread(target=work) for _ in range(workers)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    after, peak = rss_kib(os.getpid())
+    print(f"{workers} threads x {rounds} argon2id verifications (m = {OWASP_ARGON2ID.memory_cost // 1024} MiB): "
+          f"RSS {before / 1024:.1f} MiB before, {peak / 1024:.1f} MiB at the peak (+{(peak - before) / 1024:.1f}), "
+          f"{after / 1024:.1f} MiB after; MALLOC_MMAP_THRESHOLD_={os.environ.get('MALLOC_MMAP_THRESHOLD_', 'unset')}")
+    return 0
+
+
 def lag_buckets(port: int) -> dict[str, float]:
     """The server's ``hanchat_loop_lag_seconds`` buckets (cumulative counts by ``le``), from its /metrics."""
     import urllib.request
@@ -380,7 +408,11 @@ def main() -> None:
     p.add_argument("--warmup", type=float, default=3.0)
     p.add_argument("--baseline", type=float, default=5.0)
     p.add_argument("--port", type=int, default=0, help="the server's port (0: a free one)")
+    p.add_argument("--hash-memory", action="store_true",
+                   help="only measure argon2id's memory: --workers threads hashing in this process")
     args = p.parse_args()
+    if args.hash_memory:
+        sys.exit(hash_memory(args.workers))
     try:
         import uvloop
 
