@@ -8,7 +8,17 @@ before and at its peak (the hashing pool's share: argon2id's 19 MiB per worker w
 The server runs as its own process (``chat-server``, a fresh SQLite file); the accounts are written
 straight into its database before it starts (one argon2id hash shared by all: the storm costs what 500
 verifications cost). The load is asyncio clients in this process: senders stamp each message with
-``time.monotonic_ns()``, probes read every line and note the delay.
+``time.monotonic_ns()``, probes read every line and note the delay; the other members read and discard
+bytes (no line parsing: the generator's own CPU is the measurement's enemy on a small machine).
+
+A probe's delay includes the generator's own lateness: it also reports how late its own event loop
+ran (a 10 ms ticker), so a p99 that is the generator's starvation shows as such. ``--generator-cpus``
+and ``--server-cpus`` pin the two processes (``sched_setaffinity``) so they do not take each other's
+CPU; ``--login-nice`` is the server's flag (the hashing threads' priority below its event loop).
+``--storm guests`` is the control: the same joins (``001``), leaves and ``107`` lists, no password hash,
+optionally at a login storm's measured rate (``--pace``). The server's ``--join-timeout`` is raised to
+120 s so that every login of a slow storm gets in (its default, 30 s, refuses the last ones
+``109#not-joined`` on a loaded machine).
 """
 
 from __future__ import annotations
@@ -23,8 +33,31 @@ import tempfile
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import cast
 
 TIMEOUT = 30.0
+
+
+def cpu_list(raw: str) -> set[int]:
+    """``0``, ``0,1``, ``0-3``: a set of CPU numbers."""
+    cpus: set[int] = set()
+    for part in raw.split(","):
+        first, _, last = part.partition("-")
+        cpus.update(range(int(first), int(last or first) + 1))
+    return cpus
+
+
+class Ticker:
+    """How late this process's own event loop runs: a 10 ms timer, its lateness noted (ms)."""
+
+    def __init__(self) -> None:
+        self.late: list[float] = []
+
+    async def run(self, stop: asyncio.Event) -> None:
+        while not stop.is_set():
+            due = time.monotonic() + 0.01
+            await asyncio.sleep(0.01)
+            self.late.append((time.monotonic() - due) * 1000)
 
 
 @dataclass
@@ -39,11 +72,21 @@ class Latencies:
         (self.during if self.storm else self.before).append(ms)
 
 
-def p99(values: list[float]) -> float:
+def quantile(values: list[float], q: float) -> float:
     if not values:
         return float("nan")
     ordered = sorted(values)
-    return ordered[min(len(ordered) - 1, int(len(ordered) * 0.99))]
+    return ordered[min(len(ordered) - 1, int(len(ordered) * q))]
+
+
+def p99(values: list[float]) -> float:
+    return quantile(values, 0.99)
+
+
+def spread(values: list[float]) -> str:
+    """p50 / p90 / p99 / max, in ms."""
+    return (f"p50 {quantile(values, 0.5):.1f} / p90 {quantile(values, 0.9):.1f} / p99 {p99(values):.1f} / "
+            f"max {max(values, default=float('nan')):.1f} ms ({len(values)} samples)")
 
 
 def rss_kib(pid: int) -> tuple[int, int]:
@@ -76,6 +119,41 @@ async def make_accounts(db: Path, count: int, password: str) -> None:
             await accounts.create(id_key(f"acct{i}"), f"acct{i}", hashed)
     finally:
         await store.close()
+
+
+def cpu_seconds(pid: int, tid: int | None = None) -> float:
+    """User + system CPU seconds of process ``pid`` (or of its thread ``tid``)."""
+    path = f"/proc/{pid}/task/{tid}/stat" if tid is not None else f"/proc/{pid}/stat"
+    fields = Path(path).read_text().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+def hash_memory(workers: int, rounds: int = 20) -> int:
+    """argon2id's memory alone: ``workers`` threads verifying ``rounds`` times each with the OWASP
+    parameters, this process's RSS before, after and at its peak (``VmHWM``). Run it with
+    ``MALLOC_MMAP_THRESHOLD_=131072`` to see the memory given back when the hashing ends."""
+    import threading
+
+    from tcp_server.accounts.hasher import OWASP_ARGON2ID
+
+    hasher = OWASP_ARGON2ID.hasher()
+    stored = hasher.hash("bench password 1")  # (its own 19 MiB, before the baseline)
+    before, _ = rss_kib(os.getpid())
+
+    def work() -> None:
+        for _ in range(rounds):
+            hasher.verify(stored, "bench password 1")
+
+    threads = [threading.Thread(target=work) for _ in range(workers)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    after, peak = rss_kib(os.getpid())
+    print(f"{workers} threads x {rounds} argon2id verifications (m = {OWASP_ARGON2ID.memory_cost // 1024} MiB): "
+          f"RSS {before / 1024:.1f} MiB before, {peak / 1024:.1f} MiB at the peak (+{(peak - before) / 1024:.1f}), "
+          f"{after / 1024:.1f} MiB after; MALLOC_MMAP_THRESHOLD_={os.environ.get('MALLOC_MMAP_THRESHOLD_', 'unset')}")
+    return 0
 
 
 def lag_buckets(port: int) -> dict[str, float]:
@@ -120,40 +198,69 @@ async def wait_port(port: int) -> None:
     raise TimeoutError("the server did not start")
 
 
-async def member(port: int, name: str) -> tuple[asyncio.StreamReader, asyncio.StreamWriter]:
-    reader, writer = await asyncio.wait_for(asyncio.open_connection("127.0.0.1", port, limit=1 << 20), TIMEOUT)
-    writer.write(f"001#{name}\n".encode())
-    while True:
-        line = await asyncio.wait_for(reader.readline(), TIMEOUT)
-        if line.startswith(b"107"):
-            break
-    return reader, writer
+class Member(asyncio.Protocol):
+    """One room member, read in the transport's callback (no stream, no task per socket): the generator
+    spends microseconds per arrival, so a probe's timestamp is not taken after 999 other sockets' wakeups.
+    A probe (``latencies``) notes each stamped message's delay; the others discard what they read."""
 
+    def __init__(self, name: str, latencies: Latencies | None) -> None:
+        self.name = name
+        self.latencies = latencies
+        self.joined: asyncio.Future[None] = asyncio.get_running_loop().create_future()
+        self.transport: asyncio.WriteTransport | None = None
+        self._buffer = b""
 
-async def drain(reader: asyncio.StreamReader, latencies: Latencies | None, stop: asyncio.Event) -> None:
-    """Read everything; a probe (``latencies``) notes each stamped message's delay."""
-    while not stop.is_set():
-        line = await reader.readline()
-        if not line:
+    def connection_made(self, transport: asyncio.BaseTransport) -> None:
+        self.transport = cast(asyncio.WriteTransport, transport)  # (uvloop's is not an asyncio subclass)
+        self.transport.write(f"001#{self.name}\n".encode())
+
+    def data_received(self, data: bytes) -> None:
+        if self.latencies is None and self.joined.done():
             return
-        if latencies is not None and line.startswith(b"105#") and b"#t=" in line:
-            stamp = int(line.rsplit(b"#t=", 1)[1].split(b" ", 1)[0])
-            latencies.add((time.monotonic_ns() - stamp) / 1e6)
+        now = time.monotonic_ns()
+        *lines, self._buffer = (self._buffer + data).split(b"\n")
+        for line in lines:
+            if line.startswith(b"107") and not self.joined.done():
+                self.joined.set_result(None)
+            elif self.latencies is not None and line.startswith(b"105#") and b"#t=" in line:
+                stamp = int(line.rsplit(b"#t=", 1)[1].split(b" ", 1)[0])
+                self.latencies.add((now - stamp) / 1e6)
+
+    def connection_lost(self, exc: Exception | None) -> None:
+        if not self.joined.done():
+            self.joined.set_exception(ConnectionError(f"{self.name} was closed before it joined"))
+
+    def write(self, data: bytes) -> None:
+        assert self.transport is not None
+        self.transport.write(data)
 
 
-async def sender(writer: asyncio.StreamWriter, name: str, rate: float, stop: asyncio.Event) -> None:
+async def member(port: int, name: str, latencies: Latencies | None) -> Member:
+    loop = asyncio.get_running_loop()
+    _, joined = await asyncio.wait_for(
+        loop.create_connection(lambda: Member(name, latencies), "127.0.0.1", port), TIMEOUT)
+    await asyncio.wait_for(joined.joined, TIMEOUT)
+    return joined
+
+
+async def sender(writer: Member, name: str, rate: float, stop: asyncio.Event) -> None:
     pad = "x" * 60
     while not stop.is_set():
         writer.write(f"002#{name}#t={time.monotonic_ns()} {pad}\n".encode())
         await asyncio.sleep(random.expovariate(rate))
 
 
-async def login(port: int, i: int, password: str, busy: list[int]) -> float | None:
-    """One login, retried after ``109#login-busy``; when it joined (monotonic s), or None if refused."""
+async def login(port: int, i: int, password: str, busy: list[int], refused: dict[str, int],
+                guest: bool = False, delay: float = 0.0) -> float | None:
+    """One login, retried after ``109#login-busy``; when it joined (monotonic s), or None if refused
+    (counted in ``refused`` by the 109's reason). ``guest``: a ``001`` join instead (the control: the same
+    joins, leaves and ``107`` without a password hash); ``delay``: seconds before it starts."""
+    if delay:
+        await asyncio.sleep(delay)
     reader, writer = await asyncio.wait_for(asyncio.open_connection("127.0.0.1", port, limit=1 << 20), TIMEOUT)
     try:
         while True:
-            writer.write(f"018#acct{i}#{password}\n".encode())
+            writer.write((f"001#guest{i}" if guest else f"018#acct{i}#{password}").encode() + b"\n")
             while True:
                 line = await asyncio.wait_for(reader.readline(), 120.0)
                 if line.startswith(b"100#"):
@@ -163,6 +270,8 @@ async def login(port: int, i: int, password: str, busy: list[int]) -> float | No
                     await asyncio.sleep(0.2 + random.random() * 0.2)  # a client's pause before trying again
                     break
                 if line.startswith(b"109#"):
+                    reason = line.decode(errors="replace").split("#")[1].strip()
+                    refused[reason] = refused.get(reason, 0) + 1
                     return None
     finally:
         writer.close()
@@ -176,35 +285,44 @@ async def run(args: argparse.Namespace) -> int:
     port = args.port or free_port()
     metrics = free_port()
     server_bin = shutil.which("chat-server", path=str(Path(sys.executable).parent)) or "chat-server"
+    pin = ["taskset", "-c", args.server_cpus] if args.server_cpus else []
+    if args.generator_cpus:
+        os.sched_setaffinity(0, cpu_list(args.generator_cpus))
     proc = await asyncio.create_subprocess_exec(
-        server_bin, *["--port", str(port), "--host", "127.0.0.1", "--database", f"sqlite:///{db}",
+        *pin, server_bin, *["--port", str(port), "--host", "127.0.0.1", "--database", f"sqlite:///{db}",
          "--flood-rate", "0", "--max-per-address", "0", "--max-new-per-minute", "0", "--max-clients", "5000",
-         "--history", "0", "--resume-grace", "0", "--login-per-address", "0", "--log-level", "WARNING",
-         "--login-workers", str(args.workers), "--login-queue", str(args.queue), "--metrics-port", str(metrics)],
+         "--history", "0", "--resume-grace", "0", "--join-timeout", "120", "--login-per-address", "0",
+         "--log-level", "WARNING",
+         "--login-workers", str(args.workers), "--login-queue", str(args.queue), "--login-nice", str(args.nice),
+         "--metrics-port", str(metrics)],
         env={**os.environ, "CHAT_LANG": "en"})
     assert proc.pid is not None
     stop = asyncio.Event()
     tasks: list[asyncio.Task[None]] = []
-    writers: list[asyncio.StreamWriter] = []
+    writers: list[Member] = []
     try:
         await wait_port(port)
         latencies = Latencies()
         for start in range(0, args.users, 100):
-            joined = await asyncio.gather(*(member(port, f"u{i}") for i in range(start, min(args.users, start + 100))))
-            for n, (reader, writer) in enumerate(joined):
-                index = start + n
-                writers.append(writer)
-                tasks.append(asyncio.create_task(drain(reader, latencies if index < args.probes else None, stop)))
+            writers += await asyncio.gather(*(member(port, f"u{i}", latencies if i < args.probes else None)
+                                              for i in range(start, min(args.users, start + 100))))
         for i in range(args.senders):
             tasks.append(asyncio.create_task(sender(writers[-1 - i], f"u{args.users - 1 - i}",
                                                     args.rate / args.senders, stop)))
+        ticker = Ticker()
+        tasks.append(asyncio.create_task(ticker.run(stop)))
         await asyncio.sleep(args.warmup)
         latencies.before.clear()
+        ticker.late.clear()
         await asyncio.sleep(args.baseline)
+        gen_before = list(ticker.late)
+        ticker.late.clear()
         rss_before, _ = rss_kib(proc.pid)
         lag_before = await asyncio.to_thread(lag_buckets, metrics)
+        cpu_before, loop_before = cpu_seconds(proc.pid), cpu_seconds(proc.pid, proc.pid)
         latencies.storm = True
         busy = [0]
+        refused: dict[str, int] = {}
         began = time.monotonic()
         peak = rss_before
 
@@ -215,9 +333,14 @@ async def run(args: argparse.Namespace) -> int:
                 await asyncio.sleep(0.05)
 
         watcher = asyncio.create_task(watch())
-        results = await asyncio.gather(*(login(port, i, password, busy) for i in range(args.logins)))
+        results = await asyncio.gather(*(login(port, i, password, busy, refused, args.storm == "guests",
+                                                      i / args.pace if args.pace else 0.0)
+                                                for i in range(args.logins)))
         ended = time.monotonic()
         latencies.storm = False
+        gen_during = list(ticker.late)
+        cpu_storm = cpu_seconds(proc.pid) - cpu_before
+        loop_storm = cpu_seconds(proc.pid, proc.pid) - loop_before
         lag_after = await asyncio.to_thread(lag_buckets, metrics)
         ok = [r for r in results if r is not None]
         elapsed = ended - began
@@ -225,25 +348,36 @@ async def run(args: argparse.Namespace) -> int:
         await watcher
         print(f"users {args.users}, senders {args.senders}, {args.rate:g} msg/s to the room "
               f"({args.rate * (args.users - 1):,.0f} deliveries/s), probes {args.probes}; "
-              f"login workers {args.workers}, queue {args.queue}")
+              f"storm: {args.logins} {args.storm}" + (f" at {args.pace:g}/s" if args.pace else " at once") +
+              f"; login workers {args.workers}, queue {args.queue}, nice {args.nice}; "
+              f"CPUs: server {args.server_cpus or 'any'}, generator {args.generator_cpus or 'any'}")
         print(f"logins: {len(ok)}/{args.logins} joined in {elapsed:.2f} s = {len(ok) / elapsed:.1f} logins/s; "
-              f"login-busy answers retried: {busy[0]}")
-        print(f"room latency p99: before {p99(latencies.before):.1f} ms ({len(latencies.before)} samples), "
-              f"during the storm {p99(latencies.during):.1f} ms ({len(latencies.during)} samples); "
-              f"max during {max(latencies.during, default=float('nan')):.1f} ms")
+              f"login-busy answers retried: {busy[0]}; refused: {refused or 'none'}")
+        print(f"room latency before the storm: {spread(latencies.before)}")
+        print(f"room latency during the storm: {spread(latencies.during)}")
+        print(f"generator's own loop lateness p99: before {p99(gen_before):.1f} ms, "
+              f"during the storm {p99(gen_during):.1f} ms (max {max(gen_during, default=float('nan')):.1f} ms)")
         ticks, late = lag_share(lag_before, lag_after, "0.05")
         _, late10 = lag_share(lag_before, lag_after, "0.01")
         print(f"server loop during the storm: {ticks:.0f} timer ticks, {late10:.1%} later than 10 ms, "
               f"{late:.1%} later than 50 ms")
+        print(f"server CPU during the storm: {cpu_storm / elapsed:.0%} of a core, its event loop's thread "
+              f"{loop_storm / elapsed:.0%}, the other threads (hashing, database) "
+              f"{(cpu_storm - loop_storm) / elapsed:.0%}")
         print(f"server RSS: {rss_before / 1024:.1f} MiB before, {peak / 1024:.1f} MiB at the storm's peak "
               f"(+{(peak - rss_before) / 1024:.1f} MiB)")
+        from tcp_server.accounts.hasher import OWASP_ARGON2ID
+
+        print(f"argon2id's own memory: {OWASP_ARGON2ID.memory_cost / 1024:.0f} MiB x {args.workers} hashes at once "
+              f"= {OWASP_ARGON2ID.memory_cost * args.workers / 1024:.0f} MiB")
         return 0
     finally:
         stop.set()
         for task in tasks:
             task.cancel()
         for writer in writers:
-            writer.close()
+            if writer.transport is not None:
+                writer.transport.close()
         if proc.returncode is None:
             proc.terminate()
         try:
@@ -264,10 +398,21 @@ def main() -> None:
     p.add_argument("--logins", type=int, default=500)
     p.add_argument("--workers", type=int, default=2, help="the server's --login-workers")
     p.add_argument("--queue", type=int, default=32, help="the server's --login-queue")
+    p.add_argument("--storm", choices=("logins", "guests"), default="logins",
+                   help="guests: the control, 001 joins instead of 018 logins (no hashing)")
+    p.add_argument("--pace", type=float, default=0.0,
+                   help="start the storm's clients at this many a second (0: all at once)")
+    p.add_argument("--nice", type=int, default=10, help="the server's --login-nice")
+    p.add_argument("--server-cpus", default="", help="CPUs the server runs on (taskset -c; default: any)")
+    p.add_argument("--generator-cpus", default="", help="CPUs this load generator runs on (default: any)")
     p.add_argument("--warmup", type=float, default=3.0)
     p.add_argument("--baseline", type=float, default=5.0)
     p.add_argument("--port", type=int, default=0, help="the server's port (0: a free one)")
+    p.add_argument("--hash-memory", action="store_true",
+                   help="only measure argon2id's memory: --workers threads hashing in this process")
     args = p.parse_args()
+    if args.hash_memory:
+        sys.exit(hash_memory(args.workers))
     try:
         import uvloop
 

@@ -101,6 +101,7 @@ class ServerConfig:
     login_max_lockout: float = 3600.0
     login_workers: int = 2  # argon2 hashes at once (threads)
     login_queue: int = 32  # hashes waiting beyond those; past it: 109#login-busy
+    login_nice: int = 10  # the hashing threads' nice value above the event loop's (Linux: per thread)
 
 
 def parse_mode(raw: str) -> int:
@@ -184,6 +185,8 @@ def account_problems(cfg: ServerConfig) -> list[str]:
         problems.append("--login-window and --login-lockout must be > 0, --login-max-lockout >= --login-lockout")
     if cfg.login_workers < 1 or cfg.login_queue < 0:
         problems.append("--login-workers must be at least 1 and --login-queue 0 or more")
+    if not 0 <= cfg.login_nice <= 19:
+        problems.append(f"--login-nice is 0 (the event loop's priority) to 19, not {cfg.login_nice}")
     try:
         durable = parse_database(cfg.database).durable
     except DatabaseUrlError:
@@ -224,6 +227,9 @@ def add_account_arguments(parser: EnvArgumentParser) -> None:
                             help="password hashes computed at once (threads; each takes 19 MiB while it runs)")
     parser.add_env_argument("--login-queue", env="CHAT_LOGIN_QUEUE", type=int, default=d.login_queue,
                             help="password hashes that may wait beyond those; past it: 109#login-busy")
+    parser.add_env_argument("--login-nice", env="CHAT_LOGIN_NICE", type=int, default=d.login_nice,
+                            help="how many nice steps below the event loop the hashing threads run (0-19; "
+                                 "0: the same priority): a login storm takes the CPU the room leaves")
 
 
 def add_server_arguments(

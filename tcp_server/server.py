@@ -209,7 +209,8 @@ class ChatServer:
         limits = GuessLimits(cfg.login_per_account_address, cfg.login_per_address, cfg.login_per_account,
                              cfg.login_window, cfg.login_lockout, cfg.login_max_lockout, ipv6_prefix=cfg.ipv6_prefix)
         accounts = Accounts(self.store.engine, limits, registration_open=cfg.registration == "open",
-                            guests=cfg.guests, workers=cfg.login_workers, max_waiting=cfg.login_queue)
+                            guests=cfg.guests, workers=cfg.login_workers, max_waiting=cfg.login_queue,
+                            niceness=cfg.login_nice)
         self.accounts = accounts
         await accounts.start()
         log.info("accounts on: %d registered", len(accounts.registry))

@@ -320,3 +320,14 @@ async def test_the_tls_port_is_a_protected_path_from_another_host(start: Start, 
         assert (await error_of(secure)).reason is ErrorReason.BAD_LOGIN  # verified: the path was protected
     finally:
         await close_tls(secure)
+
+
+def test_login_nice_flag_env_and_bounds() -> None:
+    from tcp_server.config import parse_config
+
+    assert parse_config([], {}).login_nice == 10
+    assert parse_config(["--login-nice", "0"], {}).login_nice == 0
+    assert parse_config([], {"CHAT_LOGIN_NICE": "15"}).login_nice == 15
+    for bad in ("-1", "20"):
+        with pytest.raises(SystemExit):
+            parse_config(["--login-nice", bad], {})

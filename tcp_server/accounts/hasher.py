@@ -35,16 +35,25 @@ from argon2.exceptions import InvalidHashError, VerificationError, VerifyMismatc
 T = TypeVar("T")
 
 HASH_NICENESS = 10
-"""How much lower the hashing threads run than the event loop (Linux: a thread's own nice value), so that a
-login storm takes the CPU the room leaves, not the room's."""
+"""The default of ``--login-nice``: how much lower the hashing threads run than the event loop (Linux: a
+thread's own nice value), so that a login storm takes the CPU the room leaves, not the room's. At +10 a
+busy hashing thread weighs 110 against the loop's 1024 in the kernel's fair scheduler (CFS), so a loop
+with work gets about nine tenths of a core it shares with one."""
 
 
-def _lower_priority() -> None:
-    """A pool thread's start: lower its own scheduling priority (best effort; where a thread cannot be
-    reniced on its own, nothing changes)."""
+def lower_priority(by: int) -> None:
+    """Lower the calling thread's own scheduling priority ``by`` nice steps (capped at 19).
+
+    On Linux a nice value belongs to one thread (``setpriority`` with the thread's ID), so this leaves
+    the event loop's thread as it was. Raising niceness needs no privilege; lowering it below the
+    start value would (``CAP_SYS_NICE``) and is never asked for. Best effort: where a thread cannot be
+    reniced on its own, it runs as before.
+    """
+    if by <= 0:
+        return
     try:
         tid = threading.get_native_id()
-        os.setpriority(os.PRIO_PROCESS, tid, min(19, os.getpriority(os.PRIO_PROCESS, tid) + HASH_NICENESS))
+        os.setpriority(os.PRIO_PROCESS, tid, min(19, os.getpriority(os.PRIO_PROCESS, tid) + by))
     except (OSError, AttributeError):
         pass
 
@@ -93,17 +102,21 @@ class PasswordHashing:
     """
 
     def __init__(self, params: HashParams = OWASP_ARGON2ID, *, workers: int = 2, max_waiting: int = 32,
-                 hasher: argon2.PasswordHasher | None = None) -> None:
+                 niceness: int = HASH_NICENESS, hasher: argon2.PasswordHasher | None = None) -> None:
         """``hasher`` replaces the one ``params`` make (a test counts its calls); ``workers`` hash at once,
-        ``max_waiting`` more may wait, further ones get :class:`Busy`."""
+        ``max_waiting`` more may wait, further ones get :class:`Busy`; the threads run ``niceness``
+        steps below the thread that starts them (the event loop, which submits; 0-19; 0: the same priority)."""
         if workers < 1 or max_waiting < 0:
             raise ValueError("workers must be >= 1 and max_waiting >= 0")
+        if not 0 <= niceness <= 19:
+            raise ValueError("niceness must be 0 to 19")
         self.params = params
         self._hasher = hasher if hasher is not None else params.hasher()
         self.workers = workers
         self.max_waiting = max_waiting
+        self.niceness = niceness
         self._executor = ThreadPoolExecutor(max_workers=workers, thread_name_prefix="argon2",
-                                            initializer=_lower_priority)
+                                            initializer=lower_priority, initargs=(niceness,))
         self._lock = threading.Lock()
         self._admitted = 0  # running + waiting; lowered when the pool's job ends, not when its caller goes
         self._dummy: str | None = None

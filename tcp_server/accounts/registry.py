@@ -25,30 +25,39 @@ class AccountRegistry:
         """Tells the other nodes of a change made here (the shared room's ``save_account``)."""
         self.synced: Callable[[dict[str, str]], None] | None = None
         """Given the database's accounts at each reload (the shared room's ``sync_accounts``)."""
+        self._reads: list[dict[str, str | None]] = []
+        """One per reload in flight: the changes made meanwhile (key -> ID, None: deleted), which its
+        read of the table may predate and must not undo."""
 
     def registered(self, key: str) -> bool:
         return key in self._keys
 
     def add(self, key: str, display: str) -> None:
-        self._keys[key] = display
+        self._set(key, display)
         if self.shared is not None:
             self.shared(key, display)
 
     def remove(self, key: str) -> None:
-        self._keys.pop(key, None)
+        self._set(key, None)
         if self.shared is not None:
             self.shared(key, None)
 
     def learn(self, key: str, display: str | None) -> None:
         """Another node's change (not shared again)."""
+        self._set(key, display)
+
+    def learn_all(self, accounts: dict[str, str]) -> None:
+        """The room's accounts at its load, added to what the database gave (its reload corrects the rest)."""
+        for key, display in accounts.items():
+            self._set(key, display)
+
+    def _set(self, key: str, display: str | None) -> None:
         if display is None:
             self._keys.pop(key, None)
         else:
             self._keys[key] = display
-
-    def learn_all(self, accounts: dict[str, str]) -> None:
-        """The room's accounts at its load, added to what the database gave (its reload corrects the rest)."""
-        self._keys.update(accounts)
+        for changes in self._reads:
+            changes[key] = display
 
     def snapshot(self) -> dict[str, str]:
         return dict(self._keys)
@@ -57,8 +66,24 @@ class AccountRegistry:
         return len(self._keys)
 
     async def refresh(self) -> None:
-        """Reload from the store (a failure leaves the keys held as they were)."""
-        if self.store is not None:
-            self._keys = await self.store.keys()
-            if self.synced is not None:
-                self.synced(dict(self._keys))
+        """Reload from the store (a failure leaves the keys held as they were).
+
+        A change made here while the table is read (a ``chat-admin account delete``, another node's
+        registration heard from Redis) may be missing from, or still in, what the read returns: it is
+        applied again on top, so a reload never brings back a key deleted meanwhile (nor shares it)."""
+        if self.store is None:
+            return
+        changes: dict[str, str | None] = {}
+        self._reads.append(changes)
+        try:
+            keys = await self.store.keys()
+        finally:
+            self._reads = [read for read in self._reads if read is not changes]  # (by identity: {} == {})
+        for key, display in changes.items():
+            if display is None:
+                keys.pop(key, None)
+            else:
+                keys[key] = display
+        self._keys = keys
+        if self.synced is not None:
+            self.synced(dict(keys))

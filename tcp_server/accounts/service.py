@@ -19,7 +19,7 @@ from ..protocol.account_rules import AccountRules
 from ..protocol.guessing import GuessCounter, GuessLimits
 from ..protocol.passwords import InvalidPassword, Password, prepare_new_password, prepare_password
 from ..store.accounts import AccountExists, AccountStore
-from .hasher import Busy, PasswordHashing
+from .hasher import HASH_NICENESS, Busy, PasswordHashing
 from .registry import AccountRegistry
 
 log = logging.getLogger("tcp_server.accounts")
@@ -56,10 +56,11 @@ class Accounts:
 
     def __init__(self, engine: AsyncEngine, limits: GuessLimits, *, registration_open: bool = True,
                  guests: bool = True, workers: int = 2, max_waiting: int = 32,
-                 hashing: PasswordHashing | None = None) -> None:
+                 niceness: int = HASH_NICENESS, hashing: PasswordHashing | None = None) -> None:
         self.store = AccountStore(engine)
         self.registry = AccountRegistry(self.store)
-        self.hashing = hashing if hashing is not None else PasswordHashing(workers=workers, max_waiting=max_waiting)
+        self.hashing = hashing if hashing is not None else PasswordHashing(
+            workers=workers, max_waiting=max_waiting, niceness=niceness)
         self.guessing = GuessCounter(time.monotonic, limits)
         self.rules = AccountRules(self.registry, self.guessing, registration_open, guests)
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import logging
 import time
+from collections.abc import Collection
 from typing import TYPE_CHECKING, Any, assert_never
 
 from tcp_server.protocol.frames import Message, ServerNotice, UserJoined, UserLeft, WhisperMessage
@@ -53,11 +54,12 @@ class RedisBus:
         link.bus = self
         self._subscriber: Subscriber | None = None
         self.view: dict[str, str] = {}  # the room as this node knows it: ID key -> ID, in join order
+        self.marked: set[str] = set()  # the keys in view that are accounts (logged in): 103 with it, 132
 
     def subscribe(self, subscriber: Subscriber) -> None:
         self._subscriber = subscriber
         for key, name in self.view.items():
-            subscriber.room_event(UserJoined(name), key)
+            subscriber.room_event(UserJoined(name, key in self.marked), key)
 
     def publish(self, frame: RoomFrame, exclude: str | None) -> None:
         """Every room frame (the table's ``Delivery.ROOM``) has its case: mypy names one left out."""
@@ -79,11 +81,19 @@ class RedisBus:
 
     # ------------------------------------------------------------ from the channel
 
-    def load(self, names: list[str]) -> None:
-        """The room from Redis (at start, or after an outage): tell the subscriber only what changed."""
+    def load(self, names: list[str], accounts: Collection[str] = ()) -> None:
+        """The room from Redis (at start, or after an outage): tell the subscriber only what changed.
+
+        ``accounts``: the registered keys (``P accounts``). Someone online under a registered key is an
+        account: a guest cannot claim one (the claim script refuses it), and ``chat-admin account add``
+        removes a guest holding it. So a member this node did not see join is marked from that (the
+        room's ``132`` on a node started after the login); one it saw keeps the mark of its join.
+        """
         fresh = {id_key(name): name for name in names}
-        old = self.view
+        old, old_marks = self.view, self.marked
         self.view = fresh
+        self.marked = {key for key, name in fresh.items()
+                       if (key in old_marks if old.get(key) == name else key in accounts)}
         sub = self._subscriber
         if sub is None:
             return
@@ -92,7 +102,7 @@ class RedisBus:
                 sub.room_event(UserLeft(name), key)
         for key, name in fresh.items():
             if old.get(key) != name:
-                sub.room_event(UserJoined(name), key)
+                sub.room_event(UserJoined(name, key in self.marked), key)
 
     def received(self, data: Any) -> None:
         """One event, or a batch of them, from the channel (``IDS TS JSON``, see :mod:`.redis_lua`).
@@ -167,11 +177,14 @@ class RedisBus:
             case Joined(key, name, node, account):
                 if key not in self.view:  # already there: the load saw it
                     self.view[key] = name
+                    if account == 1:
+                        self.marked.add(key)
                     if sub is not None:
                         sub.room_event(UserJoined(name, account == 1), key)
                 if sub is not None and node is not None and node == link.node:
                     sub.joined(key, key)  # this node's claim: its joiner takes the room from here
             case Left(key, name):
+                self.marked.discard(key)
                 if self.view.pop(key, None) is not None and sub is not None:
                     sub.room_event(UserLeft(name), key)
             case AccountChanged(key, name):

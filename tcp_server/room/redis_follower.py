@@ -77,7 +77,7 @@ class Follower(SharedModeration, Liveness):
         self.last_id = str(last[0][0]) if last else "0-0"
         self.loaded_id = entry_id(self.last_id)
         if self.bus is not None:
-            self.bus.load([str(n) for n in names])
+            self.bus.load([str(n) for n in names], {str(key) for key in accounts})
         if self.on_history is not None and self.settings.history > 0:
             frames = []
             for _, fields in reversed(history):

@@ -19,7 +19,8 @@ clock, epoch seconds with microseconds: the bus-lag metric), JSON is
 on ``node``; ``ref``: the taker's, see ``Subscriber.joined``), ``["b"]`` (the bans
 changed: reload ``P bans``), ``["u"]`` (the mutes changed: reload ``P mutes``),
 ``["k", key, reason]`` (an operator kicked ``key``: its node removes it), ``["a", key, name]`` (an account
-registered as ``name``, or deleted: null; ``P accounts``, hash ID key -> ID, changed),
+registered as ``name``, or deleted: null; ``P accounts``, hash ID key -> ID, changed; ``P accounts:gone``,
+hash ID key -> when it was deleted, ms: see ``SYNC_ACCOUNTS``),
 ``["j", key, name, node]`` (``node``: who claimed it; ``, 1]`` after it: an account's join), ``["l", key, name]``, or an
 array of such arrays (the events one node queued in one turn, in order). These are the
 entries of the event table, :mod:`.redis_events` (``tests/test_redis_events.py`` checks
@@ -427,4 +428,33 @@ redis.call('SADD', prefix .. 'users:' .. node, key)
 redis.call('HSET', sess, 'token', '', 'parked', '0', 'node', node, 'count', 0, 'bytes', 0,
            'pos', position ~= '' and '1' or '0')
 return result
+"""
+
+ACCOUNT_GONE = """
+-- KEYS: accounts accounts:gone; ARGV: key. A deletion leaves a tombstone stamped with Redis's clock (ms),
+-- so that a node's periodic sync, from a database read made before the deletion, cannot add it back.
+local t = redis.call('TIME')
+redis.call('HDEL', KEYS[1], ARGV[1])
+redis.call('HSET', KEYS[2], ARGV[1], tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000))
+return 1
+"""
+
+SYNC_ACCOUNTS = """
+-- KEYS: accounts accounts:gone; ARGV: window_ms key1 name1 key2 name2 ...
+-- A node's reload of the table into the hash, adds only: a key deleted within window_ms (a tombstone that
+-- young) is skipped (the database read may predate the deletion); older tombstones are dropped (no read is
+-- that old: a reload is written seconds after it). A registration removes its key's tombstone itself.
+local t = redis.call('TIME')
+local now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
+local window = tonumber(ARGV[1])
+local gone = redis.call('HGETALL', KEYS[2])
+local young = {}
+for i = 1, #gone, 2 do
+  if now - tonumber(gone[i + 1]) < window then young[gone[i]] = true else redis.call('HDEL', KEYS[2], gone[i]) end
+end
+local added = 0
+for i = 2, #ARGV, 2 do
+  if not young[ARGV[i]] then added = added + redis.call('HSET', KEYS[1], ARGV[i], ARGV[i + 1]) end
+end
+return added
 """

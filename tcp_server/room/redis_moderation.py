@@ -17,7 +17,7 @@ from tcp_server.protocol.ids import id_key
 
 from .base import RoomUnavailable
 from .redis_events import AccountChanged, BansChanged, ForgetAuthor, Kick, MutesChanged, RoomEvent, encode
-from .redis_settings import COMMAND_TIMEOUT
+from .redis_settings import ACCOUNT_TOMBSTONE_MS, COMMAND_TIMEOUT
 from .redis_writer import LinkCore
 
 log = logging.getLogger("tcp_server.redis")
@@ -44,30 +44,36 @@ class SharedModeration(LinkCore):
 
     def save_account(self, key: str, name: str | None) -> None:
         """An account registered as ``name`` (None: deleted) here: into ``P accounts`` (what the claim script
-        refuses a guest), and every node's registry told at once. Not logged, like a ban."""
+        refuses a guest), and every node's registry told at once. Not logged, like a ban.
+
+        A deletion leaves a tombstone (``P accounts:gone``) that keeps any node's periodic sync from adding
+        the key back from a database read made before it; a registration clears its key's tombstone."""
         k = self.keys
 
         def write(pipe: Pipeline) -> None:
-            self.commands += 1
             if name is None:
-                pipe.hdel(k.accounts, key)
+                self.run_in(pipe, self.account_gone_script, [k.accounts, k.accounts_gone], [key])
             else:
+                self.commands += 2
                 pipe.hset(k.accounts, key, name)
+                pipe.hdel(k.accounts_gone, key)
             self._notify(pipe, AccountChanged(key, name))
         self.queue("write", write)
 
     def sync_accounts(self, accounts: dict[str, str]) -> None:
         """The database's accounts (a node's periodic reload) into ``P accounts``: Redis gets any it missed
         (made while Redis was down, an upgrade's first start). Added only: a reload read just before another
-        node's registration must not take that key out; deletions reach Redis with their own write."""
+        node's registration must not take that key out; deletions reach Redis with their own write, and a key
+        deleted lately (anywhere) is not added back: the read may be older than the deletion."""
         if not accounts:
             return
         k = self.keys
-        fields: dict[Any, Any] = dict(accounts)  # redis-py's mapping type is invariant in its keys
+        args: list[Any] = [ACCOUNT_TOMBSTONE_MS]
+        for key, name in accounts.items():
+            args += (key, name)
 
         def write(pipe: Pipeline) -> None:
-            self.commands += 1
-            pipe.hset(k.accounts, mapping=fields)
+            self.run_in(pipe, self.sync_accounts_script, [k.accounts, k.accounts_gone], args)
         self.queue("write", write)
 
     def _accounts_loaded(self, accounts: dict[str, str]) -> None:

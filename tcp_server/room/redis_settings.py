@@ -11,6 +11,10 @@ RETRY_PAUSE = 0.5
 """Seconds between attempts to reach Redis again."""
 MAX_OUTBOX = 100_000
 """Publishes queued while Redis is slow; past it they are dropped (and logged), not hoarded."""
+ACCOUNT_TOMBSTONE_MS = 600_000
+"""How long a deleted account's key stays barred from a node's periodic sync of the accounts (``P
+accounts:gone``, see ``redis_lua.SYNC_ACCOUNTS``). A sync is written seconds after its database read (the
+read has a 10 s timeout, a queued write lives one writer batch): ten minutes is a wide margin."""
 POOL_SIZE = 16
 """Redis connections a node may open (the channel, the writer, the liveness, resumes in flight):
 past it a command waits for a free one (up to ``COMMAND_TIMEOUT``) instead of failing. Joins do not
@@ -82,6 +86,7 @@ class RedisKeys:
     bans: str = field(init=False)
     mutes: str = field(init=False)
     accounts: str = field(init=False)
+    accounts_gone: str = field(init=False)
 
     def __post_init__(self) -> None:
         p = self.prefix
@@ -90,5 +95,5 @@ class RedisKeys:
         self.alive, self.held = f"{p}alive:{self.node}", f"{p}users:{self.node}"
         self.log, self.history, self.logcap = p + "room:log", p + "room:history", p + "room:logcap"
         self.parked, self.seen, self.bans, self.mutes = p + "parked", p + "seen", p + "bans", p + "mutes"
-        self.accounts = p + "accounts"
+        self.accounts, self.accounts_gone = p + "accounts", p + "accounts:gone"
 

@@ -10,7 +10,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Collection
 from typing import TYPE_CHECKING, Any, Literal, Protocol
 
 import redis.asyncio as aioredis
@@ -38,7 +38,7 @@ class ChannelReader(Protocol):
 
     def received(self, data: Any) -> None: ...
 
-    def load(self, names: list[str]) -> None: ...
+    def load(self, names: list[str], accounts: Collection[str] = ()) -> None: ...
 
 WriterOp = Literal["publish", "release", "write", "call"]
 """What the ordered writer does with a queued value (see :meth:`LinkCore.queue`); local, never on the wire."""
@@ -64,6 +64,8 @@ class LinkCore:
         self.reap_script = c.register_script(redis_lua.REAP)
         self.reconcile_script = c.register_script(redis_lua.RECONCILE)
         self.publish_script = self.script(redis_lua.PUBLISH)
+        self.account_gone_script = self.script(redis_lua.ACCOUNT_GONE)
+        self.sync_accounts_script = self.script(redis_lua.SYNC_ACCOUNTS)
         self.expire_script = c.register_script(redis_lua.EXPIRE)
         self.last_id = ""  # the last room-log entry this node received ("" before it loaded the room)
         self.loaded_id: tuple[int, int] = (0, 0)  # events up to this one were in the load: skipped
