@@ -12,7 +12,7 @@ import asyncio
 from typing import Protocol, runtime_checkable
 
 from tcp_server.protocol.encoders import Encoder
-from tcp_server.protocol.frames import Message, ServerFrame, WhisperMessage
+from tcp_server.protocol.frames import AccountList, Message, ServerFrame, WhisperMessage
 from tcp_server.protocol.roster import Roster
 from tcp_server.protocol.session import RoomFrame
 
@@ -122,6 +122,18 @@ class LocalRoom:
         if group is not None:
             group.pop(member, None)
         member.cursor = None
+
+    def account_registered(self, key: str, name: str) -> None:
+        """``key``'s online holder registered it (``019``, on any node): every member but the holder (who has
+        its ``130``) is told ``132#ID`` at once, not counted (a resume's ``132`` says it again); once."""
+        roster = self.roster
+        if roster.name_of(key) is None or roster.is_account(key):
+            return
+        roster.mark_account(key)
+        frame = AccountList((roster.name_of(key) or name,))
+        for member_key, member in self.members.items():
+            if member_key != key:
+                member.send(frame)
 
     def expect(self, ref: str) -> Arrival | None:
         """A shared store's claim (``ref``: the ID key) or take (a reference of its own) starts here;

@@ -77,9 +77,9 @@ class NodeWatcher:
         if self.server.accounts is not None:
             self.server.accounts.registry.learn_all(accounts)
 
-    def account_changed(self, key: str, name: str | None) -> None:
+    def account_changed(self, key: str, name: str | None, holder: bool) -> None:
         if self.server.accounts is not None:
-            self.server.accounts.registry.learn(key, name)
+            self.server.accounts.registry.learn(key, name, holder)
 
     def author_forgotten(self, key: str) -> None:
         if self.server.gate is not None:

@@ -142,6 +142,8 @@ class ChatServer:
             await self._open_store()
             await self._open_accounts()
         self._room = LocalRoom(self._loop, self.stats, self.history, self.sessions)
+        if self.accounts is not None:
+            self.accounts.registry.registered_online = self._room.account_registered
         if self.store is not None:
             from .store.gate import LOBBY, StoredWindow, StoreGate
 

@@ -47,13 +47,16 @@ async def test_a_login_on_another_node_takes_over_live_and_parked(
     await guest.join(fourth_name)
     await guest.send(f"019#{PASSWORD}")
     await guest.recv_until(Registered)
+    frames = await listener.recv_until(AccountList((fourth_name,)))  # its registration, told live
+    assert UserJoined(fourth_name) in frames
     await guest.send(f"004#{fourth_name}")
     await guest.closed()
+    assert (await listener.recv_until(UserLeft))[-1] == UserLeft(fourth_name)
     back = await node_clients(a)
     await back.send(f"018#bora#{PASSWORD}")
     await back.recv_until(SessionToken)
     frames = await listener.recv_until(AccountList)
-    assert UserJoined(fourth_name) in frames and frames[-1] == AccountList((fourth_name,))
+    assert frames == [UserJoined(fourth_name), AccountList((fourth_name,))]
     await third.send("002#Alice#across the nodes")
     assert (await listener.recv_until(Message))[-1] == Message("Alice", "across the nodes")
     for node in (a, b):
@@ -63,3 +66,22 @@ async def test_a_login_on_another_node_takes_over_live_and_parked(
     assert store is not None
     rows = await store.before("lobby", None, 10)
     assert [(m.text, m.account) for m in rows if m.text == "across the nodes"] == [("across the nodes", True)]
+
+
+async def test_a_registration_on_one_node_is_told_to_the_room_on_every_node(
+    make_node: MakeNode, node_clients: Connect, postgres_url: str,
+) -> None:
+    a = await make_node(database=postgres_url)
+    b = await make_node(database=postgres_url)
+    near, far = await node_clients(a), await node_clients(b)
+    await near.join("near")
+    await far.join("far")
+    guest = await node_clients(a)
+    await guest.join("Dana")
+    await guest.send(f"019#{PASSWORD}")
+    assert (await guest.recv_until(Registered))[-1] == Registered("Dana")
+    for member in (near, far):  # once each: the origin node hears its own announcement again and skips it
+        assert (await member.recv_until(AccountList))[-1] == AccountList(("Dana",))
+        await member.send("006#once")
+        seen = await member.recv_until(lambda f: getattr(f, "token", None) == "once")
+        assert AccountList(("Dana",)) not in seen

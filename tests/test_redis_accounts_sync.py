@@ -134,7 +134,7 @@ async def test_a_reload_keeps_the_changes_made_while_it_read(sqlite_store: Messa
     registry = AccountRegistry(store)
     shared: list[tuple[str, str | None]] = []
     synced: list[dict[str, str]] = []
-    registry.shared = lambda key, name: shared.append((key, name))
+    registry.shared = lambda key, name, holder: shared.append((key, name))
     registry.synced = synced.append
     store.go_on.set()
     await registry.refresh()

@@ -331,3 +331,21 @@ def test_login_nice_flag_env_and_bounds() -> None:
     for bad in ("-1", "20"):
         with pytest.raises(SystemExit):
             parse_config(["--login-nice", bad], {})
+
+
+async def test_a_registration_is_told_to_the_room_live(start: Start) -> None:
+    """019 makes an online guest an account: the others get 132#ID at once (not counted: a resume's 132
+    says it again), the registrant only its 130; a later joiner's 132 lists it."""
+    server = await start(resume_grace=30)
+    bob = await connect(server)
+    await bob.join("bob")
+    alice = await register(server, "Alice")
+    frames = await bob.recv_until(AccountList)
+    assert frames[-2:] == [UserJoined("Alice"), AccountList(("Alice",))]
+    await alice.send("006#after")
+    assert not [f for f in await alice.recv_until(lambda f: getattr(f, "token", None) == "after")
+                if isinstance(f, AccountList)]  # its own 130 was its answer
+    carol = await connect(server)
+    joined = await carol.join("carol")
+    more = await carol.recv_until(SessionToken)
+    assert AccountList(("Alice",)) in joined + more

@@ -21,10 +21,13 @@ class AccountRegistry:
     def __init__(self, store: AccountStore | None = None) -> None:
         self.store = store
         self._keys: dict[str, str] = {}
-        self.shared: Callable[[str, str | None], None] | None = None
+        self.shared: Callable[[str, str | None, bool], None] | None = None
         """Tells the other nodes of a change made here (the shared room's ``save_account``)."""
         self.synced: Callable[[dict[str, str]], None] | None = None
         """Given the database's accounts at each reload (the shared room's ``sync_accounts``)."""
+        self.registered_online: Callable[[str, str], None] | None = None
+        """An online guest's ID became its account, here or on another node: the room tells its members
+        (``LocalRoom.account_registered``: ``132#ID``, live, not counted)."""
         self._reads: list[dict[str, str | None]] = []
         """One per reload in flight: the changes made meanwhile (key -> ID, None: deleted), which its
         read of the table may predate and must not undo."""
@@ -32,19 +35,24 @@ class AccountRegistry:
     def registered(self, key: str) -> bool:
         return key in self._keys
 
-    def add(self, key: str, display: str) -> None:
+    def add(self, key: str, display: str, holder: bool = False) -> None:
+        """``holder``: the ID's online holder registered it (``019``), so it is an account from now on."""
         self._set(key, display)
         if self.shared is not None:
-            self.shared(key, display)
+            self.shared(key, display, holder)
+        if holder and self.registered_online is not None:
+            self.registered_online(key, display)
 
     def remove(self, key: str) -> None:
         self._set(key, None)
         if self.shared is not None:
-            self.shared(key, None)
+            self.shared(key, None, False)
 
-    def learn(self, key: str, display: str | None) -> None:
+    def learn(self, key: str, display: str | None, holder: bool = False) -> None:
         """Another node's change (not shared again)."""
         self._set(key, display)
+        if holder and display is not None and self.registered_online is not None:
+            self.registered_online(key, display)
 
     def learn_all(self, accounts: dict[str, str]) -> None:
         """The room's accounts at its load, added to what the database gave (its reload corrects the rest)."""

@@ -136,7 +136,7 @@ class Accounts:
         except Exception as exc:
             log.warning("a registration could not be stored: %s", _kind(exc))
             return Answer(Outcome.UNAVAILABLE)
-        self.registry.add(key, display)
+        self.registry.add(key, display, holder=True)
         return Answer(Outcome.OK, display)
 
     async def change(self, key: str, display: str, password: Password) -> Answer:

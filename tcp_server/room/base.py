@@ -123,8 +123,9 @@ class RoomWatcher(Protocol):
     def accounts_loaded(self, accounts: dict[str, str]) -> None:
         """Every account the room knows, ID key -> ID (at each load: a node whose database is down has them)."""
 
-    def account_changed(self, key: str, name: str | None) -> None:
-        """``key`` was registered as ``name`` (None: deleted) through another node."""
+    def account_changed(self, key: str, name: str | None, holder: bool) -> None:
+        """``key`` was registered as ``name`` (None: deleted) through another node; ``holder``: by its online
+        holder (``019``), who is an account from now on."""
 
 
 class History(Protocol):

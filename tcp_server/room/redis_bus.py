@@ -187,9 +187,9 @@ class RedisBus:
                 self.marked.discard(key)
                 if self.view.pop(key, None) is not None and sub is not None:
                     sub.room_event(UserLeft(name), key)
-            case AccountChanged(key, name):
+            case AccountChanged(key, name, account):
                 if link.watcher is not None:
-                    link.watcher.account_changed(key, name)
+                    link.watcher.account_changed(key, name, account == 1)
             case KeptFrame():
                 log.warning("a parked session's kept frame on the room channel was ignored")
             case _:

@@ -155,6 +155,7 @@ class AccountChanged:
     LOADED: ClassVar[bool] = False
     key: str
     name: str | None
+    account: int | None = None  # 1: its online holder registered it (019): every node tells its members (132)
 
 
 RoomEvent: TypeAlias = (

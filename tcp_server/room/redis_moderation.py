@@ -42,7 +42,7 @@ class SharedModeration(LinkCore):
             self._notify(pipe, BansChanged())
         self.queue("write", write)
 
-    def save_account(self, key: str, name: str | None) -> None:
+    def save_account(self, key: str, name: str | None, holder: bool = False) -> None:
         """An account registered as ``name`` (None: deleted) here: into ``P accounts`` (what the claim script
         refuses a guest), and every node's registry told at once. Not logged, like a ban.
 
@@ -57,7 +57,7 @@ class SharedModeration(LinkCore):
                 self.commands += 2
                 pipe.hset(k.accounts, key, name)
                 pipe.hdel(k.accounts_gone, key)
-            self._notify(pipe, AccountChanged(key, name))
+            self._notify(pipe, AccountChanged(key, name, 1 if holder else None))
         self.queue("write", write)
 
     def sync_accounts(self, accounts: dict[str, str]) -> None:
