@@ -22,7 +22,7 @@ from .protocol.codes import ErrorReason
 from .protocol.frames import Message, ServerFrame
 from .protocol.session import Effect, Session
 from .protocol.states import ConnState
-from .room import Directory, History, IdRegistered, Later, Resumable, RoomUnavailable, SessionStore
+from .room import Directory, IdRegistered, Later, RecentHistory, Resumable, RoomUnavailable, SessionStore
 from .room.recall import InMemorySessionStore
 from .stats import ServerStats
 
@@ -64,7 +64,7 @@ class Joiner:
     """Claims and takes for the connections of one node."""
 
     def __init__(self, room: LocalRoom, directory: Directory, sessions: SessionStore | None,
-                 history: History | None, stats: ServerStats, *, oldest_seq: Callable[[], int | None],
+                 history: RecentHistory | None, stats: ServerStats, *, oldest_seq: Callable[[], int | None],
                  joined: Callable[[str, str], None], learn: Callable[[str, str], None] | None = None,
                  resume_max_frames: int = 0) -> None:
         self.room = room

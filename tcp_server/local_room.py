@@ -17,7 +17,7 @@ from tcp_server.protocol.roster import Roster
 from tcp_server.protocol.session import RoomFrame
 
 from .fanout import Cursor, FanoutLog
-from .room.base import History, SessionStore
+from .room.base import RecentHistory, SessionStore
 from .stats import ServerStats
 
 # Flush pacing. A flush costs one write per member with output, so a join into
@@ -91,7 +91,7 @@ class LocalRoom:
     """The room's members on this node, and the fan-out to them."""
 
     def __init__(self, loop: asyncio.AbstractEventLoop, stats: ServerStats | None = None,
-                 history: History | None = None, sessions: SessionStore | None = None) -> None:
+                 history: RecentHistory | None = None, sessions: SessionStore | None = None) -> None:
         self.loop = loop
         self.stats = stats if stats is not None else ServerStats()
         self.history = history  # fed here, in the same turn as the log: a newcomer gets each message once

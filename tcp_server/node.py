@@ -9,7 +9,7 @@ from .config import ServerConfig
 from .local_room import LocalRoom
 from .protocol.limits import AddressBuckets, AddressLimits
 from .protocol.moderation import Moderation
-from .room import Bus, Directory, History, SessionStore
+from .room import Bus, Directory, RecentHistory, SessionStore
 from .stats import ServerStats
 
 if TYPE_CHECKING:
@@ -24,7 +24,7 @@ class Node(Protocol):
     config: ServerConfig
     directory: Directory
     bus: Bus
-    history: History | None
+    history: RecentHistory | None
     sessions: SessionStore | None
     store: MessageStore | None
     accounts: Accounts | None

@@ -24,11 +24,11 @@ from .protocol.texts import text
 from .room import (
     Bus,
     Directory,
-    History,
     InMemoryBus,
     InMemoryDirectory,
     InMemoryHistory,
     InMemorySessionStore,
+    RecentHistory,
     SessionStore,
 )
 from .stats import PORT_KINDS, ServerStats
@@ -63,7 +63,7 @@ class ChatServer:
         config: ServerConfig | None = None,
         directory: Directory | None = None,
         bus: Bus | None = None,
-        history: History | None = None,
+        history: RecentHistory | None = None,
         sessions: SessionStore | None = None,
     ) -> None:
         self.config = cfg = config or ServerConfig()

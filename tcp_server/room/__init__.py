@@ -4,9 +4,9 @@ from .base import (
     LATER,
     Bus,
     Directory,
-    History,
     IdRegistered,
     Later,
+    RecentHistory,
     Resumable,
     RoomUnavailable,
     SessionStore,
@@ -16,6 +16,6 @@ from .memory import InMemoryBus, InMemoryDirectory
 from .recall import InMemoryHistory, InMemorySessionStore
 
 __all__ = [
-    "LATER", "Bus", "Directory", "History", "InMemoryBus", "InMemoryDirectory", "InMemoryHistory",
+    "LATER", "Bus", "Directory", "RecentHistory", "InMemoryBus", "InMemoryDirectory", "InMemoryHistory",
     "IdRegistered", "InMemorySessionStore", "Later", "Resumable", "RoomUnavailable", "SessionStore", "Subscriber",
 ]

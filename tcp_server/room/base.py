@@ -128,7 +128,7 @@ class RoomWatcher(Protocol):
         holder (``019``), who is an account from now on."""
 
 
-class History(Protocol):
+class RecentHistory(Protocol):
     """The room's last messages to all (``111`` on a fresh join); never whispers."""
 
     def add(self, frame: Message) -> None:
