@@ -99,6 +99,11 @@ def but(state: State, **changes: Any) -> State:
     return State(**{**state.__dict__, **changes})
 
 
+def ends(reason: ErrorReason) -> tuple[str, State, ServerFrame, State, list[Effect]]:
+    return (f"109#{reason} ends the session", JOINED, Error(reason, "x"),
+            but(JOINED, phase=Phase.CLOSING, token=None, left=True), [Show(Error(reason, "x")), Ended(reason)])
+
+
 NOTICE = ServerNotice("the server restarts at noon")
 
 RECEIVE: list[tuple[str, State, ServerFrame, State, list[Effect]]] = [
@@ -182,9 +187,7 @@ RECEIVE: list[tuple[str, State, ServerFrame, State, list[Effect]]] = [
     ("102 unasked ends the session too", JOINED, Left(), but(JOINED, phase=Phase.CLOSING, token=None, left=True),
      [Show(Left()), Ended(None)]),
     ("a 102 without a join", OPEN, Left(), OPEN, [Unexpected(Left(), "102 outside the room")]),
-    *[(f"109#{reason} ends the session", JOINED, Error(reason, "x"),
-       but(JOINED, phase=Phase.CLOSING, token=None, left=True), [Show(Error(reason, "x")), Ended(reason)])
-      for reason in (ErrorReason.KICKED, ErrorReason.REPLACED, ErrorReason.BANNED, ErrorReason.FORBIDDEN)],
+    *[ends(reason) for reason in (ErrorReason.KICKED, ErrorReason.REPLACED, ErrorReason.BANNED, ErrorReason.FORBIDDEN)],
     ("a kick ends a replay", REPLAYING, Error(ErrorReason.KICKED, "x"),
      but(REPLAYING, phase=Phase.CLOSING, replaying=False, left=True),
      [Show(Error(ErrorReason.KICKED, "x")), Ended(ErrorReason.KICKED)]),
