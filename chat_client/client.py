@@ -123,6 +123,7 @@ class ChatClient:
         """The last ``141``'s cursor: what ``/more`` pages back from (None: the server keeps no scrollback;
         empty: nothing older)."""
         self._asked_more = False
+        self._ended = False  # the server ended the session (kicked, replaced): a rejoin may miss lines
         self.exit_code = 0
         self._host = ""
         self._port = 0
@@ -389,6 +390,7 @@ class ChatClient:
                             conn.pongs += 1
                         case Ended():
                             left = effect.reason is None  # our 102; any other end: the server closes, we rejoin
+                            self._ended = not left
                         case Unexpected():
                             log.warning("ignored a frame out of order from the server (%s): %s", effect.why,
                                         frame.CODE)
@@ -438,6 +440,9 @@ class ChatClient:
                 continue
             self.side.opened()
             token = self.side.token  # single use, whatever the answer (sending it spends it)
+            if token is None and self._ended:
+                self._say(Kind.ERROR, "gap")  # no session to resume: that lines may be missing is said
+            self._ended = False
             result = await self._resume(token) if token is not None else _Join.RETRY
             if result is _Join.RETRY and self._password is not None and self.config.login is not None:
                 result = await self._login_handshake(self.config.login, quiet=True)  # an account logs in again
