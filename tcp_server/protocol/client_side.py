@@ -56,7 +56,7 @@ from .frames import (
     UserList,
     WhisperMessage,
 )
-from .table import SERVER_SPECS, FrameSpec
+from .table import SERVER_SPECS, FrameSpec, counted
 
 KEEPALIVE_PREFIX = "keepalive-"
 """Tokens of a client's own idle pings: their pongs say the server is alive and are shown to nobody."""
@@ -277,6 +277,10 @@ class ClientSide:
 
     def receive(self, frame: ServerFrame) -> list[Effect]:
         """What a frame from the server means to this client."""
+        if counted(frame):  # (the table says which frames a position counts)
+            if self.phase not in _IN_ROOM:
+                return [Unexpected(frame, f"{frame.CODE} outside the room")]
+            self.position += 1
         match frame:
             case Joined():
                 return self._joined(frame)
@@ -293,16 +297,10 @@ class ClientSide:
                 self._end()
                 return [Show(frame), Ended(None)]
             case UserJoined() | UserLeft():
-                if self.phase not in _IN_ROOM:
-                    return [Unexpected(frame, f"{frame.CODE} outside the room")]
-                self.position += 1
                 if self.replaying or self.room is None:
                     return [Show(frame)]  # a replayed join or leave is already in the 107 that came first
                 return [Show(frame), *self.room_moved(1 if isinstance(frame, UserJoined) else -1)]
             case Message() | WhisperMessage() | ServerNotice():
-                if self.phase not in _IN_ROOM:
-                    return [Unexpected(frame, f"{frame.CODE} outside the room")]
-                self.position += 1
                 return [Show(frame)]
             case UserList():
                 self.room = len(frame.ids)  # (a 005 before the join counts the room too)

@@ -58,7 +58,7 @@ from tcp_server.protocol.frames import (
     WhisperMessage,
 )
 from tcp_server.protocol.passwords import Password
-from tcp_server.protocol.table import SERVER_SPECS
+from tcp_server.protocol.table import BY_CLASS, SERVER_SPECS
 
 
 @dataclass
@@ -293,6 +293,13 @@ SAMPLES: list[ServerFrame] = [
     Joined("김"), IdTaken(), Left(), UserJoined("bob"), UserLeft("bob"), Message("bob", "a#b"),
     WhisperMessage("bob", "hi"), UserList(("a", "b")), Error(ErrorReason.BUSY, "full"), Pong("x"),
     History(12, "bob", "hi"), SessionToken("tok-1_A"), Resumed(3), NOTICE, Page("lobby", 2, "c")]
+
+
+@pytest.mark.parametrize("frame", SAMPLES, ids=[type(frame).__name__ for frame in SAMPLES])
+def test_the_position_counts_what_the_table_counts(frame: ServerFrame) -> None:
+    side = but(JOINED, token=None).make()
+    side.receive(frame)
+    assert side.position == JOINED.position + (1 if BY_CLASS[type(frame)].counted else 0)
 
 
 @pytest.mark.parametrize("frame", SAMPLES, ids=[type(frame).__name__ for frame in SAMPLES])
