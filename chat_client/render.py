@@ -12,35 +12,17 @@ import dataclasses
 import time
 from dataclasses import dataclass
 from enum import StrEnum
-from typing import assert_never
 
 from tcp_server.protocol import texts
 from tcp_server.protocol.frames import (
-    AccountList,
-    Error,
     Found,
     History,
-    IdTaken,
-    Joined,
-    Left,
-    Message,
-    NoSuchUser,
     Older,
-    Page,
-    PasswordChanged,
-    Pong,
-    Registered,
-    Resumed,
-    Searched,
     ServerFrame,
-    ServerNotice,
-    SessionToken,
-    UserJoined,
-    UserLeft,
     UserList,
-    WhisperMessage,
     replace_control_chars,
 )
+from tcp_server.protocol.table import BY_CLASS
 from tcp_server.protocol.texts import Lang
 
 from .commands import Invalid, Problem
@@ -69,21 +51,8 @@ class Line:
 
 
 def kind_of(frame: ServerFrame) -> Kind:
-    """What a server frame is about, for its colour (mypy names a frame this forgets)."""
-    match frame:
-        case (Joined() | Left() | UserList() | Pong() | SessionToken() | Resumed() | Page() | Searched()
-              | Registered() | PasswordChanged() | AccountList()):
-            return Kind.INFO
-        case UserJoined() | UserLeft() | ServerNotice():
-            return Kind.NOTICE
-        case Message() | History() | Older() | Found():
-            return Kind.MESSAGE
-        case WhisperMessage():
-            return Kind.WHISPER
-        case IdTaken() | NoSuchUser() | Error():
-            return Kind.ERROR
-        case _:
-            assert_never(frame)
+    """What a server frame is about, for its colour: the table's tone (every frame has one)."""
+    return Kind(BY_CLASS[type(frame)].tone.value)
 
 
 REPLACEMENT = "\ufffd"

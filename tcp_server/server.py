@@ -12,6 +12,7 @@ from typing import TYPE_CHECKING, Any
 from .admin import AdminServer, SharedRoom, load_bans
 from .config import ServerConfig
 from .connection import ChatConnection, set_keepalive
+from .joiner import Joiner
 from .local_room import LocalRoom, Numbered
 from .protocol.codes import ErrorReason
 from .protocol.encoders import LEGACY
@@ -84,6 +85,7 @@ class ChatServer:
         self.closing = False
         self.in_grace = 0  # connections over their address's limit waiting for a gateway's 000
         self._room: LocalRoom | None = None
+        self._joiner: Joiner | None = None
         self._servers: list[asyncio.base_events.Server] = []
         self._tls_listeners: list[socket.socket] = []  # the TLS port's sockets; this node accepts on them
         self._tls_accepting: list[asyncio.Task[None]] = []
@@ -116,6 +118,11 @@ class ChatServer:
         assert self._room is not None, "server not started"
         return self._room
 
+    @property
+    def joiner(self) -> Joiner:
+        assert self._joiner is not None, "server not started"
+        return self._joiner
+
     # ------------------------------------------------------------ start/stop
 
     async def start(self) -> None:
@@ -145,9 +152,13 @@ class ChatServer:
                 self._retention = self._loop.create_task(self._retain(), name="history-retention")
         else:
             self.bus.subscribe(self._room)
+        self._joiner = Joiner(self._room, self.directory, self.sessions, self.history, self.stats,
+                              oldest_seq=self.oldest_seq, joined=self.log_connected,
+                              learn=self.accounts.registry.learn if self.accounts is not None else None,
+                              resume_max_frames=cfg.resume_max_frames)
         self.port = await self._listen(lambda: ChatConnection(self), cfg.port, backlog=1024)
         if cfg.legacy_port is not None:
-            self.legacy_port = await self._listen(lambda: ChatConnection(self, LEGACY), cfg.legacy_port)
+            self.legacy_port = await self._listen(lambda: ChatConnection(self, legacy=True), cfg.legacy_port)
         if cfg.tls_port is not None and cfg.tls_cert and cfg.tls_key:
             self.tls = ServerTLS(cfg.tls_cert, cfg.tls_key)
             self.tls_port = self._listen_tls(cfg.tls_port)

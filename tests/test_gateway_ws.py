@@ -79,6 +79,11 @@ async def test_every_mapping_both_ways(gw: Any, server: ChatServer, connect: Con
     await alice.send({"type": "who"})
     assert await alice.recv() == {"type": "users", "ids": ["carol", "alice"]}
 
+    # rooms → 013 → 126 (each room) and 127
+    await alice.send({"type": "rooms"})
+    assert [await alice.recv(), await alice.recv()] == [
+        {"type": "room_listed", "room": "lobby", "count": 2, "topic": ""}, {"type": "rooms_listed", "total": 1}]
+
     # ping → 006 → 110, in order after everything before it
     await alice.send({"type": "ping", "token": "t#1"})
     assert await alice.recv() == {"type": "pong", "token": "t#1"}

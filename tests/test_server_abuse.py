@@ -69,9 +69,10 @@ async def test_a_gateways_000_costs_its_user_no_token(make_server) -> None:
         await user.join("viagw")  # token 1
         await user.send(b"002#viagw#one\n002#viagw#two\n002#viagw#three\n")  # tokens 2-4
         (conn,) = [c for c in server.connections if c.session.name == "viagw"]
-        assert conn.bucket is not None
-        await wait_until(lambda: conn.bucket is not None and conn.bucket.tokens < 1.5, 5.0, "three messages handled")
-        assert conn.bucket.tokens >= 0.99  # one left of five: 000 took none (else reads would now be paused)
+        assert conn.admission.message is not None
+        bucket = conn.admission.message
+        await wait_until(lambda: bucket.tokens < 1.5, 5.0, "three messages handled")
+        assert bucket.tokens >= 0.99  # one left of five: 000 took none (else reads would now be paused)
         assert not [f for f in await user.sync() if isinstance(f, Error)]
         messages = [f for f in await reader.sync() if isinstance(f, Message)]
         assert messages == [Message("viagw", "one"), Message("viagw", "two"), Message("viagw", "three")]

@@ -21,6 +21,7 @@ from tcp_server.protocol import (
     UserList,
     WhisperMessage,
 )
+from tcp_server.protocol.frames import RoomListed, RoomsListed
 from tcp_server.room import InMemoryBus
 from tests.helpers import LineClient
 
@@ -43,6 +44,8 @@ async def test_every_client_and_server_row(connect) -> None:
     assert await a.recv() == NoSuchUser("nobody")
     await b.send("005#bob")
     assert await b.recv() == UserList(("alice", "bob"))
+    await b.send("013")  # the rooms: the lobby, until there are others
+    assert [await b.recv(), await b.recv()] == [RoomListed("lobby", 2, ""), RoomsListed(1)]
     await b.send("004#bob")
     assert await b.recv() == Left()
     assert await b.closed() == b""

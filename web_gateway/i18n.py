@@ -15,11 +15,12 @@ from __future__ import annotations
 from typing import Any
 
 from tcp_server.protocol import MAX_ID_LENGTH, Broadcast, ErrorReason, Whisper, has_control_chars, serialize
-from tcp_server.protocol.table import COUNTED_EVENTS
-from tcp_server.protocol.texts import LANGS, USER_LIST_HEADER, Lang, reason_text, text
+from tcp_server.protocol.table import COUNTED_EVENTS, TEXT_KEYS
+from tcp_server.protocol.texts import LANGS, USER_LIST_HEADER, Lang, reason_text, template
 
-_SEED_KEYS = ("joined", "id_taken", "left", "user_joined", "user_left", "message", "whisper",
-              "no_such_user", "error", "bad_input", "server_notice")
+_SEED_KEYS = (*TEXT_KEYS, "bad_input")
+"""The sentences of every server frame (the table's ``text_keys``), as the terminal says them, and the seed's
+"enter a valid message"."""
 
 _PAGE: dict[str, dict[Lang, str]] = {
     "title": {"ko": "채팅", "en": "Chat"},
@@ -188,8 +189,7 @@ _ID_FORBIDDEN_JS = r"[#\s\p{C}\p{Z}]"
 
 def page_strings(lang: Lang) -> dict[str, str]:
     """Every string the page shows, in ``lang``; reasons under ``reason:<name>``."""
-    placeholders = {"id": "{id}", "sender": "{sender}", "message": "{message}", "text": "{text}"}
-    out = {key: text(key, lang, **placeholders) for key in _SEED_KEYS}
+    out = {key: template(key, lang) for key in _SEED_KEYS}  # {placeholders} filled in by the page
     out.update({key: value[lang].replace("{max}", str(MAX_ID_LENGTH)) for key, value in _PAGE.items()})
     out["users_header"] = USER_LIST_HEADER[lang]
     for reason in ErrorReason:

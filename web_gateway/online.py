@@ -14,13 +14,10 @@ import json
 import logging
 
 from tcp_server.protocol.client_side import ClientSide, frame_of_event
+from tcp_server.protocol.events import RESUMED_MARK, USER_JOINED_MARK, USER_LEFT_MARK, USERS_MARK
 
 log = logging.getLogger("web_gateway")
 
-USERS_MARK = b'{"type":"users"'
-USER_JOINED_MARK = b'{"type":"user_joined"'
-USER_LEFT_MARK = b'{"type":"user_left"'
-RESUMED_MARK = b'{"type":"resumed"'
 _MARKS = (USERS_MARK, USER_JOINED_MARK, USER_LEFT_MARK, RESUMED_MARK)
 
 

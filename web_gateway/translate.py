@@ -17,30 +17,15 @@ browser's rules on top:
 from __future__ import annotations
 
 import json
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
-from tcp_server.protocol import (
-    DEFAULT_MAX_LINE,
-    Broadcast,
-    ClientFrame,
-    FetchOlder,
-    InvalidId,
-    Join,
-    Leave,
-    ListUsers,
-    Ping,
-    ResumeSession,
-    Search,
-    Whisper,
-    fits,
-    has_control_chars,
-    normalize_id,
-)
+from tcp_server.protocol import DEFAULT_MAX_LINE, ClientFrame, InvalidId, fits, has_control_chars, normalize_id, table
 from tcp_server.protocol.events import Event, encode_event, encode_events, error_event
-from tcp_server.protocol.frames import ChangePassword, FrameError, Login, Register
+from tcp_server.protocol.frames import FrameError
 from tcp_server.protocol.passwords import Password
-from tcp_server.protocol.table import resume_token
+from tcp_server.protocol.states import ConnState
 
 __all__ = [
     "GATEWAY_REASONS", "Event", "Refusal", "decode_message", "encode_event", "encode_events",
@@ -107,8 +92,8 @@ def _field(msg: Event, name: str) -> str | Refusal:
     return value
 
 
-def _message_text(msg: Event) -> str | Refusal:
-    text = _field(msg, "text")
+def _message_text(msg: Event, name: str = "text") -> str | Refusal:
+    text = _field(msg, name)
     if isinstance(text, Refusal):
         return text
     text = fold_newlines(text)
@@ -141,110 +126,84 @@ def _plain(msg: Event, name: str, may_be_empty: bool = False) -> str | Refusal:
     return value
 
 
-def _older(msg: Event) -> ClientFrame | Refusal:
-    """``{"type":"older","room":"lobby","cursor":"…","limit":50}`` → ``016`` (the server judges the cursor)."""
-    room = _plain(msg, "room")
-    if isinstance(room, Refusal):
-        return room
-    cursor = _plain(msg, "cursor", may_be_empty=True)
-    if isinstance(cursor, Refusal):
-        return cursor
-    limit = msg.get("limit")
-    if type(limit) is not int or limit < 0:
-        return Refusal("malformed", '"limit" must be a whole number (1-200)')
-    return FetchOlder(room, cursor, limit)
+def _ping_token(msg: Event, name: str) -> str | Refusal:
+    value = _field(msg, name)
+    if isinstance(value, Refusal):
+        return value
+    if has_control_chars(value):
+        return Refusal("malformed", "control characters in the token")
+    return value
 
 
-def _search(msg: Event) -> ClientFrame | Refusal:
-    """``{"type":"search","room":"lobby","text":"…"}`` → ``017``."""
-    room = _plain(msg, "room")
-    if isinstance(room, Refusal):
-        return room
-    text = _message_text(msg)
-    if isinstance(text, Refusal):
-        return text
-    return Search(room, text)
+def _resume_token(msg: Event, name: str) -> str | Refusal:
+    value = _field(msg, name)
+    if isinstance(value, Refusal):
+        return value
+    try:
+        return table.resume_token("008", value)
+    except FrameError as exc:
+        return Refusal("malformed", exc.detail)  # the detail never quotes the token
+
+
+def _number(msg: Event, name: str) -> int | None | Refusal:
+    """A count (016's LIMIT, 008's POSITION: absent there means an older page): its range is the server's."""
+    value = msg.get(name)
+    if value is None and name == "position":
+        return None
+    if type(value) is not int or not 0 <= value < 10 ** 18:
+        return Refusal("malformed", f'"{name}" must be a whole number, at least 0')
+    return value
+
+
+def _password(msg: Event, name: str) -> Password | Refusal:
+    value = _field(msg, name)
+    return value if isinstance(value, Refusal) else Password(value)  # the server judges it (never echoed)
+
+
+BrowserField = Callable[[Event, str], Any]
+"""``read(msg, key)``: the value for one frame field from the browser's message, or a :class:`Refusal`."""
+
+BROWSER_FIELDS: dict[table.FieldCheck, BrowserField] = {
+    table.raw: _user_id,  # 001's and 018's ID: the ID rules here already, to say which one in the page's language
+    table.non_empty: _user_id,  # a whisper's target (the sender is the gateway's: SELF)
+    table.text: _message_text,
+    table.token: _ping_token,
+    table.resume_token: _resume_token,
+    table.count: _number,
+    table.room: _plain,
+    table.cursor: lambda msg, name: _plain(msg, name, may_be_empty=True),
+    table.password: _password,
+}
+"""How each kind of field (the table's checks) is read from the browser's JSON; a client frame whose field
+kind is missing here fails ``tests/test_table_edges.py``, naming the frame."""
 
 
 def to_frame(msg: Event, own_id: str | None, max_frame: int = DEFAULT_MAX_LINE) -> ClientFrame | Refusal:
-    """The frame for a decoded browser message, or why not.
+    """The frame for a decoded browser message, or why not: the table says which frame (its ``browser``
+    type), which JSON key fills each field and in which states the frame may be sent.
 
     ``own_id`` is the ID the server confirmed with 100 (None before): the
     sender field of every frame is the gateway's, never the browser's.
     """
     kind = msg["type"]
-    frame: ClientFrame
-    if kind == "join":
-        if own_id is not None:
-            return Refusal("already-joined", f"you are {own_id}")
-        name = _user_id(msg, "id")
-        if isinstance(name, Refusal):
-            return name
-        frame = Join(name)
-    elif kind == "resume":
-        if own_id is not None:
-            return Refusal("already-joined", f"you are {own_id}")
-        token = _field(msg, "token")
-        if isinstance(token, Refusal):
-            return token
-        position = msg.get("position")  # what the page has of the session; absent: an older page
-        if position is not None and (type(position) is not int or position < 0 or position >= 10 ** 18):
-            return Refusal("malformed", "position must be a non-negative integer")
-        try:
-            frame = ResumeSession(resume_token("008", token), position)
-        except FrameError as exc:
-            return Refusal("malformed", exc.detail)  # the detail never quotes the token
-    elif kind == "login":
-        if own_id is not None:
-            return Refusal("already-joined", f"you are {own_id}")
-        name = _user_id(msg, "id")
-        if isinstance(name, Refusal):
-            return name
-        password = _field(msg, "password")
-        if isinstance(password, Refusal):
-            return password
-        frame = Login(name, Password(password))  # the server judges the password (never echoed)
-    elif kind in ("register", "passwd"):
-        if own_id is None:
-            return Refusal("not-joined", "join first")
-        password = _field(msg, "password")
-        if isinstance(password, Refusal):
-            return password
-        frame = Register(Password(password)) if kind == "register" else ChangePassword(Password(password))
-    elif kind == "ping":
-        token = _field(msg, "token")
-        if isinstance(token, Refusal):
-            return token
-        if has_control_chars(token):
-            return Refusal("malformed", "control characters in the token")
-        frame = Ping(token)
-    elif kind in ("say", "whisper", "who", "leave", "older", "search"):
-        if own_id is None:
-            return Refusal("not-joined", "join first")
-        if kind in ("older", "search"):
-            found = _older(msg) if kind == "older" else _search(msg)
-            if isinstance(found, Refusal):
-                return found
-            frame = found
-        elif kind == "say":
-            text = _message_text(msg)
-            if isinstance(text, Refusal):
-                return text
-            frame = Broadcast(own_id, text)
-        elif kind == "whisper":
-            to = _user_id(msg, "to")
-            if isinstance(to, Refusal):
-                return to
-            text = _message_text(msg)
-            if isinstance(text, Refusal):
-                return text
-            frame = Whisper(own_id, to, text)
-        elif kind == "who":
-            frame = ListUsers(own_id)
-        else:
-            frame = Leave(own_id)
-    else:
+    spec = table.BROWSER.get(kind)
+    if spec is None:
         return Refusal("unknown-type", f"unknown type {kind[:32]!r}")
+    if own_id is not None and ConnState.JOINED not in spec.states:
+        return Refusal("already-joined", f"you are {own_id}")
+    if own_id is None and (ConnState.JOINED in spec.states and table.SELF in spec.browser_keys
+                           or not any(state in spec.states for state in _PRE_JOIN)):
+        return Refusal("not-joined", "join first")
+    values: list[Any] = []
+    for check, key in zip(spec.fields, spec.browser_keys, strict=True):
+        value = own_id if key == table.SELF else BROWSER_FIELDS[check](msg, key)
+        if isinstance(value, Refusal):
+            return value
+        values.append(value)
+    frame: ClientFrame = spec.cls(*values)
     if not fits(frame, max_frame):
         return Refusal("too-long", f"longer than {max_frame} bytes as a frame")
     return frame
+
+
+_PRE_JOIN = (ConnState.NEW, ConnState.GATEWAY)

@@ -14,8 +14,8 @@ from typing import Protocol
 
 from .codes import ErrorReason, OutputFormat
 from .events import encode_event, to_event
-from .frames import AccountList, Error, IdTaken, Left, Message, Pong, Resumed, ServerFrame, SessionToken, UserJoined
-from .table import serialize
+from .frames import Error, IdTaken, Left, Message, ServerFrame, UserJoined
+from .table import BY_CLASS, serialize
 from .texts import render
 
 
@@ -91,7 +91,7 @@ class LegacyEncoder:
             return b"101"
         if isinstance(frame, Left):
             return b"102"
-        if isinstance(frame, (Pong, SessionToken, Resumed, AccountList)):  # the seed's client cannot resume
+        if not BY_CLASS[type(frame)].legacy:  # (the table's: what the seed's client cannot use)
             return b""
         return render(frame, "ko").encode()
 

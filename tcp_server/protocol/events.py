@@ -12,8 +12,8 @@ import json
 from dataclasses import fields as dataclass_fields
 from typing import Any
 
-from .frames import ServerFrame
-from .table import spec_of
+from .frames import Error, Joined, Resumed, ServerFrame, SessionToken, UserJoined, UserLeft, UserList
+from .table import BY_CLASS, spec_of
 
 Event = dict[str, Any]
 
@@ -51,15 +51,26 @@ def encode_events(events: list[Event]) -> str:
     return "\n".join(map(encode_event, events))
 
 
-JOINED_MARK = b'{"type":"joined"'
-"""The start of a ``joined`` event line. JSON escapes every '"' inside a string,
-so this byte sequence occurs only as that event's own start: the gateway finds
-its user's confirmed ID with one C-level scan of a read."""
+def event_mark(cls: type[ServerFrame]) -> bytes:
+    """The first bytes of every JSON event line of ``cls`` (the table's event type). JSON escapes every
+    '"' inside a string, so this byte sequence occurs only as that event's own start: a gateway finds
+    the events it must know about with one C-level scan of a read, without parsing the others."""
+    return b'{"type":"' + BY_CLASS[cls].event.encode() + b'"'
 
-ERROR_MARK = b'{"type":"error"'
-"""The start of an ``error`` event line (a ``109``), found the same way: before its user has joined, a
-gateway notes the reason a server refused it with (a refusal of that user, or of everyone)."""
 
-SESSION_MARK = b'{"type":"session"'
-"""The start of a ``session`` event line (a ``112``), found the same way: a gateway that has seen it
-knows its user's session can resume, so it closes without ``004`` when the page goes away."""
+JOINED_MARK = event_mark(Joined)
+"""A ``joined`` event (a ``100``): the gateway learns its user's confirmed ID."""
+
+ERROR_MARK = event_mark(Error)
+"""An ``error`` event (a ``109``): before its user has joined, a gateway notes the reason a server
+refused it with (a refusal of that user, or of everyone)."""
+
+SESSION_MARK = event_mark(SessionToken)
+"""A ``session`` event (a ``112``): a gateway that has seen it knows its user's session can resume,
+so it closes without ``004`` when the page goes away."""
+
+USERS_MARK = event_mark(UserList)
+USER_JOINED_MARK = event_mark(UserJoined)
+USER_LEFT_MARK = event_mark(UserLeft)
+RESUMED_MARK = event_mark(Resumed)
+"""The room's size as a gateway counts it (``web_gateway.online``): the list, its changes, the end of a replay."""

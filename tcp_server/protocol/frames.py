@@ -230,9 +230,19 @@ class ChangePassword:
         return (self.password.reveal(),)
 
 
+@dataclass(slots=True, unsafe_hash=True)
+class ListRooms:
+    """``013``: the rooms there are (``126`` each, then ``127``); the lobby is one of them."""
+
+    CODE: ClassVar[str] = ClientCode.ROOMS
+
+    def fields(self) -> tuple[str, ...]:
+        return ()
+
+
 ClientFrame = Union[
-    GatewayHello, Join, Broadcast, Whisper, Leave, ListUsers, Ping, SetFormat, ResumeSession, FetchOlder, Search,
-    Login, Register, ChangePassword,
+    GatewayHello, Join, Broadcast, Whisper, Leave, ListUsers, Ping, SetFormat, ResumeSession, ListRooms, FetchOlder,
+    Search, Login, Register, ChangePassword,
 ]
 
 
@@ -513,9 +523,33 @@ class AccountList:
         return self.ids
 
 
+@dataclass(slots=True, unsafe_hash=True)
+class RoomListed:
+    """``126#ROOM#COUNT#TOPIC``: one room of a ``013`` answer, COUNT members; TOPIC keeps ``#`` (may be empty)."""
+
+    room: str
+    count: int
+    topic: str
+    CODE: ClassVar[str] = ServerCode.ROOM
+
+    def fields(self) -> tuple[str, ...]:
+        return (self.room, str(self.count), self.topic)
+
+
+@dataclass(slots=True, unsafe_hash=True)
+class RoomsListed:
+    """``127#N``: the end of a ``013`` answer; N rooms in all (the ``126`` lines stop at 200)."""
+
+    total: int
+    CODE: ClassVar[str] = ServerCode.ROOMS
+
+    def fields(self) -> tuple[str, ...]:
+        return (str(self.total),)
+
+
 ServerFrame = Union[
     Joined, IdTaken, Left, UserJoined, UserLeft, Message, WhisperMessage,
     UserList, NoSuchUser, Error, Pong, History, SessionToken, Resumed, ServerNotice, Older, Page, Found, Searched,
-    Registered, PasswordChanged, AccountList,
+    Registered, PasswordChanged, AccountList, RoomListed, RoomsListed,
 ]
 Frame = Union[ClientFrame, ServerFrame]

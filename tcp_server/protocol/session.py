@@ -34,6 +34,7 @@ from .frames import (
     Joined,
     Leave,
     Left,
+    ListRooms,
     ListUsers,
     Login,
     Message,
@@ -47,11 +48,12 @@ from .frames import (
     Registered,
     Resumed,
     ResumeSession,
+    RoomListed,
+    RoomsListed,
     Search,
     Searched,
     ServerFrame,
     ServerNotice,
-    SessionToken,
     SetFormat,
     UserJoined,
     UserLeft,
@@ -110,6 +112,15 @@ class Claim:
 @dataclass(slots=True)
 class Release:
     """``name`` is free again (its ``104`` is already published)."""
+
+    name: str
+    key: str
+
+
+@dataclass(slots=True)
+class IssueToken:
+    """Give this connection a token to resume the session of ``key`` with, and send it as ``112``
+    (in this place among the replies)."""
 
     name: str
     key: str
@@ -210,7 +221,24 @@ class LockedOut:
 
 
 Effect = Union[Reply, Publish, Deliver, Claim, Release, Close, UseFormat, Rehome, Reattach, FetchPage, FindText,
-               Authenticate, Enter, Enroll, Rekey, LockedOut]
+               Authenticate, Enter, Enroll, Rekey, LockedOut, IssueToken]
+
+
+@dataclass(frozen=True, slots=True)
+class Capabilities:
+    """What the connection's kind (and its node) allow, fixed when it opens: the session decides from
+    these, so the shell never asks which port a connection came in on."""
+
+    legacy: bool = False
+    """The seed's client on the legacy port: its own text, no ``007``, no resume (no ``112``, ``008``
+    refused), no scrollback (no ``141``); a registered ID is its ``101``."""
+    resumable: bool = True
+    """The node keeps sessions for a resume (and the kind can resume): ``112`` on a join, ``008`` taken."""
+
+
+LINE_PORT = Capabilities()
+"""A connection on the main or the TLS port, on a node that keeps sessions."""
+LEGACY_PORT = Capabilities(legacy=True, resumable=False)
 
 _CLOSE = Close()
 
@@ -221,12 +249,13 @@ class Session:
     """Protocol state for one connection: where it stands, and as whom."""
 
     __slots__ = ("roster", "moderation", "clock", "gateway_secret", "state", "name", "key", "address",
-                 "format_chosen", "_before_join", "cursor_key", "accounts", "protected", "legacy", "joined_by",
+                 "format_chosen", "_before_join", "cursor_key", "accounts", "protected", "caps", "joined_by",
                  "account")
 
     def __init__(self, roster: Roster, address: str, gateway_secret: str | None = None,
                  moderation: Moderation | None = None, clock: Callable[[], int] | None = None,
-                 accounts: AccountRules | None = None, protected: bool = True, legacy: bool = False) -> None:
+                 accounts: AccountRules | None = None, protected: bool = True, caps: Capabilities = LINE_PORT,
+                 cursor_key: bytes | None = None) -> None:
         self.roster = roster  # the room as this node sees it: for 005 and a whisper's target
         self.moderation = moderation  # bans and mutes, when the node has an operator
         self.clock = clock  # the server's time for a message (ms since the epoch); None: messages carry none
@@ -237,10 +266,11 @@ class Session:
         self.address = address
         self.format_chosen = False
         self._before_join = ConnState.NEW
-        self.cursor_key: bytes | None = None  # the store's cursor key; None: no stored history (016/017 refused)
+        # The store's cursor key; None: no stored history (016/017 refused), as on the legacy port (no 141).
+        self.cursor_key: bytes | None = None if caps.legacy else cursor_key
         self.accounts = accounts  # None: accounts are off (no durable database): 018-020 get 109#unavailable
         self.protected = protected  # TLS, loopback, or --allow-plaintext-login: passwords may travel here
-        self.legacy = legacy  # the seed's client: a registered ID is its 101
+        self.caps = caps
         self.joined_by: JoinedBy | None = None
         self.account = False  # in the room as an account (logged in, or registered here)
 
@@ -274,6 +304,9 @@ class Session:
                 return self._whisper(to, message)
             case Ping(token):
                 return [Reply(Pong(token))]
+            case ListRooms():
+                # Rooms are the next step (PROTOCOL.md, 010-015): until then the lobby is the one room.
+                return [Reply(RoomListed(LOBBY, len(self.roster.names()), "")), Reply(RoomsListed(1))]
             case ListUsers(sender):
                 # Before a join anyone may ask who is here (any ID in the field: there is none to check).
                 if self.state is not ConnState.JOINED:
@@ -286,6 +319,8 @@ class Session:
             case ResumeSession(token, position):
                 self._before_join = self.state
                 self._move(Move.JOIN)
+                if not self.caps.resumable:  # no sessions kept here (or the legacy port): no token is good
+                    return self.refused()
                 return [Reattach(token, position)]
             case Leave(sender):
                 if not self._is_self(sender):
@@ -297,6 +332,8 @@ class Session:
                 if self.format_chosen:
                     return [Reply(Error(ErrorReason.FORBIDDEN, "007 may come only once"))]
                 self.format_chosen = True
+                if self.caps.legacy:
+                    return [Reply(Error(ErrorReason.UNKNOWN_CODE, "007 is not available on the legacy port"))]
                 return [UseFormat(fmt)]
             case FetchOlder(room, cursor, limit):
                 return self._older(room, cursor, limit)
@@ -348,7 +385,7 @@ class Session:
         rules = self.accounts
         if rules is not None:
             if rules.registry.registered(key):  # any spelling with that key, online or not
-                if self.legacy:
+                if self.caps.legacy:
                     return [Reply(IdTaken())]
                 return [Reply(Error(ErrorReason.REGISTERED, f"{name} is registered; log in with 018"))]
             if not rules.guests:
@@ -474,29 +511,29 @@ class Session:
             ids.append(self.name)  # our own join: the roster hears it after these replies
         return [Reply(AccountList(tuple(ids)))] if ids else []
 
-    def took_over(self, users: tuple[str, ...], token: str | None = None, history: Sequence[Message] = (),
+    def took_over(self, users: tuple[str, ...], history: Sequence[Message] = (),
                   oldest_seq: int | None = None) -> list[Effect]:
         """A login took over the account's session (the older connection got ``109#replaced``): in the
         room again without a leave or a join; the usual replies otherwise."""
-        return self.claimed(users, token, history, oldest_seq, announce=False)
+        return self.claimed(users, history, oldest_seq, announce=False)
 
     def claimed(
-        self, users: tuple[str, ...], token: str | None = None, history: Sequence[Message] = (),
+        self, users: tuple[str, ...], history: Sequence[Message] = (),
         oldest_seq: int | None = None, announce: bool = True,
     ) -> list[Effect]:
         """The directory gave us the ID; ``users`` is everyone now in the room, in join order (us last).
 
-        ``token`` (when sessions can resume) goes out as ``112``, then ``history`` (the room's last
+        A token (when sessions can resume here) goes out as ``112``, then ``history`` (the room's last
         messages, oldest first, taken in the same turn the connection joined the fan-out) as ``111``.
         With a store (``cursor_key``) and ``oldest_seq`` (the room's number of the oldest line sent, or
         of the next message when none was), ``141`` follows: how many, and the cursor to page back.
         """
         self._move(Move.CLAIMED)
-        assert self.name is not None
+        assert self.name is not None and self.key is not None
         effects: list[Effect] = [Publish(UserJoined(self.name, self.account), self.key)] if announce else []
         effects += [Reply(Joined(self.name)), Reply(UserList(users)), *self._accounts_online(users)]
-        if token is not None:
-            effects.append(Reply(SessionToken(token)))
+        if self.caps.resumable:
+            effects.append(IssueToken(self.name, self.key))
         effects += [Reply(History(m.ts or 0, m.sender, m.message, m.account)) for m in history]
         if self.cursor_key is not None and oldest_seq is not None:
             effects.append(Reply(Page(LOBBY, len(history), page_cursor(self.cursor_key, LOBBY, oldest_seq))))
@@ -559,7 +596,7 @@ class Session:
         self._move(Move.TAKEN)
         self.name = self.key = None
         self.joined_by = None
-        if self.legacy:
+        if self.caps.legacy:
             return [Reply(IdTaken())]
         return [Reply(Error(ErrorReason.REGISTERED, f"{name} is registered; log in with 018"))]
 
@@ -570,9 +607,7 @@ class Session:
         self.joined_by = None
         return [Reply(IdTaken())]
 
-    def resumed(
-        self, name: str, users: tuple[str, ...], token: str, missed: Sequence[ServerFrame],
-    ) -> list[Effect]:
+    def resumed(self, name: str, users: tuple[str, ...], missed: Sequence[ServerFrame]) -> list[Effect]:
         """The token was good: we are ``name`` again, silently for the others; the frames we missed, then 113."""
         self._move(Move.CLAIMED)
         self.name = name
@@ -580,7 +615,7 @@ class Session:
         self.joined_by = JoinedBy.RESUME
         self.account = self.accounts is not None and self.accounts.registry.registered(self.key)
         return [Reply(Joined(name)), Reply(UserList(users)), *self._accounts_online(users),
-                Reply(SessionToken(token)), *(Reply(frame) for frame in missed), Reply(Resumed(len(missed)))]
+                IssueToken(name, self.key), *(Reply(frame) for frame in missed), Reply(Resumed(len(missed)))]
 
     def resume_banned(self, name: str) -> list[Effect] | None:
         """A ban keeps ``name`` or this address out: checked on ``008`` as on ``001``. The session the

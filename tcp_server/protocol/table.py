@@ -13,7 +13,7 @@ handler in :mod:`.session` (client frames) or its renderings (server frames).
 from __future__ import annotations
 
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from enum import Enum, auto
 from typing import Any
 
@@ -35,6 +35,7 @@ from .frames import (
     Joined,
     Leave,
     Left,
+    ListRooms,
     ListUsers,
     Login,
     Message,
@@ -48,6 +49,8 @@ from .frames import (
     Registered,
     Resumed,
     ResumeSession,
+    RoomListed,
+    RoomsListed,
     Search,
     Searched,
     ServerFrame,
@@ -172,6 +175,35 @@ def reason(code: str, value: str) -> ErrorReason:
 # ----------------------------------------------------------------------------- the table
 
 
+class Delivery(Enum):
+    """Who sends a server frame to a session, and so which edges carry it."""
+
+    ANSWER = auto()
+    """The session's own news or an answer to its own request: written by its own connection only."""
+    ROOM = auto()
+    """The room sends it to its members: the fan-out log, the Redis channel (:mod:`..room.redis_bus`), the
+    parked sessions' windows (both stores) and the resume replay carry it; it is counted."""
+    DIRECT = auto()
+    """One member sends it to another (a whisper): the Redis channel carries it to the holder's node, the
+    parked session's window keeps it; it is counted."""
+
+
+class Tone(Enum):
+    """What a server frame is to the person reading it: the terminal's colour, the page's style."""
+
+    INFO = "info"
+    """News of one's own session, answers (joined, left, the user list, a page of history)."""
+    NOTICE = "notice"
+    """News of the room (someone joined or left, an operator's notice)."""
+    MESSAGE = "message"
+    WHISPER = "whisper"
+    ERROR = "error"
+
+
+SELF = "@self"
+"""In :attr:`FrameSpec.browser_keys`: this field is the gateway's own confirmed ID, never the browser's."""
+
+
 class Budget(Enum):
     """Which of a connection's token buckets a client frame is charged to."""
 
@@ -202,14 +234,29 @@ class FrameSpec:
     """Connection states that accept this frame; in any other the session refuses it. A tuple, not a
     set: ``in`` compares enum members by identity, with no Python-level hash per frame."""
     budget: Budget | None = None
+    browser: str = ""
+    """The browser's JSON ``type`` for this frame (PROTOCOL.md, "Browser JSON"); empty: the gateway
+    sends it itself (``000``, ``007``), never a page."""
+    browser_keys: tuple[str, ...] = ()
+    """The JSON key of each field, in wire order (:data:`SELF`: the gateway fills in the confirmed ID)."""
     # server frames
     event: str = ""
     """Its JSON event type (PROTOCOL.md, "Browser JSON")."""
     keys: tuple[str, ...] = ()
     """The JSON event's key for each field, in wire order (a variadic frame's one key holds a list)."""
-    counted: bool = False
-    """A frame the room or a whisper sends a session (not an answer to its own request): the
-    session's position (``008#TOKEN#POSITION``) is how many of these it has."""
+    delivery: Delivery = Delivery.ANSWER
+    counted: bool = field(init=False, default=False)
+    """Derived from :attr:`delivery`: a frame the room or a whisper sends a session (not an answer to
+    its own request). The session's position (``008#TOKEN#POSITION``) is how many of these it has,
+    and a parked session keeps every one of them (``114`` included), in both stores."""
+    tone: Tone = Tone.INFO
+    legacy: bool = True
+    """The seed's client (the legacy port) is sent it, as its Korean text; not what it cannot use."""
+    text_keys: tuple[str, ...] = ()
+    """The sentences (:mod:`.texts`) its rendering uses: the page is given these (in both languages)."""
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "counted", self.delivery is not Delivery.ANSWER)
 
 
 _PRE_JOIN = (ConnState.NEW, ConnState.GATEWAY)
@@ -219,52 +266,87 @@ _OPEN = (ConnState.JOINED, ConnState.NEW, ConnState.GATEWAY)
 CLIENT_SPECS: tuple[FrameSpec, ...] = (
     FrameSpec(GatewayHello, "000", (raw, address), tail=True, states=(ConnState.NEW,),
               budget=Budget.CONTROL),
-    FrameSpec(Join, "001", (raw,), tail=True, states=_PRE_JOIN, budget=Budget.MESSAGE),
-    FrameSpec(Broadcast, "002", (non_empty, text), tail=True, states=_JOINED, budget=Budget.MESSAGE),
-    FrameSpec(Whisper, "003", (non_empty, non_empty, text), tail=True, states=_JOINED, budget=Budget.MESSAGE),
-    FrameSpec(Leave, "004", (non_empty,), states=_JOINED, budget=Budget.MESSAGE),
+    FrameSpec(Join, "001", (raw,), tail=True, states=_PRE_JOIN, budget=Budget.MESSAGE,
+              browser="join", browser_keys=("id",)),
+    FrameSpec(Broadcast, "002", (non_empty, text), tail=True, states=_JOINED, budget=Budget.MESSAGE,
+              browser="say", browser_keys=(SELF, "text")),
+    FrameSpec(Whisper, "003", (non_empty, non_empty, text), tail=True, states=_JOINED, budget=Budget.MESSAGE,
+              browser="whisper", browser_keys=(SELF, "to", "text")),
+    FrameSpec(Leave, "004", (non_empty,), states=_JOINED, budget=Budget.MESSAGE, browser="leave",
+              browser_keys=(SELF,)),
     # 005 before a join too: who is here before one picks an ID (a page's welcome screen asks it).
-    FrameSpec(ListUsers, "005", (non_empty,), states=(*_PRE_JOIN, *_JOINED), budget=Budget.MESSAGE),
-    FrameSpec(Ping, "006", (token,), tail=True, states=_OPEN, budget=Budget.CONTROL),
+    FrameSpec(ListUsers, "005", (non_empty,), states=(*_PRE_JOIN, *_JOINED), budget=Budget.MESSAGE,
+              browser="who", browser_keys=(SELF,)),
+    FrameSpec(Ping, "006", (token,), tail=True, states=_OPEN, budget=Budget.CONTROL, browser="ping",
+              browser_keys=("token",)),
     FrameSpec(SetFormat, "007", (output_format,), states=_PRE_JOIN, budget=Budget.CONTROL),
     FrameSpec(ResumeSession, "008", (resume_token, count), optional_last=True, states=_PRE_JOIN,
-              budget=Budget.MESSAGE),
-    FrameSpec(FetchOlder, "016", (room, cursor, count), states=_JOINED, budget=Budget.MESSAGE),
-    FrameSpec(Search, "017", (room, text), tail=True, states=_JOINED, budget=Budget.SEARCH),
-    FrameSpec(Login, "018", (raw, password), tail=True, states=_PRE_JOIN, budget=Budget.MESSAGE),
-    FrameSpec(Register, "019", (password,), tail=True, states=_JOINED, budget=Budget.MESSAGE),
-    FrameSpec(ChangePassword, "020", (password,), tail=True, states=_JOINED, budget=Budget.MESSAGE),
+              budget=Budget.MESSAGE, browser="resume", browser_keys=("token", "position")),
+    FrameSpec(ListRooms, "013", (), states=_JOINED, budget=Budget.MESSAGE, browser="rooms"),
+    FrameSpec(FetchOlder, "016", (room, cursor, count), states=_JOINED, budget=Budget.MESSAGE,
+              browser="older", browser_keys=("room", "cursor", "limit")),
+    FrameSpec(Search, "017", (room, text), tail=True, states=_JOINED, budget=Budget.SEARCH,
+              browser="search", browser_keys=("room", "text")),
+    FrameSpec(Login, "018", (raw, password), tail=True, states=_PRE_JOIN, budget=Budget.MESSAGE,
+              browser="login", browser_keys=("id", "password")),
+    FrameSpec(Register, "019", (password,), tail=True, states=_JOINED, budget=Budget.MESSAGE,
+              browser="register", browser_keys=("password",)),
+    FrameSpec(ChangePassword, "020", (password,), tail=True, states=_JOINED, budget=Budget.MESSAGE,
+              browser="passwd", browser_keys=("password",)),
 )
 
 SERVER_SPECS: tuple[FrameSpec, ...] = (
-    FrameSpec(Joined, "100", (raw,), event="joined", keys=("id",)),
-    FrameSpec(IdTaken, "101", (), event="id_taken"),
-    FrameSpec(Left, "102", (), event="left"),
-    FrameSpec(UserJoined, "103", (raw,), event="user_joined", keys=("id",), counted=True),
-    FrameSpec(UserLeft, "104", (raw,), event="user_left", keys=("id",), counted=True),
-    FrameSpec(Message, "105", (raw, raw), tail=True, event="message", keys=("from", "text"), counted=True),
-    FrameSpec(WhisperMessage, "106", (raw, raw), tail=True, event="whisper", keys=("from", "text"), counted=True),
+    FrameSpec(Joined, "100", (raw,), event="joined", keys=("id",), text_keys=("joined",)),
+    FrameSpec(IdTaken, "101", (), event="id_taken", text_keys=("id_taken",), tone=Tone.ERROR),
+    FrameSpec(Left, "102", (), event="left", text_keys=("left",)),
+    FrameSpec(UserJoined, "103", (raw,), event="user_joined", keys=("id",), delivery=Delivery.ROOM,
+              text_keys=("user_joined",), tone=Tone.NOTICE),
+    FrameSpec(UserLeft, "104", (raw,), event="user_left", keys=("id",), delivery=Delivery.ROOM,
+              text_keys=("user_left",), tone=Tone.NOTICE),
+    FrameSpec(Message, "105", (raw, raw), tail=True, event="message", keys=("from", "text"),
+              delivery=Delivery.ROOM, text_keys=("message",), tone=Tone.MESSAGE),
+    FrameSpec(WhisperMessage, "106", (raw, raw), tail=True, event="whisper", keys=("from", "text"),
+              delivery=Delivery.DIRECT, text_keys=("whisper",), tone=Tone.WHISPER),
     FrameSpec(UserList, "107", (raw,), variadic=True, event="users", keys=("ids",)),
-    FrameSpec(NoSuchUser, "108", (raw,), event="no_such_user", keys=("to",)),
-    FrameSpec(Error, "109", (reason, raw), tail=True, optional_last=True, event="error", keys=("reason", "text")),
-    FrameSpec(Pong, "110", (token,), tail=True, event="pong", keys=("token",)),
-    FrameSpec(History, "111", (count, raw, raw), tail=True, event="history", keys=("ts", "from", "text")),
-    FrameSpec(SessionToken, "112", (resume_token,), event="session", keys=("token",)),
-    FrameSpec(Resumed, "113", (count,), event="resumed", keys=("missed",)),
-    FrameSpec(ServerNotice, "114", (raw,), tail=True, event="notice", keys=("text",), counted=True),
-    FrameSpec(Registered, "130", (raw,), event="registered", keys=("id",)),
-    FrameSpec(PasswordChanged, "131", (), event="password_changed"),
-    FrameSpec(AccountList, "132", (raw,), variadic=True, event="accounts", keys=("ids",)),
-    FrameSpec(Older, "140", (raw, count, raw, raw), tail=True, event="older", keys=("room", "ts", "from", "text")),
-    FrameSpec(Page, "141", (raw, count, raw), event="page", keys=("room", "count", "cursor")),
-    FrameSpec(Found, "142", (raw, count, raw, raw), tail=True, event="found", keys=("room", "ts", "from", "text")),
-    FrameSpec(Searched, "143", (raw, count), event="searched", keys=("room", "count")),
+    FrameSpec(NoSuchUser, "108", (raw,), event="no_such_user", keys=("to",), text_keys=("no_such_user",),
+              tone=Tone.ERROR),
+    FrameSpec(Error, "109", (reason, raw), tail=True, optional_last=True, event="error", keys=("reason", "text"),
+              text_keys=("error",), tone=Tone.ERROR),
+    FrameSpec(Pong, "110", (token,), tail=True, event="pong", keys=("token",), text_keys=("pong",), legacy=False),
+    FrameSpec(History, "111", (count, raw, raw), tail=True, event="history", keys=("ts", "from", "text"),
+              text_keys=("message",), tone=Tone.MESSAGE),
+    # The seed's client cannot resume, nor tell accounts from guests.
+    FrameSpec(SessionToken, "112", (resume_token,), event="session", keys=("token",), text_keys=("session",),
+              legacy=False),
+    FrameSpec(Resumed, "113", (count,), event="resumed", keys=("missed",), text_keys=("resumed",), legacy=False),
+    FrameSpec(ServerNotice, "114", (raw,), tail=True, event="notice", keys=("text",), delivery=Delivery.ROOM,
+              text_keys=("server_notice",), tone=Tone.NOTICE),
+    FrameSpec(RoomListed, "126", (raw, count, raw), tail=True, event="room_listed", keys=("room", "count", "topic"),
+              text_keys=("room_listed",)),
+    FrameSpec(RoomsListed, "127", (count,), event="rooms_listed", keys=("total",), text_keys=("rooms_listed",)),
+    FrameSpec(Registered, "130", (raw,), event="registered", keys=("id",), text_keys=("registered",)),
+    FrameSpec(PasswordChanged, "131", (), event="password_changed", text_keys=("password_changed",)),
+    FrameSpec(AccountList, "132", (raw,), variadic=True, event="accounts", keys=("ids",), text_keys=("accounts",),
+              legacy=False),
+    FrameSpec(Older, "140", (raw, count, raw, raw), tail=True, event="older", keys=("room", "ts", "from", "text"),
+              text_keys=("message",), tone=Tone.MESSAGE),
+    FrameSpec(Page, "141", (raw, count, raw), event="page", keys=("room", "count", "cursor"),
+              text_keys=("page", "page_end")),
+    FrameSpec(Found, "142", (raw, count, raw, raw), tail=True, event="found", keys=("room", "ts", "from", "text"),
+              text_keys=("message",), tone=Tone.MESSAGE),
+    FrameSpec(Searched, "143", (raw, count), event="searched", keys=("room", "count"), text_keys=("searched",)),
 )
 
 CLIENT: dict[str, FrameSpec] = {spec.code: spec for spec in CLIENT_SPECS}
 SERVER: dict[str, FrameSpec] = {spec.code: spec for spec in SERVER_SPECS}
 BY_CLASS: dict[type[Any], FrameSpec] = {spec.cls: spec for spec in (*CLIENT_SPECS, *SERVER_SPECS)}
 
+
+BROWSER: dict[str, FrameSpec] = {spec.browser: spec for spec in CLIENT_SPECS if spec.browser}
+"""The browser's JSON message types (PROTOCOL.md, "Browser JSON") and the client frame each becomes."""
+
+TEXT_KEYS: tuple[str, ...] = tuple(dict.fromkeys(key for spec in SERVER_SPECS for key in spec.text_keys))
+"""Every sentence a server frame's rendering uses, once: what the page is given in both languages."""
 
 COUNTED_EVENTS: tuple[str, ...] = tuple(spec.event for spec in SERVER_SPECS if spec.counted)
 """The JSON event types a position counts (the page is given this list, never a copy)."""

@@ -28,6 +28,8 @@ from .frames import (
     Pong,
     Registered,
     Resumed,
+    RoomListed,
+    RoomsListed,
     Searched,
     ServerFrame,
     ServerNotice,
@@ -69,6 +71,8 @@ _TEXTS: dict[str, dict[Lang, str]] = {
     "registered": {"ko": "ID {id}을(를) 등록했습니다. 이제 비밀번호로 로그인할 수 있습니다.",
                    "en": "The ID {id} is now registered: log in with your password from now on."},
     "password_changed": {"ko": "비밀번호를 변경했습니다.", "en": "Your password was changed."},
+    "room_listed": {"ko": "[방] {room} ({count}명) {topic}", "en": "[Room] {room} ({count}) {topic}"},
+    "rooms_listed": {"ko": "방 {total}개", "en": "{total} room(s)"},
     "accounts": {"ko": "[등록 사용자] {ids}", "en": "[Registered users] {ids}"},
     # log lines, as the seed's server console printed them
     "log_connected": {"ko": "{id} 사용자가 연결되었습니다.", "en": "{id} connected."},
@@ -168,6 +172,11 @@ def text(key: str, lang: Lang = "ko", **fields: str) -> str:
     return _TEXTS[key][lang].format(**fields)
 
 
+def template(key: str, lang: Lang = "ko") -> str:
+    """The sentence ``key`` in ``lang`` with its ``{placeholders}`` left for a page's script to fill in."""
+    return _TEXTS[key][lang]
+
+
 def reason_text(reason: ErrorReason, lang: Lang = "ko") -> str:
     """A short explanation of a 109 REASON."""
     return _REASONS[reason][lang]
@@ -214,6 +223,10 @@ def render(frame: ServerFrame, lang: Lang = "ko") -> str:
             return text("registered", lang, id=name)
         case PasswordChanged():
             return text("password_changed", lang)
+        case RoomListed(room, count, topic):
+            return text("room_listed", lang, room=room, count=str(count), topic=topic).rstrip()
+        case RoomsListed(total):
+            return text("rooms_listed", lang, total=str(total))
         case AccountList(ids):
             return text("accounts", lang, ids=" ".join(ids))
         case _:

@@ -60,11 +60,16 @@ class RedisBus:
             subscriber.room_event(UserJoined(name), key)
 
     def publish(self, frame: RoomFrame, exclude: str | None) -> None:
-        if isinstance(frame, Message):  # its publish kind names who is not sent it: the sessions' positions
-            self._send(RoomMessage(exclude, frame.sender, frame.message, frame.ts, 1 if frame.account else None))
-        elif isinstance(frame, ServerNotice):  # chat-admin notice: to every node
-            self._send(Notice(frame.text))
-        # UserJoined / UserLeft: already published by the claim / release script.
+        """Every room frame (the table's ``Delivery.ROOM``) has its case: mypy names one left out."""
+        match frame:
+            case Message():  # its publish kind names who is not sent it: the sessions' positions
+                self._send(RoomMessage(exclude, frame.sender, frame.message, frame.ts, 1 if frame.account else None))
+            case ServerNotice():  # chat-admin notice: to every node
+                self._send(Notice(frame.text))
+            case UserJoined() | UserLeft():
+                pass  # already published by the claim / release script, atomically with it
+            case _:
+                assert_never(frame)
 
     def deliver(self, key: str, frame: WhisperMessage) -> None:
         self._send(Whisper(key, frame.sender, frame.message, frame.ts))

@@ -58,7 +58,8 @@ from tcp_server.protocol.frames import (
     WhisperMessage,
 )
 from tcp_server.protocol.passwords import Password
-from tcp_server.protocol.table import BY_CLASS, SERVER_SPECS
+from tcp_server.protocol.table import BY_CLASS, SERVER_SPECS, FrameSpec
+from tests.test_table_edges import sample
 
 
 @dataclass
@@ -311,6 +312,19 @@ def test_every_event_type_is_known() -> None:
     for spec in SERVER_SPECS:
         with pytest.raises(KeyError) if spec.keys else contextlib.nullcontext():
             frame_of_event({"type": spec.event})  # a keyless one is its frame; the rest miss a key, not a type
+
+
+@pytest.mark.parametrize("spec", SERVER_SPECS, ids=[spec.code for spec in SERVER_SPECS])
+def test_every_server_frame_means_something_to_a_joined_client(spec: FrameSpec) -> None:
+    """A new frame needs no case here unless it moves the client's state: it is shown, counted as the table says,
+    and reads back from its JSON event (what the bridge feeds)."""
+    frame = sample(spec)
+    side = but(REPLAYING, token=None).make()
+    effects = side.receive(frame)
+    assert effects and not any(isinstance(effect, Unexpected) for effect in effects) or isinstance(
+        frame, (Joined, IdTaken)), effects  # (the two that answer a join this client did not ask for)
+    assert side.position == REPLAYING.position + (1 if spec.counted else 0)
+    assert frame_of_event(to_event(frame)) == frame
 
 
 @pytest.mark.parametrize("event", [

@@ -32,7 +32,7 @@ from tcp_server.protocol import (
 )
 from tcp_server.protocol.encoders import FRAMES, JSON, LEGACY
 from tcp_server.protocol.events import JOINED_MARK, encode_event, encode_events, to_event
-from tcp_server.protocol.frames import AccountList, PasswordChanged, Registered
+from tcp_server.protocol.frames import AccountList, PasswordChanged, Registered, RoomListed, RoomsListed
 from tcp_server.protocol.table import serialize
 
 # (server line without LF, its frame, its event)
@@ -67,6 +67,9 @@ TO_EVENT = [
     ("131", PasswordChanged(), {"type": "password_changed"}),
     ("132#Alice#bob", AccountList(("Alice", "bob")), {"type": "accounts", "ids": ["Alice", "bob"]}),
     ("132", AccountList(()), {"type": "accounts", "ids": []}),
+    ("126#lobby#2#hi # all", RoomListed("lobby", 2, "hi # all"),
+     {"type": "room_listed", "room": "lobby", "count": 2, "topic": "hi # all"}),
+    ("127#1", RoomsListed(1), {"type": "rooms_listed", "total": 1}),
 ]
 
 

@@ -69,12 +69,12 @@ def test_a_fresh_join_with_a_store_ends_its_history_with_141() -> None:
     session = Session(Roster(), "192.0.2.1")
     session.cursor_key = KEY
     session.handle(client_frame_reader().feed(b"001#alice\n")[0])
-    effects = session.claimed(("alice",), None, [Message("bob", "hi", 5)], oldest_seq=7)
+    effects = session.claimed(("alice",), [Message("bob", "hi", 5)], oldest_seq=7)
     frames = [e.frame for e in effects if isinstance(e, Reply)]
     assert frames[-2:] == [History(5, "bob", "hi"), Page(LOBBY, 1, sign_cursor(KEY, LOBBY, 7))]
     plain = Session(Roster(), "192.0.2.1")  # no store (--database memory), or the legacy port: no 141
     plain.handle(client_frame_reader().feed(b"001#bob\n")[0])
-    assert not any(isinstance(e, Reply) and isinstance(e.frame, Page) for e in plain.claimed(("bob",), None, []))
+    assert not any(isinstance(e, Reply) and isinstance(e.frame, Page) for e in plain.claimed(("bob",), []))
 
 
 def test_016_asks_the_store_and_pages_back() -> None:

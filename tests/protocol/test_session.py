@@ -16,7 +16,7 @@ from tcp_server.protocol.frames import (
     Resumed,
     ResumeSession,
     ServerFrame,
-    SessionToken,
+    SetFormat,
     UserJoined,
     UserLeft,
     UserList,
@@ -27,10 +27,13 @@ from tcp_server.protocol.limits import AddressLimits, TokenBucket
 from tcp_server.protocol.moderation import Moderation
 from tcp_server.protocol.roster import Roster
 from tcp_server.protocol.session import (
+    LEGACY_PORT,
+    Capabilities,
     Claim,
     Close,
     Deliver,
     Effect,
+    IssueToken,
     Publish,
     Reattach,
     Rehome,
@@ -320,9 +323,9 @@ def test_resumed_replies_joined_users_token_missed_then_resumed() -> None:
     s = Session(Roster(), "192.0.2.1")
     s.handle(ResumeSession("old"))
     missed = [Message("bob", "1"), UserJoined("carol"), WhisperMessage("bob", "psst")]
-    effects = s.resumed("Alice", ("bob", "Alice", "carol"), "new", missed)
-    assert [e.frame for e in effects if isinstance(e, Reply)] == [
-        Joined("Alice"), UserList(("bob", "Alice", "carol")), SessionToken("new"), *missed, Resumed(3)]
+    effects = s.resumed("Alice", ("bob", "Alice", "carol"), missed)
+    assert [e.frame if isinstance(e, Reply) else e for e in effects] == [
+        Joined("Alice"), UserList(("bob", "Alice", "carol")), IssueToken("Alice", "alice"), *missed, Resumed(3)]
     assert len(effects) == 7  # nothing published: the others see no 103
     assert s.joined and s.key == "alice"
 
@@ -331,9 +334,28 @@ def test_a_fresh_join_gets_its_token_then_history() -> None:
     room = Room()
     s = room.session()
     s.handle(Join("alice"))
-    effects = s.claimed(("alice",), "tok", [Message("bob", "earlier", 1700000000123)])
-    assert [e.frame for e in effects if isinstance(e, Reply)] == [
-        Joined("alice"), UserList(("alice",)), SessionToken("tok"), History(1700000000123, "bob", "earlier")]
+    effects = s.claimed(("alice",), [Message("bob", "earlier", 1700000000123)])
+    assert [e.frame if isinstance(e, Reply) else e for e in effects if not isinstance(e, Publish)] == [
+        Joined("alice"), UserList(("alice",)), IssueToken("alice", "alice"), History(1700000000123, "bob", "earlier")]
+
+
+def test_the_legacy_port_gets_no_token_no_007_no_resume() -> None:
+    s = Session(Roster(), "192.0.2.1", caps=LEGACY_PORT, cursor_key=b"k" * 32)
+    assert s.cursor_key is None  # no 141 there: the seed's client has no scrollback
+    assert s.handle(SetFormat(OutputFormat.JSON)) == [
+        Reply(Error(ErrorReason.UNKNOWN_CODE, "007 is not available on the legacy port"))]
+    assert s.handle(ResumeSession("abc")) == [
+        Reply(Error(ErrorReason.BAD_TOKEN, "unknown, used or expired token; join with 001"))]
+    assert s.state is ConnState.NEW
+    s.handle(Join("alice"))
+    assert not any(isinstance(e, IssueToken) for e in s.claimed(("alice",)))
+
+
+def test_a_node_without_sessions_refuses_008_and_issues_no_token() -> None:
+    s = Session(Roster(), "192.0.2.1", caps=Capabilities(resumable=False))
+    assert [type(e) for e in s.handle(ResumeSession("abc"))] == [Reply]
+    s.handle(Join("alice"))
+    assert not any(isinstance(e, IssueToken) for e in s.claimed(("alice",)))
 
 
 def test_a_detached_session_neither_leaves_nor_releases() -> None:

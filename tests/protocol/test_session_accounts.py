@@ -29,6 +29,8 @@ from tcp_server.protocol.moderation import Moderation
 from tcp_server.protocol.passwords import Password
 from tcp_server.protocol.roster import Roster
 from tcp_server.protocol.session import (
+    LEGACY_PORT,
+    LINE_PORT,
     Authenticate,
     Claim,
     Enroll,
@@ -64,7 +66,8 @@ class Clock:
 def make(*registered: str, protected: bool = True, legacy: bool = False, guests: bool = True,
          registration_open: bool = True, moderation: Moderation | None = None) -> tuple[Session, AccountRules]:
     rules = AccountRules(Keys(*registered), GuessCounter(Clock(), GuessLimits()), registration_open, guests)
-    return Session(Roster(), "198.51.100.7", None, moderation, None, rules, protected, legacy), rules
+    return Session(Roster(), "198.51.100.7", None, moderation, None, rules, protected,
+                   LEGACY_PORT if legacy else LINE_PORT), rules
 
 
 def error(effects: list[object]) -> tuple[ErrorReason, str]:
@@ -146,7 +149,7 @@ def test_takeover_is_silent() -> None:
     s, _ = make("alice")
     s.handle(Login("alice", Password(GOOD)))
     s.verified("Alice")
-    effects = s.took_over(("Alice", "bob"), "tok")
+    effects = s.took_over(("Alice", "bob"))
     assert not any(isinstance(e, Publish) for e in effects)
     assert effects[0] == Reply(Joined("Alice")) and s.joined
 
@@ -235,7 +238,7 @@ def test_register_refusals() -> None:
     assert error(plain.handle(Register(Password(GOOD))))[0] is ErrorReason.NEEDS_TLS
     resumed, _ = make()
     assert resumed.handle(ResumeSession("tok")) == [Reattach("tok", None)]
-    resumed.resumed("bob", ("bob",), "tok2", [])
+    resumed.resumed("bob", ("bob",), [])
     assert error(resumed.handle(Register(Password(GOOD))))[0] is ErrorReason.NEEDS_LOGIN
 
 
@@ -254,7 +257,7 @@ def test_change_password_only_after_018() -> None:
     assert error(guest.handle(ChangePassword(Password(GOOD))))[0] is ErrorReason.NEEDS_LOGIN
     resumed, _ = make("alice")
     resumed.handle(ResumeSession("tok"))
-    resumed.resumed("Alice", ("Alice",), "tok2", [])
+    resumed.resumed("Alice", ("Alice",), [])
     assert resumed.account  # its messages are an account's
     assert error(resumed.handle(ChangePassword(Password(GOOD))))[0] is ErrorReason.NEEDS_LOGIN
     s, _ = make("alice")

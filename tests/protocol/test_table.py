@@ -47,10 +47,13 @@ from tcp_server.protocol import (
 from tcp_server.protocol.frames import (
     AccountList,
     ChangePassword,
+    ListRooms,
     Login,
     PasswordChanged,
     Register,
     Registered,
+    RoomListed,
+    RoomsListed,
     has_control_chars,
 )
 from tcp_server.protocol.passwords import Password
@@ -96,6 +99,7 @@ CLIENT_CASES = [
     ("019#", Register(Password(""))),
     ("020#new#pass#word", ChangePassword(Password("new#pass#word"))),
     ("020#비밀번호는 길게", ChangePassword(Password("비밀번호는 길게"))),
+    ("013", ListRooms()),
 ]
 
 SERVER_CASES = [
@@ -130,6 +134,9 @@ SERVER_CASES = [
     ("131", PasswordChanged()),
     ("132#Alice#김철수", AccountList(("Alice", "김철수"))),
     ("132", AccountList(())),
+    ("126#lobby#3#welcome # all", RoomListed("lobby", 3, "welcome # all")),
+    ("126#study#1#", RoomListed("study", 1, "")),
+    ("127#1", RoomsListed(1)),
 ]
 
 
@@ -158,6 +165,7 @@ MALFORMED_CLIENT = [
     ("01", ErrorReason.UNKNOWN_CODE),
     ("100#alice", ErrorReason.UNKNOWN_CODE),  # a server code from a client
     ("001", ErrorReason.MALFORMED),
+    ("013#lobby", ErrorReason.MALFORMED),  # no fields
     ("001x", ErrorReason.MALFORMED),
     ("002#alice", ErrorReason.MALFORMED),
     ("002#alice#", ErrorReason.MALFORMED),  # empty message
