@@ -13,27 +13,40 @@ from collections.abc import Callable
 from enum import Enum
 from typing import Protocol
 
-from tcp_server.protocol.codes import ErrorReason
+from tcp_server.protocol.client_side import (
+    Alive,
+    Answer,
+    ClientSide,
+    Confirmed,
+    Connect,
+    Effect,
+    Ended,
+    Refused,
+    Replayed,
+    Retry,
+    RoomCount,
+    Show,
+    TokenIssued,
+    Transmit,
+    Unexpected,
+)
 from tcp_server.protocol.frames import (
     ChangePassword,
-    Error,
+    ClientFrame,
     FetchOlder,
     IdTaken,
     Join,
     Joined,
     Leave,
-    Left,
     Login,
     Page,
     Register,
     ResumeSession,
     ServerFrame,
-    SessionToken,
 )
 from tcp_server.protocol.passwords import Password
 from tcp_server.protocol.roster import Roster
 from tcp_server.protocol.scrollback import LOBBY
-from tcp_server.protocol.table import counted
 from tcp_server.protocol.texts import text
 from tcp_server.tls import client_context
 
@@ -79,10 +92,6 @@ class Frontend(Protocol):
         ...
 
 
-_ANOTHER_ID = (ErrorReason.BAD_ID, ErrorReason.REGISTERED)
-"""Refusals of an ID after which another ID may work (a registered one: someone's account)."""
-
-
 class _Join(Enum):
     JOINED = "joined"
     RETRY = "retry"  # 101 or 109#bad-id: another ID may work
@@ -107,19 +116,14 @@ class ChatClient:
         self.reask_id = reask_id
         self._rand = rand
         self.roster = Roster()
-        self.name: str | None = None
-        """Our ID as the server confirmed it (after NFC)."""
-        self.token: str | None = None
-        """The server's resume token for this session (``112``): a reconnect resumes with it. Never shown."""
-        self.position = 0
-        """How many counted frames of this session we have shown: a resume asks for what follows."""
+        self.side = ClientSide(connected=False)
+        """The protocol's client side: our confirmed ID, resume token, position, replay (the core's)."""
         self.conn: Connection | None = None
         self.cursor: str | None = None
         """The last ``141``'s cursor: what ``/more`` pages back from (None: the server keeps no scrollback;
         empty: nothing older)."""
         self._asked_more = False
-        self.online = False
-        """Joined and connected: commands can be sent."""
+        self._ended = False  # the server ended the session (kicked, replaced): a rejoin may miss lines
         self.exit_code = 0
         self._host = ""
         self._port = 0
@@ -129,6 +133,21 @@ class ChatClient:
         self._stop = asyncio.Event()  # set by leave(): no more reconnecting
         self.finished = asyncio.Event()
         """Set when :meth:`run` is over (left, or lost for good)."""
+
+    @property
+    def name(self) -> str | None:
+        """Our ID as the server confirmed it (after NFC)."""
+        return self.side.id
+
+    @property
+    def token(self) -> str | None:
+        """The server's resume token for this session (``112``): a reconnect resumes with it. Never shown."""
+        return self.side.token
+
+    @property
+    def online(self) -> bool:
+        """Joined and connected: commands can be sent."""
+        return self.side.joined and self.conn is not None
 
     # ------------------------------------------------------------- helpers
 
@@ -146,10 +165,43 @@ class ChatClient:
 
     async def _open(self) -> Connection | None:
         try:
-            return await Connection.open(self._host, self._port, self.config.connect_timeout, self._tls)
+            conn = await Connection.open(self._host, self._port, self.config.connect_timeout, self._tls)
         except ConnectFailed as exc:
             self._say(Kind.ERROR, "network_error_detail", where=f"{self._host}:{self._port}", why=exc)
             return None
+        self.side.opened()
+        return conn
+
+    async def _send(self, conn: Connection, frame: ClientFrame) -> bool:
+        """Send ``frame`` as the protocol's client side says; False when it did not go (nothing to send on)."""
+        sent = False
+        for effect in self.side.send(frame):
+            match effect:
+                case Transmit():
+                    sent = await conn.send(effect.frame)
+                case Answer() | Connect():
+                    pass  # not on a usable connection: the caller says so
+                case _:  # pragma: no cover - send() says only these
+                    raise AssertionError(effect)
+        return sent
+
+    @staticmethod
+    def _outcome(effects: list[Effect]) -> _Join | None:
+        """What a frame said about the join, login or resume we asked for (None: nothing yet)."""
+        for effect in effects:
+            if isinstance(effect, Confirmed):
+                return _Join.JOINED
+            if isinstance(effect, Refused):
+                return {Retry.ANOTHER_ID: _Join.RETRY, Retry.AFRESH: _Join.RETRY, Retry.RECONNECT: _Join.CLOSED,
+                        Retry.NO: _Join.FATAL}[effect.retry]
+        return None
+
+    def _show(self, effects: list[Effect]) -> None:
+        for effect in effects:
+            if isinstance(effect, Show):
+                self.ui.show(render_frame(effect.frame, self.lang, self.ui.one_line))
+            elif isinstance(effect, Unexpected):
+                log.warning("ignored a frame out of order from the server (%s): %s", effect.why, effect.frame.CODE)
 
     # ------------------------------------------------------------- start
 
@@ -215,23 +267,17 @@ class ChatClient:
         """``001#name`` and its answer. ``quiet`` (a rejoin) hides a 101: we retry, not ask."""
         conn = self.conn
         assert conn is not None
-        if not await conn.send(Join(name)):
+        if not await self._send(conn, Join(name)):
             return _Join.CLOSED
         while True:
             frame = await self._answer()
             if frame is None:
                 return _Join.CLOSED
-            if isinstance(frame, Error) and frame.reason is ErrorReason.NOT_JOINED:
-                return _Join.CLOSED  # the join deadline passed; the server is closing
+            effects = self.side.receive(frame)
             if not (quiet and isinstance(frame, IdTaken)):
-                self.ui.show(render_frame(frame, self.lang, self.ui.one_line))
-            if isinstance(frame, Joined):
-                self.position = 0  # a fresh session
-                return self._now_joined(frame)
-            if isinstance(frame, IdTaken) or (isinstance(frame, Error) and frame.reason in _ANOTHER_ID):
-                return _Join.RETRY
-            if isinstance(frame, Error):
-                return _Join.FATAL
+                self._show(effects)
+            if (outcome := self._outcome(effects)) is not None:
+                return self._now_joined() if outcome is _Join.JOINED else outcome
 
     async def _login(self) -> bool:
         """``018#ID#PASSWORD``: the password from the config (scripts) or asked without echo."""
@@ -248,18 +294,21 @@ class ChatClient:
     async def _login_handshake(self, login: str, *, quiet: bool) -> _Join:
         conn = self.conn
         assert conn is not None and self._password is not None
-        if not await conn.send(Login(login, self._password)):
+        if not await self._send(conn, Login(login, self._password)):
             return _Join.CLOSED
         while True:
             frame = await self._answer()
             if frame is None:
                 return _Join.CLOSED
-            self.ui.show(render_frame(frame, self.lang, self.ui.one_line))
-            if isinstance(frame, Joined):
-                self.position = 0
-                return self._now_joined(frame)
-            if isinstance(frame, Error):
-                return _Join.FATAL
+            effects = self.side.receive(frame)
+            outcome = self._outcome(effects)
+            if outcome is _Join.CLOSED:
+                self.ui.show(render_frame(frame, self.lang, self.ui.one_line))  # (a login refused is said)
+            self._show(effects)
+            if outcome is _Join.JOINED:
+                return self._now_joined()
+            if outcome is not None:
+                return _Join.FATAL  # an account does not pick another ID
 
     async def _answer(self) -> ServerFrame | None:
         """The server's next frame within the connect timeout; None when it is gone (or silent: aborted)."""
@@ -272,10 +321,9 @@ class ChatClient:
             conn.abort()
             return None
 
-    def _now_joined(self, frame: Joined) -> _Join:
-        self.name = frame.id
-        self.roster.apply(frame)
-        self.online = True
+    def _now_joined(self) -> _Join:
+        assert self.side.id is not None
+        self.roster.apply(Joined(self.side.id))  # (a 107 follows with everyone)
         return _Join.JOINED
 
     async def _resume(self, token: str) -> _Join:
@@ -284,15 +332,18 @@ class ChatClient:
         a gap is said), else FATAL or CLOSED."""
         conn = self.conn
         assert conn is not None
-        if not await conn.send(ResumeSession(token, self.position)):
+        if not await self._send(conn, ResumeSession(token, self.side.position)):
             return _Join.CLOSED
         frame = await self._answer()
         if frame is None:
             return _Join.CLOSED
-        if isinstance(frame, Joined):
-            return self._now_joined(frame)
-        if isinstance(frame, Error) and frame.reason in (ErrorReason.BAD_TOKEN, ErrorReason.GAP):
-            log.info("the server could not resume the session (%s); joining again", frame.reason)
+        effects = self.side.receive(frame)
+        outcome = self._outcome(effects)
+        if outcome is _Join.JOINED:
+            return self._now_joined()
+        if outcome is _Join.RETRY:
+            log.info("the server could not resume the session (%s); joining again",
+                     next(effect.reason for effect in effects if isinstance(effect, Refused)))
             self._say(Kind.ERROR, "gap")  # never silently short: that lines may be missing is said
             return _Join.RETRY
         self.ui.show(render_frame(frame, self.lang, self.ui.one_line))
@@ -312,9 +363,9 @@ class ChatClient:
                 if not await self._reconnect():
                     break
                 if self._leaving and self.conn is not None and self.name is not None:
-                    await self.conn.send(Leave(self.name))  # /q came during the rejoin
+                    await self._send(self.conn, Leave(self.name))  # /q came during the rejoin
         finally:
-            self.online = False
+            self.side.closed()
             self.finished.set()
         return self.exit_code
 
@@ -325,39 +376,53 @@ class ChatClient:
         keepalive: asyncio.Task[None] | None = None
         if self.config.ping_interval > 0:
             keepalive = asyncio.create_task(conn.keepalive(self.config.ping_interval, self.config.ping_timeout))
+        left = False
         try:
-            while True:
+            while not left:
                 frame = await conn.recv()
                 if frame is None:
                     break
-                if isinstance(frame, SessionToken):
-                    self.token = frame.token  # kept for a reconnect, never printed
-                    continue
-                if counted(frame):
-                    self.position += 1
-                if isinstance(frame, Page):
-                    self.cursor = frame.cursor  # /more pages back from here
-                    if frame.count == 0 and not self._asked_more:
-                        continue  # a join's "nothing sent": nothing to say
-                    self._asked_more = False
-                self.roster.apply(frame)
-                self.ui.show(render_frame(frame, self.lang, self.ui.one_line))
-                if isinstance(frame, Left):
-                    self.token = None
-                    return True
+                for effect in self.side.receive(frame):
+                    match effect:
+                        case Show():
+                            self._show_frame(effect.frame)
+                        case Alive():
+                            conn.pongs += 1
+                        case Ended():
+                            left = effect.reason is None  # our 102; any other end: the server closes, we rejoin
+                            self._ended = not left
+                        case Unexpected():
+                            log.warning("ignored a frame out of order from the server (%s): %s", effect.why,
+                                        frame.CODE)
+                        case TokenIssued() | Replayed() | RoomCount() | Confirmed() | Refused():
+                            pass  # kept by the client side (the token never shown); the roster counts the room
+                        case Transmit() | Connect() | Answer():  # pragma: no cover - receive() never says these
+                            raise AssertionError(effect)
         finally:
-            self.online = False
             self.conn = None
+            self.side.closed()
             try:
                 if keepalive is not None:
                     await cancel_and_wait(keepalive)  # re-raises when we are being cancelled ourselves
             finally:
                 await conn.close()
+        if left:
+            return True
         if not self._leaving:
             if conn.dead:
                 self._say(Kind.ERROR, "dead", seconds=f"{self.config.ping_interval + self.config.ping_timeout:g}")
             self._say(Kind.ERROR, "lost")
         return False
+
+    def _show_frame(self, frame: ServerFrame) -> None:
+        """A frame for the user, after the client's own bookkeeping (scrollback's cursor, the roster)."""
+        if isinstance(frame, Page):
+            self.cursor = frame.cursor  # /more pages back from here
+            if frame.count == 0 and not self._asked_more:
+                return  # a join's "nothing sent": nothing to say
+            self._asked_more = False
+        self.roster.apply(frame)
+        self.ui.show(render_frame(frame, self.lang, self.ui.one_line))
 
     async def _reconnect(self) -> bool:
         """Retry with capped, jittered backoff until rejoined (True) or the user left (False)."""
@@ -373,7 +438,11 @@ class ChatClient:
             except ConnectFailed as exc:
                 log.info("reconnect to %s:%d failed: %s", self._host, self._port, exc)
                 continue
-            token, self.token = self.token, None  # single use, whatever the answer
+            self.side.opened()
+            token = self.side.token  # single use, whatever the answer (sending it spends it)
+            if token is None and self._ended:
+                self._say(Kind.ERROR, "gap")  # no session to resume: that lines may be missing is said
+            self._ended = False
             result = await self._resume(token) if token is not None else _Join.RETRY
             if result is _Join.RETRY and self._password is not None and self.config.login is not None:
                 result = await self._login_handshake(self.config.login, quiet=True)  # an account logs in again
@@ -384,6 +453,7 @@ class ChatClient:
                 return True
             await self.conn.close()
             self.conn = None
+            self.side.closed()
         return False  # pragma: no cover - the delays never end
 
     # ------------------------------------------------------------- input
@@ -414,7 +484,7 @@ class ChatClient:
                 self._say(Kind.INFO, "no_scrollback")
             elif not self.cursor:
                 self._say(Kind.INFO, "no_more")
-            elif await conn.send(FetchOlder(LOBBY, self.cursor, MORE_LIMIT)):
+            elif await self._send(conn, FetchOlder(LOBBY, self.cursor, MORE_LIMIT)):
                 self._asked_more = True
             else:
                 self._say(Kind.ERROR, "not_connected")
@@ -424,7 +494,7 @@ class ChatClient:
             for shown in invalid_lines(frame, self.lang):
                 self.ui.show(shown)
             return True
-        if not await conn.send(frame):
+        if not await self._send(conn, frame):
             self._say(Kind.ERROR, "not_connected")
             return True
         if self.ui.echo:
@@ -449,7 +519,7 @@ class ChatClient:
             return
         password = Password(first)
         frame = Register(password) if isinstance(cmd, KeepId) else ChangePassword(password)
-        if not await conn.send(frame):
+        if not await self._send(conn, frame):
             self._say(Kind.ERROR, "not_connected")
 
     async def leave(self) -> None:
@@ -458,7 +528,7 @@ class ChatClient:
         self._stop.set()
         conn, name = self.conn, self.name
         if conn is not None and self.online and name is not None:
-            await conn.send(Leave(name))
+            await self._send(conn, Leave(name))
         if not await wait_event(self.finished, self.config.leave_timeout):
             log.info("no 102 within %g s; closing", self.config.leave_timeout)
             if self.conn is not None:

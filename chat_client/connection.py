@@ -1,7 +1,9 @@
 """One TCP connection to the chat server: frames in and out, bounded, with an idle ping.
 
-Parsing and serialising are the shared protocol core's; this module only moves
-bytes and notices a server that went away (EOF, a reset, or no answer to 006).
+Parsing and serialising are the shared protocol core's, and so is what a frame
+means (:mod:`tcp_server.protocol.client_side`, which also says which pongs answer
+the idle ping); this module only moves bytes and notices a server that went away
+(EOF, a reset, or no answer to 006).
 """
 
 from __future__ import annotations
@@ -15,17 +17,15 @@ import socket
 import ssl
 from collections import deque
 
+from tcp_server.protocol.client_side import keepalive_ping
 from tcp_server.protocol.decoder import server_frame_reader
-from tcp_server.protocol.frames import ClientFrame, FrameError, Ping, Pong, ServerFrame
+from tcp_server.protocol.frames import ClientFrame, FrameError, ServerFrame
 from tcp_server.protocol.table import serialize
 from tcp_server.tls import describe_tls_error
 
 from .aio import wait_event
 
 log = logging.getLogger("chat_client")
-
-KEEPALIVE_PREFIX = "keepalive-"
-"""Tokens of the client's own pings; their pongs are not shown."""
 
 SEND_TIMEOUT = 10.0
 CLOSE_TIMEOUT = 2.0
@@ -49,7 +49,7 @@ class Connection:
         self.dead = False
         """True when the idle ping went unanswered and the connection was dropped."""
         self.pongs = 0
-        """Answers to the idle ping so far."""
+        """Answers to the idle ping so far (counted by the session, which the core tells which they are)."""
 
     @classmethod
     async def open(cls, host: str, port: int, timeout: float, tls: ssl.SSLContext | None = None) -> Connection:
@@ -78,7 +78,7 @@ class Connection:
         """The next frame from the server, or None once the connection is gone.
 
         A line the core cannot parse is logged and skipped: one bad frame loses
-        nothing else. The idle ping's pongs are counted, not returned.
+        nothing else.
         """
         while not self._frames:
             try:
@@ -91,8 +91,6 @@ class Connection:
             for item in self._decoder.feed(data):
                 if isinstance(item, FrameError):
                     log.warning("ignored a bad frame from the server: %s", item)
-                elif isinstance(item, Pong) and item.token.startswith(KEEPALIVE_PREFIX):
-                    self.pongs += 1
                 else:
                     self._frames.append(item)
         return self._frames.popleft()
@@ -117,7 +115,7 @@ class Connection:
             self._received.clear()
             if await wait_event(self._received, interval):
                 continue  # the server spoke: it is alive
-            if not await self.send(Ping(f"{KEEPALIVE_PREFIX}{next(self._tokens)}")):
+            if not await self.send(keepalive_ping(next(self._tokens))):
                 return
             if not await wait_event(self._received, timeout):
                 log.info("no answer to the idle ping within %g s: dropping the connection", timeout)

@@ -10,7 +10,7 @@ from collections.abc import Awaitable, Callable
 from chat_client.client import ChatClient
 from chat_client.script import ScriptFrontend
 from tcp_server import ChatServer
-from tcp_server.protocol import Message, UserJoined
+from tcp_server.protocol import ErrorReason, Message, UserJoined
 from tcp_server.room import InMemorySessionStore
 from tests.client_fixtures import Stdin, config
 from tests.helpers import TIMEOUT, LineClient, wait_until
@@ -60,3 +60,31 @@ async def test_reconnect_resumes_with_the_token_and_prints_missed_lines(
             relay.cancel()
             await asyncio.gather(relay, return_exceptions=True)
         await bob.close()
+
+
+async def test_a_kicked_client_rejoins_afresh_and_says_lines_may_be_missing(
+        make_server: Callable[..., Awaitable[ChatServer]], stdin: Stdin) -> None:
+    """A kick ends the session (its token is spent): no resume is tried, the rejoin says what it cannot show."""
+    server = await make_server(resume_grace=30.0)
+    out, err = io.StringIO(), io.StringIO()
+    cfg = config(server.port, id="alice", reconnect=True, reconnect_delay=0.2, reconnect_max_delay=0.5, lang="en")
+    client = ChatClient(cfg, ScriptFrontend(cfg, stdin.lines, out, err, color=False))
+    relay: asyncio.Task[int] | None = None
+    try:
+        assert await asyncio.wait_for(client.start(), TIMEOUT)
+        relay = asyncio.create_task(client.run())
+        await wait_until(lambda: client.token is not None, what="the session token")
+        (conn,) = [c for c in server.connections if c.session.name == "alice"]
+        conn.remove(ErrorReason.KICKED, "be nice")
+        await wait_until(lambda: "Reconnected" in err.getvalue(), what="the rejoin")
+        shown = out.getvalue() + err.getvalue()
+        assert "be nice" in shown
+        assert "Could not resume the session" in shown  # said once, before the fresh join
+        assert shown.count("Could not resume the session") == 1
+        assert client.online and client.name == "alice"
+        await asyncio.wait_for(client.leave(), TIMEOUT * 2)
+        assert await asyncio.wait_for(relay, TIMEOUT) == 0
+    finally:
+        if relay is not None:
+            relay.cancel()
+            await asyncio.gather(relay, return_exceptions=True)

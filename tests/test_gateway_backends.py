@@ -31,7 +31,8 @@ def test_only_failures_and_server_wide_refusals_mark_a_server_down(
 async def test_one_clients_own_address_limit_does_not_send_everyone_to_another_server(
         make_server: Callable[..., Awaitable[ChatServer]]) -> None:
     """Join/leave cycles from one address trip that address's limit on server A: A must stay up for others."""
-    limits = dict(gateway_secret=SECRET, max_per_address=20, max_new_per_minute=2)
+    # Three new connections a minute: the welcome screen's presence probe and the two cycles' backends.
+    limits = dict(gateway_secret=SECRET, max_per_address=20, max_new_per_minute=3)
     a, b = await make_server(**limits), await make_server(**limits)
     cfg = gateway_config(a.port, servers=(("127.0.0.1", a.port), ("127.0.0.1", b.port)), gateway_secret=SECRET,
                          trusted_proxy="127.0.0.1/32")
@@ -44,6 +45,8 @@ async def test_one_clients_own_address_limit_does_not_send_everyone_to_another_s
             assert {"type": "joined", "id": f"cycle{i}"} in await page.join(f"cycle{i}")
             await page.close()
             await wait_until(lambda: not a.room.members, what="the cycle's leave")
+            await wait_until(lambda: pool.open[("127.0.0.1", a.port)] == 0, what="the cycle's backend closed")
+            assert ("127.0.0.1", a.port) not in pool.failed_at  # a leave (004, 102, close) is no failure
         page = await JsonClient.connect(url, {"X-Forwarded-For": "198.51.100.7"})
         await page.send({"type": "join", "id": "cycle2"})
         refused = await page.recv_until(lambda e: e.get("type") == "error", timeout=TIMEOUT)

@@ -34,16 +34,15 @@ from aiohttp import WSCloseCode, WSMsgType, web
 
 from tcp_server.protocol import (
     GatewayHello,
-    Join,
     Leave,
     OutputFormat,
-    Ping,
-    ResumeSession,
     SetFormat,
     serialize,
 )
+from tcp_server.protocol.client_side import Answer, ClientSide, Connect, Transmit
 from tcp_server.protocol.decoder import CLIENT_SIDE_MAX_LINE
-from tcp_server.protocol.frames import ChangePassword, Login, Register
+from tcp_server.protocol.events import to_event
+from tcp_server.protocol.frames import ChangePassword, ClientFrame, Login, Register
 from tcp_server.protocol.limits import CONTROL_BURST, CONTROL_RATE, AddressBuckets, TokenBucket
 from tcp_server.protocol.table import Budget, spec_of
 from tcp_server.tls import backend_context
@@ -112,9 +111,10 @@ class Backend(asyncio.Protocol):
     def __init__(self, bridge: Bridge) -> None:
         self.bridge = bridge
         self.transport: asyncio.Transport | None = None
-        self.relay = EventRelay(MAX_EVENT_LINE)  # partial lines, the first frames, joined and session
+        # The protocol's client side of this connection: joined as whom, resumable, left (its EOF expected).
+        self.side = ClientSide(connected=False)
+        self.relay = EventRelay(MAX_EVENT_LINE, self.side)  # partial lines, the first frames, the events it must hear
         self.out: list[bytes] = []
-        self.left = False  # the server said 102: its EOF is expected
         self.paused = False
         self.paused_at = 0.0
         self.closed: asyncio.Future[None] = asyncio.get_running_loop().create_future()
@@ -124,6 +124,7 @@ class Backend(asyncio.Protocol):
 
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
         self.transport = transport  # type: ignore[assignment]  # uvloop's is not a subclass
+        self.side.opened()
 
     def data_received(self, data: bytes) -> None:
         self.bridge.from_server(self, data)
@@ -138,12 +139,14 @@ class Backend(asyncio.Protocol):
         self.transport = None
         self.out.clear()
         pool = self.bridge.pool
+        side = self.side
         if pool is not None and self.server is not None:
             pool.closed(self.server)
-            if (not self.left and self.bridge.name is None
-                    and marks_down(self.server_closed, exc is not None, self.relay.refusal)):
+            if (not side.left and side.id is None
+                    and marks_down(self.server_closed, exc is not None, side.refusal)):
                 pool.failed(self.server)  # gone, or refused everyone before the join (busy): skip it a while
             self.server = None
+        side.closed()
         if not self.closed.done():
             self.closed.set_result(None)
         self.task = asyncio.get_running_loop().create_task(
@@ -152,7 +155,7 @@ class Backend(asyncio.Protocol):
     @property
     def resumable(self) -> bool:
         """The server sent a session token: closing without 004 keeps the session for a resume."""
-        return self.relay.resumable
+        return self.side.token is not None
 
     def write(self, data: bytes) -> None:
         """Queue a frame for the server; everything queued in one loop turn goes in one write."""
@@ -250,12 +253,17 @@ class Bridge:
         self.control = TokenBucket(CONTROL_RATE, CONTROL_BURST, clock()) if config.rate > 0 else None
         # The budget every WebSocket of this address (its limiting key) draws on too.
         self.shared = shared
-        self.name: str | None = None  # as the server confirmed it with 100
         self.backend: Backend | None = None
         self.finished = False
         self.online = online if online is not None else Online()
         self.room = RoomCounter(self.online)  # the room's size as this backend hears it (online.py)
         self.presence = presence  # asks the server when no joined bridge counts (presence.py)
+
+    @property
+    def name(self) -> str | None:
+        """The user's ID as the server confirmed it (100), while in the room on the current backend."""
+        backend = self.backend
+        return backend.side.id if backend is not None and backend.side.joined else None
 
     # ------------------------------------------------------------ to the page
 
@@ -352,27 +360,29 @@ class Bridge:
         if not self.secure and isinstance(frame, (Login, Register, ChangePassword)):
             await self.send([error_event("needs-tls", "passwords are only accepted over https")])
             return
+        # The client side says where it goes: on this backend; on a new one (no backend, or one that
+        # is closing after 004: a join sent meanwhile); or nowhere (a ping answered here, a not-joined).
         backend = self.backend
-        if backend is not None and backend.left:
-            backend = None  # after 102 the server is closing that one; a new join needs a new one
-        if isinstance(frame, Ping) and backend is None:
-            await self.send([{"type": "pong", "token": frame.token}])  # nothing to ask the server yet
-            return
-        if isinstance(frame, (Join, ResumeSession, Login)) and backend is None:
-            backend = await self.open_backend()
-            if backend is None:
-                return
-        if backend is None:  # 002-005 need a name, and a name comes with a backend; never reached
-            await self.send([error_event("not-joined", "join first")])
-            return
+        side = backend.side if backend is not None else ClientSide(connected=False)
+        for effect in side.send(frame):
+            match effect:
+                case Transmit():
+                    assert backend is not None
+                    self._transmit(backend, effect.frame)
+                case Answer():
+                    await self.send([to_event(effect.frame)])
+                case Connect():
+                    backend = await self.open_backend()
+                    if backend is None:
+                        return
+                    for again in backend.side.send(effect.frame):
+                        if isinstance(again, Transmit):
+                            self._transmit(backend, again.frame)
+
+    def _transmit(self, backend: Backend, frame: ClientFrame) -> None:
         backend.write(serialize(frame))
-        if isinstance(frame, (Join, ResumeSession, Login)):
-            self.room.replaying = isinstance(frame, ResumeSession)
         if isinstance(frame, Leave):
-            # Out of the room from now on: the 102 and the close follow on that connection,
-            # and a join sent meanwhile goes on a new one.
-            backend.left = True
-            self.name = None
+            # Out of the room from now on: the 102 and the close follow on that connection.
             self.room.stop()
 
     async def _charge(self, control: bool) -> bool:
@@ -458,20 +468,17 @@ class Bridge:
             return
         if whole is None:
             return
-        if self.name is None and relay.joined is not None and backend is self.backend:
-            self.name = relay.joined  # a connection being closed after 004 says nothing about the current one
-        if self.name is not None and backend is self.backend:
-            self.room.feed(relay.read, relay.read_end)
+        if backend is self.backend and backend.side.joined:
+            self.room.feed(backend.side, relay.read, relay.read_end)
         self.send_frame(whole)
 
     async def backend_closed(self, backend: Backend) -> None:
         """The server closed: expected after 102 or before a join, otherwise tell the page."""
-        was_in_room = self.backend is backend and self.name is not None
+        was_in_room = self.backend is backend and backend.side.id is not None
         if self.backend is backend:
             self.backend = None
-            self.name = None
             self.room.stop()
-        if self.finished or backend.left or not was_in_room:
+        if self.finished or backend.side.left or not was_in_room:
             return  # the page already has the reason (102, or a 109 refusing the join)
         log.info("chat server closed the connection of %s; telling the page", self.address)
         self.stats.page_dropped("backend_closed")
@@ -492,10 +499,12 @@ class Bridge:
         if backend is None:
             return
         backend.resume()  # a paused backend must be read again to see the 102 and the EOF
-        if self.name is not None and not backend.left and not backend.resumable:
-            backend.write(serialize(Leave(self.name)))
+        side = backend.side
+        if side.joined and side.id is not None and not backend.resumable:
+            for effect in side.send(Leave(side.id)):
+                if isinstance(effect, Transmit):
+                    backend.write(serialize(effect.frame))
             backend.flush()
-            self.name = None
             # The server answers 102 and closes; waiting for that keeps the 004 from being cut off.
             with contextlib.suppress(TimeoutError, asyncio.CancelledError):
                 await asyncio.wait_for(asyncio.shield(backend.closed), LEAVE_GRACE)

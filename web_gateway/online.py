@@ -13,9 +13,12 @@ from __future__ import annotations
 import json
 import logging
 
+from tcp_server.protocol.client_side import ClientSide, frame_of_event
 from tcp_server.protocol.events import RESUMED_MARK, USER_JOINED_MARK, USER_LEFT_MARK, USERS_MARK
 
 log = logging.getLogger("web_gateway")
+
+_MARKS = (USERS_MARK, USER_JOINED_MARK, USER_LEFT_MARK, RESUMED_MARK)
 
 
 class Online:
@@ -33,56 +36,53 @@ class Online:
 
 
 class RoomCounter:
-    """One bridge's count of the room, from the events of its backend."""
+    """One bridge's part in the gateway's count: its backend's client side knows the room's size
+    (:mod:`tcp_server.protocol.client_side`); this tells it the few events that move it and
+    publishes the result."""
 
     def __init__(self, online: Online) -> None:
         self.online = online
-        self.count: int | None = None  # known from this backend's first ``users`` event on
-        self.replaying = False  # a resume replays joins and leaves the ``users`` list already shows
+        self.count: int | None = None  # what this bridge last told the gateway (None: not counting)
 
-    def resuming(self) -> None:
-        self.replaying = True
-
-    def feed(self, data: bytes, end: int) -> None:
-        """The event lines in ``data[:end]`` (a read of the backend, cut at its last LF)."""
-        if self.replaying or (self.count is None and USERS_MARK in data):
+    def feed(self, side: ClientSide, data: bytes, end: int) -> None:
+        """The event lines in ``data[:end]`` (a read of the backend, cut at its last LF), for ``side``."""
+        if side.replaying or (side.room is None and USERS_MARK in data):
+            # Line by line: the first users event, and a resume's replay (its joins and leaves are
+            # in the users event already: the client side counts them once, until resumed).
             for line in data[:end].split(b"\n"):
-                self._line(line)
+                if line.startswith(_MARKS):
+                    self._line(side, line)
+            self._publish(side.room)
             return
-        if self.count is None:
+        if side.room is None:
             return
         online = self.online
         if online.scanner is not self:
             if online.scanner is not None:
                 return  # another bridge counts for the gateway
             online.scanner = self
-            self.count = online.value  # take over from the gateway's count: all bridges hear the same
+            side.room = online.value  # take over from the gateway's count: all bridges hear the same
         delta = data.count(USER_JOINED_MARK, 0, end) - data.count(USER_LEFT_MARK, 0, end)
         if delta:
-            self._set(self.count + delta)
+            side.room_moved(delta)
+            self._publish(side.room)
 
-    def _line(self, line: bytes) -> None:
-        if line.startswith(USERS_MARK):
-            try:
-                ids = json.loads(line)["ids"]
-            except (ValueError, KeyError, TypeError):
-                log.warning("unreadable users event from the chat server: %r", line[:80])
-                return
-            if isinstance(ids, list):
-                self._set(len(ids))
-        elif line.startswith(RESUMED_MARK):
-            self.replaying = False
-        elif self.count is not None and not self.replaying:
-            if line.startswith(USER_JOINED_MARK):
-                self._set(self.count + 1)
-            elif line.startswith(USER_LEFT_MARK):
-                self._set(self.count - 1)
+    @staticmethod
+    def _line(side: ClientSide, line: bytes) -> None:
+        try:
+            frame = frame_of_event(json.loads(line))
+        except (ValueError, KeyError, TypeError):  # (FrameError is a ValueError)
+            log.warning("unreadable event from the chat server: %r", line[:80])
+            return
+        side.receive(frame)
 
-    def _set(self, count: int) -> None:
+    def _publish(self, count: int | None) -> None:
+        if count is None:
+            return
         if self.count is None:
             self.online.counting += 1
-        self.count = max(0, count)
-        self.online.value = self.count
+        self.count = count
+        self.online.value = count
 
     def stop(self) -> None:
         """Out of the room (left, dropped, closed): this bridge no longer knows."""
@@ -91,4 +91,3 @@ class RoomCounter:
             self.online.counting -= 1
         if self.online.scanner is self:
             self.online.scanner = None
-        self.replaying = False

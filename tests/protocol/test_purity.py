@@ -31,7 +31,7 @@ def test_importing_the_core_loads_nothing_forbidden() -> None:
         "import sys, tcp_server.protocol, tcp_server.protocol.session, tcp_server.protocol.texts, "
         "tcp_server.protocol.limits, tcp_server.protocol.roster, tcp_server.protocol.events, "
         "tcp_server.protocol.table, tcp_server.protocol.encoders, tcp_server.protocol.states, "
-        "tcp_server.protocol.passwords, tcp_server.protocol.guessing;"
+        "tcp_server.protocol.passwords, tcp_server.protocol.guessing, tcp_server.protocol.client_side;"
         # the common-password list (the zxcvbn package) is loaded on first use: it must be as clean
         "tcp_server.protocol.passwords.common_passwords();"
         f"bad = sorted(m for m in {sorted(FORBIDDEN)!r} if m in sys.modules); print(bad); sys.exit(1 if bad else 0)"
