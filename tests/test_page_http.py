@@ -27,7 +27,7 @@ async def test_static_urls_carry_the_files_hash_and_cache_for_a_year(aiohttp_cli
     resp = await client.get("/")
     assert resp.headers["Cache-Control"] == "no-store"  # the page itself: always fresh, so its URLs are too
     html = await resp.text()
-    for name in ("app.js", "log.js", "richtext.js", "style.css", "favicon.svg"):
+    for name in ("app.js", "style.css", "favicon.svg"):
         digest = hashlib.sha256((STATIC_DIR / name).read_bytes()).hexdigest()[:12]
         url = f"static/{name}?v={digest}"
         assert f'"{url}"' in html, name
@@ -39,6 +39,22 @@ async def test_static_urls_carry_the_files_hash_and_cache_for_a_year(aiohttp_cli
             resp = await client.get(other)
             assert resp.status == 200 and resp.headers["Cache-Control"] == "no-cache", other
     assert (await client.get("/static/nope.js?v=1")).status == 404
+
+
+async def test_the_modules_app_js_imports_are_revalidated_javascript(aiohttp_client: Any, server: ChatServer) -> None:
+    """app.js (versioned) imports the other modules by relative URL, without a version: each is served as
+    JavaScript (a module needs its MIME type) with ``no-cache``, so a browser never runs a stale one."""
+    client = await aiohttp_client(make_app(gateway_config(server.port)))
+    html = await (await client.get("/")).text()
+    assert re.search(r'<script type="module" src="static/app\.js\?v=[0-9a-f]{12}"></script>', html)
+    imported = set(re.findall(r"from '\./([a-z0-9]+\.js)'", (STATIC_DIR / "app.js").read_text()))
+    assert {"protocol.js", "connection.js", "log.js"} <= imported
+    for name in sorted(imported):
+        resp = await client.get(f"/static/{name}")
+        assert resp.status == 200, name
+        assert "javascript" in resp.headers["Content-Type"], name
+        assert resp.headers["Cache-Control"] == "no-cache", name
+        assert resp.headers.get("ETag") or resp.headers.get("Last-Modified"), name  # a cheap 304 next time
 
 
 async def test_a_changed_file_gets_a_new_url(aiohttp_client: Any, server: ChatServer, tmp_path: Any,
