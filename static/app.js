@@ -8,9 +8,9 @@
 // storage.js, ratelimit.js, and the views: log.js, status.js, users.js, forms.js, composer.js,
 // scrollback.js, notify.js.
 //
-// Caching: this file's URL carries its hash (static/app.js?v=…, kept for a year); the modules it imports
-// by relative URL (./protocol.js …) carry none, so the gateway serves them with `no-cache`: the browser
-// revalidates each (a 304 when unchanged) and never runs a stale one beside a new app.js.
+// Caching: every module is served from one versioned directory, static/m/<VERSION>/ (VERSION: one hash over
+// all of them; web_gateway/app.py), so the relative imports below stay in it: kept for a year, and a change
+// to any module moves them all to a new directory. Never import by an absolute or ../ path.
 import { reduce } from './actions.js';
 import { createComposer } from './composer.js';
 import { createConnection, wsUrl } from './connection.js';

@@ -5,29 +5,30 @@ and its modules (each one job, none over ~300 lines, every import a file that is
 from __future__ import annotations
 
 import json
+import pathlib
 import re
 
 from chat_client.commands import COMMANDS
 from tcp_server.protocol.table import COUNTED_EVENTS, SERVER_SPECS
-from tests.node_runner import ROOT, run_node
+from tests.node_runner import ROOT, run_node, stage
 from web_gateway.app import STATIC_DIR
 
 MAX_MODULE_LINES = 300
 
 
-def page_tables() -> dict[str, list[str]]:
+def page_tables(where: pathlib.Path) -> dict[str, list[str]]:
     script = (
         "const p = await import('./static/protocol.js'); const c = await import('./static/commands.js');"
         "console.log(JSON.stringify({handled: p.HANDLED, gateway: p.GATEWAY_EVENTS, commands: c.COMMANDS}));"
     )
-    done = run_node("--input-type=module", "-e", script)
+    done = run_node(stage(where), "--input-type=module", "-e", script)
     assert done.returncode == 0, done.stderr
     tables: dict[str, list[str]] = json.loads(done.stdout)
     return tables
 
 
-def test_the_reducer_handles_every_event_of_the_protocol_table_and_no_other() -> None:
-    tables = page_tables()
+def test_the_reducer_handles_every_event_of_the_protocol_table_and_no_other(tmp_path: pathlib.Path) -> None:
+    tables = page_tables(tmp_path)
     handled = set(tables["handled"])
     table = {spec.event for spec in SERVER_SPECS if spec.event}
     for event in sorted(table):
@@ -38,8 +39,8 @@ def test_the_reducer_handles_every_event_of_the_protocol_table_and_no_other() ->
     assert set(COUNTED_EVENTS) <= handled  # what a resume position counts, the page sees
 
 
-def test_the_page_has_the_terminal_clients_commands() -> None:
-    page = page_tables()["commands"]
+def test_the_page_has_the_terminal_clients_commands(tmp_path: pathlib.Path) -> None:
+    page = page_tables(tmp_path)["commands"]
     for command in COMMANDS:
         assert command in page, f"the page (static/commands.js) lacks the terminal client's command {command}"
     for command in page:
