@@ -321,3 +321,37 @@ test('unknown events are ignored, and the gateway\'s own are handled too', () =>
   assert.deepEqual(reduce(joined('alice'), { type: 'from-the-future' }).effects, []);
   for (const type of GATEWAY_EVENTS) assert.ok(HANDLED.includes(type), type);
 });
+
+test('every effect the reducers emit is one effects.js applies', async () => {
+  const { createEffects } = await import('../../static/effects.js');
+  const applied = new Set(createEffects({ i18n: {}, conn: {}, session: {}, bucket: {}, rules: {} }).EFFECTS);
+  const emitted = new Set();
+  const run = (state, events) => {
+    let s = state;
+    for (const ev of events) {
+      const out = reduce(s, ev);
+      for (const [name] of out.effects) emitted.add(name);
+      s = out.state;
+    }
+    return s;
+  };
+  const s = run(initialState({ id: 'alice', token: 'tok', paged: true }, COUNTED), [
+    { type: '@restore', msgs: [{ kind: 'all', from: 'bob', text: 'kept', ts: 1 }], position: '3' }, { type: '@open' },
+    { type: 'status', state: 'connected', rate: 1, burst: 2, online: 1 }, { type: 'resumed' }, { type: 'joined', id: 'alice' },
+    { type: 'session', token: 't2' }, { type: 'page', cursor: 'c' }, { type: 'ui:older', full: false },
+    { type: 'older', from: 'b', text: 'o', ts: 1 }, { type: 'page', cursor: '' }, { type: 'ui:search', query: 'ab' },
+    { type: 'found', from: 'b', text: 'ab', ts: 1 }, { type: 'searched' }, { type: 'history', from: 'b', text: 'h', ts: 9 },
+    { type: 'ui:send', cmd: { type: 'who' } }, { type: 'users', ids: ['alice'] }, { type: 'user_joined', id: 'c' },
+    { type: 'user_left', id: 'c' }, { type: 'accounts', ids: ['alice'] }, { type: 'registered', id: 'alice' },
+    { type: 'password_changed' }, { type: 'message', from: 'b', text: 'm' }, { type: 'whisper', from: 'b', text: 'w' },
+    { type: 'ui:send', cmd: { type: 'say', text: 'x' }, line: 'x' }, { type: 'pong', token: 'ack-1' },
+    { type: 'ui:send', cmd: { type: 'say', text: 'y' }, line: 'y' }, { type: 'no_such_user' },
+    { type: 'ui:password', kind: 'passwd', password: 'p' }, { type: 'error', reason: 'weak-password', text: 'x' },
+    { type: 'error', reason: 'replaced' }, { type: 'notice', text: 'n' }, { type: 'ui:send', cmd: { type: 'leave' } },
+    { type: 'left' }, { type: 'ui:login', id: 'alice', password: 'p' }, { type: 'error', reason: 'registered' },
+    { type: '@close' }, { type: 'ui:join', id: 'alice' }, { type: 'id_taken' },
+  ]);
+  run(s, [{ type: '@open' }, { type: 'ui:join', id: 'a' }, { type: 'error', reason: 'kicked', text: 'k' }]);
+  for (const name of emitted) assert.ok(applied.has(name), `effects.js does not apply the effect ${name}`);
+  assert.ok(emitted.size >= 25, [...emitted].join(' '));
+});
