@@ -28,7 +28,7 @@ const ACTIONS = {
     setConn(s, fx, s.conn === 'unavailable' ? 'unavailable' : 'disconnected');
   },
   '@retry_join'(s, ev, fx) { if (!s.myId && s.wantId) sendJoin(s, fx, s.wantId, true); },
-  // A resume replays only what was missed, so a reload shows again the log this tab kept (main.js).
+  // A resume replays only what was missed, so a reload shows again the log this tab kept (app.js).
   '@restore'(s, ev, fx) {
     if (!s.wantId || !s.token) return;
     s.position = ev.position !== null && /^\d{1,15}$/.test(ev.position) ? Number(ev.position) : null;

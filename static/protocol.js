@@ -3,7 +3,7 @@
 // Effects are data ([name, ...args], applied by effects.js); texts are descriptors ({key, fields},
 // {reason}, {idRule}, {password}) that i18n.js puts in the reader's language. What the screen already
 // shows (a rejoin's history, a page of older messages) comes in the event as `seen` ({same, own}),
-// added by main.js. The page's own events (the socket opening, a form sent) are actions.js's.
+// added by app.js. The page's own events (the socket opening, a form sent) are actions.js's.
 // tests/test_page_tables.py checks HANDLED against the protocol table's events.
 
 import { handleError } from './refusals.js';
