@@ -37,7 +37,7 @@ const i18n = createI18n(strings, pickLang(strings, new URLSearchParams(location.
 let state = initialState({
   id: session.load(KEYS.id), token: session.load(KEYS.session), paged: session.load(KEYS.paged) === '1',
   joinedBy: session.load(KEYS.joinedBy),
-}, rules.counted);
+}, rules.counted, rules.sentences);
 let timeFormat = null;
 
 const ctx = { $, i18n, rules, session, local, state: () => state, bucket: createBucket(rules.rate, rules.burst) };

@@ -13,11 +13,12 @@ export const KEYS = { // sessionStorage, per tab (never a cookie or URL)
 };
 /**
  * The tab's state before any event. `saved`: what sessionStorage kept ({id, token, position, paged,
- * joinedBy}); `counted`: the event types a resume position counts (the gateway's rules.counted).
+ * joinedBy}); `counted`: the event types a resume position counts (the gateway's rules.counted);
+ * `sentences`: each event type's sentence key (rules.sentences, from the protocol table's text_keys).
  */
-export function initialState(saved = {}, counted = []) {
+export function initialState(saved = {}, counted = [], sentences = {}) {
   return {
-    counted, open: false, conn: 'connecting', reconnectedAs: null, attempt: 0,
+    counted, sentences, open: false, conn: 'connecting', reconnectedAs: null, attempt: 0,
     myId: null, wantId: saved.id ?? null, wantIdConfirmed: (saved.id ?? null) !== null, token: saved.token ?? null,
     autoJoin: false, autoTries: 0, resuming: false, loggingIn: false, joinedBy: saved.joinedBy ?? null,
     // How many counted events this tab handled since its join: a resume names it and the server replays

@@ -3,10 +3,11 @@ import { reduce } from '../../static/actions.js';
 import { initialState } from '../../static/protocol.js';
 
 export const COUNTED = ['user_joined', 'user_left', 'message', 'whisper', 'notice'];
+export const SENTENCES = { room_listed: 'room_listed', rooms_listed: 'rooms_listed', joined: 'joined' }; // as rules.sentences
 
 /** The state after `events` from a fresh tab (`saved`: what sessionStorage kept). */
 export function after(events, saved = {}) {
-  let state = initialState(saved, COUNTED);
+  let state = initialState(saved, COUNTED, SENTENCES);
   for (const ev of events) state = reduce(state, ev).state;
   return state;
 }

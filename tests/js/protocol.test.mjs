@@ -216,6 +216,17 @@ describe('messages', () => {
   });
 });
 
+test('an event with no handler but a sentence is said in the log with its fields (e.g. 126, 127)', () => {
+  const s = joined('alice');
+  assert.deepEqual(reduce(s, { type: 'room_listed', room: 'lobby', count: 3, topic: '' }).effects,
+    [['notice', { key: 'room_listed', fields: { room: 'lobby', count: 3, topic: '' } }]]);
+  assert.deepEqual(reduce(s, { type: 'rooms_listed', total: 1 }).effects,
+    [['notice', { key: 'rooms_listed', fields: { total: 1 } }]]);
+  assert.deepEqual(reduce(s, { type: 'room_listed', room: 'x', odd: { no: 1 } }).effects,
+    [['notice', { key: 'room_listed', fields: { room: 'x' } }]]); // only text and numbers
+  assert.deepEqual(reduce(initialState({}, []), { type: 'room_listed', room: 'x' }).effects, []); // no sentence: ignored
+});
+
 describe('scrollback and search', () => {
   const paged = () => joined('alice', [{ type: 'page', room: 'lobby', count: 0, cursor: 'c1' }]);
 
