@@ -17,6 +17,8 @@ if [ "$what" = test ] || [ "$what" = bench ]; then
   [ -x /usr/bin/redis-server ] || have redis-server || pkgs+=(redis-server)
   # The durable history's PostgreSQL tests make a private cluster (initdb as the postgres user) per session.
   compgen -G '/usr/lib/postgresql/*/bin/postgres' >/dev/null || pkgs+=(postgresql)
+  # The page's unit tests (tests/js/, run by tests/test_page_units.py) run on Node's built-in test runner.
+  have node || pkgs+=(nodejs)
   # Korean glyphs for Chromium's screenshots of the page (the UI speaks Korean).
   [ -d /usr/share/fonts/truetype/nanum ] || pkgs+=(fonts-nanum)
 fi

@@ -55,7 +55,7 @@ async def reload_while(page: Page, meanwhile: Callable[[], Awaitable[None]]) -> 
         await asyncio.wait_for(release.wait(), HOLD_TIMEOUT)
         await route.continue_()
 
-    await page.route("**/static/app.js*", hold)
+    await page.route("**/static/m/*/app.js", hold)
     reloading = asyncio.create_task(page.reload())
     try:
         await asyncio.wait_for(held.wait(), HOLD_TIMEOUT)
@@ -63,7 +63,7 @@ async def reload_while(page: Page, meanwhile: Callable[[], Awaitable[None]]) -> 
     finally:
         release.set()
         await asyncio.wait_for(reloading, HOLD_TIMEOUT)
-        await page.unroute("**/static/app.js*", hold)
+        await page.unroute("**/static/m/*/app.js", hold)
 
 
 async def assert_reconnected(page: Page, name: str, notices: int = 0) -> None:

@@ -87,7 +87,7 @@ async def test_run_command_starts_everything_and_says_where() -> None:
             async with session.get(url + "healthz") as resp:
                 assert resp.status == 200
             async with session.get(url) as resp:
-                assert resp.status == 200 and "static/app.js" in await resp.text()
+                assert resp.status == 200 and "/app.js" in await resp.text()
         carol = await LineClient.connect("127.0.0.1", tcp_port)
         await carol.join("carol")
         page = await JsonClient.connect(url.replace("http://", "ws://") + "ws")

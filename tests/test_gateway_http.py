@@ -64,7 +64,7 @@ async def test_base_path(make_gateway_stack: Any, ws_clients: Any) -> None:
     stack: GatewayStack = await make_gateway_stack(gateway={"base_path": "/chat/"})
     root = f"http://127.0.0.1:{stack.gateway_port}"
     status, _, html = await get(root + "/chat/")
-    assert status == 200 and 'src="static/app.js?v=' in html
+    assert status == 200 and '<script type="module" src="static/m/' in html
     status, headers, _ = await get(root + "/chat?lang=ko")
     assert status == 301 and headers["Location"] == "/chat/?lang=ko"
     assert (await get(root + "/chat/static/app.js"))[0] == 200

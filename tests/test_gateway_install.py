@@ -61,7 +61,7 @@ async def test_built_package_serves_templates_and_static(built_site: pathlib.Pat
         url = match.group(1)
         async with aiohttp.ClientSession(timeout=aiohttp.ClientTimeout(total=10)) as http:
             async with http.get(url) as resp:
-                assert resp.status == 200 and 'src="static/app.js?v=' in await resp.text()
+                assert resp.status == 200 and 'src="static/m/' in await resp.text()
             for asset in ("static/app.js", "static/style.css", "static/favicon.svg"):
                 async with http.get(url + asset) as resp:
                     assert resp.status == 200, asset

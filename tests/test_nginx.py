@@ -78,7 +78,7 @@ async def test_page_static_and_ws_under_the_sub_path(make_gateway_stack: StackMa
             assert resp.status == 200
             page = await resp.text()
             assert "Content-Security-Policy" in resp.headers
-        assert 'href="static/style.css?v=' in page and 'src="static/app.js?v=' in page  # relative: /chat/static/...
+        assert 'href="static/style.css?v=' in page and 'src="static/m/' in page  # relative: /chat/static/...
         for asset, kind in (("static/style.css", "text/css"), ("static/app.js", "javascript")):
             async with http.get(f"{nginx.base_url}/chat/{asset}") as resp:
                 assert resp.status == 200, asset

@@ -11,7 +11,7 @@ from typing import Any
 from tcp_server import ChatServer
 from tcp_server.protocol import MAX_ID_LENGTH, has_control_chars
 from tests.gateway_fixtures import gateway_config
-from web_gateway.app import STATIC_DIR, make_app
+from web_gateway.app import STATIC_DIR, make_app, modules_version, static_versions
 from web_gateway.i18n import all_strings, page_rules
 
 
@@ -27,7 +27,7 @@ async def test_static_urls_carry_the_files_hash_and_cache_for_a_year(aiohttp_cli
     resp = await client.get("/")
     assert resp.headers["Cache-Control"] == "no-store"  # the page itself: always fresh, so its URLs are too
     html = await resp.text()
-    for name in ("app.js", "log.js", "richtext.js", "style.css", "favicon.svg"):
+    for name in ("style.css", "favicon.svg"):
         digest = hashlib.sha256((STATIC_DIR / name).read_bytes()).hexdigest()[:12]
         url = f"static/{name}?v={digest}"
         assert f'"{url}"' in html, name
@@ -41,6 +41,31 @@ async def test_static_urls_carry_the_files_hash_and_cache_for_a_year(aiohttp_cli
     assert (await client.get("/static/nope.js?v=1")).status == 404
 
 
+async def test_modules_come_from_one_versioned_directory_kept_for_a_year(aiohttp_client: Any,
+                                                                         server: ChatServer) -> None:
+    """The page's ES modules import each other by relative URL, so they share one versioned directory:
+    each is JavaScript (a module needs its MIME type), kept for a year under the current version, and
+    revalidated under any other."""
+    client = await aiohttp_client(make_app(gateway_config(server.port)))
+    html = await (await client.get("/")).text()
+    match = re.search(r'<script type="module" src="static/m/([0-9a-f]{12})/app\.js"></script>', html)
+    assert match
+    version = match.group(1)
+    assert version == modules_version(static_versions(STATIC_DIR))
+    imported = set(re.findall(r"from '\./([a-z0-9]+\.js)'", (STATIC_DIR / "app.js").read_text()))
+    assert {"protocol.js", "connection.js", "log.js"} <= imported
+    for name in sorted(imported | {"app.js"}):
+        resp = await client.get(f"/static/m/{version}/{name}")
+        assert resp.status == 200, name
+        assert "javascript" in resp.headers["Content-Type"], name
+        assert resp.headers["Cache-Control"] == "public, max-age=31536000, immutable", name
+        assert await resp.read() == (STATIC_DIR / name).read_bytes()
+        old = await client.get(f"/static/m/000000000000/{name}")  # a tab from before an upgrade
+        assert old.status == 200 and old.headers["Cache-Control"] == "no-cache", name
+    for path in ("nope.js", "style.css", "..%2Fapp.py", "%2E%2E/templates/index.html"):
+        assert (await client.get(f"/static/m/{version}/{path}")).status == 404, path
+
+
 async def test_a_changed_file_gets_a_new_url(aiohttp_client: Any, server: ChatServer, tmp_path: Any,
                                              monkeypatch: Any) -> None:
     import web_gateway.app as gateway_app
@@ -52,7 +77,11 @@ async def test_a_changed_file_gets_a_new_url(aiohttp_client: Any, server: ChatSe
     client = await aiohttp_client(make_app(gateway_config(server.port)))
     html = await (await client.get("/")).text()
     new = hashlib.sha256(b"// a new release\n").hexdigest()[:12]
-    assert f'"static/app.js?v={new}"' in html
+    assert f'"static/app.js?v={new}"' not in html  # the page links its modules' directory, not app.js
+    versions = static_versions(tmp_path)
+    assert versions["app.js"] == new
+    assert f'"static/m/{modules_version(versions)}/app.js"' in html
+    assert modules_version(versions) != modules_version(static_versions(STATIC_DIR))
 
 
 async def test_the_page_gets_its_rules_and_texts_from_the_gateway(aiohttp_client: Any, server: ChatServer) -> None:

@@ -50,6 +50,7 @@ STATS = web.AppKey("stats", GatewayStats)
 ONLINE = web.AppKey("online", Online)
 PRESENCE = web.AppKey("presence", Presence)
 STATIC_VERSIONS: web.AppKey[dict[str, str]] = web.AppKey("static_versions")
+MODULES_VERSION = web.AppKey("modules_version", str)
 WS_PER_ADDRESS = web.AppKey("ws_per_address", AddressLimits)
 MESSAGES_PER_ADDRESS: web.AppKey[AddressBuckets | None] = web.AppKey("messages_per_address")
 SWEEP_INTERVAL = 60.0
@@ -70,10 +71,22 @@ SHUTDOWN_TIMEOUT = 5.0
 """Seconds for every page to hear ``shutdown`` and every user's 004 (a bridge takes at most ~5 s: the
 102's grace, the backend's close, the page's close), and again for aiohttp's handlers to end: together
 well under systemd's TimeoutStopSec=15."""
-# A static URL carries its file's hash (``static/app.js?v=…``): that version never changes, so it
-# may be kept for a year; an upgrade changes the URL, so a browser never runs a stale app.js.
+# A static URL carries its file's hash (``static/style.css?v=…``): that version never changes, so it
+# may be kept for a year; an upgrade changes the URL, so a browser never uses a stale file.
 VERSIONED_CACHE = "public, max-age=31536000, immutable"
 UNVERSIONED_CACHE = "no-cache"
+# The page's script is ES modules (static/*.js) that import each other by relative URL (``./protocol.js``),
+# which cannot carry a ``?v=``. So they are served from a versioned directory, ``static/m/<VERSION>/NAME.js``,
+# VERSION one hash over every module: the entry (``static/m/<VERSION>/app.js``) and all it imports share it,
+# are kept for a year, and any change to any module moves them all to a new directory. An old VERSION
+# (a tab loaded before an upgrade) gets today's file with ``no-cache``, as an old ``?v=`` does.
+MODULES = "static/m/"
+
+
+def modules_version(versions: dict[str, str]) -> str:
+    """12 hex digits of one hash over every module's name and version (a change to any one changes it)."""
+    modules = "".join(f"{name}={version}\n" for name, version in sorted(versions.items()) if name.endswith(".js"))
+    return hashlib.sha256(modules.encode()).hexdigest()[:12]
 
 
 def static_versions(directory: pathlib.Path) -> dict[str, str]:
@@ -154,11 +167,20 @@ async def index(request: web.Request) -> web.Response:
         "s": all_strings()[lang],
         "config": config,
         "static": {name: f"static/{name}?v={version}" for name, version in versions.items()},
+        "modules": f"{MODULES}{request.app[MODULES_VERSION]}/",
     }
     response = aiohttp_jinja2.render_template("index.html", request, context)
     response.headers["Cache-Control"] = "no-store"
     response.headers["Vary"] = "Accept-Language"
     return response
+
+
+async def module_file(request: web.Request) -> web.FileResponse:
+    """One of the page's modules from its versioned directory (MODULES); security_headers sets its caching."""
+    name = request.match_info["name"]
+    if not name.endswith(".js") or name not in request.app[STATIC_VERSIONS]:
+        raise web.HTTPNotFound()
+    return web.FileResponse(STATIC_DIR / name)
 
 
 async def websocket(request: web.Request) -> web.StreamResponse:
@@ -222,8 +244,12 @@ async def security_headers(request: web.Request, response: web.StreamResponse) -
         response.headers.setdefault(name, value)
     static = request.app[CONFIG].base_path + "static/"
     if request.path.startswith(static) and response.status in (200, 304):
-        version = request.app[STATIC_VERSIONS].get(request.path[len(static):])
-        current = version is not None and request.query.get("v") == version
+        rest = request.path[len(static):]
+        if request.path.startswith(request.app[CONFIG].base_path + MODULES):  # m/<VERSION>/NAME.js
+            current = rest.split("/")[1] == request.app[MODULES_VERSION]
+        else:
+            version = request.app[STATIC_VERSIONS].get(rest)
+            current = version is not None and request.query.get("v") == version
         response.headers["Cache-Control"] = VERSIONED_CACHE if current else UNVERSIONED_CACHE
 
 
@@ -283,6 +309,7 @@ def make_app(config: GatewayConfig) -> web.Application:
     app[STATS] = GatewayStats()
     app[ONLINE] = Online()
     app[STATIC_VERSIONS] = static_versions(STATIC_DIR)
+    app[MODULES_VERSION] = modules_version(app[STATIC_VERSIONS])
     app[POOL] = BackendPool(config.backends, time.monotonic)
     aiohttp_jinja2.setup(
         app,
@@ -300,6 +327,7 @@ def make_app(config: GatewayConfig) -> web.Application:
     collector = GatewayCollector(app[STATS], lambda: bridges)
     app.router.add_get(base + "metrics", metrics_handler(collector, config.metrics_allow,
                                                          lambda request: real_address(request, config)))
+    app.router.add_get(base + MODULES + "{version}/{name}", module_file)  # before static/: the longer prefix
     app.router.add_static(base + "static", STATIC_DIR, follow_symlinks=False)
     app.on_response_prepare.append(security_headers)
     app.on_shutdown.append(close_bridges)

@@ -15,7 +15,7 @@ from __future__ import annotations
 from typing import Any
 
 from tcp_server.protocol import MAX_ID_LENGTH, Broadcast, ErrorReason, Whisper, has_control_chars, serialize
-from tcp_server.protocol.table import COUNTED_EVENTS, TEXT_KEYS
+from tcp_server.protocol.table import COUNTED_EVENTS, SERVER_SPECS, TEXT_KEYS
 from tcp_server.protocol.texts import LANGS, USER_LIST_HEADER, Lang, reason_text, template
 
 _SEED_KEYS = (*TEXT_KEYS, "bad_input")
@@ -243,6 +243,8 @@ def page_rules(max_message: int, rate: float, burst: int) -> dict[str, Any]:
         "rate": rate,
         "burst": burst,
         "counted": list(COUNTED_EVENTS),  # the events a resume position counts (PROTOCOL.md, 008)
+        # each event's sentence: the page says an event its reducer has no handler for with it (protocol.js)
+        "sentences": {spec.event: spec.text_keys[0] for spec in SERVER_SPECS if spec.event and spec.text_keys},
     }
 
 
