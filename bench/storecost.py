@@ -87,7 +87,7 @@ class _Room:
 
 
 async def flow(url: str | None, rate: float, secs: float,
-               more_pids: Callable[[], list[int]] | None = None, group_commit: float | None = None) -> dict[str, float]:
+               more_pids: Callable[[], list[int]] | None = None) -> dict[str, float]:
     """``rate`` chat lines a second for ``secs`` through :class:`StoreGate` and the store (``url`` None: straight
     to the room, the in-memory server's path): the process's CPU (and the cluster's) in cores, and how long
     the gate held each message before handing it on (its commit's latency, the group commit's wait included)."""
@@ -106,8 +106,7 @@ async def flow(url: str | None, rate: float, secs: float,
     gate = None
     if store is not None:
         stats = SimpleNamespace(history_dropped=0, history_write_failures=0)
-        gate = target = StoreGate(room, store, StoredWindow(50, 1 << 20), "lobby", stats,  # type: ignore[arg-type]
-                                 group_commit=group_commit)
+        gate = target = StoreGate(room, store, StoredWindow(50, 1 << 20), "lobby", stats)  # type: ignore[arg-type]
     rng = random.Random(7)
     texts = [chat_line(rng) for _ in range(1000)]
     try:

@@ -83,12 +83,6 @@ def _message(row: Any) -> StoredMessage:
     return StoredMessage(row.room, row.seq, row.ts, row.author, row.author_key, row.body, bool(row.account))
 
 
-SQLITE_GROUP_COMMIT = 0.001
-"""The gate's group commit on SQLite (:data:`.gate.GROUP_COMMIT`): a commit there costs ~50-80 µs of CPU,
-so up to 1,000 a second stay within the CPU budget and the latency added stays near 1 ms."""
-PG_GROUP_COMMIT = 0.003
-"""... on PostgreSQL: a commit costs ~300-400 µs of CPU (the server's and the backend's): at most ~330 a second."""
-
 _FTS = table("messages_fts", column("rowid"))
 """The FTS5 index of migration 0002 (SQLite), as far as queries join it."""
 
@@ -106,7 +100,6 @@ class MessageStore:
         self.fts = False  # SQLite: the FTS5 trigram index of migration 0002 is there
         self.scan_bound = SCAN_BOUND
         self.writer: SqliteWriter | PgWriter | None = None  # the hot write path, made by open()
-        self.group_commit = PG_GROUP_COMMIT if self.postgres else SQLITE_GROUP_COMMIT
 
     @classmethod
     async def open(cls, url: DatabaseUrl, migrate: bool = True, index_every: float = INDEX_EVERY) -> MessageStore:

@@ -38,10 +38,9 @@ WRITE_TIMEOUT = 5.0
 """Seconds a batch may take to commit before the database counts as down (the batch is then delivered)."""
 GROUP_COMMIT = 0.003
 """Seconds at least between the starts of two batches under a steady flow (a first message after a pause
-goes at once): what arrives meanwhile joins the next batch. Each commit has a fixed cost however few
-messages it holds (BENCHMARKS.md, "Durable history"), so this bounds the commits per second for at most
-this much more latency. The default where the store names none (:attr:`MessageStore.group_commit`:
-SQLite's commits are cheap enough for 1 ms, PostgreSQL's take 3)."""
+goes at once): what arrives meanwhile joins the next batch. Each commit costs the same CPU however few
+messages it holds (BENCHMARKS.md, "Durable history"), so this bounds commits to about 300 a second
+for at most 3 ms more latency."""
 RETRY_MIN = 0.2
 RETRY_MAX = 5.0
 DEFAULT_MAX_PENDING = 10_000
@@ -121,7 +120,7 @@ class StoreGate:
 
     def __init__(self, room: LocalRoom, store: MessageStore, window: StoredWindow, room_key: str,
                  stats: ServerStats, lang: str = "en", max_pending: int = DEFAULT_MAX_PENDING,
-                 write_timeout: float = WRITE_TIMEOUT, group_commit: float | None = None) -> None:
+                 write_timeout: float = WRITE_TIMEOUT, group_commit: float = GROUP_COMMIT) -> None:
         self.room = room
         self.store = store
         self.window = window
@@ -130,7 +129,7 @@ class StoreGate:
         self.lang = lang
         self.max_pending = max_pending
         self.write_timeout = write_timeout
-        self.group_commit = group_commit if group_commit is not None else getattr(store, "group_commit", GROUP_COMMIT)
+        self.group_commit = group_commit
         self._last_batch = 0.0  # loop time the last batch started
         self.next_seq = window.next_seq
         self.staged: list[_Event] = []  # held behind a message not yet committed, in the room's order
