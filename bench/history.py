@@ -5,7 +5,7 @@
    rows made by its :class:`StoredMessage` (the same ``folded`` column the server writes): chat lines
    of Korean and English words, 200 authors, a month of timestamps. The search indexes are built as
    the migration builds them (SQLite: the FTS5 trigram index rebuilt once after the rows, instead of
-   its trigger row by row; PostgreSQL: ``COPY``, then the pg_trgm GIN index created).
+   its writer in steps; PostgreSQL: ``COPY``, then the pg_trgm GIN index created).
 2. **Serve**: the real server (``python -m tcp_server``, pinned as in every other scenario) starts on
    that database, with the product's defaults (50 on join, resume on).
 3. **Time**: clients over real sockets, one request in flight at a time, time from the request's
@@ -101,16 +101,14 @@ def _sqlite_fill(path: Path, count: int, room: str, batch: int) -> None:
     from sqlalchemy.dialects import sqlite as sqlite_dialect
 
     from tcp_server.store.schema import messages
+    from tcp_server.store.sqlite_writer import WATERMARK
 
     stmt = messages.insert().compile(dialect=sqlite_dialect.dialect())
     order = list(stmt.positiontup or [])
     sql = str(stmt)
     conn = sqlite3.connect(path)
     conn.execute("PRAGMA synchronous=OFF")
-    fts = conn.execute("SELECT 1 FROM sqlite_master WHERE name = 'messages_fts_insert'").fetchone() is not None
-    if fts:  # as the migration does for rows already there: one rebuild
-        trigger = conn.execute("SELECT sql FROM sqlite_master WHERE name = 'messages_fts_insert'").fetchone()[0]
-        conn.execute("DROP TRIGGER messages_fts_insert")
+    fts = conn.execute("SELECT 1 FROM sqlite_master WHERE name = 'messages_fts'").fetchone() is not None
     now = time.time_ns() // 1_000_000
     chunk: list[tuple[Any, ...]] = []
     for m in rows(count, room, now):
@@ -126,7 +124,8 @@ def _sqlite_fill(path: Path, count: int, room: str, batch: int) -> None:
     if fts:
         t0 = time.monotonic()
         conn.execute("INSERT INTO messages_fts(messages_fts) VALUES ('rebuild')")
-        conn.execute(trigger)
+        conn.execute("UPDATE meta SET value = (SELECT CAST(coalesce(max(id), 0) AS TEXT) FROM messages) "
+                     "WHERE key = ?", (WATERMARK,))  # every row is indexed (migration 0004)
         conn.commit()
         log.info("FTS5 trigram index rebuilt in %.1f s", time.monotonic() - t0)
     conn.execute("ANALYZE")

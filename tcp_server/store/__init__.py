@@ -4,6 +4,7 @@
 - :mod:`.errors` why a database cannot be used (caught by the programs' start-up);
 - :mod:`.schema` and :mod:`.migrations` the tables, migrated at start (:mod:`.migrate`);
 - :mod:`.db` :class:`MessageStore`, the queries (SQLAlchemy 2 Core, async);
+- :mod:`.sqlite_writer`, :mod:`.pg_writer` the hot write of each batch on the raw drivers (why: there);
 - :mod:`.gate` :class:`StoreGate`, where the store meets the message path: every message is
   committed before the flush that delivers it, one transaction per batch.
 

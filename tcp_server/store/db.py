@@ -1,13 +1,14 @@
 """The durable history: messages written in batches, read back by page, searched, exported, erased.
 
-SQLAlchemy 2 Core on its async engines (aiosqlite for an SQLite file, asyncpg for PostgreSQL).
+SQLAlchemy 2 Core on its async engines (aiosqlite for an SQLite file, asyncpg for PostgreSQL) for the
+schema, the migrations and every query; the hot write of each batch goes beside it on the raw driver
+(:mod:`.sqlite_writer`, :mod:`.pg_writer`: why, there).
 Third-party loggers never print a message's text or a query's parameters: the engine hides
 parameters and their levels are pinned (:func:`quiet_loggers`).
 """
 
 from __future__ import annotations
 
-import asyncio
 import logging
 import secrets
 import unicodedata
@@ -22,7 +23,9 @@ from sqlalchemy.exc import DBAPIError
 from sqlalchemy.ext.asyncio import AsyncEngine, create_async_engine
 
 from .migrate import StoreError, backup_sqlite, check_current, upgrade
+from .pg_writer import PgWriter
 from .schema import messages, meta
+from .sqlite_writer import INDEX_EVERY, WATERMARK, SqliteWriter
 from .urls import DatabaseUrl
 
 log = logging.getLogger("tcp_server.store")
@@ -71,6 +74,10 @@ class StoredMessage:
                 "author_key": self.author_key, "body": self.text, "folded": fold(self.text),
                 "account": self.account}
 
+    def values(self) -> tuple[str, int, int, str, str, str, str, bool]:
+        """The row in the writers' column order (room, seq, ts, author, author_key, body, folded, account)."""
+        return (self.room, self.seq, self.ts, self.author, self.author_key, self.text, fold(self.text), self.account)
+
 
 def _message(row: Any) -> StoredMessage:
     return StoredMessage(row.room, row.seq, row.ts, row.author, row.author_key, row.body, bool(row.account))
@@ -78,11 +85,6 @@ def _message(row: Any) -> StoredMessage:
 
 _FTS = table("messages_fts", column("rowid"))
 """The FTS5 index of migration 0002 (SQLite), as far as queries join it."""
-
-_SQLITE_INSERT = ("INSERT INTO messages (room, seq, ts, author, author_key, body, folded, account) "
-                  "VALUES (?, ?, ?, ?, ?, ?, ?, ?) ON CONFLICT (room, seq) DO NOTHING")
-"""One batch's rows (:meth:`MessageStore._write_sqlite`): the columns of :data:`.schema.messages`, as idempotent
-as the Core statement it replaces."""
 
 _COLUMNS = (messages.c.room, messages.c.seq, messages.c.ts, messages.c.author, messages.c.author_key,
             messages.c.body, messages.c.account)
@@ -97,14 +99,16 @@ class MessageStore:
         self.postgres = url.kind == "postgresql"
         self.fts = False  # SQLite: the FTS5 trigram index of migration 0002 is there
         self.scan_bound = SCAN_BOUND
+        self.writer: SqliteWriter | PgWriter | None = None  # the hot write path, made by open()
 
     @classmethod
-    async def open(cls, url: DatabaseUrl, migrate: bool = True) -> MessageStore:
+    async def open(cls, url: DatabaseUrl, migrate: bool = True, index_every: float = INDEX_EVERY) -> MessageStore:
         """Connect and migrate (an SQLite file is backed up first if a migration will change it).
 
         Raises :class:`tcp_server.store.migrate.SchemaTooNew` for a database newer than this code.
         ``migrate=False`` (a reader such as ``chat-admin history export``): a database not at this
-        code's revision is refused instead, and nothing is created.
+        code's revision is refused instead, and nothing is created. ``index_every``: seconds between the
+        SQLite writer's steps of the search index (tests).
         """
         quiet_loggers()
         options: dict[str, Any] = {"hide_parameters": True, "pool_pre_ping": url.kind != "sqlite"}
@@ -129,6 +133,11 @@ class MessageStore:
                     found = await conn.execute(text(
                         "SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = 'messages_fts'"))
                     store.fts = found.scalar() is not None
+            if url.kind == "sqlite":
+                assert url.path is not None
+                store.writer = SqliteWriter(url.path, store.fts, CONNECT_TIMEOUT, index_every)
+            else:
+                store.writer = PgWriter("postgresql://" + url.raw.split("://", 1)[1], CONNECT_TIMEOUT)
         except StoreError:
             await engine.dispose()
             raise
@@ -142,7 +151,15 @@ class MessageStore:
         return store
 
     async def close(self) -> None:
+        writer, self.writer = self.writer, None
+        if writer is not None:
+            await writer.close()
         await self.engine.dispose()
+
+    async def catch_up(self) -> int:
+        """SQLite: index every message written so far now (the writer does it in steps every
+        :data:`.sqlite_writer.INDEX_EVERY` s); how many it took. Tests and benchmarks."""
+        return await self.writer.catch_up() if isinstance(self.writer, SqliteWriter) else 0
 
     async def cursor_key(self) -> bytes:
         """The key that signs this database's cursors: made once, shared by every node, kept across restarts."""
@@ -163,33 +180,9 @@ class MessageStore:
             return
         # Idempotent: every node of a shared room stores what it delivers (each message once), and a batch
         # retried after a commit whose answer was lost (a timeout) must not fail on its own rows forever.
-        if not self.postgres:
-            await self._write_sqlite(batch)
-            return
-        stmt = self._insert(messages).on_conflict_do_nothing(index_elements=["room", "seq"])
-        async with self.engine.begin() as conn:
-            await conn.execute(stmt, [m.row() for m in batch])
-
-    async def _write_sqlite(self, batch: Sequence[StoredMessage]) -> None:
-        """SQLite: the batch as one ``executemany`` and one ``commit`` on the driver's connection.
-
-        Each call through aiosqlite is a round trip to its thread and back to the loop; the Core path
-        (begin, cursor, execute, commit) made several per batch, which cost more CPU than the insert
-        itself at the rates fan-out produces (BENCHMARKS.md, "Durable history").
-        """
-        rows = [(m.room, m.seq, m.ts, m.author, m.author_key, m.text, fold(m.text), m.account) for m in batch]
-        async with self.engine.connect() as conn:
-            driver = (await conn.get_raw_connection()).driver_connection
-            assert driver is not None
-            try:
-                await driver.executemany(_SQLITE_INSERT, rows)
-                await driver.commit()
-            except BaseException:
-                try:  # the transaction is not left open on the pooled connection (cancelled by a timeout too)
-                    await asyncio.shield(driver.rollback())
-                except Exception:  # noqa: BLE001 - the first error is the one to raise
-                    pass
-                raise
+        if self.writer is None:
+            raise StoreError("the history database is closed")
+        await self.writer.write([m.values() for m in batch])
 
     async def last_seq(self, room: str) -> int:
         """The room's newest sequence number (0: nothing kept)."""
@@ -212,28 +205,23 @@ class MessageStore:
 
         No character of the query is syntax, whatever it is. SQLite: the FTS5 trigram index finds the
         candidates for a query of 3+ characters (the query as one quoted phrase, its quotes doubled),
-        newest first, and ``instr`` on the folded column decides. PostgreSQL: ``LIKE`` with ``\\``,
+        newest first, and ``instr`` on the folded column decides; the messages the writer has not indexed
+        yet (past the watermark, at most ~:data:`.sqlite_writer.INDEX_EVERY` s of them) are scanned
+        first, so a search never misses a message. PostgreSQL: ``LIKE`` with ``\\``,
         ``%`` and ``_`` escaped (the pg_trgm index serves it). A query no trigram index can serve (under
         3 characters, or SQLite without FTS5) scans ``instr``/``LIKE`` over the room's newest
         :attr:`scan_bound` messages only, newest first: its cost is bounded however big the room grows.
         """
         needle = fold(query)
         condition = [messages.c.room == room]
-        source: Any = messages
-        order: Any = messages.c.seq.desc()
         indexed = len(needle) >= 3 and (self.postgres or self.fts)
+        if indexed and not self.postgres:
+            return await self._search_fts(room, needle, limit)
         if self.postgres:
             escaped = needle.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
             condition.append(messages.c.folded.like(f"%{escaped}%", escape="\\"))
         else:
             condition.append(func.instr(messages.c.folded, needle) > 0)
-            if indexed:
-                # The index drives, its newest row first (FTS5 walks a term's rowids in either order), so a
-                # frequent word stops after ``limit`` matches instead of sorting all of them: on SQLite one
-                # node writes a room, in the room's order, so the rowid order is the seq order.
-                source = _FTS.join(messages, messages.c.id == _FTS.c.rowid)
-                condition.append(literal_column("messages_fts").op("MATCH")('"' + needle.replace('"', '""') + '"'))
-                order = _FTS.c.rowid.desc()
         async with self.engine.connect() as conn:
             if not indexed and self.scan_bound:
                 # The bound as a number, not a subquery: PostgreSQL's planner then sees a range of the
@@ -241,9 +229,40 @@ class MessageStore:
                 newest = (await conn.execute(select(func.max(messages.c.seq))
                                              .where(messages.c.room == room))).scalar()
                 condition.append(messages.c.seq > int(newest or 0) - self.scan_bound)
-            stmt = select(*_COLUMNS).select_from(source).where(*condition).order_by(order).limit(limit)
+            stmt = select(*_COLUMNS).where(*condition).order_by(messages.c.seq.desc()).limit(limit)
             rows = (await conn.execute(stmt)).all()
         return sorted((_message(row) for row in rows), key=lambda m: -m.seq)
+
+    async def _search_fts(self, room: str, needle: str, limit: int) -> list[StoredMessage]:
+        """SQLite, 3+ characters: the unindexed tail by ``instr``, then the FTS5 index below the watermark.
+
+        Both newest first: on SQLite one node writes a room, in the room's order, so the rowid order is
+        the seq order. The index drives, its newest row first (FTS5 walks a term's rowids in either
+        order), so a frequent word stops after ``limit`` matches instead of sorting all of them.
+        """
+        matches = func.instr(messages.c.folded, needle) > 0
+        async with self.engine.connect() as conn:
+            found = (await conn.execute(select(meta.c.value).where(meta.c.key == WATERMARK))).scalar()
+            low = int(found or 0)
+            rows = list((await conn.execute(
+                select(*_COLUMNS).where(messages.c.id > low, messages.c.room == room, matches)
+                .order_by(messages.c.id.desc()).limit(limit))).all())
+            if len(rows) < limit:  # the index below the watermark read first: a row is never in both
+                phrase = '"' + needle.replace('"', '""') + '"'
+                rows += (await conn.execute(
+                    select(*_COLUMNS).select_from(_FTS.join(messages, messages.c.id == _FTS.c.rowid))
+                    .where(literal_column("messages_fts").op("MATCH")(phrase), _FTS.c.rowid <= low,
+                           messages.c.room == room, matches)
+                    .order_by(_FTS.c.rowid.desc()).limit(limit - len(rows)))).all()
+        return sorted((_message(row) for row in rows), key=lambda m: -m.seq)
+
+    async def _lower_watermark(self, conn: Any) -> None:
+        """SQLite, after a delete: SQLite may hand a deleted newest ``id`` to the next row, which the
+        watermark would then claim is indexed; it drops to the newest ``id`` left (in the same transaction)."""
+        if self.fts:
+            await conn.execute(text(
+                "UPDATE meta SET value = CAST(min(CAST(value AS INTEGER), "
+                "coalesce((SELECT max(id) FROM messages), 0)) AS TEXT) WHERE key = :key"), {"key": WATERMARK})
 
     async def delete_author(self, author_key: str, room: str | None = None) -> int:
         """Erase an author's stored messages (in one room, or all); how many."""
@@ -252,6 +271,7 @@ class MessageStore:
             stmt = stmt.where(messages.c.room == room)
         async with self.engine.begin() as conn:
             result = await conn.execute(stmt)
+            await self._lower_watermark(conn)
         return int(result.rowcount)
 
     async def export(self, room: str | None = None, since_ms: int | None = None,
@@ -295,11 +315,13 @@ class MessageStore:
                .order_by(messages.c.seq).limit(batch).scalar_subquery())
         async with self.engine.begin() as conn:
             result = await conn.execute(delete(messages).where(messages.c.id.in_(ids)))
+            await self._lower_watermark(conn)
         return int(result.rowcount)
 
 
 def _sqlite_pragmas(dbapi_connection: Any, _record: Any) -> None:
-    """WAL (readers do not block the writer) and FULL sync: a committed batch survives a crash of the machine."""
+    """WAL (readers do not block the writer) and FULL sync for what goes through the engine (accounts,
+    erasures, retention: rare); the messages' writer has its own connection (:mod:`.sqlite_writer`)."""
     cursor = dbapi_connection.cursor()
     cursor.execute("PRAGMA journal_mode=WAL")
     cursor.execute("PRAGMA synchronous=FULL")

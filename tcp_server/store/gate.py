@@ -235,7 +235,8 @@ class StoreGate:
                 batch = list(self.unwritten)
                 events, self.staged = self.staged, []
                 try:
-                    await asyncio.wait_for(self.store.write(batch), self.write_timeout)
+                    async with asyncio.timeout(self.write_timeout):  # no task of its own, unlike wait_for
+                        await self.store.write(batch)
                 except Exception as exc:  # the database is down (or refuses): the chat goes on live
                     events += self.staged  # and what arrived meanwhile: from now on messages pass at once,
                     self.staged = []  # so nothing may stay held behind them
