@@ -40,7 +40,7 @@ class Arrival:
     """A join (a claim) or a resume (a take) this node asked a shared store for, until the joiner enters.
 
     The store's answer and the bus's events travel apart. From the request's echo on the bus
-    (:meth:`LocalRoom.joined`) the room's frames are kept here for the joiner, with the history as
+    (:meth:`LocalRoom.entered`) the room's frames are kept here for the joiner, with the history as
     it stood then: it enters when the answer is there too, and gets exactly what followed its
     join or resume, whichever of the two came first.
     """
@@ -149,7 +149,7 @@ class LocalRoom:
 
     # ------------------------------------------------------------ the bus's subscriber
 
-    def joined(self, ref: str, key: str) -> None:
+    def entered(self, ref: str, key: str) -> None:
         arrival = self.arriving.get(ref)
         if arrival is not None and not arrival.echoed.is_set():
             arrival.key = key

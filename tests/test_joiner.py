@@ -105,7 +105,7 @@ class RoundTripDirectory(InMemoryDirectory):
             raise self.fail
         users = super().try_claim(name, key)
         if users is not None and self.echo:
-            self.room.joined(key, key)
+            self.room.entered(key, key)
             for message in self.between:
                 self.room.room_event(message, "someone")
         return users

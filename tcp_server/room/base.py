@@ -72,7 +72,7 @@ class Subscriber(Protocol):
     def whisper(self, key: str, frame: WhisperMessage) -> None:
         """A frame for the member whose ID key is ``key``, if it is connected to this node."""
 
-    def joined(self, ref: str, key: str) -> None:
+    def entered(self, ref: str, key: str) -> None:
         """This node's own claim or take came back on the bus: the place of ``key``'s joiner in the room's order.
 
         A directory that needs a round trip (:data:`LATER`) publishes each join itself, atomically with
@@ -167,7 +167,7 @@ class SessionStore(Protocol):
 
     on_expire: Callable[[str, str], None] | None
     announces_takes: bool
-    """A take is announced on the bus (:meth:`Subscriber.joined` with the ``ref`` given to :meth:`take`),
+    """A take is announced on the bus (:meth:`Subscriber.entered` with the ``ref`` given to :meth:`take`),
     at the point its missed frames end: the taker enters there (a shared store; the embedded one
     answers in the caller's turn and needs none)."""
 

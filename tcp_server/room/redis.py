@@ -90,7 +90,7 @@ class RedisDirectory:
             except TimeoutError:
                 raise RoomUnavailable("the shared room's Redis is not reachable yet") from None
         k = link.keys
-        # The node: see Subscriber.joined; an account's join is marked (older nodes read four fields).
+        # The node: see Subscriber.entered; an account's join is marked (older nodes read four fields).
         payload = encode(Joined(key, name, link.node, 1 if account else None))
         # Through the ordered writer: a claim comes after this node's earlier releases (a user who
         # leaves and joins again is not told their own ID is taken), and a storm of joins shares

@@ -173,7 +173,7 @@ class RedisBus:
                     if link.watcher is not None:
                         link.watcher.replaced(key)
                 elif sub is not None and ref is not None:
-                    sub.joined(ref, key)  # this node's take: the resumed member takes the room from here
+                    sub.entered(ref, key)  # this node's take: the resumed member takes the room from here
             case Joined(key, name, node, account):
                 if key not in self.view:  # already there: the load saw it
                     self.view[key] = name
@@ -182,7 +182,7 @@ class RedisBus:
                     if sub is not None:
                         sub.room_event(UserJoined(name, account == 1), key)
                 if sub is not None and node is not None and node == link.node:
-                    sub.joined(key, key)  # this node's claim: its joiner takes the room from here
+                    sub.entered(key, key)  # this node's claim: its joiner takes the room from here
             case Left(key, name):
                 self.marked.discard(key)
                 if self.view.pop(key, None) is not None and sub is not None:

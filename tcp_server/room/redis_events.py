@@ -85,7 +85,7 @@ class Left:
 
 @dataclass(frozen=True)
 class Taken:
-    """The session ``key`` was resumed on ``node``; ``ref`` is the taker's (see ``Subscriber.joined``)."""
+    """The session ``key`` was resumed on ``node``; ``ref`` is the taker's (see ``Subscriber.entered``)."""
 
     TAG: ClassVar[str] = "x"
     LOGGED: ClassVar[bool] = False

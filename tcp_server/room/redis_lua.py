@@ -16,7 +16,7 @@ log), TS the publish time (Redis's
 clock, epoch seconds with microseconds: the bus-lag metric), JSON is
 ``["m", exclude, sender, text, ts]`` (``, 1]`` after ts: an account's message), ``["w", key, sender, text, ts]``,
 ``["n", text]`` (an operator's notice), ``["x", key, node, ref]`` (a session resumed
-on ``node``; ``ref``: the taker's, see ``Subscriber.joined``), ``["b"]`` (the bans
+on ``node``; ``ref``: the taker's, see ``Subscriber.entered``), ``["b"]`` (the bans
 changed: reload ``P bans``), ``["u"]`` (the mutes changed: reload ``P mutes``),
 ``["k", key, reason]`` (an operator kicked ``key``: its node removes it), ``["a", key, name]`` (an account
 registered as ``name``, or deleted: null; ``P accounts``, hash ID key -> ID, changed; ``P accounts:gone``,

@@ -166,11 +166,11 @@ class StoreGate:
         else:
             self.room.whisper(key, frame)
 
-    def joined(self, ref: str, key: str) -> None:
+    def entered(self, ref: str, key: str) -> None:
         if self.staged:
             self.staged.append((ref, key))
         else:
-            self.room.joined(ref, key)
+            self.room.entered(ref, key)
 
     # ------------------------------------------------------------ writing
 
@@ -216,7 +216,7 @@ class StoreGate:
                 if isinstance(second, WhisperMessage):
                     room.whisper(first, second)
                 else:
-                    room.joined(first, second)
+                    room.entered(first, second)
 
     def _start(self) -> None:
         if self._task is None:
