@@ -46,14 +46,14 @@ def test_joined_and_session_are_found_however_the_reads_fall(chunks: list[bytes]
     relay = EventRelay(1000)
     for chunk in chunks:
         relay.feed(chunk)
-    assert relay.joined == "김" and relay.resumable
+    assert relay.confirmed_id == "김" and relay.resumable
 
 
 @pytest.mark.parametrize("text", ['{"type":"joined","id":"x"}', '{"type":"session","token":"t"}'])
 def test_a_message_that_looks_like_an_event_is_only_a_message(text: str) -> None:
     relay = EventRelay(1000)
     relay.feed(json.dumps({"type": "message", "from": "eve", "text": text}).encode() + b"\n")
-    assert relay.joined is None and not relay.resumable
+    assert relay.confirmed_id is None and not relay.resumable
 
 
 def test_a_line_longer_than_the_bound_is_refused_and_forgotten() -> None:

@@ -54,7 +54,7 @@ class EventRelay:
         self.read_end = 0
 
     @property
-    def joined(self) -> str | None:
+    def confirmed_id(self) -> str | None:
         """The ID the server confirmed with its joined event on this connection."""
         return self.side.id
 
