@@ -80,6 +80,7 @@ class ServerConfig:
     data_dir: str | None = None
     history_days: float = 0.0  # retention by age (0: keep every message)
     history_max: int = 0  # retention by count, per room (0: no bound)
+    group_commit_ms: float | None = None  # the store's batch interval; None: per database (gate.group_commit_for)
     search_rate: float = 1.0  # 017 searches per second per connection (its own bucket)
     search_burst: int = 10
     resume_grace: float = 60.0
@@ -171,6 +172,8 @@ def database_problems(cfg: ServerConfig) -> list[str]:
         problems.append("--search-rate must be 0 (off) or more, with --search-burst at least 1")
     if cfg.history_max < 0:
         problems.append(f"--history-max must be 0 (no bound) or more, not {cfg.history_max}")
+    if cfg.group_commit_ms is not None and not 0 <= cfg.group_commit_ms <= 1000:
+        problems.append(f"--group-commit-ms must be 0-1000, not {cfg.group_commit_ms}")
     return problems
 
 
@@ -301,6 +304,12 @@ def add_server_arguments(
                             help="stored messages older than this many days are deleted (0: keep all)")
     parser.add_env_argument("--history-max", env="CHAT_HISTORY_MAX", type=int, default=d.history_max,
                             help="stored messages kept per room, the oldest deleted past it (0: no bound)")
+    parser.add_env_argument("--group-commit-ms", env="CHAT_GROUP_COMMIT_MS", type=float,
+                            default=d.group_commit_ms,
+                            help="milliseconds at least between two of the store's batches under a steady flow "
+                                 "(what arrives meanwhile joins the next; every message is committed before it is "
+                                 "delivered): default 0 for SQLite (its commit is cheap: latency first), 3 for "
+                                 "PostgreSQL (a round trip each: fewer, larger batches)")
     parser.add_env_argument("--search-rate", env="CHAT_SEARCH_RATE", type=float, default=d.search_rate,
                             help="history searches (017) per second per connection, a bucket of their own (0: off)")
     parser.add_env_argument("--search-burst", env="CHAT_SEARCH_BURST", type=int, default=d.search_burst,

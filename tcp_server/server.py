@@ -145,10 +145,12 @@ class ChatServer:
         if self.accounts is not None:
             self.accounts.registry.registered_online = self._room.account_registered
         if self.store is not None:
-            from .store.gate import LOBBY, StoredWindow, StoreGate
+            from .store.gate import LOBBY, StoredWindow, StoreGate, group_commit_for
 
             assert isinstance(self.history, StoredWindow)
-            self.gate = StoreGate(self._room, self.store, self.history, LOBBY, self.stats, cfg.lang)
+            self.gate = StoreGate(self._room, self.store, self.history, LOBBY, self.stats, cfg.lang,
+                                  group_commit=group_commit_for(parse_database(cfg.database).kind,
+                                                                cfg.group_commit_ms))
             self.bus.subscribe(self.gate)
             if cfg.history_days > 0 or cfg.history_max > 0:
                 self._retention = self._loop.create_task(self._retain(), name="history-retention")

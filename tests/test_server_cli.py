@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import os
+import pathlib
 import signal
 import socket
 import subprocess
@@ -11,8 +12,10 @@ import sys
 
 import pytest
 
+from tcp_server import ChatServer
 from tcp_server.config import parse_config
 from tcp_server.protocol import Error, ErrorReason, Pong, SessionToken
+from tests.conftest import server_config
 from tests.helpers import TIMEOUT, LineClient
 
 
@@ -43,6 +46,8 @@ def test_bad_environment_value_is_a_clear_error(capsys: pytest.CaptureFixture[st
     (["--max-clients", "0"], "--max-clients"),
     (["--join-timeout", "0"], "--join-timeout"),
     (["--max-per-address", "-2"], "--max-per-address"),
+    (["--group-commit-ms", "-1"], "--group-commit-ms"),
+    (["--group-commit-ms", "5000"], "--group-commit-ms"),
 ])
 def test_bad_options_stop_the_program_at_start_up(argv: list[str], flag: str,
                                                   capsys: pytest.CaptureFixture[str]) -> None:
@@ -50,6 +55,26 @@ def test_bad_options_stop_the_program_at_start_up(argv: list[str], flag: str,
     with pytest.raises(SystemExit):
         parse_config(argv, environ={})
     assert flag in capsys.readouterr().err
+
+
+def test_group_commit_per_database_unless_given() -> None:
+    from tcp_server.store.gate import group_commit_for
+
+    assert parse_config([], environ={}).group_commit_ms is None
+    assert parse_config([], environ={"CHAT_GROUP_COMMIT_MS": "2.5"}).group_commit_ms == 2.5
+    assert (group_commit_for("sqlite", None), group_commit_for("postgresql", None)) == (0.0, 0.003)
+    assert group_commit_for("sqlite", 4) == group_commit_for("postgresql", 4) == 0.004
+
+
+async def test_an_sqlite_server_commits_each_loop_turns_messages(tmp_path: pathlib.Path) -> None:
+    """The default for SQLite: no wait between batches (its inline commit is cheap); the flag overrides it."""
+    for given, expected in ((None, 0.0), (7.0, 0.007)):
+        server = ChatServer(server_config(database=f"sqlite:///{tmp_path / 'chat.db'}", group_commit_ms=given))
+        await server.start()
+        try:
+            assert server.gate is not None and server.gate.group_commit == expected
+        finally:
+            await server.close(timeout=2.0)
 
 
 def test_flood_burst_may_be_anything_when_flood_control_is_off() -> None:

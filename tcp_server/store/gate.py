@@ -40,7 +40,16 @@ GROUP_COMMIT = 0.003
 """Seconds at least between the starts of two batches under a steady flow (a first message after a pause
 goes at once): what arrives meanwhile joins the next batch. Each commit costs the same CPU however few
 messages it holds (BENCHMARKS.md, "Durable history"), so this bounds commits to about 300 a second
-for at most 3 ms more latency."""
+for at most 3 ms more latency: PostgreSQL's default, whose commit is a round trip."""
+GROUP_COMMIT_BY_KIND = {"sqlite": 0.0, "postgresql": GROUP_COMMIT}
+"""SQLite commits inline in ~50 us (WAL, synchronous=NORMAL): a batch per loop turn that has messages costs
++4 % of a core at 1,000 messages a second and takes the group commit's wait out of every message's
+latency (BENCHMARKS.md, "Group commit per database")."""
+
+
+def group_commit_for(kind: str, ms: float | None) -> float:
+    """The gate's interval in seconds: ``--group-commit-ms`` when given, else the database kind's default."""
+    return ms / 1000 if ms is not None else GROUP_COMMIT_BY_KIND.get(kind, GROUP_COMMIT)
 RETRY_MIN = 0.2
 RETRY_MAX = 5.0
 DEFAULT_MAX_PENDING = 10_000
