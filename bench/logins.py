@@ -76,9 +76,14 @@ class Latencies:
     arrived_before: list[float] = field(default_factory=list)
     arrived_during: list[float] = field(default_factory=list)
     storm: bool = False
+    began: float = 0.0  # the storm's start (monotonic s)
+    worst: dict[int, float] = field(default_factory=dict)  # the storm's second -> its worst arrival delay (ms)
 
     def add(self, ms: float, arrived_ms: float | None = None) -> None:
         (self.during if self.storm else self.before).append(ms)
+        if self.storm and arrived_ms is not None:
+            second = int(time.monotonic() - self.began)
+            self.worst[second] = max(self.worst.get(second, 0.0), arrived_ms)
         if arrived_ms is not None:
             (self.arrived_during if self.storm else self.arrived_before).append(arrived_ms)
 
@@ -183,6 +188,8 @@ def scrape(port: int) -> dict[str, dict[str, float]]:
         text = answer.read().decode()
     out: dict[str, dict[str, float]] = {name: {} for name in HISTOGRAMS}
     for line in text.splitlines():
+        if line.startswith("hanchat_users_online "):
+            out["users"] = {"online": float(line.rsplit(" ", 1)[1])}
         for name in HISTOGRAMS:
             if line.startswith(f"{name}_bucket{{"):
                 le = line.split('le="', 1)[1].split('"', 1)[0]
@@ -203,11 +210,13 @@ def server_view(before: dict[str, dict[str, float]], after: dict[str, dict[str, 
     """One line: the loop-lag timer's late ticks and the flushes' durations between two scrapes."""
     lag, flush = "hanchat_loop_lag_seconds", "hanchat_flush_duration_seconds"
     ticks, lag50 = lag_share(before[lag], after[lag], "0.05")
+    _, lag250 = lag_share(before[lag], after[lag], "0.25")
     _, lag10 = lag_share(before[lag], after[lag], "0.01")
     flushes, flush10 = lag_share(before[flush], after[flush], "0.01")
     _, flush50 = lag_share(before[flush], after[flush], "0.05")
     busy = after[flush].get("sum", 0.0) - before[flush].get("sum", 0.0)
-    return (f"loop-lag timer {ticks:.0f} ticks, {lag10:.1%} later than 10 ms, {lag50:.1%} later than 50 ms; "
+    return (f"loop-lag timer {ticks:.0f} ticks, {lag10:.1%} later than 10 ms, {lag50:.1%} later than 50 ms, "
+            f"{lag250 * ticks:.0f} later than 250 ms; "
             f"flushes {flushes:.0f} ({flushes / seconds:.0f}/s), {flush10:.2%} longer than 10 ms, "
             f"{flush50:.2%} longer than 50 ms, flushing {busy / seconds:.0%} of the loop's time")
 
@@ -468,7 +477,8 @@ async def run(args: argparse.Namespace) -> int:
         view_before = await asyncio.to_thread(scrape, metrics)
         cpu_before, loop_before = cpu_seconds(proc.pid), cpu_seconds(proc.pid, proc.pid)
         sink_cpu_before = cpu_seconds(sinks.proc.pid) if sinks else 0.0
-        latencies.storm = True
+        print(f"the storm begins (server PID {proc.pid})", file=sys.stderr, flush=True)  # (a profiler's cue)
+        latencies.storm, latencies.began = True, time.monotonic()
         busy = [0]
         refused: dict[str, int] = {}
         began = time.monotonic()
@@ -484,6 +494,13 @@ async def run(args: argparse.Namespace) -> int:
         results = await asyncio.gather(*(login(port, i, password, busy, refused, args.storm == "guests",
                                                i / args.pace if args.pace else 0.0, retry)
                                          for i in range(args.logins)))
+        joined_all = time.monotonic()
+        # The storm lasts until the server has seen every storm client leave (their leaves are a
+        # fan-out to the room too): its users online back to the room's size.
+        for _ in range(int(TIMEOUT / 0.05)):
+            if (await asyncio.to_thread(scrape, metrics))["users"]["online"] <= args.users:
+                break
+            await asyncio.sleep(0.05)
         ended = time.monotonic()
         latencies.storm = False
         gen_during = list(ticker.late)
@@ -504,12 +521,16 @@ async def run(args: argparse.Namespace) -> int:
               f", login-busy retried after {args.retry} s; login workers {args.workers}, queue {args.queue}, "
               f"nice {args.nice}; CPUs: server {args.server_cpus or 'any'}, generator {args.generator_cpus or 'any'}"
               f"; load average before {os.getloadavg()[0]:.2f}")
-        print(f"logins: {len(ok)}/{args.logins} joined in {elapsed:.2f} s = {len(ok) / elapsed:.1f} logins/s; "
+        print(f"logins: {len(ok)}/{args.logins} joined in {joined_all - began:.2f} s = "
+              f"{len(ok) / (joined_all - began):.1f} logins/s (the last one gone {elapsed:.2f} s after the start); "
               f"login-busy answers retried: {busy[0]}; refused: {refused or 'none'}")
         print(f"room latency before the storm, to the probe's read: {spread(latencies.before)}")
         print(f"room latency during the storm, to the probe's read: {spread(latencies.during)}")
         print(f"room latency before the storm, to the kernel's arrival: {spread(latencies.arrived_before)}")
         print(f"room latency during the storm, to the kernel's arrival: {spread(latencies.arrived_during)}")
+        worst = sorted(latencies.worst.items(), key=lambda kv: -kv[1])[:5]
+        print("the storm's worst seconds (second: worst arrival delay): " +
+              ", ".join(f"{second}: {ms:.0f} ms" for second, ms in sorted(worst)))
         print(f"generator's own loop lateness p99: before {p99(gen_before):.1f} ms, "
               f"during the storm {p99(gen_during):.1f} ms (max {max(gen_during, default=float('nan')):.1f} ms)")
         print(f"server before the storm: {server_view(view_start, view_before, args.baseline)}")
