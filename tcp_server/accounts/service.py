@@ -63,7 +63,6 @@ class Accounts:
             workers=workers, max_waiting=max_waiting, niceness=niceness)
         self.guessing = GuessCounter(time.monotonic, limits)
         self.rules = AccountRules(self.registry, self.guessing, registration_open, guests)
-        self._logins = 0  # logins admitted and not answered yet: reading the database, then hashing
 
     async def start(self) -> None:
         """The registry from the table, and the dummy hash made now (not during the first unknown login)."""
@@ -81,25 +80,14 @@ class Accounts:
             log.warning("the registry of accounts could not be refreshed: %s", _kind(exc))
 
     def _full(self) -> bool:
-        """The hashing queue is full now: a storm's extra logins are refused before they cost a database read.
-
-        Counted from admission (``_logins``), not only from the pool's own count: a storm's logins all
-        arrive before the first reaches the pool, and each would otherwise read the database first (all
-        at once, the message path's commits waiting behind them) only to be refused by the pool."""
+        """The hashing queue is full now: a storm's extra logins are refused before they cost a database read."""
         hashing = self.hashing
-        return max(self._logins, hashing.in_flight) >= hashing.workers + hashing.max_waiting
+        return hashing.in_flight >= hashing.workers + hashing.max_waiting
 
     async def login(self, key: str, password: Password) -> Answer:
         """Verify; an unknown account (and a password that cannot be prepared) costs a dummy verification."""
         if self._full():
             return Answer(Outcome.BUSY)
-        self._logins += 1
-        try:
-            return await self._login(key, password)
-        finally:
-            self._logins -= 1
-
-    async def _login(self, key: str, password: Password) -> Answer:
         try:
             account = await asyncio.wait_for(self.store.get(key), DB_TIMEOUT)
         except Exception as exc:
