@@ -1,24 +1,28 @@
 """``python -m bench.logins``: a login storm while a 1,000-user room carries a moderate fan-out.
 
 Issue 24's target: 500 logins (``018``) at once while 1,000 users talk; the others' message latency
-p99 stays at or under 50 ms. Reports logins/s (a ``109#login-busy`` is retried after 0.2-0.4 s, as a
-client would), the latency p99 of the room before and during the storm, and the server's memory
-before and at its peak (the hashing pool's share: argon2id's 19 MiB per worker while it runs).
+p99 stays at or under 50 ms. Reports logins/s, the room's latency before and during the storm, the
+server's own view of the same windows, and the server's memory before and at its peak (the hashing
+pool's share: argon2id's 19 MiB per worker while it runs).
 
 The server runs as its own process (``chat-server``, a fresh SQLite file); the accounts are written
 straight into its database before it starts (one argon2id hash shared by all: the storm costs what 500
-verifications cost). The load is asyncio clients in this process: senders stamp each message with
-``time.monotonic_ns()``, probes read every line and note the delay; the other members read and discard
-bytes (no line parsing: the generator's own CPU is the measurement's enemy on a small machine).
+verifications cost). The room: 50 probes, 10 senders (this process), and the ~940 members that only
+have to be present and read in a ``python -m bench.sinks`` process of their own at nice 19, so that
+this process (which times) is not the one reading every join and leave 1,000 times (``--sinks inline``
+puts them back here: the earlier generator). Senders stamp each message with the wall clock; a probe
+notes its delay at its read and at the kernel's arrival stamp on its socket (``SO_TIMESTAMPNS``),
+which this process's own lateness (a 10 ms ticker, also reported) cannot inflate. The server's side,
+scraped from its ``--metrics-port`` at the window's edges: its loop-lag timer's late ticks and its
+fan-out flushes' durations. The storm lasts from the first ``018`` until the server counts the room
+back at its size (every storm client joined, then left).
 
-A probe's delay includes the generator's own lateness: it also reports how late its own event loop
-ran (a 10 ms ticker), so a p99 that is the generator's starvation shows as such. ``--generator-cpus``
-and ``--server-cpus`` pin the two processes (``sched_setaffinity``) so they do not take each other's
-CPU; ``--login-nice`` is the server's flag (the hashing threads' priority below its event loop).
-``--storm guests`` is the control: the same joins (``001``), leaves and ``107`` lists, no password hash,
-optionally at a login storm's measured rate (``--pace``). The server's ``--join-timeout`` is raised to
-120 s so that every login of a slow storm gets in (its default, 30 s, refuses the last ones
-``109#not-joined`` on a loaded machine).
+A ``109#login-busy`` is tried again on the same connection after ``--retry`` (2-5 s): neither real
+client retries by itself (the terminal client stops, the page shows the refusal by its form), so a
+retry is a person pressing "log in" again. ``--storm guests`` is the control: the same joins
+(``001``), leaves and ``107`` lists, no password hash, optionally at a set rate (``--pace``).
+``--generator-cpus`` and ``--server-cpus`` pin the two processes; ``--login-nice`` is the server's
+flag. The server's ``--join-timeout`` is raised to 120 s so that every login of a slow storm gets in.
 """
 
 from __future__ import annotations
