@@ -1,33 +1,40 @@
 """``python -m bench.logins``: a login storm while a 1,000-user room carries a moderate fan-out.
 
 Issue 24's target: 500 logins (``018``) at once while 1,000 users talk; the others' message latency
-p99 stays at or under 50 ms. Reports logins/s (a ``109#login-busy`` is retried after 0.2-0.4 s, as a
-client would), the latency p99 of the room before and during the storm, and the server's memory
-before and at its peak (the hashing pool's share: argon2id's 19 MiB per worker while it runs).
+p99 stays at or under 50 ms. Reports logins/s, the room's latency before and during the storm, the
+server's own view of the same windows, and the server's memory before and at its peak (the hashing
+pool's share: argon2id's 19 MiB per worker while it runs).
 
 The server runs as its own process (``chat-server``, a fresh SQLite file); the accounts are written
 straight into its database before it starts (one argon2id hash shared by all: the storm costs what 500
-verifications cost). The load is asyncio clients in this process: senders stamp each message with
-``time.monotonic_ns()``, probes read every line and note the delay; the other members read and discard
-bytes (no line parsing: the generator's own CPU is the measurement's enemy on a small machine).
+verifications cost). The room: 50 probes, 10 senders (this process), and the ~940 members that only
+have to be present and read in a ``python -m bench.sinks`` process of their own at nice 19, so that
+this process (which times) is not the one reading every join and leave 1,000 times (``--sinks inline``
+puts them back here: the earlier generator). Senders stamp each message with the wall clock; a probe
+notes its delay at its read and at the kernel's arrival stamp on its socket (``SO_TIMESTAMPNS``),
+which this process's own lateness (a 10 ms ticker, also reported) cannot inflate. The server's side,
+scraped from its ``--metrics-port`` at the window's edges: its loop-lag timer's late ticks and its
+fan-out flushes' durations. The storm lasts from the first ``018`` until the server counts the room
+back at its size (every storm client joined, then left).
 
-A probe's delay includes the generator's own lateness: it also reports how late its own event loop
-ran (a 10 ms ticker), so a p99 that is the generator's starvation shows as such. ``--generator-cpus``
-and ``--server-cpus`` pin the two processes (``sched_setaffinity``) so they do not take each other's
-CPU; ``--login-nice`` is the server's flag (the hashing threads' priority below its event loop).
-``--storm guests`` is the control: the same joins (``001``), leaves and ``107`` lists, no password hash,
-optionally at a login storm's measured rate (``--pace``). The server's ``--join-timeout`` is raised to
-120 s so that every login of a slow storm gets in (its default, 30 s, refuses the last ones
-``109#not-joined`` on a loaded machine).
+A ``109#login-busy`` is tried again on the same connection after ``--retry`` (2-5 s): neither real
+client retries by itself (the terminal client stops, the page shows the refusal by its form), so a
+retry is a person pressing "log in" again. ``--storm guests`` is the control: the same joins
+(``001``), leaves and ``107`` lists, no password hash, optionally at a set rate (``--pace``).
+``--generator-cpus`` and ``--server-cpus`` pin the two processes; ``--login-nice`` is the server's
+flag. The server's ``--join-timeout`` is raised to 120 s so that every login of a slow storm gets in.
 """
 
 from __future__ import annotations
 
 import argparse
 import asyncio
+import contextlib
 import os
 import random
 import shutil
+import socket
+import struct
 import sys
 import tempfile
 import time
@@ -36,6 +43,8 @@ from pathlib import Path
 from typing import cast
 
 TIMEOUT = 30.0
+REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+"""The checkout, where ``python -m bench.sinks`` is found."""
 
 
 def cpu_list(raw: str) -> set[int]:
@@ -62,14 +71,29 @@ class Ticker:
 
 @dataclass
 class Latencies:
-    """Delays (ms) of the messages the probes read, split into before and during the storm."""
+    """Delays (ms) of the messages the probes read, split into before and during the storm: to the
+    probe's read (``before``/``during``: includes this process's own lateness) and to the kernel's
+    arrival stamp on the probe's socket (``arrived_*``: the server and loopback, not this process)."""
 
     before: list[float] = field(default_factory=list)
     during: list[float] = field(default_factory=list)
+    arrived_before: list[float] = field(default_factory=list)
+    arrived_during: list[float] = field(default_factory=list)
     storm: bool = False
+    began: float = 0.0  # the storm's start (monotonic s)
+    worst: dict[int, float] = field(default_factory=dict)  # the storm's second -> its worst arrival delay (ms)
 
-    def add(self, ms: float) -> None:
+    def add(self, ms: float, arrived_ms: float | None = None) -> None:
         (self.during if self.storm else self.before).append(ms)
+        if self.storm and arrived_ms is not None:
+            second = int(time.monotonic() - self.began)
+            self.worst[second] = max(self.worst.get(second, 0.0), arrived_ms)
+        if arrived_ms is not None:
+            (self.arrived_during if self.storm else self.arrived_before).append(arrived_ms)
+
+    def clear(self) -> None:
+        for values in (self.before, self.during, self.arrived_before, self.arrived_during):
+            values.clear()
 
 
 def quantile(values: list[float], q: float) -> float:
@@ -156,25 +180,49 @@ def hash_memory(workers: int, rounds: int = 20) -> int:
     return 0
 
 
-def lag_buckets(port: int) -> dict[str, float]:
-    """The server's ``hanchat_loop_lag_seconds`` buckets (cumulative counts by ``le``), from its /metrics."""
+HISTOGRAMS = ("hanchat_loop_lag_seconds", "hanchat_flush_duration_seconds")
+
+
+def scrape(port: int) -> dict[str, dict[str, float]]:
+    """The server's own view, from its /metrics: for each of HISTOGRAMS its cumulative bucket counts by
+    ``le`` and its ``sum`` (the loop-lag timer's lateness; each fan-out flush's duration)."""
     import urllib.request
 
     with urllib.request.urlopen(f"http://127.0.0.1:{port}/metrics", timeout=10) as answer:
         text = answer.read().decode()
-    out: dict[str, float] = {}
+    out: dict[str, dict[str, float]] = {name: {} for name in HISTOGRAMS}
     for line in text.splitlines():
-        if line.startswith("hanchat_loop_lag_seconds_bucket{"):
-            le = line.split('le="', 1)[1].split('"', 1)[0]
-            out[le] = float(line.rsplit(" ", 1)[1])
+        if line.startswith("hanchat_users_online "):
+            out["users"] = {"online": float(line.rsplit(" ", 1)[1])}
+        for name in HISTOGRAMS:
+            if line.startswith(f"{name}_bucket{{"):
+                le = line.split('le="', 1)[1].split('"', 1)[0]
+                out[name][le] = float(line.rsplit(" ", 1)[1])
+            elif line.startswith(f"{name}_sum "):
+                out[name]["sum"] = float(line.rsplit(" ", 1)[1])
     return out
 
 
 def lag_share(before: dict[str, float], after: dict[str, float], bound: str) -> tuple[float, float]:
-    """(ticks between the scrapes, the share of them later than ``bound`` seconds)."""
+    """(observations between the scrapes, the share of them above ``bound`` seconds)."""
     total = after["+Inf"] - before["+Inf"]
     late = total - (after[bound] - before[bound])
     return total, (late / total if total else float("nan"))
+
+
+def server_view(before: dict[str, dict[str, float]], after: dict[str, dict[str, float]], seconds: float) -> str:
+    """One line: the loop-lag timer's late ticks and the flushes' durations between two scrapes."""
+    lag, flush = "hanchat_loop_lag_seconds", "hanchat_flush_duration_seconds"
+    ticks, lag50 = lag_share(before[lag], after[lag], "0.05")
+    _, lag250 = lag_share(before[lag], after[lag], "0.25")
+    _, lag10 = lag_share(before[lag], after[lag], "0.01")
+    flushes, flush10 = lag_share(before[flush], after[flush], "0.01")
+    _, flush50 = lag_share(before[flush], after[flush], "0.05")
+    busy = after[flush].get("sum", 0.0) - before[flush].get("sum", 0.0)
+    return (f"loop-lag timer {ticks:.0f} ticks, {lag10:.1%} later than 10 ms, {lag50:.1%} later than 50 ms, "
+            f"{lag250 * ticks:.0f} later than 250 ms; "
+            f"flushes {flushes:.0f} ({flushes / seconds:.0f}/s), {flush10:.2%} longer than 10 ms, "
+            f"{flush50:.2%} longer than 50 ms, flushing {busy / seconds:.0%} of the loop's time")
 
 
 def free_port() -> int:
@@ -217,7 +265,7 @@ class Member(asyncio.Protocol):
     def data_received(self, data: bytes) -> None:
         if self.latencies is None and self.joined.done():
             return
-        now = time.monotonic_ns()
+        now = time.time_ns()
         *lines, self._buffer = (self._buffer + data).split(b"\n")
         for line in lines:
             if line.startswith(b"107") and not self.joined.done():
@@ -235,6 +283,98 @@ class Member(asyncio.Protocol):
         self.transport.write(data)
 
 
+SO_TIMESTAMPNS = getattr(socket, "SO_TIMESTAMPNS", 35)  # (Linux's value; Python 3.11 does not name it)
+
+
+class Probe:
+    """A timing member on a raw socket with ``SO_TIMESTAMPNS``: each read carries the kernel's arrival
+    time, so a message's delay to its arrival excludes this process's own lateness in reading it. (TCP
+    stamps a read with its last segment's arrival: a read of several segments overstates the earlier
+    ones' delay, never understates it.)"""
+
+    def __init__(self, sock: socket.socket, latencies: Latencies) -> None:
+        self.sock = sock
+        self.latencies = latencies
+        self.joined: asyncio.Future[None] = asyncio.get_running_loop().create_future()
+        self._buffer = b""
+
+    def readable(self) -> None:
+        try:
+            data, ancillary, _, _ = self.sock.recvmsg(1 << 16, socket.CMSG_SPACE(16))
+        except BlockingIOError:
+            return
+        except OSError:
+            data, ancillary = b"", []
+        now = time.time_ns()
+        if not data:
+            asyncio.get_running_loop().remove_reader(self.sock.fileno())
+            if not self.joined.done():
+                self.joined.set_exception(ConnectionError("a probe was closed before it joined"))
+            return
+        arrived = now
+        for level, kind, raw in ancillary:
+            if level == socket.SOL_SOCKET and kind == SO_TIMESTAMPNS:
+                seconds, nanos = struct.unpack("qq", raw[:16])
+                arrived = seconds * 1_000_000_000 + nanos
+        *lines, self._buffer = (self._buffer + data).split(b"\n")
+        for line in lines:
+            if line.startswith(b"107") and not self.joined.done():
+                self.joined.set_result(None)
+            elif line.startswith(b"105#") and b"#t=" in line:
+                stamp = int(line.rsplit(b"#t=", 1)[1].split(b" ", 1)[0])
+                self.latencies.add((now - stamp) / 1e6, (arrived - stamp) / 1e6)
+
+    def close(self) -> None:
+        with contextlib.suppress(Exception):
+            asyncio.get_running_loop().remove_reader(self.sock.fileno())
+        self.sock.close()
+
+
+async def probe(port: int, name: str, latencies: Latencies) -> Probe:
+    loop = asyncio.get_running_loop()
+    sock = socket.socket()
+    sock.setblocking(False)
+    sock.setsockopt(socket.SOL_SOCKET, SO_TIMESTAMPNS, 1)
+    await asyncio.wait_for(loop.sock_connect(sock, ("127.0.0.1", port)), TIMEOUT)
+    sock.send(f"001#{name}\n".encode())
+    made = Probe(sock, latencies)
+    loop.add_reader(sock.fileno(), made.readable)
+    await asyncio.wait_for(made.joined, TIMEOUT)
+    return made
+
+
+class Sinks:
+    """The members that only read, in a ``python -m bench.sinks`` process of their own at a low priority."""
+
+    def __init__(self, proc: asyncio.subprocess.Process) -> None:
+        self.proc = proc
+
+    @classmethod
+    async def start(cls, port: int, first: int, count: int, nice: int) -> Sinks:
+        proc = await asyncio.create_subprocess_exec(
+            sys.executable, "-m", "bench.sinks", "--port", str(port), "--first", str(first), "--count", str(count),
+            "--nice", str(nice), stdin=asyncio.subprocess.PIPE, stdout=asyncio.subprocess.PIPE,
+            cwd=REPO)
+        assert proc.stdout is not None
+        line = await asyncio.wait_for(proc.stdout.readline(), 300)
+        if not line.startswith(b"ready"):
+            raise RuntimeError(f"the sink process did not join its members: {line!r}")
+        return cls(proc)
+
+    async def stop(self) -> tuple[int, int]:
+        """(bytes the sinks read, connections the server closed on them)."""
+        assert self.proc.stdin is not None and self.proc.stdout is not None
+        self.proc.stdin.close()
+        line = await asyncio.wait_for(self.proc.stdout.readline(), TIMEOUT)
+        await asyncio.wait_for(self.proc.wait(), TIMEOUT)
+        _, nbytes, closed = line.split()
+        return int(nbytes), int(closed)
+
+    def kill(self) -> None:
+        if self.proc.returncode is None:
+            self.proc.kill()
+
+
 async def member(port: int, name: str, latencies: Latencies | None) -> Member:
     loop = asyncio.get_running_loop()
     _, joined = await asyncio.wait_for(
@@ -246,15 +386,19 @@ async def member(port: int, name: str, latencies: Latencies | None) -> Member:
 async def sender(writer: Member, name: str, rate: float, stop: asyncio.Event) -> None:
     pad = "x" * 60
     while not stop.is_set():
-        writer.write(f"002#{name}#t={time.monotonic_ns()} {pad}\n".encode())
+        writer.write(f"002#{name}#t={time.time_ns()} {pad}\n".encode())  # (wall clock: the kernel stamps so)
         await asyncio.sleep(random.expovariate(rate))
 
 
 async def login(port: int, i: int, password: str, busy: list[int], refused: dict[str, int],
-                guest: bool = False, delay: float = 0.0) -> float | None:
-    """One login, retried after ``109#login-busy``; when it joined (monotonic s), or None if refused
-    (counted in ``refused`` by the 109's reason). ``guest``: a ``001`` join instead (the control: the same
-    joins, leaves and ``107`` without a password hash); ``delay``: seconds before it starts."""
+                guest: bool = False, delay: float = 0.0, retry: tuple[float, float] = (2.0, 5.0)) -> float | None:
+    """One login, tried again on the same connection ``retry`` (a uniform range, s) after each
+    ``109#login-busy``; when it joined (monotonic s), or None if refused (counted in ``refused`` by the
+    109's reason). ``guest``: a ``001`` join instead (the control: the same joins, leaves and ``107``
+    without a password hash); ``delay``: seconds before it starts.
+
+    Neither real client retries by itself: the terminal client reports the refusal and stops, the page
+    shows it by the login form and the person presses "log in" again. The default range is that person."""
     if delay:
         await asyncio.sleep(delay)
     reader, writer = await asyncio.wait_for(asyncio.open_connection("127.0.0.1", port, limit=1 << 20), TIMEOUT)
@@ -267,7 +411,7 @@ async def login(port: int, i: int, password: str, busy: list[int], refused: dict
                     return time.monotonic()
                 if line.startswith(b"109#login-busy"):
                     busy[0] += 1
-                    await asyncio.sleep(0.2 + random.random() * 0.2)  # a client's pause before trying again
+                    await asyncio.sleep(random.uniform(*retry))  # a person reading the refusal, trying again
                     break
                 if line.startswith(b"109#"):
                     reason = line.decode(errors="replace").split("#")[1].strip()
@@ -300,11 +444,26 @@ async def run(args: argparse.Namespace) -> int:
     stop = asyncio.Event()
     tasks: list[asyncio.Task[None]] = []
     writers: list[Member] = []
+    probes: list[Probe] = []
+    sinks: Sinks | None = None
+    retry = cast(tuple[float, float], tuple(float(x) for x in args.retry.split("-", 1)))
     try:
         await wait_port(port)
         latencies = Latencies()
-        for start in range(0, args.users, 100):
-            writers += await asyncio.gather(*(member(port, f"u{i}", latencies if i < args.probes else None)
+        # The room: probes u0.. (timed, here), the silent members (a sink process, or here with --sinks
+        # inline: the old generator), the senders last (here; they read and discard in a callback).
+        silent = args.users - args.probes - args.senders
+        assert silent >= 0, "--users must cover --probes and --senders"
+        for start in range(0, args.probes, 100):
+            probes += await asyncio.gather(*(probe(port, f"u{i}", latencies)
+                                             for i in range(start, min(args.probes, start + 100))))
+        if args.sinks == "process":
+            sinks = await Sinks.start(port, args.probes, silent, args.sink_nice)
+            first_here = args.probes + silent
+        else:
+            first_here = args.probes
+        for start in range(first_here, args.users, 100):
+            writers += await asyncio.gather(*(member(port, f"u{i}", None)
                                               for i in range(start, min(args.users, start + 100))))
         for i in range(args.senders):
             tasks.append(asyncio.create_task(sender(writers[-1 - i], f"u{args.users - 1 - i}",
@@ -312,15 +471,18 @@ async def run(args: argparse.Namespace) -> int:
         ticker = Ticker()
         tasks.append(asyncio.create_task(ticker.run(stop)))
         await asyncio.sleep(args.warmup)
-        latencies.before.clear()
+        latencies.clear()
         ticker.late.clear()
+        view_start = await asyncio.to_thread(scrape, metrics)
         await asyncio.sleep(args.baseline)
         gen_before = list(ticker.late)
         ticker.late.clear()
         rss_before, _ = rss_kib(proc.pid)
-        lag_before = await asyncio.to_thread(lag_buckets, metrics)
+        view_before = await asyncio.to_thread(scrape, metrics)
         cpu_before, loop_before = cpu_seconds(proc.pid), cpu_seconds(proc.pid, proc.pid)
-        latencies.storm = True
+        sink_cpu_before = cpu_seconds(sinks.proc.pid) if sinks else 0.0
+        print(f"the storm begins (server PID {proc.pid})", file=sys.stderr, flush=True)  # (a profiler's cue)
+        latencies.storm, latencies.began = True, time.monotonic()
         busy = [0]
         refused: dict[str, int] = {}
         began = time.monotonic()
@@ -334,43 +496,60 @@ async def run(args: argparse.Namespace) -> int:
 
         watcher = asyncio.create_task(watch())
         results = await asyncio.gather(*(login(port, i, password, busy, refused, args.storm == "guests",
-                                                      i / args.pace if args.pace else 0.0)
-                                                for i in range(args.logins)))
+                                               i / args.pace if args.pace else 0.0, retry)
+                                         for i in range(args.logins)))
+        joined_all = time.monotonic()
+        # The storm lasts until the server has seen every storm client leave (their leaves are a
+        # fan-out to the room too): its users online back to the room's size.
+        for _ in range(int(TIMEOUT / 0.05)):
+            if (await asyncio.to_thread(scrape, metrics))["users"]["online"] <= args.users:
+                break
+            await asyncio.sleep(0.05)
         ended = time.monotonic()
         latencies.storm = False
         gen_during = list(ticker.late)
         cpu_storm = cpu_seconds(proc.pid) - cpu_before
         loop_storm = cpu_seconds(proc.pid, proc.pid) - loop_before
-        lag_after = await asyncio.to_thread(lag_buckets, metrics)
+        sink_cpu = (cpu_seconds(sinks.proc.pid) - sink_cpu_before) if sinks else float("nan")
+        view_after = await asyncio.to_thread(scrape, metrics)
         ok = [r for r in results if r is not None]
         elapsed = ended - began
         stop.set()
         await watcher
+        sink_bytes, sink_closed = await sinks.stop() if sinks else (0, 0)
+        sinks = None
         print(f"users {args.users}, senders {args.senders}, {args.rate:g} msg/s to the room "
-              f"({args.rate * (args.users - 1):,.0f} deliveries/s), probes {args.probes}; "
+              f"({args.rate * (args.users - 1):,.0f} deliveries/s), probes {args.probes}, silent members "
+              f"{silent} ({'a sink process at nice ' + str(args.sink_nice) if args.sinks == 'process' else 'inline'}); "
               f"storm: {args.logins} {args.storm}" + (f" at {args.pace:g}/s" if args.pace else " at once") +
-              f"; login workers {args.workers}, queue {args.queue}, nice {args.nice}; "
-              f"CPUs: server {args.server_cpus or 'any'}, generator {args.generator_cpus or 'any'}")
-        print(f"logins: {len(ok)}/{args.logins} joined in {elapsed:.2f} s = {len(ok) / elapsed:.1f} logins/s; "
+              f", login-busy retried after {args.retry} s; login workers {args.workers}, queue {args.queue}, "
+              f"nice {args.nice}; CPUs: server {args.server_cpus or 'any'}, generator {args.generator_cpus or 'any'}"
+              f"; load average before {os.getloadavg()[0]:.2f}")
+        print(f"logins: {len(ok)}/{args.logins} joined in {joined_all - began:.2f} s = "
+              f"{len(ok) / (joined_all - began):.1f} logins/s (the last one gone {elapsed:.2f} s after the start); "
               f"login-busy answers retried: {busy[0]}; refused: {refused or 'none'}")
-        print(f"room latency before the storm: {spread(latencies.before)}")
-        print(f"room latency during the storm: {spread(latencies.during)}")
+        print(f"room latency before the storm, to the probe's read: {spread(latencies.before)}")
+        print(f"room latency during the storm, to the probe's read: {spread(latencies.during)}")
+        print(f"room latency before the storm, to the kernel's arrival: {spread(latencies.arrived_before)}")
+        print(f"room latency during the storm, to the kernel's arrival: {spread(latencies.arrived_during)}")
+        worst = sorted(latencies.worst.items(), key=lambda kv: -kv[1])[:5]
+        print("the storm's worst seconds (second: worst arrival delay): " +
+              ", ".join(f"{second}: {ms:.0f} ms" for second, ms in sorted(worst)))
         print(f"generator's own loop lateness p99: before {p99(gen_before):.1f} ms, "
               f"during the storm {p99(gen_during):.1f} ms (max {max(gen_during, default=float('nan')):.1f} ms)")
-        ticks, late = lag_share(lag_before, lag_after, "0.05")
-        _, late10 = lag_share(lag_before, lag_after, "0.01")
-        print(f"server loop during the storm: {ticks:.0f} timer ticks, {late10:.1%} later than 10 ms, "
-              f"{late:.1%} later than 50 ms")
+        print(f"server before the storm: {server_view(view_start, view_before, args.baseline)}")
+        print(f"server during the storm: {server_view(view_before, view_after, elapsed)}")
         print(f"server CPU during the storm: {cpu_storm / elapsed:.0%} of a core, its event loop's thread "
               f"{loop_storm / elapsed:.0%}, the other threads (hashing, database) "
-              f"{(cpu_storm - loop_storm) / elapsed:.0%}")
+              f"{(cpu_storm - loop_storm) / elapsed:.0%}; the sink process {sink_cpu / elapsed:.0%} "
+              f"({sink_bytes / 1e6:.0f} MB read in the whole run, {sink_closed} closed by the server)")
         print(f"server RSS: {rss_before / 1024:.1f} MiB before, {peak / 1024:.1f} MiB at the storm's peak "
               f"(+{(peak - rss_before) / 1024:.1f} MiB)")
         from tcp_server.accounts.hasher import OWASP_ARGON2ID
 
         print(f"argon2id's own memory: {OWASP_ARGON2ID.memory_cost / 1024:.0f} MiB x {args.workers} hashes at once "
               f"= {OWASP_ARGON2ID.memory_cost * args.workers / 1024:.0f} MiB")
-        return 0
+        return 0 if len(ok) == args.logins and not sink_closed else 1
     finally:
         stop.set()
         for task in tasks:
@@ -378,6 +557,11 @@ async def run(args: argparse.Namespace) -> int:
         for writer in writers:
             if writer.transport is not None:
                 writer.transport.close()
+        for made in probes:
+            made.close()
+        if sinks is not None:
+            sinks.kill()
+            await sinks.proc.wait()
         if proc.returncode is None:
             proc.terminate()
         try:
@@ -403,6 +587,13 @@ def main() -> None:
     p.add_argument("--pace", type=float, default=0.0,
                    help="start the storm's clients at this many a second (0: all at once)")
     p.add_argument("--nice", type=int, default=10, help="the server's --login-nice")
+    p.add_argument("--retry", default="2-5", metavar="MIN-MAX",
+                   help="seconds before a storm client tries again after 109#login-busy, uniform in the range "
+                        "(default 2-5: a person pressing log in again; the earlier runs used 0.2-0.4)")
+    p.add_argument("--sinks", choices=("process", "inline"), default="process",
+                   help="where the members that only read live: a low-priority process of their own (default) "
+                        "or this one (the earlier generator)")
+    p.add_argument("--sink-nice", type=int, default=19, help="the sink process's nice increment")
     p.add_argument("--server-cpus", default="", help="CPUs the server runs on (taskset -c; default: any)")
     p.add_argument("--generator-cpus", default="", help="CPUs this load generator runs on (default: any)")
     p.add_argument("--warmup", type=float, default=3.0)
