@@ -115,7 +115,6 @@ _PAGE: dict[str, dict[Lang, str]] = {
     "account_badge": {"ko": "등록", "en": "registered"},
     "account_badge_label": {"ko": "등록된 사용자", "en": "registered user"},
     "registered_notice": {"ko": "ID {id}을(를) 등록했습니다.", "en": "The ID {id} is now registered."},
-    "password_changed": {"ko": "비밀번호를 변경했습니다.", "en": "Your password was changed."},
     "too_many_attempts": {"ko": "로그인 시도가 너무 많습니다. {seconds}초 후에 다시 시도해 주세요.",
                           "en": "Too many login attempts. Try again in {seconds} seconds."},
     "relogin": {"ko": "등록된 ID입니다. 비밀번호로 다시 로그인해 주세요.",
