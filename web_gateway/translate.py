@@ -145,11 +145,9 @@ def _resume_token(msg: Event, name: str) -> str | Refusal:
         return Refusal("malformed", exc.detail)  # the detail never quotes the token
 
 
-def _number(msg: Event, name: str) -> int | None | Refusal:
-    """A count (016's LIMIT, 008's POSITION: absent there means an older page): its range is the server's."""
+def _number(msg: Event, name: str) -> int | Refusal:
+    """A count (016's LIMIT, 008's POSITION): a whole number; its range is the server's."""
     value = msg.get(name)
-    if value is None and name == "position":
-        return None
     if type(value) is not int or not 0 <= value < 10 ** 18:
         return Refusal("malformed", f'"{name}" must be a whole number, at least 0')
     return value
@@ -191,11 +189,14 @@ def to_frame(msg: Event, own_id: str | None, max_frame: int = DEFAULT_MAX_LINE) 
         return Refusal("unknown-type", f"unknown type {kind[:32]!r}")
     if own_id is not None and ConnState.JOINED not in spec.states:
         return Refusal("already-joined", f"you are {own_id}")
-    if own_id is None and (ConnState.JOINED in spec.states and table.SELF in spec.browser_keys
-                           or not any(state in spec.states for state in _PRE_JOIN)):
-        return Refusal("not-joined", "join first")
+    if own_id is None and (table.SELF in spec.browser_keys or not any(s in spec.states for s in _PRE_JOIN)):
+        return Refusal("not-joined", "join first")  # (it names our own ID, or is for the room's members only)
     values: list[Any] = []
-    for check, key in zip(spec.fields, spec.browser_keys, strict=True):
+    last = len(spec.fields) - 1
+    for at, (check, key) in enumerate(zip(spec.fields, spec.browser_keys, strict=True)):
+        if at == last and spec.optional_last and msg.get(key) is None:
+            values.append(None)  # the table's optional last field (008's POSITION: an older page sends none)
+            continue
         value = own_id if key == table.SELF else BROWSER_FIELDS[check](msg, key)
         if isinstance(value, Refusal):
             return value
