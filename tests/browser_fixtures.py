@@ -78,6 +78,22 @@ async def terminals() -> AsyncIterator[Callable[[int], Awaitable[LineClient]]]:
         await client.close()
 
 
+async def stored_chat(stacks: Callable[..., Awaitable[GatewayStack]],
+                      terminals: Callable[[int], Awaitable[LineClient]], db: pathlib.Path, history: int,
+                      lines: list[str]) -> GatewayStack:
+    """A stack on an SQLite store (``history`` lines on a join) where the terminal user ``bob`` said ``lines``,
+    every one of them committed before it returns."""
+    from tests.helpers import TIMEOUT
+
+    stack = await stacks(server={"database": f"sqlite:///{db}", "history": history})
+    bob = await terminals(stack.server_port)
+    await bob.join("bob")
+    await bob.send("".join(f"002#bob#{line}\n" for line in lines))
+    await bob.sync()
+    assert stack.server.gate is not None and await stack.server.gate.drain(TIMEOUT)
+    return stack
+
+
 class Console:
     """Errors the page logged (a CSP violation is one): a test ends with none."""
 

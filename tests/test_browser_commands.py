@@ -10,9 +10,7 @@ from typing import Any
 import pytest
 from playwright.async_api import expect
 
-from tests.browser_fixtures import join, messages, open_page
-from tests.gateway_fixtures import GatewayStack
-from tests.helpers import TIMEOUT
+from tests.browser_fixtures import join, messages, open_page, stored_chat
 
 pytestmark = pytest.mark.asyncio(loop_scope="module")
 
@@ -20,12 +18,7 @@ pytestmark = pytest.mark.asyncio(loop_scope="module")
 async def test_the_terminal_clients_commands_work_in_the_composer(
     stacks: Any, contexts: Any, terminals: Any, tmp_path: pathlib.Path,
 ) -> None:
-    stack: GatewayStack = await stacks(server={"database": f"sqlite:///{tmp_path / 'chat.db'}", "history": 5})
-    bob = await terminals(stack.server_port)
-    await bob.join("bob")
-    await bob.send("".join(f"002#bob#note {i:02d}\n" for i in range(60)))
-    await bob.sync()
-    assert stack.server.gate is not None and await stack.server.gate.drain(TIMEOUT)
+    stack = await stored_chat(stacks, terminals, tmp_path / "chat.db", 5, [f"note {i:02d}" for i in range(60)])
     page, console = await open_page(await contexts(), stack.base_url)
     await join(page, "alice")
     await expect(messages(page)).to_have_count(5)  # the join's history

@@ -10,7 +10,7 @@ import pytest
 from axe_playwright_python.async_playwright import Axe
 from playwright.async_api import expect
 
-from tests.browser_fixtures import join, messages, open_page
+from tests.browser_fixtures import join, messages, open_page, stored_chat
 from tests.gateway_fixtures import GatewayStack
 from tests.helpers import TIMEOUT
 
@@ -20,12 +20,8 @@ pytestmark = pytest.mark.asyncio(loop_scope="module")
 async def test_scrolling_up_loads_earlier_pages_and_search_lists_matches(
     stacks: Any, contexts: Any, terminals: Any, tmp_path: pathlib.Path,
 ) -> None:
-    stack: GatewayStack = await stacks(server={"database": f"sqlite:///{tmp_path / 'chat.db'}", "history": 20})
-    bob = await terminals(stack.server_port)
-    await bob.join("bob")
-    await bob.send("".join(f"002#bob#line {i:03d} <b>#{i}</b>\n" for i in range(130)))
-    await bob.sync()
-    assert stack.server.gate is not None and await stack.server.gate.drain(TIMEOUT)
+    stack = await stored_chat(stacks, terminals, tmp_path / "chat.db", 20,
+                              [f"line {i:03d} <b>#{i}</b>" for i in range(130)])
 
     page, console = await open_page(await contexts(), stack.base_url)
     await join(page, "alice")
@@ -70,12 +66,7 @@ async def test_scrolling_up_loads_earlier_pages_and_search_lists_matches(
 async def test_a_server_restart_does_not_empty_the_pages_history(
     stacks: Any, contexts: Any, terminals: Any, tmp_path: pathlib.Path,
 ) -> None:
-    stack: GatewayStack = await stacks(server={"database": f"sqlite:///{tmp_path / 'chat.db'}", "history": 50})
-    bob = await terminals(stack.server_port)
-    await bob.join("bob")
-    await bob.send("002#bob#said before the restart")
-    await bob.sync()
-    assert stack.server.gate is not None and await stack.server.gate.drain(TIMEOUT)
+    stack = await stored_chat(stacks, terminals, tmp_path / "chat.db", 50, ["said before the restart"])
     await stack.restart_server()
     page, console = await open_page(await contexts(), stack.base_url)
     await join(page, "carol")
